@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# record-lab-captures.sh — record the lab captures in test/fixtures/lab/ from real tools.
+#
+# Usage (as root, on Linux with iproute2, nmap, hping3, tcpdump, curl, dig, dnsmasq, jq, python3):
+#   sudo scripts/record-lab-captures.sh                      # record every scenario
+#   sudo PWREC_SCENARIOS="nmap_sS nmap_sU" scripts/record-lab-captures.sh   # only these
+#
+# Environment:
+#   PWREC_SCENARIOS    space-separated subset of the scenarios below (default: all)
+#   PWREC_OUT          output folder (default: <repo>/test/fixtures/lab)
+#   PWREC_SNAPLEN      tcpdump snap length (default 160: headers and DNS names fit, captures stay small)
+#   PWREC_ABORT_AFTER  scenario name after which the script fails on purpose (to test the cleanup)
+#
+# What it does: builds a throw-away lab of four network namespaces named pwrec-<pid>-{sw,atk,tgt,cli}:
+# a bridge in "sw" joins the attacker (10.66.0.10, fd00:66::10), the target (10.66.0.2, fd00:66::2)
+# and the benign client (10.66.0.20, fd00:66::20); "sw" also holds 10.66.0.1, the target's default
+# gateway, with forwarding off, so replies to spoofed sources appear on the wire and then die there.
+# No interface, route, firewall rule or sysctl of the initial namespace is touched; every packet stays
+# inside these namespaces. The target runs an HTTP server on 80, TCP listeners on 22 and 443 and
+# dnsmasq on 53 (answers *.lab.test and *.corp.test), and has ICMP rate limiting off (per namespace)
+# so UDP and IP-protocol scans get their unreachables at once. The decoy addresses 10.66.0.201-203
+# are permanent neighbour entries on the target (a MAC nobody owns), so its replies cause no ARP noise.
+#
+# For each scenario tcpdump records on the target's interface (-U, stopped with SIGINT), the script
+# checks the capture holds the expected probes (minimum counts per tcpdump filter), then moves
+# NAME.pcap and NAME.expected.json into the output folder (format: test/fixtures/README.md) and
+# finally prints a table: capture, packets, bytes, expected incidents. A failure or Ctrl-C stops
+# everything started here and deletes the namespaces (trap on EXIT/INT/TERM); scenarios finished
+# before the failure stay recorded, a half-recorded one is discarded. Floods are bounded (6,000
+# packets each) and every tool runs under `timeout`.
+#
+# Scenarios (capture name -> expected incidents; A = attacker, T = target):
+#   nmap_sS nmap_sT nmap_sF nmap_sN nmap_sX nmap_sA nmap_sW nmap_sM
+#                            nmap -Pn -n -T4 -sX -p 1-1000 T  -> scan <class> A -> T
+#                            (sS syn, sT connect, sF fin, sN null, sX xmas, sA ack, sW ack, sM maimon)
+#   nmap_sU                  nmap -sU --top-ports 200 --max-retries 1     -> scan udp A -> T
+#   nmap_sS_ipv6             nmap -6 -sS -p 1-1000 fd00:66::2             -> scan syn fd00:66::10 -> fd00:66::2
+#   nmap_sO                  nmap -sO -p 0-255 --max-retries 0            -> scan ip-proto A -> T
+#   nmap_decoy               nmap -sS -p 1-300 -D 10.66.0.201,.202,.203,ME -> decoy-scan syn, 4 sources -> T
+#   hping3_syn_flood_spoofed hping3 -S -p 80 --rand-source -i u200 -c 6000 -> flood syn -> T
+#   hping3_udp_flood         hping3 --udp -p 53 -i u200 -c 6000           -> flood udp A -> T
+#   benign_lab               client: 200 curl http://T/ (sequential and bursts of 10), 200 dig @T
+#                            of varied names, 5 curl to T:443 (handshake completes) -> no incident
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${PWREC_OUT:-$ROOT/test/fixtures/lab}
+SNAPLEN=${PWREC_SNAPLEN:-160}
+PY=/usr/bin/python3
+ALL_SCENARIOS=(nmap_sS nmap_sT nmap_sF nmap_sN nmap_sX nmap_sA nmap_sW nmap_sM nmap_sU nmap_sS_ipv6
+  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab)
+read -r -a SCENARIOS <<<"${PWREC_SCENARIOS:-${ALL_SCENARIOS[*]}}"
+
+GW=10.66.0.1 TGT=10.66.0.2 ATK=10.66.0.10 CLI=10.66.0.20
+TGT6=fd00:66::2 ATK6=fd00:66::10 CLI6=fd00:66::20
+DECOYS=(10.66.0.201 10.66.0.202 10.66.0.203)
+
+die() { echo "record-lab-captures: $*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "must run as root (network namespaces, raw sockets)"
+for tool in ip nmap hping3 tcpdump curl dig dnsmasq jq ss timeout "$PY"; do
+  command -v "$tool" >/dev/null || die "missing tool: $tool"
+done
+for s in "${SCENARIOS[@]}"; do
+  [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] || die "unknown scenario: $s"
+done
+
+TAG=pwrec-$$                       # unique per run; interface names stay within 15 characters
+NS_SW=$TAG-sw NS_ATK=$TAG-atk NS_TGT=$TAG-tgt NS_CLI=$TAG-cli
+ALL_NS=("$NS_SW" "$NS_ATK" "$NS_TGT" "$NS_CLI")
+WORK=$(mktemp -d "/tmp/$TAG.XXXXXX")
+PIDS=()                            # background processes started by this script
+TCPDUMP_PID=
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM ERR
+  set +e
+  if [[ -n $TCPDUMP_PID ]]; then kill -INT "$TCPDUMP_PID" 2>/dev/null; wait "$TCPDUMP_PID" 2>/dev/null; fi
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  local ns pids
+  for ns in "${ALL_NS[@]}"; do
+    [[ -e /run/netns/$ns ]] || continue
+    # Anything still running inside our own namespaces was started by this script.
+    pids=$(ip netns pids "$ns" 2>/dev/null)
+    if [[ -n $pids ]]; then kill $pids 2>/dev/null; sleep 0.5; kill -KILL $pids 2>/dev/null; fi
+    ip netns del "$ns" || echo "record-lab-captures: could not delete namespace $ns" >&2
+  done
+  rm -rf "$WORK"
+  if [[ $rc -ne 0 ]]; then echo "record-lab-captures: FAILED (exit $rc); lab removed" >&2; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'echo "record-lab-captures: command failed (line $LINENO): $BASH_COMMAND" >&2' ERR
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# ---------------------------------------------------------------- lab
+setup_lab() {
+  local ns
+  for ns in "${ALL_NS[@]}"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  # The switch: a bridge, IPv4 only (no IPv6 chatter of its own), never forwards at layer 3.
+  in_ns "$NS_SW" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.disable_ipv6=1 \
+    net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$NS_SW" link add "$TAG-b" type bridge stp_state 0
+  ip -n "$NS_SW" addr add "$GW/24" dev "$TAG-b"
+  ip -n "$NS_SW" link set "$TAG-b" up
+  local pair suffix addr addr6
+  for pair in "a|$NS_ATK|$ATK|$ATK6" "t|$NS_TGT|$TGT|$TGT6" "c|$NS_CLI|$CLI|$CLI6"; do
+    IFS='|' read -r suffix ns addr addr6 <<<"$pair"
+    # Create the pair inside the switch namespace with the peer directly in the host namespace:
+    # no interface ever exists in the initial namespace.
+    ip -n "$NS_SW" link add "$TAG-$suffix" type veth peer name eth0 netns "$ns"
+    ip -n "$NS_SW" link set "$TAG-$suffix" master "$TAG-b" up
+    ip -n "$ns" addr add "$addr/24" dev eth0
+    ip -n "$ns" addr add "$addr6/64" dev eth0 nodad
+    if command -v ethtool >/dev/null; then
+      # Real checksums and MTU-sized packets on the wire (no TSO/GSO super-packets in the capture).
+      in_ns "$ns" ethtool -K eth0 tx off tso off gso off gro off >/dev/null 2>&1 || true
+    fi
+    ip -n "$ns" link set eth0 up
+  done
+  ip -n "$NS_TGT" route add default via "$GW"
+  in_ns "$NS_TGT" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+  local i
+  for i in "${!DECOYS[@]}"; do
+    ip -n "$NS_TGT" neigh replace "${DECOYS[$i]}" lladdr "02:66:00:00:02:0$((i + 1))" dev eth0 nud permanent
+  done
+}
+
+wait_listen() { # ns, t|u, port
+  local i
+  for i in $(seq 50); do
+    [[ -n $(in_ns "$1" ss -Hln"$2" "sport = :$3") ]] && return 0
+    sleep 0.1
+  done
+  die "nothing listens on $2 port $3 in $1"
+}
+
+start_services() {
+  mkdir -p "$WORK/www"
+  printf '<!doctype html><title>lab</title><p>portwarden lab web server</p>\n' >"$WORK/www/index.html"
+  printf 'about the lab\n' >"$WORK/www/about.html"
+  printf 'body { color: #222 }\n' >"$WORK/www/style.css"
+  cat >"$WORK/listen.py" <<'EOF'
+import socket, socketserver, sys, threading
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        try:
+            self.request.settimeout(2)
+            if self.server.server_address[1] == 22:
+                self.request.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+            self.request.recv(4096)
+        except OSError:
+            pass
+class Server(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+    daemon_threads = True
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+for port in map(int, sys.argv[1:]):
+    threading.Thread(target=Server(("::", port), Handler).serve_forever, daemon=True).start()
+threading.Event().wait()
+EOF
+  in_ns "$NS_TGT" "$PY" -m http.server 80 --bind :: --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
+  PIDS+=($!)
+  in_ns "$NS_TGT" "$PY" "$WORK/listen.py" 22 443 >"$WORK/listen.log" 2>&1 &
+  PIDS+=($!)
+  in_ns "$NS_TGT" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --no-poll --bind-interfaces \
+    --listen-address="$TGT" --listen-address="$TGT6" --pid-file="$WORK/dnsmasq.pid" --user=nobody \
+    --address=/lab.test/"$TGT" --address=/corp.test/10.66.0.3 --log-facility="$WORK/dnsmasq.log" \
+    >"$WORK/dnsmasq.out" 2>&1 &
+  PIDS+=($!)
+  wait_listen "$NS_TGT" t 80
+  wait_listen "$NS_TGT" t 22
+  wait_listen "$NS_TGT" t 443
+  wait_listen "$NS_TGT" u 53
+}
+
+# ---------------------------------------------------------------- capture
+start_capture() {
+  local name=$1 i
+  in_ns "$NS_TGT" tcpdump -i eth0 -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
+    2>"$WORK/$name.tcpdump.log" &
+  TCPDUMP_PID=$!
+  for i in $(seq 100); do
+    grep -q 'listening on' "$WORK/$name.tcpdump.log" && break
+    kill -0 "$TCPDUMP_PID" 2>/dev/null || die "tcpdump died: $(cat "$WORK/$name.tcpdump.log")"
+    sleep 0.1
+  done
+  grep -q 'listening on' "$WORK/$name.tcpdump.log" || die "tcpdump did not start"
+  sleep 0.5
+}
+
+stop_capture() {
+  local st=0
+  sleep 1.5 # trailing replies and retransmissions
+  kill -INT "$TCPDUMP_PID"
+  wait "$TCPDUMP_PID" || st=$?
+  TCPDUMP_PID=
+  [[ $st -eq 0 ]] || die "tcpdump exited with $st: $(cat "$WORK/$1.tcpdump.log")"
+}
+
+count() { tcpdump -nr "$1" "$2" 2>/dev/null | wc -l; }
+
+need() { # capture, minimum, filter, what
+  local n
+  n=$(count "$1" "$3")
+  [[ $n -ge $2 ]] || die "$(basename "$1"): expected at least $2 $4, found $n (filter: $3)"
+  echo "    ok: $n $4"
+}
+
+# ---------------------------------------------------------------- expected files
+version() {
+  case $1 in
+    nmap) nmap --version | awk 'NR==1{print $3}' ;;
+    hping3) hping3 --version 2>&1 | awk 'NR==1{print $3}' ;;
+    curl) curl --version | awk 'NR==1{print $2}' ;;
+    dig) dig -v 2>&1 | awk '{print $2}' ;;
+    dnsmasq) dnsmasq --version | awk 'NR==1{print $3}' ;;
+    tcpdump) tcpdump --version 2>&1 | awk 'NR==1{print $3}' ;;
+  esac
+}
+
+scan() { jq -cn --arg c "$1" --arg s "$2" --arg d "$3" '[{kind:"scan",class:$c,source:$s,destination:$d}]'; }
+
+write_expected() { # name, tools, what, incidents-json
+  local prov
+  prov="recorded by scripts/record-lab-captures.sh on $(date -u +%Y-%m-%d) with $2, tcpdump $(version tcpdump) \
+(snaplen $SNAPLEN, on the target's interface), Linux $(uname -r); lab addresses: network namespaces on one \
+bridge, attacker $ATK / $ATK6, target $TGT / $TGT6, benign client $CLI / $CLI6, target's gateway $GW; \
+target services: HTTP on 80, TCP listeners on 22 and 443, dnsmasq DNS on 53. Traffic: $3"
+  jq -n --arg p "$prov" --argjson i "$4" '{provenance:$p, profile:"normal", incidents:$i}' >"$WORK/$1.expected.json"
+}
+
+# ---------------------------------------------------------------- scenarios
+declare -A NMAP_CLASS=([sS]=syn [sT]=connect [sF]=fin [sN]=null [sX]=xmas [sA]=ack [sW]=ack [sM]=maimon)
+# TCP flags (low six bits) nmap puts on the probes of each type.
+declare -A NMAP_FLAGS=([sS]=0x02 [sT]=0x02 [sF]=0x01 [sN]=0x00 [sX]=0x29 [sA]=0x10 [sW]=0x10 [sM]=0x11)
+
+benign_traffic() {
+  local names=(www mail intranet wiki git ci build db01 db02 files nas printer vpn ldap auth api cdn
+    static jira chat) paths=(/ / / / /index.html /about.html /style.css /)
+  local round i k burst
+  for round in $(seq 0 9); do
+    for i in $(seq 0 9); do
+      in_ns "$NS_CLI" curl -s -o /dev/null -m 5 "http://$TGT${paths[$(((round + i) % ${#paths[@]}))]}"
+    done
+    burst=()
+    for i in $(seq 0 9); do
+      in_ns "$NS_CLI" curl -s -o /dev/null -m 5 "http://$TGT/" &
+      burst+=($!)
+    done
+    wait "${burst[@]}"
+    for i in $(seq 0 19); do
+      k=$((round * 20 + i))
+      local name=${names[$((k % ${#names[@]}))]}.lab.test type=A
+      ((k % 3 == 1)) && name=host$k.lab.test
+      ((k % 7 == 3)) && name=${names[$((k % ${#names[@]}))]}.corp.test
+      ((k % 5 == 4)) && type=AAAA
+      ((k % 11 == 6)) && type=MX
+      in_ns "$NS_CLI" dig +tries=1 +time=2 @"$TGT" "$name" "$type" >/dev/null
+    done
+    if ((round % 2 == 0)); then
+      # Port 443: the listener completes the handshake, then closes (curl reports an error).
+      in_ns "$NS_CLI" curl -s -o /dev/null -m 3 "http://$TGT:443/" || true
+    fi
+  done
+}
+
+run_scenario() {
+  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what
+  echo "== $name"
+  start_capture "$name"
+  case $name in
+    nmap_s[STFNXAWM])
+      t=${name#nmap_}
+      what="nmap -Pn -n -T4 -$t -p 1-1000 $TGT from the attacker"
+      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 "-$t" -p 1-1000 "$TGT" -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 1000 "src host $ATK and tcp[13] & 0x3f == ${NMAP_FLAGS[$t]}" "probes with flags ${NMAP_FLAGS[$t]} from the attacker"
+      need "$f" 900 "src host $TGT and tcp[13] & 0x04 != 0" "RSTs from the target"
+      tools="nmap $(version nmap)"
+      inc=$(scan "${NMAP_CLASS[$t]}" "$ATK" "$TGT")
+      ;;
+    nmap_sU)
+      what="nmap -Pn -n -T4 -sU --top-ports 200 --max-retries 1 $TGT from the attacker"
+      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sU --top-ports 200 --max-retries 1 "$TGT" \
+        -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 200 "src host $ATK and udp" "UDP probes from the attacker"
+      need "$f" 150 "src host $TGT and icmp[0] == 3 and icmp[1] == 3" "ICMP port unreachables from the target"
+      tools="nmap $(version nmap)"
+      inc=$(scan udp "$ATK" "$TGT")
+      ;;
+    nmap_sS_ipv6)
+      what="nmap -6 -Pn -n -T4 -sS -p 1-1000 $TGT6 from the attacker"
+      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -6 -Pn -n -T4 -sS -p 1-1000 "$TGT6" -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 1000 "ip6 and src host $ATK6 and ip6[6] == 6 and ip6[53] & 0x3f == 0x02" "IPv6 SYNs from the attacker"
+      need "$f" 900 "ip6 and src host $TGT6 and ip6[6] == 6 and ip6[53] & 0x04 != 0" "IPv6 RSTs from the target"
+      tools="nmap $(version nmap)"
+      inc=$(scan syn "$ATK6" "$TGT6")
+      ;;
+    nmap_sO)
+      what="nmap -Pn -n -T4 -sO -p 0-255 --max-retries 0 $TGT from the attacker (IP protocol scan)"
+      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sO -p 0-255 --max-retries 0 "$TGT" \
+        -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 250 "src host $ATK and dst host $TGT and ip" "IP probes from the attacker"
+      need "$f" 200 "src host $TGT and icmp[0] == 3 and icmp[1] == 2" "ICMP protocol unreachables from the target"
+      tools="nmap $(version nmap)"
+      inc=$(scan ip-proto "$ATK" "$TGT")
+      ;;
+    nmap_decoy)
+      local d
+      what="nmap -Pn -n -T4 -sS -p 1-300 -D ${DECOYS[0]},${DECOYS[1]},${DECOYS[2]},ME $TGT from the attacker \
+(decoys spoofed; the target has permanent neighbour entries for them, so its replies go to a MAC nobody owns)"
+      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sS -p 1-300 \
+        -D "${DECOYS[0]},${DECOYS[1]},${DECOYS[2]},ME" "$TGT" -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      for d in "${DECOYS[@]}" "$ATK"; do
+        need "$f" 300 "src host $d and dst host $TGT and tcp[13] & 0x3f == 0x02" "SYNs from $d"
+      done
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg d "$TGT" --arg a "$ATK" --arg d1 "${DECOYS[0]}" --arg d2 "${DECOYS[1]}" --arg d3 "${DECOYS[2]}" \
+        '[{kind:"decoy-scan",class:"syn",sources:[$d1,$d2,$d3,$a],destination:$d}]')
+      ;;
+    hping3_syn_flood_spoofed)
+      what="hping3 -S -p 80 --rand-source -i u200 -c 6000 $TGT from the attacker (random spoofed sources; \
+the target answers through its gateway, which drops)"
+      timeout -k 5 120 ip netns exec "$NS_ATK" hping3 -q -S -p 80 --rand-source -i u200 -c 6000 "$TGT" \
+        >"$WORK/$name.hping3" 2>&1 || st=$?
+      [[ $st -le 1 ]] || die "hping3 exited with $st: $(tail -3 "$WORK/$name.hping3")" # 1 = no replies
+      stop_capture "$name"
+      need "$f" 5900 "dst host $TGT and dst port 80 and tcp[13] & 0x3f == 0x02" "SYNs to the target's port 80"
+      tools="hping3 $(version hping3)"
+      inc=$(jq -cn --arg d "$TGT" '[{kind:"flood",class:"syn",destination:$d}]')
+      ;;
+    hping3_udp_flood)
+      what="hping3 --udp -p 53 -i u200 -c 6000 $TGT from the attacker"
+      timeout -k 5 120 ip netns exec "$NS_ATK" hping3 -q --udp -p 53 -i u200 -c 6000 "$TGT" \
+        >"$WORK/$name.hping3" 2>&1 || st=$?
+      [[ $st -le 1 ]] || die "hping3 exited with $st: $(tail -3 "$WORK/$name.hping3")"
+      stop_capture "$name"
+      need "$f" 5900 "src host $ATK and dst host $TGT and udp dst port 53" "UDP datagrams to the target's port 53"
+      tools="hping3 $(version hping3)"
+      inc=$(jq -cn --arg s "$ATK" --arg d "$TGT" '[{kind:"flood",class:"udp",source:$s,destination:$d}]')
+      ;;
+    benign_lab)
+      what="from the benign client: 200 curl -s http://$TGT/ (and a few other paths; 100 sequential, 100 in \
+bursts of 10 in parallel), 200 dig @$TGT lookups of varied names under lab.test and corp.test (A, AAAA, MX), \
+5 curl http://$TGT:443/ to a listener that completes the handshake and closes"
+      timeout -k 5 300 bash -c "set -euo pipefail; $(declare -f in_ns benign_traffic); NS_CLI=$NS_CLI TGT=$TGT benign_traffic"
+      stop_capture "$name"
+      need "$f" 200 "src host $CLI and dst port 80 and tcp[13] & 0x3f == 0x02" "HTTP connections from the client"
+      need "$f" 200 "src host $CLI and udp dst port 53" "DNS queries from the client"
+      need "$f" 200 "src host $TGT and udp src port 53" "DNS answers from the target"
+      need "$f" 5 "src host $TGT and tcp src port 443 and tcp[13] & 0x12 == 0x12" "SYN-ACKs from port 443"
+      tools="curl $(version curl), dig $(version dig), dnsmasq $(version dnsmasq)"
+      inc='[]'
+      ;;
+  esac
+  write_expected "$name" "$tools" "$what" "$inc"
+  mkdir -p "$OUT"
+  mv -f "$f" "$OUT/$name.pcap"
+  mv -f "$WORK/$name.expected.json" "$OUT/$name.expected.json"
+  chmod 644 "$OUT/$name.pcap" "$OUT/$name.expected.json"
+}
+
+# ---------------------------------------------------------------- main
+echo "lab: namespaces ${ALL_NS[*]}; output $OUT"
+setup_lab
+start_services
+sleep 1 # let link-up chatter (IPv6 MLD, router solicitations) pass before the first capture
+for s in "${SCENARIOS[@]}"; do
+  run_scenario "$s"
+  if [[ ${PWREC_ABORT_AFTER:-} == "$s" ]]; then
+    echo "record-lab-captures: PWREC_ABORT_AFTER=$s, failing on purpose" >&2
+    false
+  fi
+done
+
+echo
+printf '%-28s %8s %10s  %s\n' capture packets bytes 'expected incidents'
+for s in "${SCENARIOS[@]}"; do
+  printf '%-28s %8s %10s  %s\n' "$s.pcap" "$(count "$OUT/$s.pcap" '')" "$(stat -c %s "$OUT/$s.pcap")" \
+    "$(jq -r '[.incidents[] | "\(.kind) \(.class) \(.source // (.sources // [] | join(",")))->\(.destination // "")"]
+      | if length == 0 then "none" else join("; ") end' "$OUT/$s.expected.json")"
+done

@@ -1,0 +1,193 @@
+/**
+ * Detection settings and the three built-in profiles. Every threshold the detectors read lives here,
+ * with its unit in its name; a config file overrides any of them (src/config/load.ts).
+ *
+ * Profiles differ in how much evidence they want before an incident: `normal` suits a server on the
+ * internet, `aggressive` reports smaller and slower scans, `paranoid` reports almost any probing.
+ */
+
+export interface WindowThreshold {
+  /** Length of the sliding window. */
+  windowMs: number;
+  /** Distinct ports (scan) or hosts (sweep) first contacted within the window that make an incident. */
+  count: number;
+}
+
+export interface DetectionSettings {
+  /** A first contact with no answer after this long counts as a failure (silent port or host). */
+  probeTimeoutMs: number;
+  /** Threshold random walk (Jung et al. 2004) over each source's first contacts. */
+  trw: {
+    /** θ0: chance that a benign source's first contact succeeds. */
+    benignSuccessProbability: number;
+    /** θ1: chance that a scanner's first contact succeeds. */
+    scannerSuccessProbability: number;
+    /** PD: wanted detection probability; with PF it sets the upper threshold η1 = PD / PF. */
+    detectionProbability: number;
+    /** PF: tolerated false-positive probability. */
+    falsePositiveProbability: number;
+  };
+  scan: {
+    /** A vertical scan needs at least this many distinct ports on one target, whatever the TRW says. */
+    minPorts: number;
+    /** Distinct ports on one target that make a scan even before the TRW decides (slow scans, padded scans). */
+    windows: WindowThreshold[];
+    /** Share of failed first contacts a window threshold also needs (a client of many open services is no scanner). */
+    minFailureRatio: number;
+  };
+  sweep: {
+    /** A sweep needs at least this many distinct hosts on one port, whatever the TRW says. */
+    minHosts: number;
+    windows: WindowThreshold[];
+    minFailureRatio: number;
+  };
+  distributed: {
+    /** Window in which the member sources' failed probes of one target are gathered. */
+    windowMs: number;
+    minSources: number;
+    /** Distinct ports the members probed together. */
+    minPorts: number;
+    /** Share of those ports probed by exactly one member: disjoint slices of one port range. */
+    minDisjointRatio: number;
+  };
+  decoy: {
+    /** Probes with the same fingerprint from different sources this close together are one probe sent with decoys. */
+    windowMs: number;
+    /** More sources than this with one fingerprint is no decoy group (nmap allows up to 128 decoys). */
+    maxSources: number;
+    /** Distinct ports the group must probe together before it is reported. */
+    minPorts: number;
+  };
+  flood: {
+    /** Rates are counted per window of this length. */
+    windowMs: number;
+    /** SYNs per second to one target (all sources together), or from one source to one target. */
+    synPerSecond: number;
+    udpPerSecond: number;
+    icmpPerSecond: number;
+    /** Share of SYNs in a window whose handshakes completed, at or above which the rate is a busy server, not a flood. */
+    maxCompletedRatio: number;
+    /** A flood aims at few ports: distinct ports per window must stay at or under packets × this ratio. */
+    maxPortRatio: number;
+  };
+  limits: {
+    /** Sources tracked at once; past it the least recently seen are forgotten (counted as `limit.sources`). */
+    maxSources: number;
+    /** Targets tracked at once (floods, distributed scans). */
+    maxTargets: number;
+    /** Flow slots (rounded up to a power of two); a full probe chain evicts its oldest flow. */
+    maxFlows: number;
+    /** Hosts remembered per (source, port) sweep; more are counted but not stored. */
+    maxHostsPerSweep: number;
+    /** Forget a source with evidence after this long without traffic (the slow-scan horizon). */
+    sourceIdleMs: number;
+    /** Forget a source seen only once or twice after this long without traffic. */
+    lightSourceIdleMs: number;
+  };
+}
+
+export const PROFILE_NAMES = ['normal', 'aggressive', 'paranoid'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+const normal: DetectionSettings = {
+  probeTimeoutMs: 5_000,
+  trw: {
+    benignSuccessProbability: 0.8,
+    scannerSuccessProbability: 0.2,
+    detectionProbability: 0.99,
+    falsePositiveProbability: 0.01,
+  },
+  scan: {
+    minPorts: 5,
+    windows: [
+      { windowMs: MINUTE, count: 15 },
+      { windowMs: HOUR, count: 25 },
+      { windowMs: 6 * HOUR, count: 40 },
+    ],
+    minFailureRatio: 0.5,
+  },
+  sweep: {
+    minHosts: 10,
+    windows: [
+      { windowMs: MINUTE, count: 30 },
+      { windowMs: HOUR, count: 60 },
+      { windowMs: 6 * HOUR, count: 100 },
+    ],
+    minFailureRatio: 0.5,
+  },
+  distributed: { windowMs: 5 * MINUTE, minSources: 3, minPorts: 20, minDisjointRatio: 0.8 },
+  decoy: { windowMs: 50, maxSources: 128, minPorts: 5 },
+  flood: {
+    windowMs: 1_000,
+    synPerSecond: 1_000,
+    udpPerSecond: 2_000,
+    icmpPerSecond: 500,
+    maxCompletedRatio: 0.5,
+    maxPortRatio: 0.125,
+  },
+  limits: {
+    maxSources: 200_000,
+    maxTargets: 50_000,
+    maxFlows: 1 << 18,
+    maxHostsPerSweep: 4_096,
+    sourceIdleMs: 6 * HOUR,
+    lightSourceIdleMs: 15 * MINUTE,
+  },
+};
+
+const aggressive: DetectionSettings = {
+  ...normal,
+  trw: { ...normal.trw, falsePositiveProbability: 0.02 },
+  scan: {
+    minPorts: 4,
+    windows: [
+      { windowMs: MINUTE, count: 10 },
+      { windowMs: HOUR, count: 15 },
+      { windowMs: 24 * HOUR, count: 25 },
+    ],
+    minFailureRatio: 0.4,
+  },
+  sweep: {
+    minHosts: 8,
+    windows: [
+      { windowMs: MINUTE, count: 20 },
+      { windowMs: HOUR, count: 40 },
+      { windowMs: 24 * HOUR, count: 60 },
+    ],
+    minFailureRatio: 0.4,
+  },
+  distributed: { ...normal.distributed, windowMs: 15 * MINUTE, minPorts: 15 },
+  flood: { ...normal.flood, synPerSecond: 500, udpPerSecond: 1_000, icmpPerSecond: 200 },
+  limits: { ...normal.limits, sourceIdleMs: 24 * HOUR, lightSourceIdleMs: HOUR },
+};
+
+const paranoid: DetectionSettings = {
+  ...normal,
+  trw: { ...normal.trw, detectionProbability: 0.95, falsePositiveProbability: 0.05 },
+  scan: {
+    minPorts: 3,
+    windows: [
+      { windowMs: MINUTE, count: 6 },
+      { windowMs: HOUR, count: 10 },
+      { windowMs: 24 * HOUR, count: 15 },
+    ],
+    minFailureRatio: 0.3,
+  },
+  sweep: {
+    minHosts: 5,
+    windows: [
+      { windowMs: MINUTE, count: 10 },
+      { windowMs: HOUR, count: 20 },
+      { windowMs: 24 * HOUR, count: 30 },
+    ],
+    minFailureRatio: 0.3,
+  },
+  distributed: { ...normal.distributed, windowMs: HOUR, minSources: 2, minPorts: 10 },
+  flood: { ...normal.flood, synPerSecond: 200, udpPerSecond: 500, icmpPerSecond: 100 },
+  limits: { ...normal.limits, sourceIdleMs: 24 * HOUR, lightSourceIdleMs: HOUR },
+};
+
+export const PROFILES: Readonly<Record<ProfileName, DetectionSettings>> = { normal, aggressive, paranoid };

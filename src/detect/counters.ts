@@ -1,0 +1,23 @@
+/**
+ * Detection counters: a public vocabulary (logs, `analyze` summary, metrics), one table, each with
+ * what it counts. Incremented by index on the hot path.
+ */
+export const DetectionCounterDoc = {
+  'packets.seen': 'packets handed to detection',
+  'packets.ignored': 'packets with no IP layer, malformed, or later fragments (no transport header)',
+  'probes.first_contact': 'probes that were the first contact of a source with a port of a target',
+  'outcomes.success': 'first contacts answered positively (SYN-ACK, reply)',
+  'outcomes.failure': 'first contacts refused (RST, ICMP unreachable) or left unanswered past the timeout',
+  'flood.member_probes': 'probes from unknown sources to a target under flood, counted in the flood and not tracked per source',
+  'limit.sources': 'sources forgotten early because maxSources was reached',
+  'limit.targets': 'targets forgotten early because maxTargets was reached',
+  'limit.flows': 'flows evicted because their hash chain was full (maxFlows)',
+  'limit.pending': 'first contacts judged before their timeout because the pending queue was full',
+  'limit.items': 'ports or hosts counted but not remembered because a per-source cap was reached',
+  'expired.sources': 'sources forgotten after being idle (sourceIdleMs, lightSourceIdleMs)',
+  'decoy.groups_discarded': 'fingerprint groups with more sources than decoy.maxSources (a tool with fixed fields, not decoys)',
+} as const;
+
+export type DetectionCounterName = keyof typeof DetectionCounterDoc;
+export const DETECTION_COUNTER_NAMES = Object.keys(DetectionCounterDoc) as DetectionCounterName[];
+export const DetectionCounter = Object.fromEntries(DETECTION_COUNTER_NAMES.map((n, i) => [n, i])) as Record<DetectionCounterName, number>;

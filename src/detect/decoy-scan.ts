@@ -1,0 +1,101 @@
+import { ClassCounts, Incident, compareAddressKeys, formatAddressKey, formatPortKey, isoTime, sample, type AddressKey, type IncidentRecord } from './incident.js';
+
+const SLOTS = 4096;
+
+/**
+ * Recent probe fingerprints (target, port, source port, sequence number or datagram length) in a
+ * direct-mapped cache: a decoy scan sends the same probe from several spoofed sources back to back, so
+ * only the last few milliseconds matter and a collision merely forgets an old entry.
+ */
+export class DecoyFingerprints {
+  readonly #hash = new Uint32Array(SLOTS);
+  readonly #ms = new Float64Array(SLOTS).fill(-Infinity);
+  readonly #source: AddressKey[] = new Array<AddressKey>(SLOTS).fill(0);
+
+  /** The other source that sent this fingerprint within `windowMs`, or null (and this one is remembered). */
+  match(hash: number, source: AddressKey, nowMs: number, windowMs: number): AddressKey | null {
+    const slot = hash & (SLOTS - 1);
+    if (this.#hash[slot] === hash && nowMs - this.#ms[slot] <= windowMs) {
+      const other = this.#source[slot];
+      if (other !== source) return other;
+      return null;
+    }
+    this.#hash[slot] = hash;
+    this.#ms[slot] = nowMs;
+    this.#source[slot] = source;
+    return null;
+  }
+}
+
+export function fingerprint(target: number, portKey: number, srcPort: number, sequence: number): number {
+  let h = Math.imul(target ^ 0x27d4eb2f, 0x165667b1);
+  h = Math.imul(h ^ (h >>> 15) ^ portKey, 0x85ebca77);
+  h = Math.imul(h ^ (h >>> 13) ^ srcPort, 0xc2b2ae3d);
+  h = Math.imul(h ^ (h >>> 16) ^ sequence, 0x27d4eb2f);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** Sources that sent identical probes to one target: a scanner and its decoys, indistinguishable on the wire. */
+export class DecoyGroup {
+  readonly members = new Set<AddressKey>();
+  readonly ports = new Set<number>();
+  readonly classes = new ClassCounts();
+  probes = 0;
+  firstMs: number;
+  lastMs: number;
+  /** Too many sources share the fingerprint: a tool with fixed fields (a flood), not decoys. */
+  invalid = false;
+  incident: DecoyIncident | null = null;
+
+  constructor(
+    readonly target: AddressKey,
+    nowMs: number,
+  ) {
+    this.firstMs = nowMs;
+    this.lastMs = nowMs;
+  }
+
+  absorb(other: DecoyGroup): void {
+    for (const m of other.members) this.members.add(m);
+    for (const p of other.ports) this.ports.add(p);
+    this.classes.merge(other.classes);
+    this.probes += other.probes;
+    if (other.firstMs < this.firstMs) this.firstMs = other.firstMs;
+    if (other.lastMs > this.lastMs) this.lastMs = other.lastMs;
+    this.invalid ||= other.invalid;
+  }
+}
+
+export class DecoyIncident extends Incident {
+  readonly kind = 'decoy-scan' as const;
+
+  constructor(
+    readonly group: DecoyGroup,
+    nowMs: number,
+  ) {
+    super(group.firstMs, 'shared-probes');
+    this.lastMs = nowMs;
+  }
+
+  toRecord(): IncidentRecord {
+    const g = this.group;
+    return {
+      kind: 'decoy-scan',
+      class: g.classes.dominant(),
+      sources: [...g.members].sort(compareAddressKeys).map(formatAddressKey),
+      'destination.ip': formatAddressKey(g.target),
+      ports: { count: g.ports.size, sample: sample(g.ports, 20, (a, b) => a - b, formatPortKey) },
+      probes: g.probes,
+      first_seen: isoTime(g.firstMs),
+      last_seen: isoTime(g.lastMs),
+      confidence: 0.9,
+      evidence: {
+        trigger: 'identical probes from several sources',
+        candidates: g.members.size,
+        shared_probes: g.probes,
+        probe_classes: g.classes.toJSON(),
+        note: 'one member is the real scanner, the others are spoofed decoys',
+      },
+    };
+  }
+}

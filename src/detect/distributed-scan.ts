@@ -1,0 +1,99 @@
+import type { DetectionSettings } from '../config/profiles.js';
+import { ClassCounts, Incident, compareAddressKeys, formatAddressKey, formatPortKey, isoTime, sample, type AddressKey, type IncidentRecord } from './incident.js';
+
+/** Marks a port that more than one source probed: not part of a disjoint slice. */
+const SHARED = '';
+
+/**
+ * Failed first contacts against one target within a window, by port and by source. Many sources each
+ * probing their own slice of the ports make a distributed scan; many sources on the same ports do not.
+ */
+export class DistributedState {
+  windowStartMs: number;
+  readonly ports = new Map<number, AddressKey>();
+  readonly portsBySource = new Map<AddressKey, number>();
+  readonly classes = new ClassCounts();
+  incident: DistributedIncident | null = null;
+
+  constructor(
+    readonly target: AddressKey,
+    nowMs: number,
+  ) {
+    this.windowStartMs = nowMs;
+  }
+
+  /** Records a failed first contact; returns the incident when this makes (or extends) one. */
+  addFailure(source: AddressKey, portKey: number, cls: number, nowMs: number, s: DetectionSettings['distributed']): DistributedIncident | null {
+    if (nowMs - this.windowStartMs > s.windowMs) {
+      this.ports.clear();
+      this.portsBySource.clear();
+      this.windowStartMs = nowMs;
+    }
+    const owner = this.ports.get(portKey);
+    if (owner === undefined) {
+      this.ports.set(portKey, source);
+      this.portsBySource.set(source, (this.portsBySource.get(source) ?? 0) + 1);
+    } else if (owner !== source && owner !== SHARED) {
+      this.ports.set(portKey, SHARED);
+    }
+    this.classes.add(cls, false);
+    if (this.ports.size < s.minPorts) return null;
+    return this.#evaluate(nowMs, s);
+  }
+
+  #evaluate(nowMs: number, s: DetectionSettings['distributed']): DistributedIncident | null {
+    let disjoint = 0;
+    for (const owner of this.ports.values()) if (owner !== SHARED) disjoint++;
+    if (disjoint < s.minDisjointRatio * this.ports.size) return null;
+    // Members own at least two ports each, and none owns half the ports: that would be one scanner
+    // with hangers-on, which the vertical detector reports by itself.
+    const members: AddressKey[] = [];
+    for (const [source, owned] of this.portsBySource) {
+      if (owned > this.ports.size / 2) return null;
+      if (owned >= 2) members.push(source);
+    }
+    if (members.length < s.minSources) return null;
+    if (this.incident === null) this.incident = new DistributedIncident(this, nowMs);
+    for (const m of members) this.incident.members.add(m);
+    if (this.ports.size > this.incident.peakPorts) this.incident.peakPorts = this.ports.size;
+    this.incident.lastMs = nowMs;
+    return this.incident;
+  }
+}
+
+export class DistributedIncident extends Incident {
+  readonly kind = 'distributed-scan' as const;
+  readonly members = new Set<AddressKey>();
+  peakPorts = 0;
+
+  constructor(
+    readonly state: DistributedState,
+    nowMs: number,
+  ) {
+    super(state.windowStartMs, 'disjoint-ports');
+    this.lastMs = nowMs;
+  }
+
+  toRecord(): IncidentRecord {
+    const st = this.state;
+    let probes = 0;
+    for (const c of st.classes.counts) probes += c;
+    return {
+      kind: 'distributed-scan',
+      class: st.classes.dominant(),
+      sources: [...this.members].sort(compareAddressKeys).map(formatAddressKey),
+      'destination.ip': formatAddressKey(st.target),
+      ports: { count: Math.max(this.peakPorts, st.ports.size), sample: sample(st.ports.keys(), 20, (a, b) => a - b, formatPortKey) },
+      probes,
+      first_seen: isoTime(this.firstMs),
+      last_seen: isoTime(this.lastMs),
+      confidence: Math.min(0.95, Math.round((0.6 + 0.03 * this.members.size) * 1000) / 1000),
+      evidence: {
+        trigger: 'disjoint port slices from several sources',
+        members: this.members.size,
+        failed_probes: probes,
+        probe_classes: st.classes.toJSON(),
+      },
+    };
+  }
+}

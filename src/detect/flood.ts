@@ -1,0 +1,164 @@
+import type { DetectionSettings } from '../config/profiles.js';
+import { HyperLogLog } from './hyperloglog.js';
+import { Incident, compareAddressKeys, formatAddressKey, formatPortKey, isoTime, type AddressKey, type IncidentRecord } from './incident.js';
+import type { DistributedState } from './distributed-scan.js';
+
+export const FloodClass = { syn: 0, udp: 1, icmp: 2 } as const;
+const FLOOD_CLASS_NAMES = ['syn', 'udp', 'icmp'] as const;
+type FloodClassName = (typeof FLOOD_CLASS_NAMES)[number];
+
+/** Start counting sources once a window holds this many flood-class packets. */
+const SOURCE_SKETCH_FROM = 64;
+const SOURCE_SAMPLE = 10;
+
+/** Distinct sources sending flood-class packets to one target: a sketch and a small sample. */
+export class FloodSources {
+  readonly sketch = new HyperLogLog();
+  readonly sample: AddressKey[] = [];
+
+  add(source: AddressKey, hash: number): void {
+    this.sketch.add(hash);
+    if (this.sample.length < SOURCE_SAMPLE && !this.sample.includes(source)) this.sample.push(source);
+  }
+}
+
+/**
+ * Everything portwarden tracks per protected/targeted address: packet rates in fixed windows (floods)
+ * and the failed-probe map of distributed scans.
+ */
+export class TargetState {
+  lastMs: number;
+  windowStartMs: number;
+  readonly counts = new Uint32Array(3);
+  synCompleted = 0;
+  /** 1,024-bit port bitmap of the current window: distinct ports, approximately, without allocation. */
+  readonly portBits = new Uint32Array(32);
+  distinctPorts = 0;
+  lastPortKey = -1;
+  sources: FloodSources | null = null;
+  readonly floods: (FloodIncident | null)[] = [null, null, null];
+  /** Until then, a first contact from an unknown source is a flood member, not a new source to track. */
+  floodUntilMs = -Infinity;
+  distributed: DistributedState | null = null;
+
+  constructor(
+    readonly key: AddressKey,
+    nowMs: number,
+  ) {
+    this.lastMs = nowMs;
+    this.windowStartMs = nowMs;
+  }
+}
+
+/** Counts flood-class packets per target and window, and opens a flood incident per target and class. */
+export class FloodDetector {
+  readonly #s: DetectionSettings['flood'];
+  readonly #thresholds: Uint32Array;
+
+  constructor(s: DetectionSettings['flood']) {
+    this.#s = s;
+    const perWindow = (perSecond: number) => Math.max(1, Math.ceil((perSecond * s.windowMs) / 1000));
+    this.#thresholds = Uint32Array.of(perWindow(s.synPerSecond), perWindow(s.udpPerSecond), perWindow(s.icmpPerSecond));
+  }
+
+  /**
+   * Counts one packet of class `cls` to `t`. Returns an incident that opened when the previous window
+   * closed over a threshold, else null. `source` may be 0 when nobody asked for it (cheap path).
+   */
+  count(t: TargetState, cls: number, portKey: number, source: AddressKey, sourceHash: number, nowMs: number): FloodIncident | null {
+    let opened: FloodIncident | null = null;
+    if (nowMs - t.windowStartMs >= this.#s.windowMs) opened = this.closeWindow(t, nowMs);
+    t.lastMs = nowMs;
+    const n = ++t.counts[cls];
+    const bit = (portKey * 0x9e3779b1) >>> 22;
+    const word = bit >>> 5;
+    const mask = 1 << (bit & 31);
+    if ((t.portBits[word] & mask) === 0) {
+      t.portBits[word] |= mask;
+      t.distinctPorts++;
+    }
+    t.lastPortKey = portKey;
+    if (t.sources !== null) t.sources.add(source, sourceHash);
+    else if (n >= SOURCE_SKETCH_FROM) {
+      t.sources = new FloodSources();
+      t.sources.add(source, sourceHash);
+    }
+    const open = t.floods[cls];
+    if (open !== null && nowMs <= t.floodUntilMs) open.lastMs = nowMs;
+    return opened;
+  }
+
+  /** Ends the current window of `t`: judges its rates, then starts a new one at `nowMs`. */
+  closeWindow(t: TargetState, nowMs: number): FloodIncident | null {
+    let opened: FloodIncident | null = null;
+    const s = this.#s;
+    for (let cls = 0; cls < 3; cls++) {
+      const n = t.counts[cls];
+      if (n < this.#thresholds[cls]) continue;
+      if (t.distinctPorts > Math.max(1, n * s.maxPortRatio)) continue;
+      if (cls === FloodClass.syn && t.synCompleted >= n * s.maxCompletedRatio) continue;
+      const rate = Math.round((n * 1000) / s.windowMs);
+      let incident = t.floods[cls];
+      if (incident === null) {
+        incident = new FloodIncident(t, FLOOD_CLASS_NAMES[cls], t.windowStartMs);
+        t.floods[cls] = incident;
+        opened = incident;
+      }
+      incident.packets += n;
+      incident.windows++;
+      if (rate > incident.peakRate) incident.peakRate = rate;
+      incident.lastMs = Math.max(incident.lastMs, t.lastMs);
+      if (t.distinctPorts === 1) incident.portKey = t.lastPortKey;
+      else incident.portKey = -1;
+      t.floodUntilMs = nowMs + 2 * s.windowMs;
+    }
+    t.counts.fill(0);
+    t.portBits.fill(0);
+    t.distinctPorts = 0;
+    t.synCompleted = 0;
+    t.windowStartMs = nowMs;
+    return opened;
+  }
+}
+
+export class FloodIncident extends Incident {
+  readonly kind = 'flood' as const;
+  packets = 0;
+  windows = 0;
+  peakRate = 0;
+  portKey = -1;
+
+  constructor(
+    readonly target: TargetState,
+    readonly floodClass: FloodClassName,
+    startMs: number,
+  ) {
+    super(startMs, 'rate');
+  }
+
+  toRecord(): IncidentRecord {
+    const sources = this.target.sources;
+    const distinct = sources === null ? 0 : Math.max(sources.sample.length, sources.sketch.estimate());
+    const single = sources !== null && sources.sample.length === 1 && distinct <= 1;
+    const record: IncidentRecord = {
+      kind: 'flood',
+      class: this.floodClass,
+      'destination.ip': formatAddressKey(this.target.key),
+      probes: this.packets,
+      first_seen: isoTime(this.firstMs),
+      last_seen: isoTime(this.lastMs),
+      confidence: 0.95,
+      evidence: {
+        trigger: 'rate',
+        peak_packets_per_second: this.peakRate,
+        windows_over_threshold: this.windows,
+        distinct_sources: distinct,
+        spoofed_sources: distinct >= 100,
+        sources_sample: sources === null ? [] : [...sources.sample].sort(compareAddressKeys).map(formatAddressKey),
+      },
+    };
+    if (single && sources !== null) record['source.ip'] = formatAddressKey(sources.sample[0]);
+    if (this.portKey >= 0) record['destination.port'] = formatPortKey(this.portKey);
+    return record;
+  }
+}

@@ -1,0 +1,149 @@
+import { formatIPv4 } from '../decode/address.js';
+import { PROBE_CLASS_NAMES, ProbeClass, type IncidentClass } from './probe-class.js';
+
+/** A source or destination address: IPv4 as an unsigned 32-bit number, IPv6 as canonical text. */
+export type AddressKey = number | string;
+
+export function formatAddressKey(key: AddressKey): string {
+  return typeof key === 'number' ? formatIPv4(key) : key;
+}
+
+/** 32-bit hash of an address key, for sketches. */
+export function hashAddressKey(key: AddressKey): number {
+  if (typeof key === 'number') return key;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Port keys put the protocol family in the upper bits, so TCP 53 and UDP 53 are different "ports" of a
+ * target and an IP-protocol probe or an echo request counts as one of its own.
+ */
+export const PortFamily = { tcp: 0, udp: 1 << 16, proto: 2 << 16, icmp: 3 << 16 } as const;
+
+export function formatPortKey(key: number): string {
+  const family = key >>> 16;
+  const value = key & 0xffff;
+  switch (family) {
+    case 0:
+      return `tcp/${value}`;
+    case 1:
+      return `udp/${value}`;
+    case 2:
+      return `proto/${value}`;
+    default:
+      return 'icmp/echo';
+  }
+}
+
+export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood';
+
+/** One incident as reported by `analyze --json`, logs and the API (DESIGN.md "Incident records"). */
+export interface IncidentRecord {
+  kind: IncidentKind;
+  class: IncidentClass;
+  'source.ip'?: string;
+  sources?: string[];
+  'destination.ip'?: string;
+  'destination.port'?: string;
+  ports?: { count: number; sample: string[] };
+  hosts?: { count: number; sample: string[] };
+  probes: number;
+  first_seen: string;
+  last_seen: string;
+  confidence: number;
+  evidence: Record<string, unknown>;
+}
+
+/** Per-class probe counts with the class that dominates them. */
+export class ClassCounts {
+  readonly counts = new Uint32Array(PROBE_CLASS_NAMES.length);
+  /** Opened TCP handshakes the prober completed, and ones it reset half-open. */
+  completed = 0;
+  halfOpenResets = 0;
+  /** SYN probes with an operating system's own TCP options. */
+  osSyns = 0;
+
+  add(cls: number, osSyn: boolean): void {
+    this.counts[cls]++;
+    if (osSyn) this.osSyns++;
+  }
+
+  merge(other: ClassCounts): void {
+    for (let i = 0; i < this.counts.length; i++) this.counts[i] += other.counts[i];
+    this.completed += other.completed;
+    this.halfOpenResets += other.halfOpenResets;
+    this.osSyns += other.osSyns;
+  }
+
+  /**
+   * The class of at least 80% of the probes, else `mixed`. A SYN-class incident is `connect` when the
+   * prober completes handshakes to open ports (an OS connect() scan), or, with no open port seen, when
+   * its SYNs carry the OS stack's options; raw-socket scanners (nmap -sS, masscan) send bare SYNs and
+   * reset half-open connections.
+   */
+  dominant(): IncidentClass {
+    let total = 0;
+    let best = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      total += this.counts[i];
+      if (this.counts[i] > this.counts[best]) best = i;
+    }
+    if (total === 0 || this.counts[best] < total * 0.8) return 'mixed';
+    if (best === ProbeClass.syn) {
+      if (this.completed > this.halfOpenResets) return 'connect';
+      if (this.completed === 0 && this.halfOpenResets === 0 && this.osSyns * 2 > this.counts[best]) return 'connect';
+    }
+    return PROBE_CLASS_NAMES[best];
+  }
+
+  toJSON(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < this.counts.length; i++) if (this.counts[i] > 0) out[PROBE_CLASS_NAMES[i]] = this.counts[i];
+    return out;
+  }
+}
+
+/** Base of every incident: identity, time span, and whether another incident absorbed it. */
+export abstract class Incident {
+  abstract readonly kind: IncidentKind;
+  firstMs: number;
+  lastMs: number;
+  /** Why it opened: `trw`, `window:60s`, `rate`, … */
+  readonly trigger: string;
+  /** A distributed or decoy incident that reports this one's probes as part of a group. */
+  absorbedBy: Incident | null = null;
+
+  constructor(nowMs: number, trigger: string) {
+    this.firstMs = nowMs;
+    this.lastMs = nowMs;
+    this.trigger = trigger;
+  }
+
+  abstract toRecord(): IncidentRecord;
+}
+
+export function isoTime(ms: number): string {
+  return new Date(Math.floor(ms)).toISOString();
+}
+
+/** Up to `max` items, sorted, formatted: the sample of an incident's ports or hosts. */
+export function sample<T>(items: Iterable<T>, max: number, compare: (a: T, b: T) => number, format: (t: T) => string): string[] {
+  const all = [...items].sort(compare);
+  return all.slice(0, max).map(format);
+}
+
+export function compareAddressKeys(a: AddressKey, b: AddressKey): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number') return -1;
+  if (typeof b === 'number') return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function windowName(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -1,0 +1,52 @@
+import { TcpFlag } from '../decode/packet.js';
+
+/**
+ * Probe classes: what a first contact looks like on the wire. The numeric ids index per-class
+ * counters on the hot path; the names are the public vocabulary of incident records.
+ */
+export const ProbeClass = {
+  syn: 0,
+  connect: 1,
+  fin: 2,
+  null: 3,
+  xmas: 4,
+  ack: 5,
+  maimon: 6,
+  odd: 7,
+  udp: 8,
+  'ip-proto': 9,
+  icmp: 10,
+} as const;
+
+export type ProbeClassName = keyof typeof ProbeClass;
+export const PROBE_CLASS_NAMES = Object.keys(ProbeClass) as ProbeClassName[];
+export const PROBE_CLASS_COUNT = PROBE_CLASS_NAMES.length;
+
+/** Incident classes are the probe classes plus `mixed` (no class dominates). */
+export type IncidentClass = ProbeClassName | 'mixed';
+
+const F = TcpFlag.FIN;
+const S = TcpFlag.SYN;
+const R = TcpFlag.RST;
+const P = TcpFlag.PSH;
+const A = TcpFlag.ACK;
+const U = TcpFlag.URG;
+/** ECE and CWR say nothing about the probe type (nmap and OS stacks set them for ECN). */
+const CORE = F | S | R | P | A | U;
+
+/**
+ * Class of a TCP packet that opens no known flow, from its flags. Returns -1 for packets that are no
+ * probe (RST backscatter, SYN-ACK answers).
+ */
+export function classifyTcpFlags(flags: number): number {
+  const f = flags & CORE;
+  if (f === S) return ProbeClass.syn;
+  if (f === F) return ProbeClass.fin;
+  if (f === 0) return ProbeClass.null;
+  if (f === (F | P | U)) return ProbeClass.xmas;
+  if (f === A) return ProbeClass.ack;
+  if (f === (F | A)) return ProbeClass.maimon;
+  if ((f & R) !== 0 && (f & S) === 0) return -1;
+  if (f === (S | A)) return -1;
+  return ProbeClass.odd;
+}

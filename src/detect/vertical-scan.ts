@@ -1,0 +1,50 @@
+import type { ContactEvidence } from './contact-evidence.js';
+import {
+  Incident,
+  formatAddressKey,
+  formatPortKey,
+  isoTime,
+  sample,
+  windowName,
+  type AddressKey,
+  type IncidentRecord,
+} from './incident.js';
+import type { TrwModel } from './trw.js';
+
+/** One source probing many ports of one target. */
+export class ScanIncident extends Incident {
+  readonly kind = 'scan' as const;
+
+  constructor(
+    readonly source: AddressKey,
+    readonly target: AddressKey,
+    readonly ports: ContactEvidence<number>,
+    readonly trw: TrwModel,
+    nowMs: number,
+    trigger: string,
+  ) {
+    super(ports.firstMs, trigger);
+    this.lastMs = nowMs;
+  }
+
+  toRecord(): IncidentRecord {
+    const e = this.ports;
+    return {
+      kind: 'scan',
+      class: e.classes.dominant(),
+      'source.ip': formatAddressKey(this.source),
+      'destination.ip': formatAddressKey(this.target),
+      ports: { count: e.distinct, sample: sample(e.items, 20, (a, b) => a - b, formatPortKey) },
+      probes: e.probes,
+      first_seen: isoTime(e.firstMs),
+      last_seen: isoTime(e.lastMs),
+      confidence: e.confidence(this.trw),
+      evidence: { trigger: describeTrigger(this.trigger), ...e.evidence(this.trw) },
+    };
+  }
+}
+
+export function describeTrigger(trigger: string): string {
+  if (!trigger.startsWith('window:')) return trigger;
+  return `distinct in ${windowName(Number(trigger.slice(7)))}`;
+}

@@ -1,0 +1,63 @@
+/**
+ * The error catalogue: every error portwarden raises carries one of these stable codes, so callers
+ * and tests match on `code`, never on message text. README "Errors" documents each one.
+ */
+export const ErrorCode = {
+  PW_ERR_CAPTURE_OPEN: 'cannot open a capture file',
+  PW_ERR_CAPTURE_FORMAT: 'not a pcap or pcapng file, or an unsupported version',
+  PW_ERR_CAPTURE_TRUNCATED: 'capture file ends inside a record',
+  PW_ERR_CAPTURE_CORRUPT: 'capture record with an impossible length or layout',
+  PW_ERR_CONFIG_READ: 'cannot read the config file',
+  PW_ERR_CONFIG_SYNTAX: 'config file is not valid YAML',
+  PW_ERR_CONFIG_INVALID: 'config value of the wrong type or range, or an unknown key',
+  PW_ERR_USAGE: 'bad command-line arguments',
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+export class PortwardenError extends Error {
+  readonly code: ErrorCodeName;
+
+  constructor(code: ErrorCodeName, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PortwardenError';
+    this.code = code;
+  }
+}
+
+/** A capture-file error: `offset` is the byte offset in the file where the problem starts. */
+export class CaptureError extends PortwardenError {
+  readonly file: string;
+  readonly offset: number;
+
+  constructor(code: ErrorCodeName, file: string, offset: number, detail: string, options?: { cause?: unknown }) {
+    super(code, `${file}: byte offset ${offset}: ${detail}`, options);
+    this.name = 'CaptureError';
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/** A config error: one entry per problem, each naming file, line and field. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  column: number;
+  field: string;
+  message: string;
+}
+
+export class ConfigError extends PortwardenError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(code: ErrorCodeName, problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
+    super(code, problems.map(formatConfigProblem).join('\n'), options);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatConfigProblem(p: ConfigProblem): string {
+  const where = p.line > 0 ? `${p.file}:${p.line}:${p.column}` : p.file;
+  return p.field ? `${where}: ${p.field}: ${p.message}` : `${where}: ${p.message}`;
+}

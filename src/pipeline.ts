@@ -1,0 +1,62 @@
+import { readCaptureFile, type CaptureFileSummary } from './capture/capture-file.js';
+import type { DetectionSettings } from './config/profiles.js';
+import { decodeFrame } from './decode/decoder.js';
+import { DecodeStats } from './decode/events.js';
+import { Packet } from './decode/packet.js';
+import { DetectionEngine, type IncidentListener } from './detect/engine.js';
+import { CaptureError } from './errors.js';
+
+/**
+ * capture → decode → detect, wired once. `onFrame` is the one function every capture source calls;
+ * it reuses a single Packet, so a frame costs no allocation before detection.
+ */
+export class Pipeline {
+  readonly packet = new Packet();
+  readonly decodeStats = new DecodeStats();
+  readonly engine: DetectionEngine;
+  /** Bound once so capture sources can call it without a closure per frame. */
+  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number) => void;
+
+  constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
+    this.engine = new DetectionEngine(settings, listener);
+    const packet = this.packet;
+    const stats = this.decodeStats;
+    const engine = this.engine;
+    this.onFrame = (buf, offset, length, tsUs, linkType) => {
+      decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
+      packet.frameIndex = stats.frames - 1;
+      engine.process(packet);
+    };
+  }
+}
+
+export interface FileReport {
+  path: string;
+  summary: CaptureFileSummary | null;
+  error: CaptureError | null;
+}
+
+/**
+ * Reads capture files in order into one pipeline, as one continuous capture (a rotated series works).
+ * A file that fails part-way keeps what came before it; its error is reported and the next file read.
+ */
+export async function analyzeFiles(
+  paths: readonly string[],
+  pipeline: Pipeline,
+  onProgress?: (path: string, bytesRead: number, fileSize: number) => void,
+): Promise<FileReport[]> {
+  const reports: FileReport[] = [];
+  for (const path of paths) {
+    try {
+      const summary = await readCaptureFile(path, pipeline.onFrame, {
+        onProgress: onProgress === undefined ? undefined : (read, size) => onProgress(path, read, size),
+      });
+      reports.push({ path, summary, error: null });
+    } catch (err) {
+      if (!(err instanceof CaptureError)) throw err;
+      reports.push({ path, summary: null, error: err });
+    }
+  }
+  pipeline.engine.flush();
+  return reports;
+}

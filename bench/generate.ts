@@ -360,6 +360,27 @@ interface Scanner {
   ttl: number;
 }
 
+/** An answer waiting for its packet time. */
+interface Pending {
+  due: number;
+  kind: number;
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+  /** DNS: name index; TCP: sequence or acknowledgement number. */
+  x: number;
+  /** DNS: message ID; scanner RST: its TTL. */
+  y: number;
+  quote: Buffer;
+}
+
+const P_DNS = 0;
+const P_RST_ACK = 1;
+const P_SYN_ACK = 2;
+const P_RST = 3;
+const P_ICMP = 4;
+
 const FIN = 0x01;
 const SYN = 0x02;
 const RST = 0x04;
@@ -391,7 +412,6 @@ export function writeMixedCapture(path: string, packets: number, seed = 1): Gene
   const resolver = ip4(198, 51, 100, 53);
   const names = Array.from({ length: 64 }, (_, i) => `host${i}.service${i % 7}.example.com`);
   const dns = dnsMessages(names);
-  const quote = Buffer.alloc(28);
 
   const newSession = (): Session => ({
     client: clients[rand(clients.length)],
@@ -494,20 +514,67 @@ export function writeMixedCapture(path: string, packets: number, seed = 1): Gene
     return s.state === 8;
   };
 
+  // Answers are scheduled for later packet time and written once the clock passes them, so a
+  // delayed answer never holds back the rest of the traffic. Pending records are recycled.
+  const pending: Pending[] = []; // sorted by due time, latest first
+  const spare: Pending[] = [];
+  const schedule = (due: number, kind: number, src: number, dst: number, sport: number, dport: number, x: number, y: number): Pending => {
+    const e = spare.pop() ?? { due: 0, kind: 0, src: 0, dst: 0, sport: 0, dport: 0, x: 0, y: 0, quote: Buffer.alloc(28) };
+    e.due = due;
+    e.kind = kind;
+    e.src = src;
+    e.dst = dst;
+    e.sport = sport;
+    e.dport = dport;
+    e.x = x;
+    e.y = y;
+    let i = pending.length;
+    pending.push(e);
+    while (i > 0 && pending[i - 1].due < due) {
+      pending[i] = pending[i - 1];
+      i--;
+    }
+    pending[i] = e;
+    return e;
+  };
+  const emit = (e: Pending): void => {
+    const o = sink.begin(MAX_FRAME);
+    let len: number;
+    switch (e.kind) {
+      case P_DNS: {
+        const a = dns.answers[e.x];
+        put16(a, 0, e.y);
+        len = udpFrame(b, o, e.src, e.dst, 53, e.dport, a, 0, a.length, 64, rand(65536));
+        break;
+      }
+      case P_RST_ACK:
+        len = tcpFrame(b, o, pay, e.src, e.dst, e.sport, e.dport, 0, e.x, RST | ACK, 0, OPT_NONE, 0, 0, 0, 64, 0, true);
+        break;
+      case P_SYN_ACK:
+        len = tcpFrame(b, o, pay, e.src, e.dst, e.sport, e.dport, r(), e.x, SYN | ACK, 64240, OPT_MSS, 0, 0, 0, 64, 0, true);
+        // the scanner's kernel resets the connection it never opened
+        schedule(e.due + 100 + rand(2000), P_RST, e.dst, e.src, e.dport, e.sport, e.x, e.y);
+        break;
+      case P_RST:
+        len = tcpFrame(b, o, pay, e.src, e.dst, e.sport, e.dport, e.x, 0, RST, 0, OPT_NONE, 0, 0, 0, e.y, 0, true);
+        break;
+      default:
+        len = icmpUnreachableFrame(b, o, e.src, e.dst, e.quote, rand(65536));
+    }
+    sink.commit(e.due, len);
+    spare.push(e);
+  };
+
   const dnsStep = (): void => {
     const client = clients[rand(clients.length)];
     const k = rand(names.length);
     const id = rand(65536);
     const port = 32768 + rand(28232);
     const q = dns.queries[k];
-    const a = dns.answers[k];
     put16(q, 0, id);
-    put16(a, 0, id);
-    let o = sink.begin(MAX_FRAME);
+    const o = sink.begin(MAX_FRAME);
     sink.commit(ts, udpFrame(b, o, client, resolver, port, 53, q, 0, q.length, 64 - rand(10), rand(65536)));
-    ts += 200 + rand(3000);
-    o = sink.begin(MAX_FRAME);
-    sink.commit(ts, udpFrame(b, o, resolver, client, 53, port, a, 0, a.length, 64, rand(65536)));
+    schedule(ts + 200 + rand(3000), P_DNS, resolver, client, 53, port, k, id);
   };
 
   const scanStep = (): void => {
@@ -522,34 +589,25 @@ export function writeMixedCapture(path: string, packets: number, seed = 1): Gene
     const port = portOrder[(sc.offset + sc.cursor++) % 1000];
     const open = sc.targetIsServer && openPorts.has(port);
     const seq = r();
-    let o = sink.begin(MAX_FRAME);
+    const o = sink.begin(MAX_FRAME);
+    const answerAt = ts + 30 + rand(400);
     if (sc.kind === 2) {
-      const probeIp = o + 14;
       sink.commit(ts, udpFrame(b, o, sc.addr, sc.target, sc.sport, port, pay.bytes, 0, rand(33), sc.ttl, rand(65536)));
       if (!open && rand(2) === 0) {
-        b.copy(quote, 0, probeIp, probeIp + 28); // before begin(), which may flush the buffer
-        ts += 50 + rand(500);
-        o = sink.begin(MAX_FRAME);
-        sink.commit(ts, icmpUnreachableFrame(b, o, sc.target, sc.addr, quote, rand(65536)));
+        const e = schedule(answerAt, P_ICMP, sc.target, sc.addr, 0, 0, 0, 0);
+        b.copy(e.quote, 0, o + 14, o + 14 + 28);
       }
       return;
     }
     const flags = sc.kind === 0 ? SYN : FIN;
     sink.commit(ts, tcpFrame(b, o, pay, sc.addr, sc.target, sc.sport, port, seq, 0, flags, 1024, sc.kind === 0 ? OPT_MSS : OPT_NONE, 0, 0, 0, sc.ttl, rand(65536), false));
-    ts += 30 + rand(400);
-    o = sink.begin(MAX_FRAME);
-    if (!open) {
-      sink.commit(ts, tcpFrame(b, o, pay, sc.target, sc.addr, port, sc.sport, 0, (seq + 1) >>> 0, RST | ACK, 0, OPT_NONE, 0, 0, 0, 64, 0, true));
-    } else if (flags === SYN) {
-      sink.commit(ts, tcpFrame(b, o, pay, sc.target, sc.addr, port, sc.sport, r(), (seq + 1) >>> 0, SYN | ACK, 64240, OPT_MSS, 0, 0, 0, 64, 0, true));
-      ts += 100 + rand(2000);
-      o = sink.begin(MAX_FRAME);
-      sink.commit(ts, tcpFrame(b, o, pay, sc.addr, sc.target, sc.sport, port, (seq + 1) >>> 0, 0, RST, 0, OPT_NONE, 0, 0, 0, sc.ttl + 4, 0, true));
-    }
+    if (!open) schedule(answerAt, P_RST_ACK, sc.target, sc.addr, port, sc.sport, (seq + 1) >>> 0, 0);
+    else if (flags === SYN) schedule(answerAt, P_SYN_ACK, sc.target, sc.addr, port, sc.sport, (seq + 1) >>> 0, sc.ttl + 4);
   };
 
   while (sink.frames < packets) {
     ts += 1 + rand(16);
+    while (pending.length > 0 && pending[pending.length - 1].due <= ts) emit(pending.pop()!);
     const x = r() / 4294967296;
     if (x < 0.0263) dnsStep();
     else if (x < 0.054) scanStep();
@@ -558,6 +616,7 @@ export function writeMixedCapture(path: string, packets: number, seed = 1): Gene
       if (benignStep(pool[i])) pool[i] = newSession();
     }
   }
+  while (pending.length > 0) emit(pending.pop()!);
   sink.close();
   return { frames: sink.frames, bytes: sink.bytes };
 }

@@ -16,9 +16,11 @@ export class DecoyFingerprints {
   match(hash: number, source: AddressKey, nowMs: number, windowMs: number): AddressKey | null {
     const slot = hash & (SLOTS - 1);
     if (this.#hash[slot] === hash && nowMs - this.#ms[slot] <= windowMs) {
+      // The window slides with each match, so a steady stream of one fingerprint (a flood tool with
+      // fixed fields) grows one group past maxSources instead of many small ones.
+      this.#ms[slot] = nowMs;
       const other = this.#source[slot];
-      if (other !== source) return other;
-      return null;
+      return other !== source ? other : null;
     }
     this.#hash[slot] = hash;
     this.#ms[slot] = nowMs;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up portwarden on a Debian 12 machine, as root: system packages from Debian's archive, then the
+# npm dependencies from package-lock.json (which also builds dist/). Safe to run again.
+#   scripts/setup.sh          what the daemon needs
+#   scripts/setup.sh --test   plus the attackers and tools the tests drive (nmap, hping3, tcpdump, dnsmasq)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(nftables iproute2 iptables ipset ca-certificates)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+if ! command -v node >/dev/null || (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
+  echo "portwarden needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))." >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund </dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # record-lab-captures.sh — record the lab captures in test/fixtures/lab/ from real tools.
 #
-# Usage (as root, on Linux with iproute2, nmap, hping3, tcpdump, curl, dig, dnsmasq, jq, python3):
+# Usage (as root, on Linux with iproute2, nmap, hping3, tcpdump, curl, dig, dnsmasq, jq, /usr/bin/python3;
+# ethtool optional: with it, offloads are off so packets carry real checksums and MTU sizes):
 #   sudo scripts/record-lab-captures.sh                      # record every scenario
 #   sudo PWREC_SCENARIOS="nmap_sS nmap_sU" scripts/record-lab-captures.sh   # only these
 #
@@ -11,13 +12,14 @@
 #   PWREC_SNAPLEN      tcpdump snap length (default 160: headers and DNS names fit, captures stay small)
 #   PWREC_ABORT_AFTER  scenario name after which the script fails on purpose (to test the cleanup)
 #
-# What it does: builds a throw-away lab of four network namespaces named pwrec-<pid>-{sw,atk,tgt,cli}:
+# What it does: for each scenario, builds a throw-away lab of four network namespaces named
+# pwrec-<pid>-{sw,atk,tgt,cli} (and deletes it afterwards, so captures are independent):
 # a bridge in "sw" joins the attacker (10.66.0.10, fd00:66::10), the target (10.66.0.2, fd00:66::2)
 # and the benign client (10.66.0.20, fd00:66::20); "sw" also holds 10.66.0.1, the target's default
 # gateway, with forwarding off, so replies to spoofed sources appear on the wire and then die there.
 # No interface, route, firewall rule or sysctl of the initial namespace is touched; every packet stays
 # inside these namespaces. The target runs an HTTP server on 80, TCP listeners on 22 and 443 and
-# dnsmasq on 53 (answers *.lab.test and *.corp.test), and has ICMP rate limiting off (per namespace)
+# dnsmasq on 53 (authoritative for lab.test and corp.test), and has ICMP rate limits off (per namespace)
 # so UDP and IP-protocol scans get their unreachables at once. The decoy addresses 10.66.0.201-203
 # are permanent neighbour entries on the target (a MAC nobody owns), so its replies cause no ARP noise.
 #
@@ -31,13 +33,14 @@
 #
 # Scenarios (capture name -> expected incidents; A = attacker, T = target):
 #   nmap_sS nmap_sT nmap_sF nmap_sN nmap_sX nmap_sA nmap_sW nmap_sM
-#                            nmap -Pn -n -T4 -sX -p 1-1000 T  -> scan <class> A -> T
+#                            nmap -Pn -n -T4 -<type> -p 1-1000 T          -> scan <class> A -> T
 #                            (sS syn, sT connect, sF fin, sN null, sX xmas, sA ack, sW ack, sM maimon)
 #   nmap_sU                  nmap -sU --top-ports 200 --max-retries 1     -> scan udp A -> T
 #   nmap_sS_ipv6             nmap -6 -sS -p 1-1000 fd00:66::2             -> scan syn fd00:66::10 -> fd00:66::2
 #   nmap_sO                  nmap -sO -p 0-255 --max-retries 0            -> scan ip-proto A -> T
 #   nmap_decoy               nmap -sS -p 1-300 -D 10.66.0.201,.202,.203,ME -> decoy-scan syn, 4 sources -> T
 #   hping3_syn_flood_spoofed hping3 -S -p 80 --rand-source -i u200 -c 6000 -> flood syn -> T
+#                            (the capture also holds the target's SYN-ACKs to the spoofed sources)
 #   hping3_udp_flood         hping3 --udp -p 53 -i u200 -c 6000           -> flood udp A -> T
 #   benign_lab               client: 200 curl http://T/ (sequential and bursts of 10), 200 dig @T
 #                            of varied names, 5 curl to T:443 (handshake completes) -> no incident
@@ -72,21 +75,31 @@ WORK=$(mktemp -d "/tmp/$TAG.XXXXXX")
 PIDS=()                            # background processes started by this script
 TCPDUMP_PID=
 
+# Stop everything started in the lab and delete its namespaces; idempotent, safe with a half-built lab.
+teardown_lab() {
+  local pid ns pids
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+  for ns in "${ALL_NS[@]}"; do
+    [[ -e /run/netns/$ns ]] || continue
+    # Anything still running inside our own namespaces was started by this script.
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    if [[ -n $pids ]]; then
+      kill $pids 2>/dev/null || true
+      sleep 0.5
+      kill -KILL $pids 2>/dev/null || true
+    fi
+    ip netns del "$ns" || echo "record-lab-captures: could not delete namespace $ns" >&2
+  done
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM ERR
   set +e
   if [[ -n $TCPDUMP_PID ]]; then kill -INT "$TCPDUMP_PID" 2>/dev/null; wait "$TCPDUMP_PID" 2>/dev/null; fi
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-  local ns pids
-  for ns in "${ALL_NS[@]}"; do
-    [[ -e /run/netns/$ns ]] || continue
-    # Anything still running inside our own namespaces was started by this script.
-    pids=$(ip netns pids "$ns" 2>/dev/null)
-    if [[ -n $pids ]]; then kill $pids 2>/dev/null; sleep 0.5; kill -KILL $pids 2>/dev/null; fi
-    ip netns del "$ns" || echo "record-lab-captures: could not delete namespace $ns" >&2
-  done
+  teardown_lab
   rm -rf "$WORK"
   if [[ $rc -ne 0 ]]; then echo "record-lab-captures: FAILED (exit $rc); lab removed" >&2; fi
   exit "$rc"
@@ -96,6 +109,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'echo "record-lab-captures: command failed (line $LINENO): $BASH_COMMAND" >&2' ERR
 
+# Foreground only: a backgrounded shell function is a subshell, and $! would not be the tool's pid;
+# background processes are started with `ip netns exec` directly (it execs, so $! is the tool).
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # ---------------------------------------------------------------- lab
@@ -104,6 +119,8 @@ setup_lab() {
   for ns in "${ALL_NS[@]}"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
+    # No router on the lab link: no periodic router solicitations in the captures.
+    in_ns "$ns" sysctl -qw net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.all.router_solicitations=0
   done
   # The switch: a bridge, IPv4 only (no IPv6 chatter of its own), never forwards at layer 3.
   in_ns "$NS_SW" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.disable_ipv6=1 \
@@ -127,7 +144,10 @@ setup_lab() {
     ip -n "$ns" link set eth0 up
   done
   ip -n "$NS_TGT" route add default via "$GW"
+  # Per-namespace ICMP limits (the per-destination ones, and the "global" token bucket of
+  # 1000/s, burst 50, which is per namespace too: only namespaced sysctls exist inside a namespace).
   in_ns "$NS_TGT" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+  in_ns "$NS_TGT" sysctl -qw net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=10000
   local i
   for i in "${!DECOYS[@]}"; do
     ip -n "$NS_TGT" neigh replace "${DECOYS[$i]}" lladdr "02:66:00:00:02:0$((i + 1))" dev eth0 nud permanent
@@ -170,13 +190,14 @@ for port in map(int, sys.argv[1:]):
     threading.Thread(target=Server(("::", port), Handler).serve_forever, daemon=True).start()
 threading.Event().wait()
 EOF
-  in_ns "$NS_TGT" "$PY" -m http.server 80 --bind :: --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
+  ip netns exec "$NS_TGT" "$PY" -m http.server 80 --bind :: --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
   PIDS+=($!)
-  in_ns "$NS_TGT" "$PY" "$WORK/listen.py" 22 443 >"$WORK/listen.log" 2>&1 &
+  ip netns exec "$NS_TGT" "$PY" "$WORK/listen.py" 22 443 >"$WORK/listen.log" 2>&1 &
   PIDS+=($!)
-  in_ns "$NS_TGT" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --no-poll --bind-interfaces \
+  ip netns exec "$NS_TGT" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --no-poll --bind-interfaces \
     --listen-address="$TGT" --listen-address="$TGT6" --pid-file="$WORK/dnsmasq.pid" --user=nobody \
-    --address=/lab.test/"$TGT" --address=/corp.test/10.66.0.3 --log-facility="$WORK/dnsmasq.log" \
+    --local=/lab.test/ --local=/corp.test/ --address=/lab.test/"$TGT" --address=/lab.test/"$TGT6" \
+    --address=/corp.test/10.66.0.3 --mx-host=lab.test,mail.lab.test,10 --log-facility="$WORK/dnsmasq.log" \
     >"$WORK/dnsmasq.out" 2>&1 &
   PIDS+=($!)
   wait_listen "$NS_TGT" t 80
@@ -188,7 +209,7 @@ EOF
 # ---------------------------------------------------------------- capture
 start_capture() {
   local name=$1 i
-  in_ns "$NS_TGT" tcpdump -i eth0 -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
+  ip netns exec "$NS_TGT" tcpdump -i eth0 -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
     2>"$WORK/$name.tcpdump.log" &
   TCPDUMP_PID=$!
   for i in $(seq 100); do
@@ -256,7 +277,7 @@ benign_traffic() {
     done
     burst=()
     for i in $(seq 0 9); do
-      in_ns "$NS_CLI" curl -s -o /dev/null -m 5 "http://$TGT/" &
+      ip netns exec "$NS_CLI" curl -s -o /dev/null -m 5 "http://$TGT/" &
       burst+=($!)
     done
     wait "${burst[@]}"
@@ -266,7 +287,7 @@ benign_traffic() {
       ((k % 3 == 1)) && name=host$k.lab.test
       ((k % 7 == 3)) && name=${names[$((k % ${#names[@]}))]}.corp.test
       ((k % 5 == 4)) && type=AAAA
-      ((k % 11 == 6)) && type=MX
+      ((k % 11 == 6)) && name=lab.test type=MX
       in_ns "$NS_CLI" dig +tries=1 +time=2 @"$TGT" "$name" "$type" >/dev/null
     done
     if ((round % 2 == 0)); then
@@ -377,18 +398,20 @@ bursts of 10 in parallel), 200 dig @$TGT lookups of varied names under lab.test 
 }
 
 # ---------------------------------------------------------------- main
-echo "lab: namespaces ${ALL_NS[*]}; output $OUT"
-setup_lab
-start_services
-sleep 1 # let link-up chatter (IPv6 MLD, router solicitations) pass before the first capture
+echo "lab: namespaces ${ALL_NS[*]} (rebuilt for every scenario); output $OUT"
 for s in "${SCENARIOS[@]}"; do
+  # A fresh lab per scenario: no half-open connections, SYN-ACK retransmissions or neighbour
+  # entries carry over, so each capture is independent of the others and of their order.
+  setup_lab
+  start_services
+  sleep 2.5 # let link-up chatter (IPv6 MLD reports) pass before the capture starts
   run_scenario "$s"
+  teardown_lab
   if [[ ${PWREC_ABORT_AFTER:-} == "$s" ]]; then
     echo "record-lab-captures: PWREC_ABORT_AFTER=$s, failing on purpose" >&2
     false
   fi
 done
-
 echo
 printf '%-28s %8s %10s  %s\n' capture packets bytes 'expected incidents'
 for s in "${SCENARIOS[@]}"; do

@@ -2,13 +2,14 @@
 # Sets up portwarden on a Debian 12 machine, as root: system packages from Debian's archive, then the
 # npm dependencies from package-lock.json (which also builds dist/). Safe to run again.
 #   scripts/setup.sh          what the daemon needs
-#   scripts/setup.sh --test   plus the attackers and tools the tests drive (nmap, hping3, tcpdump, dnsmasq)
+#   scripts/setup.sh --test   plus the attackers and tools the tests and benchmarks drive (nmap, hping3,
+#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(nftables iproute2 iptables ipset ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils)
+  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux)
 fi
 
 missing=()

@@ -74,7 +74,7 @@ for (const { capture, expected } of corpus) {
   test(`${label}: exactly ${spec.incidents.length === 0 ? 'no incident' : spec.incidents.map((i) => `${i.kind}/${i.class}`).join(', ')}`, async () => {
     assert.ok(spec.provenance.length > 0, 'provenance is recorded');
     const pipeline = new Pipeline(defaultConfig(spec.profile ?? 'normal').detection);
-    const [report] = await analyzeFiles([capture], pipeline);
+    const [report] = analyzeFiles([capture], pipeline);
     assert.equal(report.error, null);
     const actual = pipeline.engine.incidents().map((i) => i.toRecord());
     const unmatched = [...actual];

@@ -25,7 +25,7 @@ export async function runAnalyze(files: string[], options: AnalyzeOptions, io: O
   const pipeline = new Pipeline(config.detection);
   const progress = new ProgressReporter(io.err, io.errIsTerminal);
   const started = process.hrtime.bigint();
-  const reports = await analyzeFiles(files, pipeline, (path, read, size) => progress.update(path, read, size));
+  const reports = analyzeFiles(files, pipeline, (path, read, size) => progress.update(path, read, size));
   progress.done();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const records = pipeline.engine.incidents().map((i) => i.toRecord());

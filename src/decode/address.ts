@@ -55,6 +55,15 @@ export function formatIPv6(buf: Uint8Array, offset: number): string {
  * runs twice per IPv6 packet (measured about half the cost of murmur3_32's loop).
  */
 export function hashIPv6(buf: Uint8Array, offset: number): number {
+  return hashIPv6Signed(buf, offset) >>> 0;
+}
+
+/**
+ * hashIPv6 as a signed int32, for the decoder: a signed result stays a small integer when the
+ * call is not inlined, where an unsigned one above 2^31 would be boxed (an allocation per call).
+ * The caller applies `>>> 0` where it stores the value.
+ */
+export function hashIPv6Signed(buf: Uint8Array, offset: number): number {
   const o = offset;
   const w0 = (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
   const w1 = (buf[o + 4] << 24) | (buf[o + 5] << 16) | (buf[o + 6] << 8) | buf[o + 7];
@@ -69,7 +78,7 @@ export function hashIPv6(buf: Uint8Array, offset: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h;
 }
 
 export type ParsedAddress = { version: 4; v4: number } | { version: 6; v6: Uint8Array };

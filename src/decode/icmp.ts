@@ -1,7 +1,7 @@
 import type { Packet } from './packet.js';
 import { DecodeEvent, type DecodeStats } from './events.js';
 import { u16, u32 } from './bytes.js';
-import { hashIPv6 } from './address.js';
+import { hashIPv6Signed } from './address.js';
 import { Ipv6Chain, walkIPv6Chain } from './ipv6-ext.js';
 
 const ICMP_TRUNCATED = DecodeEvent['icmp.truncated'];
@@ -99,8 +99,8 @@ function quoteIPv6(p: Packet, buf: Buffer, q: number, end: number): boolean {
   p.quotedProtocol = protocol;
   p.quotedSrc6Offset = q + 8;
   p.quotedDst6Offset = q + 24;
-  p.quotedSrc6Hash = hashIPv6(buf, q + 8);
-  p.quotedDst6Hash = hashIPv6(buf, q + 24);
+  p.quotedSrc6Hash = hashIPv6Signed(buf, q + 8) >>> 0;
+  p.quotedDst6Hash = hashIPv6Signed(buf, q + 24) >>> 0;
   if (hasPorts) {
     p.quotedSrcPort = u16(buf, t);
     p.quotedDstPort = u16(buf, t + 2);

@@ -1,7 +1,7 @@
 import type { Packet } from './packet.js';
 import { DecodeEvent, type DecodeStats } from './events.js';
 import { u16 } from './bytes.js';
-import { hashIPv6 } from './address.js';
+import { hashIPv6Signed } from './address.js';
 import { Ipv6Chain, walkIPv6Chain } from './ipv6-ext.js';
 import { decodeTcp } from './tcp.js';
 import { decodeUdp } from './udp.js';
@@ -39,8 +39,8 @@ export function decodeIPv6(p: Packet, buf: Buffer, offset: number, capEnd: numbe
   p.ttl = buf[offset + 7];
   p.src6Offset = offset + 8;
   p.dst6Offset = offset + 24;
-  p.src6Hash = hashIPv6(buf, offset + 8);
-  p.dst6Hash = hashIPv6(buf, offset + 24);
+  p.src6Hash = hashIPv6Signed(buf, offset + 8) >>> 0;
+  p.dst6Hash = hashIPv6Signed(buf, offset + 24) >>> 0;
 
   const event = walkIPv6Chain(buf, offset + 40, end, nextHeader, chain);
   if (event !== 0) {

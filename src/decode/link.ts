@@ -85,6 +85,7 @@ export function decodeNull(p: Packet, buf: Buffer, offset: number, end: number, 
   }
   const big = u32(buf, offset);
   const little = (buf[offset] | (buf[offset + 1] << 8) | (buf[offset + 2] << 16) | (buf[offset + 3] << 24)) >>> 0;
+  // Families are small numbers: whichever reading is small is the capturing host's byte order.
   const family = big <= 0xffff ? big : little;
   dispatchFamily(p, buf, offset + 4, end, family, stats);
 }

@@ -2,6 +2,7 @@ import type { WindowThreshold } from '../config/profiles.js';
 import { ClassCounts, type Incident } from './incident.js';
 import type { TrwModel } from './trw.js';
 import { WindowedDistinct } from './windowed-count.js';
+import { contactClass, contactCompleted, contactOsSyn, contactOutcome, contactPort, contactReset, Outcome } from './first-contact.js';
 
 export interface ContactThresholds {
   /** Fewest distinct items before any incident. */
@@ -16,8 +17,13 @@ export interface ContactThresholds {
  * first contact and moves the TRW once, whatever happens to later connections to it.
  */
 export class ContactEvidence<Item> {
-  readonly items = new Set<Item>();
-  readonly windows: WindowedDistinct;
+  // Most (source, target) pairs are one client connection: one item. The set and the windows are
+  // made at the second item, so the common case allocates one object.
+  #first: Item | undefined = undefined;
+  #firstMs = 0;
+  #items: Set<Item> | null = null;
+  #windows: WindowedDistinct | null = null;
+  readonly #windowCount: number;
   readonly classes = new ClassCounts();
   /** TRW log likelihood ratio over the outcomes of these first contacts. */
   logRatio = 0;
@@ -34,25 +40,53 @@ export class ContactEvidence<Item> {
   constructor(nowMs: number, windowCount: number) {
     this.firstMs = nowMs;
     this.lastMs = nowMs;
-    this.windows = new WindowedDistinct(windowCount);
+    this.#windowCount = windowCount;
+  }
+
+  /** Full port evidence of a (source, target) pair from its packed first contact (first-contact.ts). */
+  static ofPorts(first: number, firstMs: number, windowCount: number, trw: TrwModel): ContactEvidence<number> {
+    const e = new ContactEvidence<number>(firstMs, windowCount);
+    e.addProbe(contactPort(first), contactClass(first), contactOsSyn(first), firstMs, Infinity);
+    const outcome = contactOutcome(first);
+    if (outcome !== Outcome.unknown) e.recordOutcome(outcome === Outcome.success, trw);
+    if (contactCompleted(first)) e.classes.completed++;
+    if (contactReset(first)) e.classes.halfOpenResets++;
+    return e;
   }
 
   get distinct(): number {
-    return this.items.size + this.overflow;
+    return (this.#items !== null ? this.#items.size : this.#first === undefined ? 0 : 1) + this.overflow;
+  }
+
+  /** The remembered items (ports or hosts), in first-seen order. */
+  items(): Item[] {
+    if (this.#items !== null) return [...this.#items];
+    return this.#first === undefined ? [] : [this.#first];
   }
 
   /** Records a probe to `item`; true when it is a first contact (a new item) to be resolved later. */
   addProbe(item: Item, cls: number, osSyn: boolean, nowMs: number, cap: number): boolean {
     this.probes++;
     this.lastMs = nowMs;
-    if (this.items.has(item)) return false;
+    if (this.#first === undefined) {
+      this.#first = item;
+      this.#firstMs = nowMs;
+      this.classes.add(cls, osSyn);
+      return true;
+    }
+    if (this.#items === null) {
+      if (item === this.#first) return false;
+      this.#items = new Set([this.#first]);
+      this.#windows = new WindowedDistinct(this.#windowCount);
+      this.#windows.add(this.#firstMs);
+    } else if (this.#items.has(item)) return false;
     this.classes.add(cls, osSyn);
-    if (this.items.size >= cap) {
+    if (this.#items.size >= cap) {
       this.overflow++;
       return false;
     }
-    this.items.add(item);
-    this.windows.add(nowMs);
+    this.#items.add(item);
+    this.#windows!.add(nowMs);
     return true;
   }
 
@@ -72,7 +106,7 @@ export class ContactEvidence<Item> {
     if (this.logRatio >= trw.upper) return 'trw';
     const resolved = this.failures + this.successes;
     if (resolved === 0 || this.failures < t.minFailureRatio * resolved) return '';
-    const w = this.windows.firstReached(t.windows, nowMs);
+    const w = this.#windows === null ? -1 : this.#windows.firstReached(t.windows, nowMs);
     return w < 0 ? '' : `window:${t.windows[w].windowMs}`;
   }
 

@@ -14,6 +14,10 @@ export class DistributedState {
   readonly portsBySource = new Map<AddressKey, number>();
   readonly classes = new ClassCounts();
   incident: DistributedIncident | null = null;
+  // Kept as ports arrive, so judging the window costs O(1) however large the scan.
+  #disjointPorts = 0;
+  #members = 0;
+  #mostOwned = 0;
 
   constructor(
     readonly target: AddressKey,
@@ -27,34 +31,33 @@ export class DistributedState {
     if (nowMs - this.windowStartMs > s.windowMs) {
       this.ports.clear();
       this.portsBySource.clear();
+      this.#disjointPorts = 0;
+      this.#members = 0;
+      this.#mostOwned = 0;
       this.windowStartMs = nowMs;
     }
     const owner = this.ports.get(portKey);
     if (owner === undefined) {
       this.ports.set(portKey, source);
-      this.portsBySource.set(source, (this.portsBySource.get(source) ?? 0) + 1);
+      this.#disjointPorts++;
+      const owned = (this.portsBySource.get(source) ?? 0) + 1;
+      this.portsBySource.set(source, owned);
+      if (owned === 2) this.#members++;
+      if (owned > this.#mostOwned) this.#mostOwned = owned;
     } else if (owner !== source && owner !== SHARED) {
       this.ports.set(portKey, SHARED);
+      this.#disjointPorts--;
     }
     this.classes.add(cls, false);
     if (this.ports.size < s.minPorts) return null;
-    return this.#evaluate(nowMs, s);
-  }
-
-  #evaluate(nowMs: number, s: DetectionSettings['distributed']): DistributedIncident | null {
-    let disjoint = 0;
-    for (const owner of this.ports.values()) if (owner !== SHARED) disjoint++;
-    if (disjoint < s.minDisjointRatio * this.ports.size) return null;
-    // Members own at least two ports each, and none owns half the ports: that would be one scanner
-    // with hangers-on, which the vertical detector reports by itself.
-    const members: AddressKey[] = [];
-    for (const [source, owned] of this.portsBySource) {
-      if (owned > this.ports.size / 2) return null;
-      if (owned >= 2) members.push(source);
-    }
-    if (members.length < s.minSources) return null;
+    // Disjoint slices, at least minSources members owning two ports or more, and no member owning
+    // half the ports: that would be one scanner with hangers-on, which the vertical detector reports.
+    if (this.#disjointPorts < s.minDisjointRatio * this.ports.size) return null;
+    if (this.#members < s.minSources || this.#mostOwned > this.ports.size / 2) return null;
     if (this.incident === null) this.incident = new DistributedIncident(this, nowMs);
-    for (const m of members) this.incident.members.add(m);
+    if (this.incident.members.size < this.#members || owner === undefined) {
+      for (const [member, owned] of this.portsBySource) if (owned >= 2) this.incident.members.add(member);
+    }
     if (this.ports.size > this.incident.peakPorts) this.incident.peakPorts = this.ports.size;
     this.incident.lastMs = nowMs;
     return this.incident;

@@ -6,6 +6,16 @@ import { DETECTION_COUNTER_NAMES, DetectionCounter, type DetectionCounterName } 
 import { DecoyFingerprints, DecoyGroup, DecoyIncident, fingerprint } from './decoy-scan.js';
 import { DistributedIncident, DistributedState } from './distributed-scan.js';
 import { FloodClass, FloodDetector, TargetState } from './flood.js';
+import {
+  contactClass,
+  contactOsSyn,
+  contactOutcome,
+  contactPort,
+  Outcome,
+  packFirstContact,
+  withHandshake,
+  withOutcome,
+} from './first-contact.js';
 import { FlowState, FlowTable } from './flow-table.js';
 import { formatAddressKey, PortFamily, type AddressKey, type Incident } from './incident.js';
 import { PendingProbes } from './pending-probes.js';
@@ -21,19 +31,22 @@ const FLOW_IDLE_MS = 10 * 60_000;
 /** Sources looked at to pick one to forget when maxSources is reached (approximate LRU). */
 const EVICTION_CANDIDATES = 8;
 
+/**
+ * A (source, target) pair's ports: a packed first contact (first-contact.ts) until a second distinct
+ * port makes it full evidence.
+ */
+type PairPorts = ContactEvidence<number> | number;
+
 /** Per-source state. Most sources send one probe and stay "light": their first probe is kept inline. */
 class SourceState {
   lastMs: number;
   probes = 0;
   firstTarget: AddressKey = 0;
-  firstPortKey = 0;
-  firstClass = 0;
-  firstOsSyn = false;
+  /** The first probe, packed (first-contact.ts). */
+  first = 0;
   firstMs = 0;
-  /** 0 unknown, 1 success, 2 failure: the outcome of the inline first probe. */
-  firstOutcome = 0;
   /** Ports tried per target (vertical scans); null while light. */
-  targets: Map<AddressKey, ContactEvidence<number>> | null = null;
+  targets: Map<AddressKey, PairPorts> | null = null;
   /** Hosts tried per port (sweeps); null while light. */
   sweeps: Map<number, ContactEvidence<AddressKey>> | null = null;
   decoy: DecoyGroup | null = null;
@@ -263,7 +276,7 @@ export class DetectionEngine {
     const proto = p.protocol + (v6 ? 256 : 0);
     if (type === echoRequest) {
       this.#countFlood(p, v6, FloodClass.icmp, PortFamily.icmp, now);
-      const id = p.icmpEchoId;
+      const id = p.icmpEchoId >>> 16; // identifier; the sequence (low half) changes per echo
       let slot = ft.locate(src, id, dst, id, proto, now);
       if (slot >= 0) return;
       slot = -slot - 1;
@@ -272,7 +285,7 @@ export class DetectionEngine {
       return;
     }
     if (type === echoReply) {
-      const id = p.icmpEchoId;
+      const id = p.icmpEchoId >>> 16; // identifier; the sequence (low half) changes per echo
       const slot = ft.locate(src, id, dst, id, proto, now);
       if (slot < 0) return;
       const st = ft.state[slot];
@@ -329,6 +342,7 @@ export class DetectionEngine {
       }
       s = this.#newSource(source, now);
     }
+    const previousMs = s.lastMs;
     s.lastMs = now;
     s.probes++;
     if (portKey < PortFamily.proto) {
@@ -338,14 +352,12 @@ export class DetectionEngine {
     let firstContact: boolean;
     if (s.targets === null && s.probes === 1) {
       s.firstTarget = target;
-      s.firstPortKey = portKey;
-      s.firstClass = cls;
-      s.firstOsSyn = osSyn;
+      s.first = packFirstContact(portKey, cls, osSyn);
       s.firstMs = now;
       firstContact = true;
     } else {
       if (s.targets === null) this.#materialize(s);
-      firstContact = this.#track(s, target, portKey, cls, osSyn, now);
+      firstContact = this.#track(s, target, portKey, cls, osSyn, now, previousMs);
     }
     if (!firstContact) return;
     this.counters[DetectionCounter['probes.first_contact']]++;
@@ -357,25 +369,43 @@ export class DetectionEngine {
     this.#pending.push(slot, this.#flows.generation[slot], now, source, target, portKey, cls);
   }
 
-  /** Records a probe in the source's per-target and per-port evidence; true for a first contact. */
-  #track(s: SourceState, target: AddressKey, portKey: number, cls: number, osSyn: boolean, now: number): boolean {
+  /**
+   * Records a probe in the source's per-target and per-port evidence; true for a first contact.
+   * `previousMs` is the source's previous probe time: when a packed pair becomes full evidence, its
+   * first port is dated then (exact for a scanner of one target, slightly late for a busy client).
+   */
+  #track(s: SourceState, target: AddressKey, portKey: number, cls: number, osSyn: boolean, now: number, previousMs: number): boolean {
     const targets = s.targets!;
     const sweeps = s.sweeps!;
-    let ports = targets.get(target);
-    if (ports === undefined) {
-      ports = new ContactEvidence<number>(now, this.settings.scan.windows.length);
-      targets.set(target, ports);
+    const pair = targets.get(target);
+    let ports: ContactEvidence<number> | null = null;
+    let newPort: boolean;
+    if (pair === undefined) {
+      targets.set(target, packFirstContact(portKey, cls, osSyn));
+      newPort = true;
+    } else if (typeof pair === 'number') {
+      if (contactPort(pair) === portKey) newPort = false;
+      else {
+        ports = ContactEvidence.ofPorts(pair, previousMs, this.settings.scan.windows.length, this.trw);
+        targets.set(target, ports);
+        newPort = ports.addProbe(portKey, cls, osSyn, now, Infinity);
+      }
+    } else {
+      ports = pair;
+      newPort = ports.addProbe(portKey, cls, osSyn, now, Infinity);
     }
+    if (ports !== null) this.#judgeScan(s, target, ports, now);
     let hosts = sweeps.get(portKey);
     if (hosts === undefined) {
+      // A source already walking the ports of this target is a vertical scanner: one sweep record per
+      // port it tries would cost an object per port and tell nothing the scan does not.
+      if (ports !== null && ports.distinct > this.settings.scan.minPorts) return newPort;
       hosts = new ContactEvidence<AddressKey>(now, this.settings.sweep.windows.length);
       sweeps.set(portKey, hosts);
     }
-    const newPort = ports.addProbe(portKey, cls, osSyn, now, Infinity);
     const overflowBefore = hosts.overflow;
     hosts.addProbe(target, cls, osSyn, now, this.settings.limits.maxHostsPerSweep);
     if (hosts.overflow !== overflowBefore) this.counters[DetectionCounter['limit.items']]++;
-    this.#judgeScan(s, target, ports, now);
     this.#judgeSweep(s, portKey, hosts, now);
     return newPort;
   }
@@ -384,16 +414,13 @@ export class DetectionEngine {
   #materialize(s: SourceState): void {
     s.targets = new Map();
     s.sweeps = new Map();
-    const ports = new ContactEvidence<number>(s.firstMs, this.settings.scan.windows.length);
-    ports.addProbe(s.firstPortKey, s.firstClass, s.firstOsSyn, s.firstMs, Infinity);
+    const first = s.first;
     const hosts = new ContactEvidence<AddressKey>(s.firstMs, this.settings.sweep.windows.length);
-    hosts.addProbe(s.firstTarget, s.firstClass, s.firstOsSyn, s.firstMs, this.settings.limits.maxHostsPerSweep);
-    if (s.firstOutcome !== 0) {
-      ports.recordOutcome(s.firstOutcome === 1, this.trw);
-      hosts.recordOutcome(s.firstOutcome === 1, this.trw);
-    }
-    s.targets.set(s.firstTarget, ports);
-    s.sweeps.set(s.firstPortKey, hosts);
+    hosts.addProbe(s.firstTarget, contactClass(first), contactOsSyn(first), s.firstMs, this.settings.limits.maxHostsPerSweep);
+    const outcome = contactOutcome(first);
+    if (outcome !== Outcome.unknown) hosts.recordOutcome(outcome === Outcome.success, this.trw);
+    s.targets.set(s.firstTarget, first);
+    s.sweeps.set(contactPort(first), hosts);
   }
 
   /** An answer from the target of a pending first contact; the prober is the packet's destination. */
@@ -409,11 +436,12 @@ export class DetectionEngine {
     const s = this.#sources.get(source);
     if (s === undefined) return;
     if (s.targets === null) {
-      s.firstOutcome = success ? 1 : 2;
+      s.first = withOutcome(s.first, success);
       return;
     }
     const ports = s.targets.get(target);
-    if (ports !== undefined) {
+    if (typeof ports === 'number') s.targets.set(target, withOutcome(ports, success));
+    else if (ports !== undefined) {
       ports.recordOutcome(success, this.trw);
       this.#judgeScan(s, target, ports, now);
     }
@@ -447,8 +475,18 @@ export class DetectionEngine {
       const t = this.#targets.get(target);
       if (t !== undefined) t.synCompleted++;
     }
-    const ports = this.#sources.get(source)?.targets?.get(target);
+    const s = this.#sources.get(source);
+    if (s === undefined) return;
+    if (s.targets === null) {
+      s.first = withHandshake(s.first, completed);
+      return;
+    }
+    const ports = s.targets.get(target);
     if (ports === undefined) return;
+    if (typeof ports === 'number') {
+      s.targets.set(target, withHandshake(ports, completed));
+      return;
+    }
     if (completed) ports.classes.completed++;
     ports.classes.halfOpenResets += resets - undoneResets;
     ports.lastMs = now;

@@ -58,7 +58,8 @@ export interface IncidentRecord {
 
 /** Per-class probe counts with the class that dominates them. */
 export class ClassCounts {
-  readonly counts = new Uint32Array(PROBE_CLASS_NAMES.length);
+  // A plain array: allocating one typed array (an ArrayBuffer) per (source, target) pair dominated GC.
+  readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   /** Opened TCP handshakes the prober completed, and ones it reset half-open. */
   completed = 0;
   halfOpenResets = 0;

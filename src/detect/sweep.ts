@@ -35,7 +35,7 @@ export class SweepIncident extends Incident {
       class: e.classes.dominant(),
       'source.ip': formatAddressKey(this.source),
       'destination.port': formatPortKey(this.portKey),
-      hosts: { count: e.distinct, sample: sample(e.items, 20, compareAddressKeys, formatAddressKey) },
+      hosts: { count: e.distinct, sample: sample(e.items(), 20, compareAddressKeys, formatAddressKey) },
       probes: e.probes,
       first_seen: isoTime(e.firstMs),
       last_seen: isoTime(e.lastMs),

@@ -34,7 +34,7 @@ export class ScanIncident extends Incident {
       class: e.classes.dominant(),
       'source.ip': formatAddressKey(this.source),
       'destination.ip': formatAddressKey(this.target),
-      ports: { count: e.distinct, sample: sample(e.items, 20, (a, b) => a - b, formatPortKey) },
+      ports: { count: e.distinct, sample: sample(e.items(), 20, (a, b) => a - b, formatPortKey) },
       probes: e.probes,
       first_seen: isoTime(e.firstMs),
       last_seen: isoTime(e.lastMs),

@@ -8,10 +8,10 @@ import type { WindowThreshold } from '../config/profiles.js';
  */
 export class WindowedDistinct {
   readonly #times: number[] = [];
-  readonly #starts: Int32Array;
+  readonly #starts: number[];
 
   constructor(windowCount: number) {
-    this.#starts = new Int32Array(windowCount);
+    this.#starts = new Array<number>(windowCount).fill(0);
   }
 
   get total(): number {

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench [suite...]`: performance figures, each next to a baseline measured in the same run on
+ * the same machine (never a remembered number). Suites:
+ *   analyze  capture → decode → detect throughput and peak RSS (issue: detection engine)
+ * Results and method: BENCHMARKS.md.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
+
+const RUNS = 5;
+const here = fileURLToPath(new URL('.', import.meta.url));
+const child = join(here, 'analyze-child.js');
+const repoRoot = join(here, '..', '..');
+
+interface ChildResult {
+  mode: string;
+  frames: number;
+  seconds: number;
+  framesPerSecond: number;
+  maxRssMiB: number;
+  incidents: number;
+}
+
+/** Pins a command to one core (the goal says "on one core") when taskset is there. */
+function pinned(argv: string[]): string[] {
+  const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
+  return hasTaskset ? ['taskset', '-c', '1', ...argv] : argv;
+}
+
+function runChild(mode: 'analyze' | 'read', file: string): ChildResult {
+  const [cmd, ...args] = pinned([process.execPath, child, mode, file]);
+  const out = execFileSync(cmd, args, { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function measure(mode: 'analyze' | 'read', file: string): { fps: number; rss: number; frames: number; incidents: number; spread: string } {
+  const runs = Array.from({ length: RUNS }, () => runChild(mode, file));
+  const fps = runs.map((r) => r.framesPerSecond);
+  return {
+    fps: median(fps),
+    rss: Math.max(...runs.map((r) => r.maxRssMiB)),
+    frames: runs[0].frames,
+    incidents: runs[0].incidents,
+    spread: `${fmt(Math.min(...fps))}–${fmt(Math.max(...fps))}`,
+  };
+}
+
+function scapyBaseline(file: string, packets: number): number | null {
+  const [cmd, ...args] = pinned(['/usr/bin/python3', join(repoRoot, 'bench', 'baseline', 'scapy_sketch.py'), file, String(packets)]);
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stdout.write(`  (Scapy baseline unavailable: ${r.stderr.trim().split('\n').pop() ?? 'no python3-scapy'}; install python3-scapy)\n`);
+    return null;
+  }
+  return (JSON.parse(r.stdout.trim()) as { packets_per_second: number }).packets_per_second;
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function analyzeSuite(dir: string): void {
+  process.stdout.write('== analyze: capture -> decode -> detect, one core, median of 5 runs\n');
+  const mixed = join(dir, 'mixed.pcap');
+  const flood = join(dir, 'flood.pcap');
+  const m = writeMixedCapture(mixed, 1_000_000, 1);
+  const f = writeSpoofedFlood(flood, 1_000_000, 1);
+  process.stdout.write(`inputs: mixed traffic ${fmt(m.frames)} frames (${(m.bytes / 1e6).toFixed(0)} MB); spoofed SYN flood ${fmt(f.frames)} frames from 1,000,000 sources\n`);
+
+  const read = measure('read', mixed);
+  const analyzed = measure('analyze', mixed);
+  const floodRun = measure('analyze', flood);
+  const scapy = scapyBaseline(mixed, 30_000);
+
+  const rows: string[][] = [
+    ['measurement', 'frames/s (median)', 'range', 'peak RSS MiB', 'incidents'],
+    ['read only (I/O ceiling)', fmt(read.fps), read.spread, read.rss.toFixed(0), '-'],
+    ['analyze mixed 1M', fmt(analyzed.fps), analyzed.spread, analyzed.rss.toFixed(0), String(analyzed.incidents)],
+    ['analyze 1M spoofed sources', fmt(floodRun.fps), floodRun.spread, floodRun.rss.toFixed(0), String(floodRun.incidents)],
+  ];
+  if (scapy !== null) rows.push(["seeds' Scapy sketch (30k frames)", fmt(scapy), '-', '-', '-']);
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) process.stdout.write(`  ${r.map((cell, c) => cell.padEnd(widths[c])).join('  ')}\n`);
+  process.stdout.write(`ratios: analyze / read-only ${(analyzed.fps / read.fps).toFixed(2)}`);
+  if (scapy !== null) process.stdout.write(`; analyze / Scapy sketch ${(analyzed.fps / scapy).toFixed(0)}x`);
+  process.stdout.write('\n');
+  process.stdout.write(
+    `goals: >= 1,000,000 frames/s on one core: ${analyzed.fps >= 1e6 ? 'met' : 'NOT met'}; < 256 MiB with 1M spoofed sources: ${floodRun.rss < 256 ? 'met' : 'NOT met'}\n`,
+  );
+}
+
+const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite };
+const wanted = process.argv.slice(2);
+const dir = mkdtempSync(join(tmpdir(), 'portwarden-bench-'));
+try {
+  for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+    const suite = suites[name];
+    if (suite === undefined) throw new Error(`unknown suite ${name}; suites: ${Object.keys(suites).join(', ')}`);
+    suite(dir);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

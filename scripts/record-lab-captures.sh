@@ -74,6 +74,7 @@ ALL_NS=("$NS_SW" "$NS_ATK" "$NS_TGT" "$NS_CLI")
 WORK=$(mktemp -d "/tmp/$TAG.XXXXXX")
 PIDS=()                            # background processes started by this script
 TCPDUMP_PID=
+BOUNDED_PID=                       # the `timeout` running the current tool, if any
 
 # Stop everything started in the lab and delete its namespaces; idempotent, safe with a half-built lab.
 teardown_lab() {
@@ -98,6 +99,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM ERR
   set +e
+  if [[ -n $BOUNDED_PID ]]; then kill "$BOUNDED_PID" 2>/dev/null; wait "$BOUNDED_PID" 2>/dev/null; fi
   if [[ -n $TCPDUMP_PID ]]; then kill -INT "$TCPDUMP_PID" 2>/dev/null; wait "$TCPDUMP_PID" 2>/dev/null; fi
   teardown_lab
   rm -rf "$WORK"
@@ -131,7 +133,7 @@ setup_lab() {
   local pair suffix addr addr6
   for pair in "a|$NS_ATK|$ATK|$ATK6" "t|$NS_TGT|$TGT|$TGT6" "c|$NS_CLI|$CLI|$CLI6"; do
     IFS='|' read -r suffix ns addr addr6 <<<"$pair"
-    # Create the pair inside the switch namespace with the peer directly in the host namespace:
+    # Create the pair inside the switch namespace with its peer directly in the end namespace:
     # no interface ever exists in the initial namespace.
     ip -n "$NS_SW" link add "$TAG-$suffix" type veth peer name eth0 netns "$ns"
     ip -n "$NS_SW" link set "$TAG-$suffix" master "$TAG-b" up
@@ -230,6 +232,19 @@ stop_capture() {
   [[ $st -eq 0 ]] || die "tcpdump exited with $st: $(cat "$WORK/$1.tcpdump.log")"
 }
 
+# Run a command with a time limit. In the background plus `wait`, because bash runs a trap only
+# after the foreground command ends, while `wait` returns at once on a signal (Ctrl-C, TERM).
+bounded() { # seconds, command...
+  local secs=$1 pid st=0
+  shift
+  timeout -k 5 "$secs" "$@" &
+  pid=$!
+  BOUNDED_PID=$pid
+  wait "$pid" || st=$?
+  BOUNDED_PID=
+  return "$st"
+}
+
 count() { tcpdump -nr "$1" "$2" 2>/dev/null | wc -l; }
 
 need() { # capture, minimum, filter, what
@@ -305,7 +320,7 @@ run_scenario() {
     nmap_s[STFNXAWM])
       t=${name#nmap_}
       what="nmap -Pn -n -T4 -$t -p 1-1000 $TGT from the attacker"
-      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 "-$t" -p 1-1000 "$TGT" -oN "$WORK/$name.nmap" >/dev/null
+      bounded 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 "-$t" -p 1-1000 "$TGT" -oN "$WORK/$name.nmap" >/dev/null
       stop_capture "$name"
       need "$f" 1000 "src host $ATK and tcp[13] & 0x3f == ${NMAP_FLAGS[$t]}" "probes with flags ${NMAP_FLAGS[$t]} from the attacker"
       need "$f" 900 "src host $TGT and tcp[13] & 0x04 != 0" "RSTs from the target"
@@ -314,7 +329,7 @@ run_scenario() {
       ;;
     nmap_sU)
       what="nmap -Pn -n -T4 -sU --top-ports 200 --max-retries 1 $TGT from the attacker"
-      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sU --top-ports 200 --max-retries 1 "$TGT" \
+      bounded 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sU --top-ports 200 --max-retries 1 "$TGT" \
         -oN "$WORK/$name.nmap" >/dev/null
       stop_capture "$name"
       need "$f" 200 "src host $ATK and udp" "UDP probes from the attacker"
@@ -324,7 +339,7 @@ run_scenario() {
       ;;
     nmap_sS_ipv6)
       what="nmap -6 -Pn -n -T4 -sS -p 1-1000 $TGT6 from the attacker"
-      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -6 -Pn -n -T4 -sS -p 1-1000 "$TGT6" -oN "$WORK/$name.nmap" >/dev/null
+      bounded 300 ip netns exec "$NS_ATK" nmap -6 -Pn -n -T4 -sS -p 1-1000 "$TGT6" -oN "$WORK/$name.nmap" >/dev/null
       stop_capture "$name"
       need "$f" 1000 "ip6 and src host $ATK6 and ip6[6] == 6 and ip6[53] & 0x3f == 0x02" "IPv6 SYNs from the attacker"
       need "$f" 900 "ip6 and src host $TGT6 and ip6[6] == 6 and ip6[53] & 0x04 != 0" "IPv6 RSTs from the target"
@@ -333,7 +348,7 @@ run_scenario() {
       ;;
     nmap_sO)
       what="nmap -Pn -n -T4 -sO -p 0-255 --max-retries 0 $TGT from the attacker (IP protocol scan)"
-      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sO -p 0-255 --max-retries 0 "$TGT" \
+      bounded 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sO -p 0-255 --max-retries 0 "$TGT" \
         -oN "$WORK/$name.nmap" >/dev/null
       stop_capture "$name"
       need "$f" 250 "src host $ATK and dst host $TGT and ip" "IP probes from the attacker"
@@ -345,7 +360,7 @@ run_scenario() {
       local d
       what="nmap -Pn -n -T4 -sS -p 1-300 -D ${DECOYS[0]},${DECOYS[1]},${DECOYS[2]},ME $TGT from the attacker \
 (decoys spoofed; the target has permanent neighbour entries for them, so its replies go to a MAC nobody owns)"
-      timeout -k 5 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sS -p 1-300 \
+      bounded 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sS -p 1-300 \
         -D "${DECOYS[0]},${DECOYS[1]},${DECOYS[2]},ME" "$TGT" -oN "$WORK/$name.nmap" >/dev/null
       stop_capture "$name"
       for d in "${DECOYS[@]}" "$ATK"; do
@@ -358,7 +373,7 @@ run_scenario() {
     hping3_syn_flood_spoofed)
       what="hping3 -S -p 80 --rand-source -i u200 -c 6000 $TGT from the attacker (random spoofed sources; \
 the target answers through its gateway, which drops)"
-      timeout -k 5 120 ip netns exec "$NS_ATK" hping3 -q -S -p 80 --rand-source -i u200 -c 6000 "$TGT" \
+      bounded 120 ip netns exec "$NS_ATK" hping3 -q -S -p 80 --rand-source -i u200 -c 6000 "$TGT" \
         >"$WORK/$name.hping3" 2>&1 || st=$?
       [[ $st -le 1 ]] || die "hping3 exited with $st: $(tail -3 "$WORK/$name.hping3")" # 1 = no replies
       stop_capture "$name"
@@ -368,7 +383,7 @@ the target answers through its gateway, which drops)"
       ;;
     hping3_udp_flood)
       what="hping3 --udp -p 53 -i u200 -c 6000 $TGT from the attacker"
-      timeout -k 5 120 ip netns exec "$NS_ATK" hping3 -q --udp -p 53 -i u200 -c 6000 "$TGT" \
+      bounded 120 ip netns exec "$NS_ATK" hping3 -q --udp -p 53 -i u200 -c 6000 "$TGT" \
         >"$WORK/$name.hping3" 2>&1 || st=$?
       [[ $st -le 1 ]] || die "hping3 exited with $st: $(tail -3 "$WORK/$name.hping3")"
       stop_capture "$name"
@@ -380,7 +395,7 @@ the target answers through its gateway, which drops)"
       what="from the benign client: 200 curl -s http://$TGT/ (and a few other paths; 100 sequential, 100 in \
 bursts of 10 in parallel), 200 dig @$TGT lookups of varied names under lab.test and corp.test (A, AAAA, MX), \
 5 curl http://$TGT:443/ to a listener that completes the handshake and closes"
-      timeout -k 5 300 bash -c "set -euo pipefail; $(declare -f in_ns benign_traffic); NS_CLI=$NS_CLI TGT=$TGT benign_traffic"
+      bounded 300 bash -c "set -euo pipefail; $(declare -f in_ns benign_traffic); NS_CLI=$NS_CLI TGT=$TGT benign_traffic"
       stop_capture "$name"
       need "$f" 200 "src host $CLI and dst port 80 and tcp[13] & 0x3f == 0x02" "HTTP connections from the client"
       need "$f" 200 "src host $CLI and udp dst port 53" "DNS queries from the client"
@@ -406,11 +421,11 @@ for s in "${SCENARIOS[@]}"; do
   start_services
   sleep 2.5 # let link-up chatter (IPv6 MLD reports) pass before the capture starts
   run_scenario "$s"
-  teardown_lab
-  if [[ ${PWREC_ABORT_AFTER:-} == "$s" ]]; then
+  if [[ ${PWREC_ABORT_AFTER:-} == "$s" ]]; then # test of the cleanup: fail with the lab still up
     echo "record-lab-captures: PWREC_ABORT_AFTER=$s, failing on purpose" >&2
     false
   fi
+  teardown_lab
 done
 echo
 printf '%-28s %8s %10s  %s\n' capture packets bytes 'expected incidents'

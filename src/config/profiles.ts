@@ -65,23 +65,32 @@ export interface DetectionSettings {
     synPerSecond: number;
     udpPerSecond: number;
     icmpPerSecond: number;
-    /** Share of SYNs in a window whose handshakes completed, at or above which the rate is a busy server, not a flood. */
+    /**
+     * Share of a window's SYNs whose handshakes completed (or of its UDP flows the target answered) at
+     * or above which the rate is a busy server, not a flood.
+     */
     maxCompletedRatio: number;
     /** A flood aims at few ports: distinct ports per window must stay at or under packets × this ratio. */
     maxPortRatio: number;
   };
   limits: {
-    /** Sources tracked at once; past it the least recently seen are forgotten (counted as `limit.sources`). */
-    maxSources: number;
+    /**
+     * Slots in each of the two record tables: (source, target) for vertical scans and (source, port)
+     * for sweeps. Rounded up to a power of two; when a probe chain is full its least recently used
+     * record is forgotten (counted as `limit.records`).
+     */
+    maxRecords: number;
+    /** (source, target, port) first contacts remembered so each counts once (`limit.first_contacts`). */
+    maxFirstContacts: number;
     /** Targets tracked at once (floods, distributed scans). */
     maxTargets: number;
     /** Flow slots (rounded up to a power of two); a full probe chain evicts its oldest flow. */
     maxFlows: number;
-    /** Hosts remembered per (source, port) sweep; more are counted but not stored. */
-    maxHostsPerSweep: number;
-    /** Forget a source with evidence after this long without traffic (the slow-scan horizon). */
+    /** Distinct ports or hosts per record whose first-seen times are kept for the windows; more are counted only. */
+    maxItemsPerRecord: number;
+    /** Forget a record with evidence (two or more ports or hosts) after this long without traffic: the slow-scan horizon. */
     sourceIdleMs: number;
-    /** Forget a source seen only once or twice after this long without traffic. */
+    /** Forget a record of a single first contact after this long without traffic. */
     lightSourceIdleMs: number;
   };
 }
@@ -129,10 +138,11 @@ const normal: DetectionSettings = {
     maxPortRatio: 0.125,
   },
   limits: {
-    maxSources: 200_000,
+    maxRecords: 1 << 18,
+    maxFirstContacts: 1 << 20,
     maxTargets: 50_000,
     maxFlows: 1 << 18,
-    maxHostsPerSweep: 4_096,
+    maxItemsPerRecord: 65_536,
     sourceIdleMs: 6 * HOUR,
     lightSourceIdleMs: 15 * MINUTE,
   },

@@ -179,10 +179,11 @@ export const detectionSchema = section({
     maxPortRatio: ratio,
   }),
   limits: section({
-    maxSources: positiveInt,
+    maxRecords: positiveInt,
+    maxFirstContacts: positiveInt,
     maxTargets: positiveInt,
     maxFlows: positiveInt,
-    maxHostsPerSweep: positiveInt,
+    maxItemsPerRecord: positiveInt,
     sourceIdleMs: positiveInt,
     lightSourceIdleMs: positiveInt,
   }),

@@ -1,8 +1,8 @@
 import type { WindowThreshold } from '../config/profiles.js';
-import { ClassCounts, type Incident } from './incident.js';
+import { contactClass, contactCompleted, contactOsSyn, contactOutcome, contactReset, Outcome } from './first-contact.js';
+import { ClassCounts, type AddressKey, type Incident } from './incident.js';
 import type { TrwModel } from './trw.js';
 import { WindowedDistinct } from './windowed-count.js';
-import { contactClass, contactCompleted, contactOsSyn, contactOutcome, contactPort, contactReset, Outcome } from './first-contact.js';
 
 export interface ContactThresholds {
   /** Fewest distinct items before any incident. */
@@ -11,19 +11,28 @@ export interface ContactThresholds {
   minFailureRatio: number;
 }
 
+/** Items kept for the incident's sample: the smallest, in order. */
+const SAMPLE_SIZE = 20;
+
 /**
  * What one source's first contacts along one axis have shown: the distinct ports it tried on one
- * target (vertical scan) or the distinct hosts it tried on one port (sweep). Each distinct item is one
- * first contact and moves the TRW once, whatever happens to later connections to it.
+ * target (vertical scan) or the distinct hosts it tried on one port (sweep). The caller hands each
+ * distinct item once (first contacts are deduplicated before), so each moves the TRW once, whatever
+ * happens to later connections to it.
+ *
+ * Made only for a record's second distinct item; a single first contact stays packed in the record
+ * table (first-contact.ts).
  */
 export class ContactEvidence<Item> {
-  // Most (source, target) pairs are one client connection: one item. The set and the windows are
-  // made at the second item, so the common case allocates one object.
-  #first: Item | undefined = undefined;
-  #firstMs = 0;
-  #items: Set<Item> | null = null;
-  #windows: WindowedDistinct | null = null;
-  readonly #windowCount: number;
+  /** The source whose first contacts these are. */
+  readonly source: AddressKey;
+  /** What they share: the target address (vertical scan) or the port key (sweep). */
+  readonly subject: AddressKey;
+  /** The smallest items seen, sorted: the incident's sample. */
+  readonly sample: Item[] = [];
+  distinct = 0;
+  readonly #windows: WindowedDistinct;
+  readonly #compare: (a: Item, b: Item) => number;
   readonly classes = new ClassCounts();
   /** TRW log likelihood ratio over the outcomes of these first contacts. */
   logRatio = 0;
@@ -31,22 +40,36 @@ export class ContactEvidence<Item> {
   successes = 0;
   /** Probe packets, repeats included. */
   probes = 0;
-  /** Items beyond the storage cap: counted, not remembered. */
-  overflow = 0;
   firstMs: number;
   lastMs: number;
   incident: Incident | null = null;
 
-  constructor(nowMs: number, windowCount: number) {
-    this.firstMs = nowMs;
-    this.lastMs = nowMs;
-    this.#windowCount = windowCount;
+  constructor(source: AddressKey, subject: AddressKey, firstMs: number, windowCount: number, compare: (a: Item, b: Item) => number) {
+    this.source = source;
+    this.subject = subject;
+    this.firstMs = firstMs;
+    this.lastMs = firstMs;
+    this.#windows = new WindowedDistinct(windowCount);
+    this.#compare = compare;
   }
 
-  /** Full port evidence of a (source, target) pair from its packed first contact (first-contact.ts). */
-  static ofPorts(first: number, firstMs: number, windowCount: number, trw: TrwModel): ContactEvidence<number> {
-    const e = new ContactEvidence<number>(firstMs, windowCount);
-    e.addProbe(contactPort(first), contactClass(first), contactOsSyn(first), firstMs, Infinity);
+  /**
+   * Evidence for a record whose first contact was packed: `first` (first-contact.ts) to `firstItem`
+   * at `firstMs`, with its outcome and handshake so far.
+   */
+  static fromFirst<Item>(
+    source: AddressKey,
+    subject: AddressKey,
+    first: number,
+    firstItem: Item,
+    firstMs: number,
+    windowCount: number,
+    compare: (a: Item, b: Item) => number,
+    trw: TrwModel,
+    itemCap: number,
+  ): ContactEvidence<Item> {
+    const e = new ContactEvidence<Item>(source, subject, firstMs, windowCount, compare);
+    e.addItem(firstItem, contactClass(first), contactOsSyn(first), firstMs, itemCap);
     const outcome = contactOutcome(first);
     if (outcome !== Outcome.unknown) e.recordOutcome(outcome === Outcome.success, trw);
     if (contactCompleted(first)) e.classes.completed++;
@@ -54,40 +77,35 @@ export class ContactEvidence<Item> {
     return e;
   }
 
-  get distinct(): number {
-    return (this.#items !== null ? this.#items.size : this.#first === undefined ? 0 : 1) + this.overflow;
-  }
-
-  /** The remembered items (ports or hosts), in first-seen order. */
-  items(): Item[] {
-    if (this.#items !== null) return [...this.#items];
-    return this.#first === undefined ? [] : [this.#first];
-  }
-
-  /** Records a probe to `item`; true when it is a first contact (a new item) to be resolved later. */
-  addProbe(item: Item, cls: number, osSyn: boolean, nowMs: number, cap: number): boolean {
+  /** A first contact to a new item; `itemCap` bounds the first-seen times kept for the windows. */
+  addItem(item: Item, cls: number, osSyn: boolean, nowMs: number, itemCap: number): void {
     this.probes++;
-    this.lastMs = nowMs;
-    if (this.#first === undefined) {
-      this.#first = item;
-      this.#firstMs = nowMs;
-      this.classes.add(cls, osSyn);
-      return true;
-    }
-    if (this.#items === null) {
-      if (item === this.#first) return false;
-      this.#items = new Set([this.#first]);
-      this.#windows = new WindowedDistinct(this.#windowCount);
-      this.#windows.add(this.#firstMs);
-    } else if (this.#items.has(item)) return false;
+    this.distinct++;
+    if (nowMs > this.lastMs) this.lastMs = nowMs;
     this.classes.add(cls, osSyn);
-    if (this.#items.size >= cap) {
-      this.overflow++;
-      return false;
+    if (this.distinct <= itemCap) this.#windows.add(nowMs);
+    const sample = this.sample;
+    if (sample.length < SAMPLE_SIZE) {
+      sample.push(item);
+      for (let i = sample.length - 1; i > 0 && this.#compare(sample[i - 1], sample[i]) > 0; i--) {
+        const t = sample[i];
+        sample[i] = sample[i - 1];
+        sample[i - 1] = t;
+      }
+    } else if (this.#compare(item, sample[SAMPLE_SIZE - 1]) < 0) {
+      let i = SAMPLE_SIZE - 1;
+      while (i > 0 && this.#compare(item, sample[i - 1]) < 0) {
+        sample[i] = sample[i - 1];
+        i--;
+      }
+      sample[i] = item;
     }
-    this.#items.add(item);
-    this.#windows!.add(nowMs);
-    return true;
+  }
+
+  /** A repeated probe to an item already counted. */
+  addRepeat(nowMs: number): void {
+    this.probes++;
+    if (nowMs > this.lastMs) this.lastMs = nowMs;
   }
 
   recordOutcome(success: boolean, trw: TrwModel): void {
@@ -106,7 +124,7 @@ export class ContactEvidence<Item> {
     if (this.logRatio >= trw.upper) return 'trw';
     const resolved = this.failures + this.successes;
     if (resolved === 0 || this.failures < t.minFailureRatio * resolved) return '';
-    const w = this.#windows === null ? -1 : this.#windows.firstReached(t.windows, nowMs);
+    const w = this.#windows.firstReached(t.windows, nowMs);
     return w < 0 ? '' : `window:${t.windows[w].windowMs}`;
   }
 

@@ -9,12 +9,13 @@ export const DetectionCounterDoc = {
   'outcomes.success': 'first contacts answered positively (SYN-ACK, reply)',
   'outcomes.failure': 'first contacts refused (RST, ICMP unreachable) or left unanswered past the timeout',
   'flood.member_probes': 'probes from unknown sources to a target under flood, counted in the flood and not tracked per source',
-  'limit.sources': 'sources forgotten early because maxSources was reached',
+  'limit.records': '(source, target) or (source, port) records forgotten early because their table slots (maxRecords) were full',
+  'limit.first_contacts': 'first contacts forgotten early (maxFirstContacts): a later probe to the same port counts as new again',
   'limit.targets': 'targets forgotten early because maxTargets was reached',
   'limit.flows': 'flows evicted because their hash chain was full (maxFlows)',
   'limit.pending': 'first contacts judged before their timeout because the pending queue was full',
-  'limit.items': 'ports or hosts counted but not remembered because a per-source cap was reached',
-  'expired.sources': 'sources forgotten after being idle (sourceIdleMs, lightSourceIdleMs)',
+  'expired.records': 'records reused after being idle (sourceIdleMs, lightSourceIdleMs)',
+  'expired.targets': 'targets forgotten after being idle',
   'decoy.groups_discarded': 'fingerprint groups with more sources than decoy.maxSources (a tool with fixed fields, not decoys)',
 } as const;
 

@@ -8,23 +8,28 @@ const SLOTS = 4096;
  * only the last few milliseconds matter and a collision merely forgets an old entry.
  */
 export class DecoyFingerprints {
-  readonly #hash = new Uint32Array(SLOTS);
+  readonly #hash = new Int32Array(SLOTS);
   readonly #ms = new Float64Array(SLOTS).fill(-Infinity);
-  readonly #source: AddressKey[] = new Array<AddressKey>(SLOTS).fill(0);
+  readonly #source = new Int32Array(SLOTS);
+  readonly #source6: (string | null)[] = new Array<string | null>(SLOTS).fill(null);
 
-  /** The other source that sent this fingerprint within `windowMs`, or null (and this one is remembered). */
-  match(hash: number, source: AddressKey, nowMs: number, windowMs: number): AddressKey | null {
+  /**
+   * The other source that sent this fingerprint within `windowMs`, or null (and this one is
+   * remembered). Sources are 32-bit folds (IPv4: the address), with the text for IPv6.
+   */
+  match(hash: number, source: number, source6: string | null, nowMs: number, windowMs: number): AddressKey | null {
     const slot = hash & (SLOTS - 1);
     if (this.#hash[slot] === hash && nowMs - this.#ms[slot] <= windowMs) {
       // The window slides with each match, so a steady stream of one fingerprint (a flood tool with
       // fixed fields) grows one group past maxSources instead of many small ones.
       this.#ms[slot] = nowMs;
-      const other = this.#source[slot];
-      return other !== source ? other : null;
+      if (this.#source[slot] === source && this.#source6[slot] === source6) return null;
+      return this.#source6[slot] ?? this.#source[slot];
     }
     this.#hash[slot] = hash;
     this.#ms[slot] = nowMs;
     this.#source[slot] = source;
+    this.#source6[slot] = source6;
     return null;
   }
 }
@@ -34,7 +39,7 @@ export function fingerprint(target: number, portKey: number, srcPort: number, se
   h = Math.imul(h ^ (h >>> 15) ^ portKey, 0x85ebca77);
   h = Math.imul(h ^ (h >>> 13) ^ srcPort, 0xc2b2ae3d);
   h = Math.imul(h ^ (h >>> 16) ^ sequence, 0x27d4eb2f);
-  return (h ^ (h >>> 15)) >>> 0;
+  return h ^ (h >>> 15);
 }
 
 /** Sources that sent identical probes to one target: a scanner and its decoys, indistinguishable on the wire. */

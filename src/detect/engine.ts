@@ -5,59 +5,30 @@ import { ContactEvidence, type ContactThresholds } from './contact-evidence.js';
 import { DETECTION_COUNTER_NAMES, DetectionCounter, type DetectionCounterName } from './counters.js';
 import { DecoyFingerprints, DecoyGroup, DecoyIncident, fingerprint } from './decoy-scan.js';
 import { DistributedIncident, DistributedState } from './distributed-scan.js';
+import { contactPort, packFirstContact, withHandshake, withOutcome } from './first-contact.js';
 import { FloodClass, FloodDetector, TargetState } from './flood.js';
-import {
-  contactClass,
-  contactOsSyn,
-  contactOutcome,
-  contactPort,
-  Outcome,
-  packFirstContact,
-  withHandshake,
-  withOutcome,
-} from './first-contact.js';
 import { FlowState, FlowTable } from './flow-table.js';
-import { formatAddressKey, PortFamily, type AddressKey, type Incident } from './incident.js';
+import { compareAddressKeys, formatAddressKey, PortFamily, type AddressKey, type Incident } from './incident.js';
 import { PendingProbes } from './pending-probes.js';
 import { PROBE_CLASS_COUNT, ProbeClass, classifyTcpFlags } from './probe-class.js';
+import { Claim, SlotTable } from './slot-table.js';
 import { SweepIncident } from './sweep.js';
 import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
+// IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
+// (Smis), where an unsigned value of 2^31 or more would be a heap number allocated at every call and
+// every Map key. formatIPv4 and compareAddressKeys read them as unsigned.
 const TICK_MS = 250;
-const EXPIRY_EVERY_MS = 10_000;
+const TARGET_EXPIRY_EVERY_MS = 10_000;
 const FLOW_IDLE_MS = 10 * 60_000;
-/** Sources looked at to pick one to forget when maxSources is reached (approximate LRU). */
+/** Bit of the third key word that marks IPv6 records (their first two words are address folds). */
+const V6 = 1 << 20;
+/** Targets looked at to pick one to forget when maxTargets is reached (approximate LRU). */
 const EVICTION_CANDIDATES = 8;
 
-/**
- * A (source, target) pair's ports: a packed first contact (first-contact.ts) until a second distinct
- * port makes it full evidence.
- */
-type PairPorts = ContactEvidence<number> | number;
-
-/** Per-source state. Most sources send one probe and stay "light": their first probe is kept inline. */
-class SourceState {
-  lastMs: number;
-  probes = 0;
-  firstTarget: AddressKey = 0;
-  /** The first probe, packed (first-contact.ts). */
-  first = 0;
-  firstMs = 0;
-  /** Ports tried per target (vertical scans); null while light. */
-  targets: Map<AddressKey, PairPorts> | null = null;
-  /** Hosts tried per port (sweeps); null while light. */
-  sweeps: Map<number, ContactEvidence<AddressKey>> | null = null;
-  decoy: DecoyGroup | null = null;
-
-  constructor(
-    readonly key: AddressKey,
-    nowMs: number,
-  ) {
-    this.lastMs = nowMs;
-  }
-}
+const comparePorts = (a: number, b: number) => a - b;
 
 export type IncidentListener = (incident: Incident) => void;
 
@@ -66,10 +37,13 @@ export type IncidentListener = (incident: Incident) => void;
  * incidents. Owns every detector's state; memory is bounded by the `limits` settings, and each limit
  * hit is counted.
  *
- * Each packet is classified against the flow table as a probe (a source's first packet to a port of a
- * target), an answer to a probe (which resolves it as a success or failure), or ordinary traffic of a
- * known flow. Probes feed the per-source vertical-scan and sweep evidence, the decoy fingerprints and
- * the flood counters; failures also feed the per-target distributed-scan map.
+ * Each packet is classified against the flow table as a probe (a source's first packet of a flow), an
+ * answer to a probe (which resolves it as a success or failure), or ordinary traffic of a known flow.
+ * A probe to a (source, target, port) not seen before is a first contact: it goes into the record of its
+ * (source, target) pair (vertical scans) and of its (source, port) pair (sweeps), and waits for its
+ * outcome. Records live in typed-array tables; a record gets an evidence object only at its second
+ * distinct item, so a client's many one-port connections cost no allocation. Probes also feed the decoy
+ * fingerprints and the flood counters; failures feed the per-target distributed-scan map.
  */
 export class DetectionEngine {
   readonly settings: DetectionSettings;
@@ -80,24 +54,50 @@ export class DetectionEngine {
   readonly probesByClass = new Float64Array(PROBE_CLASS_COUNT);
 
   readonly #flows: FlowTable;
+  /** Target state of a flow's responder, kept when the flow opened, for answers and handshakes. */
+  readonly #flowTarget: (TargetState | null)[];
   readonly #pending: PendingProbes;
-  readonly #sources = new Map<AddressKey, SourceState>();
+  /** (source, target, port) first contacts already counted. */
+  readonly #contacts: SlotTable;
+  /** (source, target) records: vertical scans. */
+  readonly #pairs: SlotTable;
+  readonly #pairFirst: Uint32Array;
+  readonly #pairEvidence: (ContactEvidence<number> | null)[];
+  /** (source, port) records: sweeps. */
+  readonly #sweeps: SlotTable;
+  readonly #sweepFirst: Uint32Array;
+  readonly #sweepFirstHost: Float64Array;
+  readonly #sweepFirstHost6: (string | null)[];
+  readonly #sweepEvidence: (ContactEvidence<AddressKey> | null)[];
   readonly #targets = new Map<AddressKey, TargetState>();
   readonly #floods: FloodDetector;
   readonly #fingerprints = new DecoyFingerprints();
+  /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
+  readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
   readonly #scanThresholds: ContactThresholds;
   readonly #sweepThresholds: ContactThresholds;
   readonly #incidents: Incident[] = [];
   readonly #listener: IncidentListener | null;
   #clockMs = -Infinity;
   #nextTickMs = -Infinity;
-  #nextExpiryMs = -Infinity;
+  #nextTargetExpiryMs = -Infinity;
 
   constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
     this.settings = settings;
     this.trw = new TrwModel(settings.trw);
-    this.#flows = new FlowTable(settings.limits.maxFlows, FLOW_IDLE_MS);
-    this.#pending = new PendingProbes(settings.limits.maxFlows);
+    const { maxFlows, maxRecords, maxFirstContacts, sourceIdleMs, lightSourceIdleMs } = settings.limits;
+    this.#flows = new FlowTable(maxFlows, FLOW_IDLE_MS);
+    this.#flowTarget = new Array<TargetState | null>(this.#flows.capacity).fill(null);
+    this.#pending = new PendingProbes(maxFlows);
+    this.#contacts = new SlotTable(maxFirstContacts, sourceIdleMs, sourceIdleMs);
+    this.#pairs = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs);
+    this.#pairFirst = new Uint32Array(this.#pairs.capacity);
+    this.#pairEvidence = new Array<ContactEvidence<number> | null>(this.#pairs.capacity).fill(null);
+    this.#sweeps = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs);
+    this.#sweepFirst = new Uint32Array(this.#sweeps.capacity);
+    this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
+    this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
+    this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
     this.#floods = new FloodDetector(settings.flood);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
@@ -109,8 +109,9 @@ export class DetectionEngine {
     return this.#clockMs;
   }
 
-  get trackedSources(): number {
-    return this.#sources.size;
+  /** Live (source, target) and (source, port) records: a full table scan, for statistics and tests. */
+  liveRecords(): number {
+    return this.#pairs.live(this.#clockMs) + this.#sweeps.live(this.#clockMs);
   }
 
   get trackedTargets(): number {
@@ -133,8 +134,8 @@ export class DetectionEngine {
     if (now > this.#clockMs) this.#clockMs = now;
     if (this.#clockMs >= this.#nextTickMs) this.#tick(this.#clockMs);
     const v6 = p.ipVersion === 6;
-    const src = v6 ? p.src6Hash : p.src4;
-    const dst = v6 ? p.dst6Hash : p.dst4;
+    const src = (v6 ? p.src6Hash : p.src4) | 0;
+    const dst = (v6 ? p.dst6Hash : p.dst4) | 0;
     switch (p.protocol) {
       case IpProtocol.TCP:
         this.#tcp(p, src, dst, v6, now);
@@ -192,8 +193,8 @@ export class DetectionEngine {
     const flags = p.tcpFlags;
     const ft = this.#flows;
     const proto = v6 ? IpProtocol.TCP + 256 : IpProtocol.TCP;
-    const pureSyn = (flags & (SYN | ACK | RST)) === SYN;
-    if (pureSyn) this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
+    let t: TargetState | null = null;
+    if ((flags & (SYN | ACK | RST)) === SYN) t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
     let slot = ft.locate(src, p.srcPort, dst, p.dstPort, proto, now);
     if (slot < 0) {
       slot = -slot - 1;
@@ -203,17 +204,20 @@ export class DetectionEngine {
         if ((flags & (SYN | ACK)) === (SYN | ACK)) {
           ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.OPEN | FlowState.REPLIED, 0);
           ft.initiatorIsA[slot] ^= 1;
+          this.#flowTarget[slot] = null;
         }
         return;
       }
       if ((flags & (ACK | SYN | RST)) === ACK && (p.payloadLength > 0 || (flags & PSH) !== 0)) {
         // Data of a connection that began before the capture: traffic, not a probe.
         ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.REPLIED, 0);
+        this.#flowTarget[slot] = null;
         return;
       }
       const osSyn = cls === ProbeClass.syn && p.tcpOsOptions;
       ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.PROBE | (osSyn ? FlowState.OS_SYN : 0), cls);
-      this.#probe(p, slot, cls, PortFamily.tcp + p.dstPort, p.srcPort, p.seq, osSyn, now);
+      this.#flowTarget[slot] = t;
+      this.#probe(p, slot, t, cls, PortFamily.tcp + p.dstPort, p.srcPort, p.seq, osSyn, now);
       return;
     }
     const st = ft.state[slot];
@@ -227,11 +231,13 @@ export class DetectionEngine {
         if ((flags & RST) !== 0) {
           if ((st & FlowState.HALF_OPEN_RESET) === 0) {
             ft.state[slot] = st | FlowState.HALF_OPEN_RESET;
-            this.#handshakeEvidence(p, v6, 1, 0, now);
+            this.#handshake(src, dst, v6, false, false, now);
           }
         } else if ((flags & (SYN | ACK)) === ACK) {
           ft.state[slot] = st | FlowState.COMPLETED;
-          this.#handshakeEvidence(p, v6, 0, (st & FlowState.HALF_OPEN_RESET) !== 0 ? 1 : 0, now);
+          const target = this.#flowTarget[slot];
+          if (target !== null) target.synCompleted++;
+          this.#handshake(src, dst, v6, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
         }
       }
       return;
@@ -243,7 +249,7 @@ export class DetectionEngine {
     ft.state[slot] = next & ~FlowState.PENDING;
     if ((st & FlowState.PENDING) !== 0) {
       // The answer to a first contact: a RST refuses, anything else (SYN-ACK, data) accepts.
-      this.#resolveAnswer(p, v6, ft.probeClass[slot], PortFamily.tcp + p.srcPort, (flags & RST) === 0 || synAck, now);
+      this.#resolveAnswer(p, dst, src, v6, ft.probeClass[slot], PortFamily.tcp + p.srcPort, (flags & RST) === 0 || synAck, now);
     }
   }
 
@@ -254,8 +260,9 @@ export class DetectionEngine {
     if (slot < 0) {
       slot = -slot - 1;
       ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.PROBE, ProbeClass.udp);
-      this.#countFlood(p, v6, FloodClass.udp, PortFamily.udp + p.dstPort, now);
-      this.#probe(p, slot, ProbeClass.udp, PortFamily.udp + p.dstPort, p.srcPort, p.payloadLength, false, now);
+      const t = this.#countFlood(p, v6, FloodClass.udp, PortFamily.udp + p.dstPort, now);
+      this.#flowTarget[slot] = t;
+      this.#probe(p, slot, t, ProbeClass.udp, PortFamily.udp + p.dstPort, p.srcPort, p.payloadLength, false, now);
       return;
     }
     const st = ft.state[slot];
@@ -265,8 +272,12 @@ export class DetectionEngine {
       if ((st & FlowState.REPLIED) === 0) this.#countFlood(p, v6, FloodClass.udp, PortFamily.udp + p.dstPort, now);
       return;
     }
+    if ((st & FlowState.REPLIED) === 0) {
+      const target = this.#flowTarget[slot];
+      if (target !== null) target.udpAnswered++;
+    }
     ft.state[slot] = (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING;
-    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, v6, ProbeClass.udp, PortFamily.udp + p.srcPort, true, now);
+    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, dst, src, v6, ProbeClass.udp, PortFamily.udp + p.srcPort, true, now);
   }
 
   /** ICMP and ICMPv6 differ only in type numbers: echo request, echo reply, destination unreachable. */
@@ -275,38 +286,39 @@ export class DetectionEngine {
     const ft = this.#flows;
     const proto = p.protocol + (v6 ? 256 : 0);
     if (type === echoRequest) {
-      this.#countFlood(p, v6, FloodClass.icmp, PortFamily.icmp, now);
+      const t = this.#countFlood(p, v6, FloodClass.icmp, PortFamily.icmp, now);
       const id = p.icmpEchoId >>> 16; // identifier; the sequence (low half) changes per echo
       let slot = ft.locate(src, id, dst, id, proto, now);
       if (slot >= 0) return;
       slot = -slot - 1;
       ft.claim(slot, src, id, dst, id, proto, now, FlowState.PROBE, ProbeClass.icmp);
-      this.#probe(p, slot, ProbeClass.icmp, PortFamily.icmp, id, 0, false, now);
+      this.#flowTarget[slot] = t;
+      this.#probe(p, slot, t, ProbeClass.icmp, PortFamily.icmp, id, 0, false, now);
       return;
     }
     if (type === echoReply) {
-      const id = p.icmpEchoId >>> 16; // identifier; the sequence (low half) changes per echo
+      const id = p.icmpEchoId >>> 16;
       const slot = ft.locate(src, id, dst, id, proto, now);
       if (slot < 0) return;
       const st = ft.state[slot];
       if ((ft.initiatorIsA[slot] === 1) === ft.fromA) return;
       ft.state[slot] = (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING;
-      if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, v6, ProbeClass.icmp, PortFamily.icmp, true, now);
+      if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, dst, src, v6, ProbeClass.icmp, PortFamily.icmp, true, now);
       return;
     }
     if (type !== unreachable || p.quotedProtocol === 0) return;
     // The error quotes the probe that caused it: find that probe's flow in its own direction.
     const qProto = p.quotedProtocol + (v6 ? 256 : 0);
-    const qSrc = v6 ? p.quotedSrc6Hash : p.quotedSrc4;
-    const qDst = v6 ? p.quotedDst6Hash : p.quotedDst4;
+    const qSrc = (v6 ? p.quotedSrc6Hash : p.quotedSrc4) | 0;
+    const qDst = (v6 ? p.quotedDst6Hash : p.quotedDst4) | 0;
     const slot = ft.locate(qSrc, p.quotedSrcPort, qDst, p.quotedDstPort, qProto, now);
     if (slot < 0) return;
     const st = ft.state[slot];
     ft.state[slot] = (st | FlowState.CLOSED | FlowState.REPLIED) & ~FlowState.PENDING;
     if ((st & FlowState.PENDING) === 0) return;
-    const source = v6 ? formatIPv6(p.buf, p.quotedSrc6Offset) : p.quotedSrc4;
-    const target = v6 ? formatIPv6(p.buf, p.quotedDst6Offset) : p.quotedDst4;
-    this.#resolve(source, target, quotedPortKey(p.quotedProtocol, p.quotedDstPort), ft.probeClass[slot], false, now);
+    const source: AddressKey = v6 ? formatIPv6(p.buf, p.quotedSrc6Offset) : p.quotedSrc4 | 0;
+    const target: AddressKey = v6 ? formatIPv6(p.buf, p.quotedDst6Offset) : p.quotedDst4 | 0;
+    this.#resolve(qSrc, qDst, v6, source, target, quotedPortKey(p.quotedProtocol, p.quotedDstPort), ft.probeClass[slot], false, now);
   }
 
   #otherProtocol(p: Packet, src: number, dst: number, v6: boolean, now: number): void {
@@ -316,139 +328,148 @@ export class DetectionEngine {
     if (slot < 0) {
       slot = -slot - 1;
       ft.claim(slot, src, 0, dst, 0, proto, now, FlowState.PROBE, ProbeClass['ip-proto']);
-      this.#probe(p, slot, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, 0, 0, false, now);
+      this.#flowTarget[slot] = null;
+      this.#probe(p, slot, null, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, 0, 0, false, now);
       return;
     }
     const st = ft.state[slot];
     if ((ft.initiatorIsA[slot] === 1) === ft.fromA) return;
     ft.state[slot] = (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING;
-    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, v6, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, true, now);
+    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, dst, src, v6, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, true, now);
   }
 
   // ---- probes and outcomes --------------------------------------------------------------------
 
-  #probe(p: Packet, slot: number, cls: number, portKey: number, srcPort: number, sequence: number, osSyn: boolean, now: number): void {
+  /**
+   * A flow's opening packet. `t` is the target's state when the packet was counted for floods, else
+   * null. Sets the flow PENDING and queues it when it is a first contact.
+   */
+  #probe(p: Packet, slot: number, t: TargetState | null, cls: number, portKey: number, srcPort: number, sequence: number, osSyn: boolean, now: number): void {
     this.probesByClass[cls]++;
     const v6 = p.ipVersion === 6;
-    const source: AddressKey = v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4;
-    const target: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : p.dst4;
-    let s = this.#sources.get(source);
-    if (s === undefined) {
-      const t = this.#targets.get(target);
-      if (t !== undefined && now <= t.floodUntilMs) {
-        // A flood's (likely spoofed) members would only fill memory: the flood incident counts them.
-        this.counters[DetectionCounter['flood.member_probes']]++;
-        return;
-      }
-      s = this.#newSource(source, now);
+    const src = (v6 ? p.src6Hash : p.src4) | 0;
+    const dst = (v6 ? p.dst6Hash : p.dst4) | 0;
+    const family = v6 ? V6 : 0;
+    const pairs = this.#pairs;
+    let pair = pairs.locate(src, dst, family, now);
+    if (pair < 0 && t !== null && now <= t.floodUntilMs) {
+      // A flood's (likely spoofed) members would only fill the tables: the flood incident counts them.
+      this.counters[DetectionCounter['flood.member_probes']]++;
+      return;
     }
-    const previousMs = s.lastMs;
-    s.lastMs = now;
-    s.probes++;
+    const src6 = v6 ? formatIPv6(p.buf, p.src6Offset) : null;
     if (portKey < PortFamily.proto) {
-      const other = this.#fingerprints.match(fingerprint(v6 ? p.dst6Hash : p.dst4, portKey, srcPort, sequence), source, now, this.settings.decoy.windowMs);
-      if (other !== null) this.#linkDecoys(s, other, target, portKey, cls, now);
+      const other = this.#fingerprints.match(fingerprint(dst, portKey, srcPort, sequence), src, src6, now, this.settings.decoy.windowMs);
+      if (other !== null) this.#linkDecoys(src6 ?? src, other, v6 ? formatIPv6(p.buf, p.dst6Offset) : dst, portKey, cls, now);
     }
-    let firstContact: boolean;
-    if (s.targets === null && s.probes === 1) {
-      s.firstTarget = target;
-      s.first = packFirstContact(portKey, cls, osSyn);
-      s.firstMs = now;
-      firstContact = true;
-    } else {
-      if (s.targets === null) this.#materialize(s);
-      firstContact = this.#track(s, target, portKey, cls, osSyn, now, previousMs);
+    const contact = this.#contacts.locate(src, dst, portKey | family, now);
+    if (contact >= 0) {
+      // Not a first contact: another flow to a port this source already tried on this target.
+      if (pair >= 0) this.#pairEvidence[pair]?.addRepeat(now);
+      return;
     }
-    if (!firstContact) return;
+    this.#contacts.claim(-contact - 1, src, dst, portKey | family, now);
+    if (this.#contacts.lastClaim === Claim.evicted) this.counters[DetectionCounter['limit.first_contacts']]++;
     this.counters[DetectionCounter['probes.first_contact']]++;
+    const dst6 = v6 ? formatIPv6(p.buf, p.dst6Offset) : null;
+
+    // The (source, target) record: packed while it holds one port, evidence from the second.
+    let ports: ContactEvidence<number> | null = null;
+    if (pair < 0) {
+      pair = this.#claimRecord(pairs, -pair - 1, src, dst, family, now);
+      this.#pairFirst[pair] = packFirstContact(portKey, cls, osSyn);
+      this.#pairEvidence[pair] = null;
+    } else {
+      ports = this.#pairEvidence[pair];
+      if (ports === null) {
+        const first = this.#pairFirst[pair];
+        // The first port is dated at the record's previous touch: exact for a scanner of one target.
+        ports = ContactEvidence.fromFirst(src6 ?? src, dst6 ?? dst, first, contactPort(first), pairs.previousMs, this.settings.scan.windows.length, comparePorts, this.trw, this.settings.limits.maxItemsPerRecord);
+        this.#pairEvidence[pair] = ports;
+        pairs.long[pair] = 1;
+      }
+      ports.addItem(portKey, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
+      this.#judgeScan(ports, now);
+    }
+
+    // The (source, port) record, unless the source is already walking the ports of this target: one
+    // sweep record per port a vertical scanner tries would cost memory and tell nothing the scan does not.
+    if (ports === null || ports.distinct <= this.settings.scan.minPorts) {
+      const sweeps = this.#sweeps;
+      let sweep = sweeps.locate(src, portKey, family, now);
+      if (sweep < 0) {
+        sweep = this.#claimRecord(sweeps, -sweep - 1, src, portKey, family, now);
+        this.#sweepFirst[sweep] = packFirstContact(portKey, cls, osSyn);
+        this.#sweepFirstHost[sweep] = dst;
+        this.#sweepFirstHost6[sweep] = dst6;
+        this.#sweepEvidence[sweep] = null;
+      } else {
+        let hosts = this.#sweepEvidence[sweep];
+        if (hosts === null) {
+          const firstHost: AddressKey = this.#sweepFirstHost6[sweep] ?? this.#sweepFirstHost[sweep];
+          hosts = ContactEvidence.fromFirst(src6 ?? src, portKey, this.#sweepFirst[sweep], firstHost, sweeps.previousMs, this.settings.sweep.windows.length, compareAddressKeys, this.trw, this.settings.limits.maxItemsPerRecord);
+          this.#sweepEvidence[sweep] = hosts;
+          this.#sweepFirstHost6[sweep] = null;
+          sweeps.long[sweep] = 1;
+        }
+        hosts.addItem(dst6 ?? dst, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
+        this.#judgeSweep(hosts, now);
+      }
+    }
+
     if (this.#pending.full) {
       this.counters[DetectionCounter['limit.pending']]++;
       this.#expireOldestPending(now);
     }
     this.#flows.state[slot] |= FlowState.PENDING;
-    this.#pending.push(slot, this.#flows.generation[slot], now, source, target, portKey, cls);
+    this.#pending.push(slot, this.#flows.generation[slot], now, src, dst, src6, dst6, portKey, cls);
+  }
+
+  /** Takes a record slot, counting what taking it cost. */
+  #claimRecord(table: SlotTable, slot: number, k1: number, k2: number, k3: number, now: number): number {
+    if (table.lastClaim === Claim.evicted) this.counters[DetectionCounter['limit.records']]++;
+    else if (table.lastClaim === Claim.expired) this.counters[DetectionCounter['expired.records']]++;
+    table.claim(slot, k1, k2, k3, now);
+    return slot;
+  }
+
+  /** An answer from the target of a pending first contact: the prober is the packet's destination. */
+  #resolveAnswer(p: Packet, prober: number, target: number, v6: boolean, cls: number, portKey: number, success: boolean, now: number): void {
+    // Addresses as keys are needed only where a failure may feed a distributed scan.
+    let proberKey: AddressKey = prober;
+    let targetKey: AddressKey = target;
+    if (v6 && !success) {
+      proberKey = formatIPv6(p.buf, p.dst6Offset);
+      targetKey = formatIPv6(p.buf, p.src6Offset);
+    }
+    this.#resolve(prober, target, v6, proberKey, targetKey, portKey, cls, success, now);
   }
 
   /**
-   * Records a probe in the source's per-target and per-port evidence; true for a first contact.
-   * `previousMs` is the source's previous probe time: when a packed pair becomes full evidence, its
-   * first port is dated then (exact for a scanner of one target, slightly late for a busy client).
+   * The outcome of a first contact from `src` to `portKey` of `dst` (folds). The keys are the addresses;
+   * for IPv6 successes they may be the folds, as only a failure uses them (distributed scans).
    */
-  #track(s: SourceState, target: AddressKey, portKey: number, cls: number, osSyn: boolean, now: number, previousMs: number): boolean {
-    const targets = s.targets!;
-    const sweeps = s.sweeps!;
-    const pair = targets.get(target);
-    let ports: ContactEvidence<number> | null = null;
-    let newPort: boolean;
-    if (pair === undefined) {
-      targets.set(target, packFirstContact(portKey, cls, osSyn));
-      newPort = true;
-    } else if (typeof pair === 'number') {
-      if (contactPort(pair) === portKey) newPort = false;
-      else {
-        ports = ContactEvidence.ofPorts(pair, previousMs, this.settings.scan.windows.length, this.trw);
-        targets.set(target, ports);
-        newPort = ports.addProbe(portKey, cls, osSyn, now, Infinity);
-      }
-    } else {
-      ports = pair;
-      newPort = ports.addProbe(portKey, cls, osSyn, now, Infinity);
-    }
-    if (ports !== null) this.#judgeScan(s, target, ports, now);
-    let hosts = sweeps.get(portKey);
-    if (hosts === undefined) {
-      // A source already walking the ports of this target is a vertical scanner: one sweep record per
-      // port it tries would cost an object per port and tell nothing the scan does not.
-      if (ports !== null && ports.distinct > this.settings.scan.minPorts) return newPort;
-      hosts = new ContactEvidence<AddressKey>(now, this.settings.sweep.windows.length);
-      sweeps.set(portKey, hosts);
-    }
-    const overflowBefore = hosts.overflow;
-    hosts.addProbe(target, cls, osSyn, now, this.settings.limits.maxHostsPerSweep);
-    if (hosts.overflow !== overflowBefore) this.counters[DetectionCounter['limit.items']]++;
-    this.#judgeSweep(s, portKey, hosts, now);
-    return newPort;
-  }
-
-  /** A light source sends its second probe: its inline first probe becomes full evidence. */
-  #materialize(s: SourceState): void {
-    s.targets = new Map();
-    s.sweeps = new Map();
-    const first = s.first;
-    const hosts = new ContactEvidence<AddressKey>(s.firstMs, this.settings.sweep.windows.length);
-    hosts.addProbe(s.firstTarget, contactClass(first), contactOsSyn(first), s.firstMs, this.settings.limits.maxHostsPerSweep);
-    const outcome = contactOutcome(first);
-    if (outcome !== Outcome.unknown) hosts.recordOutcome(outcome === Outcome.success, this.trw);
-    s.targets.set(s.firstTarget, first);
-    s.sweeps.set(contactPort(first), hosts);
-  }
-
-  /** An answer from the target of a pending first contact; the prober is the packet's destination. */
-  #resolveAnswer(p: Packet, v6: boolean, cls: number, portKey: number, success: boolean, now: number): void {
-    const source: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : p.dst4;
-    const target: AddressKey = v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4;
-    this.#resolve(source, target, portKey, cls, success, now);
-  }
-
-  #resolve(source: AddressKey, target: AddressKey, portKey: number, cls: number, success: boolean, now: number): void {
+  #resolve(src: number, dst: number, v6: boolean, srcKey: AddressKey, dstKey: AddressKey, portKey: number, cls: number, success: boolean, now: number): void {
     this.counters[DetectionCounter[success ? 'outcomes.success' : 'outcomes.failure']]++;
-    if (!success) this.#distributedFailure(source, target, portKey, cls, now);
-    const s = this.#sources.get(source);
-    if (s === undefined) return;
-    if (s.targets === null) {
-      s.first = withOutcome(s.first, success);
-      return;
+    if (!success) this.#distributedFailure(srcKey, dstKey, portKey, cls, now);
+    const family = v6 ? V6 : 0;
+    const pair = this.#pairs.locate(src, dst, family, now);
+    if (pair >= 0) {
+      const ports = this.#pairEvidence[pair];
+      if (ports === null) this.#pairFirst[pair] = withOutcome(this.#pairFirst[pair], success);
+      else {
+        ports.recordOutcome(success, this.trw);
+        this.#judgeScan(ports, now);
+      }
     }
-    const ports = s.targets.get(target);
-    if (typeof ports === 'number') s.targets.set(target, withOutcome(ports, success));
-    else if (ports !== undefined) {
-      ports.recordOutcome(success, this.trw);
-      this.#judgeScan(s, target, ports, now);
-    }
-    const hosts = s.sweeps!.get(portKey);
-    if (hosts !== undefined) {
-      hosts.recordOutcome(success, this.trw);
-      this.#judgeSweep(s, portKey, hosts, now);
+    const sweep = this.#sweeps.locate(src, portKey, family, now);
+    if (sweep >= 0) {
+      const hosts = this.#sweepEvidence[sweep];
+      if (hosts === null) this.#sweepFirst[sweep] = withOutcome(this.#sweepFirst[sweep], success);
+      else {
+        hosts.recordOutcome(success, this.trw);
+        this.#judgeSweep(hosts, now);
+      }
     }
   }
 
@@ -458,92 +479,91 @@ export class DetectionEngine {
     const ft = this.#flows;
     if (ft.generation[slot] === pending.headGeneration() && (ft.state[slot] & FlowState.PENDING) !== 0) {
       ft.state[slot] &= ~FlowState.PENDING;
-      this.#resolve(pending.headSource(), pending.headTarget(), pending.headPortKey(), pending.headClass(), false, now);
+      this.#resolve(
+        pending.headSourceFold(),
+        pending.headTargetFold(),
+        pending.headIsIPv6(),
+        pending.headSource(),
+        pending.headTarget(),
+        pending.headPortKey(),
+        pending.headClass(),
+        false,
+        now,
+      );
     }
     pending.shift();
   }
 
   /**
-   * The prober reset a half-open handshake (`resets` 1) or completed one (`resets` 0, `undoneResets` 1
-   * when it had reset the same flow first).
+   * The prober completed (`completed`; `hadReset` when it had reset the same flow first) or reset a
+   * half-open handshake to an open port of `dst`.
    */
-  #handshakeEvidence(p: Packet, v6: boolean, resets: number, undoneResets: number, now: number): void {
-    const source: AddressKey = v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4;
-    const target: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : p.dst4;
-    const completed = resets === 0;
+  #handshake(src: number, dst: number, v6: boolean, completed: boolean, hadReset: boolean, now: number): void {
+    const pair = this.#pairs.locate(src, dst, v6 ? V6 : 0, now);
+    if (pair < 0) return;
+    const ports = this.#pairEvidence[pair];
+    if (ports === null) {
+      this.#pairFirst[pair] = withHandshake(this.#pairFirst[pair], completed);
+      return;
+    }
     if (completed) {
-      const t = this.#targets.get(target);
-      if (t !== undefined) t.synCompleted++;
-    }
-    const s = this.#sources.get(source);
-    if (s === undefined) return;
-    if (s.targets === null) {
-      s.first = withHandshake(s.first, completed);
-      return;
-    }
-    const ports = s.targets.get(target);
-    if (ports === undefined) return;
-    if (typeof ports === 'number') {
-      s.targets.set(target, withHandshake(ports, completed));
-      return;
-    }
-    if (completed) ports.classes.completed++;
-    ports.classes.halfOpenResets += resets - undoneResets;
-    ports.lastMs = now;
+      ports.classes.completed++;
+      if (hadReset) ports.classes.halfOpenResets--;
+    } else ports.classes.halfOpenResets++;
   }
 
   // ---- detectors --------------------------------------------------------------------------------
 
-  #judgeScan(s: SourceState, target: AddressKey, ports: ContactEvidence<number>, now: number): void {
+  #judgeScan(ports: ContactEvidence<number>, now: number): void {
     if (ports.incident !== null) {
       ports.incident.lastMs = now;
       return;
     }
     const trigger = ports.verdict(this.#scanThresholds, this.trw, now);
     if (trigger === '') return;
-    const incident = new ScanIncident(s.key, target, ports, this.trw, now, trigger);
+    const { source, subject: target } = ports;
+    const incident = new ScanIncident(source, target, ports, this.trw, now, trigger);
     ports.incident = incident;
     // A member of a known decoy group or distributed scan is reported by that group.
-    if (s.decoy?.incident != null && s.decoy.target === target) incident.absorbedBy = s.decoy.incident;
+    const decoy = this.#decoyGroups.get(source);
+    if (decoy?.incident != null && decoy.target === target) incident.absorbedBy = decoy.incident;
     const group = this.#targets.get(target)?.distributed?.incident;
-    if (group != null && group.members.has(s.key)) incident.absorbedBy = group;
+    if (group != null && group.members.has(source)) incident.absorbedBy = group;
     this.#report(incident);
   }
 
-  #judgeSweep(s: SourceState, portKey: number, hosts: ContactEvidence<AddressKey>, now: number): void {
+  #judgeSweep(hosts: ContactEvidence<AddressKey>, now: number): void {
     if (hosts.incident !== null) {
       hosts.incident.lastMs = now;
       return;
     }
     const trigger = hosts.verdict(this.#sweepThresholds, this.trw, now);
     if (trigger === '') return;
-    const incident = new SweepIncident(s.key, portKey, hosts, this.trw, now, trigger);
+    const incident = new SweepIncident(hosts.source, hosts.subject as number, hosts, this.trw, now, trigger);
     hosts.incident = incident;
     this.#report(incident);
   }
 
-  #linkDecoys(s: SourceState, otherKey: AddressKey, target: AddressKey, portKey: number, cls: number, now: number): void {
-    const o = this.#sources.get(otherKey);
-    if (o === undefined) return;
-    let group = s.decoy ?? o.decoy;
-    if (group === null) {
+  #linkDecoys(source: AddressKey, other: AddressKey, target: AddressKey, portKey: number, cls: number, now: number): void {
+    const groups = this.#decoyGroups;
+    const mine = groups.get(source);
+    const theirs = groups.get(other);
+    let group: DecoyGroup;
+    if (mine === undefined && theirs === undefined) {
       group = new DecoyGroup(target, now);
       group.probes = 1; // the first of the identical probes, sent before any match
-    } else if (s.decoy !== null && o.decoy !== null && s.decoy !== o.decoy) {
-      const [big, small] = s.decoy.members.size >= o.decoy.members.size ? [s.decoy, o.decoy] : [o.decoy, s.decoy];
+    } else if (mine !== undefined && theirs !== undefined && mine !== theirs) {
+      const [big, small] = mine.members.size >= theirs.members.size ? [mine, theirs] : [theirs, mine];
       big.absorb(small);
-      for (const m of small.members) {
-        const member = this.#sources.get(m);
-        if (member !== undefined) member.decoy = big;
-      }
+      for (const m of small.members) groups.set(m, big);
       if (small.incident !== null) small.incident.absorbedBy = big.incident ?? small.incident;
       group = big;
-    }
+    } else group = (mine ?? theirs)!;
     if (group.invalid) return;
-    for (const member of [s, o]) {
-      if (member.decoy !== group) {
-        member.decoy = group;
-        group.members.add(member.key);
+    for (const member of [source, other]) {
+      if (!group.members.has(member)) {
+        group.members.add(member);
+        groups.set(member, group);
       }
     }
     group.ports.add(portKey);
@@ -553,6 +573,8 @@ export class DetectionEngine {
     if (group.members.size > this.settings.decoy.maxSources) {
       group.invalid = true;
       this.counters[DetectionCounter['decoy.groups_discarded']]++;
+      // Its members are flood sources, not decoys: forget them so the map stays small.
+      for (const m of group.members) if (groups.get(m) === group) groups.delete(m);
       return;
     }
     if (group.incident !== null) group.incident.lastMs = now;
@@ -571,12 +593,13 @@ export class DetectionEngine {
     if (incident !== null && before === null) this.#report(incident);
   }
 
-  #countFlood(p: Packet, v6: boolean, cls: number, portKey: number, now: number): void {
-    const target: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : p.dst4;
+  /** Counts a flood-class packet against its destination; returns the destination's state. */
+  #countFlood(p: Packet, v6: boolean, cls: number, portKey: number, now: number): TargetState {
+    const target: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : p.dst4 | 0;
     const t = this.#targets.get(target) ?? this.#newTarget(target, now);
-    const source: AddressKey = v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4;
-    const opened = this.#floods.count(t, cls, portKey, source, v6 ? p.src6Hash : p.src4, now);
+    const opened = this.#floods.count(t, cls, portKey, v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4 | 0, (v6 ? p.src6Hash : p.src4) | 0, now);
     if (opened !== null) this.#report(opened);
+    return t;
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------------
@@ -586,19 +609,9 @@ export class DetectionEngine {
     if (this.#listener !== null && incident.absorbedBy === null) this.#listener(incident);
   }
 
-  #newSource(key: AddressKey, now: number): SourceState {
-    if (this.#sources.size >= this.settings.limits.maxSources) {
-      this.#forgetOne(this.#sources);
-      this.counters[DetectionCounter['limit.sources']]++;
-    }
-    const s = new SourceState(key, now);
-    this.#sources.set(key, s);
-    return s;
-  }
-
   #newTarget(key: AddressKey, now: number): TargetState {
     if (this.#targets.size >= this.settings.limits.maxTargets) {
-      this.#forgetOne(this.#targets);
+      this.#forgetOneTarget();
       this.counters[DetectionCounter['limit.targets']]++;
     }
     const t = new TargetState(key, now);
@@ -606,43 +619,34 @@ export class DetectionEngine {
     return t;
   }
 
-  /** Forgets the least recently seen of the oldest few entries: approximate LRU without per-packet upkeep. */
-  #forgetOne(map: Map<AddressKey, { lastMs: number }>): void {
+  /** Forgets the least recently seen of the oldest few targets: approximate LRU without per-packet upkeep. */
+  #forgetOneTarget(): void {
     let victim: AddressKey | undefined;
     let victimMs = Infinity;
     let n = 0;
-    for (const [key, state] of map) {
+    for (const [key, state] of this.#targets) {
       if (state.lastMs < victimMs) {
         victimMs = state.lastMs;
         victim = key;
       }
       if (++n >= EVICTION_CANDIDATES) break;
     }
-    if (victim !== undefined) map.delete(victim);
+    if (victim !== undefined) this.#targets.delete(victim);
   }
 
   #tick(now: number): void {
     this.#nextTickMs = now + TICK_MS;
     const timeoutBefore = now - this.settings.probeTimeoutMs;
     while (this.#pending.oldestMs() <= timeoutBefore) this.#expireOldestPending(now);
-    if (now < this.#nextExpiryMs) return;
-    this.#nextExpiryMs = now + EXPIRY_EVERY_MS;
-    const { sourceIdleMs, lightSourceIdleMs } = this.settings.limits;
-    let expired = 0;
-    for (const [key, s] of this.#sources) {
-      const idle = now - s.lastMs;
-      if (idle > sourceIdleMs || (idle > lightSourceIdleMs && s.probes <= 2)) {
-        this.#sources.delete(key);
-        expired++;
-      }
-    }
-    this.counters[DetectionCounter['expired.sources']] += expired;
-    const targetIdleMs = Math.max(lightSourceIdleMs, this.settings.distributed.windowMs);
+    if (now < this.#nextTargetExpiryMs) return;
+    this.#nextTargetExpiryMs = now + TARGET_EXPIRY_EVERY_MS;
+    const idleMs = Math.max(this.settings.limits.lightSourceIdleMs, this.settings.distributed.windowMs);
     for (const [key, t] of this.#targets) {
-      if (now - t.lastMs > targetIdleMs) {
+      if (now - t.lastMs > idleMs) {
         const opened = this.#floods.closeWindow(t, now);
         if (opened !== null) this.#report(opened);
         this.#targets.delete(key);
+        this.counters[DetectionCounter['expired.targets']]++;
       }
     }
   }

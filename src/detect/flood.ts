@@ -31,6 +31,8 @@ export class TargetState {
   windowStartMs: number;
   readonly counts = new Uint32Array(3);
   synCompleted = 0;
+  /** UDP flows to this target it answered, this window: a busy server, not a flood. */
+  udpAnswered = 0;
   /** 1,024-bit port bitmap of the current window: distinct ports, approximately, without allocation. */
   readonly portBits = new Uint32Array(32);
   distinctPorts = 0;
@@ -97,6 +99,7 @@ export class FloodDetector {
       if (n < this.#thresholds[cls]) continue;
       if (t.distinctPorts > Math.max(1, n * s.maxPortRatio)) continue;
       if (cls === FloodClass.syn && t.synCompleted >= n * s.maxCompletedRatio) continue;
+      if (cls === FloodClass.udp && t.udpAnswered >= n * s.maxCompletedRatio) continue;
       const rate = Math.round((n * 1000) / s.windowMs);
       let incident = t.floods[cls];
       if (incident === null) {
@@ -116,6 +119,7 @@ export class FloodDetector {
     t.portBits.fill(0);
     t.distinctPorts = 0;
     t.synCompleted = 0;
+    t.udpAnswered = 0;
     t.windowStartMs = nowMs;
     return opened;
   }

@@ -34,9 +34,9 @@ export const FlowState = {
 export class FlowTable {
   readonly capacity: number;
   readonly #mask: number;
-  readonly #addrA: Uint32Array;
-  readonly #addrB: Uint32Array;
-  readonly #ports: Uint32Array;
+  readonly #addrA: Int32Array;
+  readonly #addrB: Int32Array;
+  readonly #ports: Int32Array;
   readonly #proto: Uint16Array;
   readonly #lastMs: Float64Array;
   /** Flow state bits (FlowState). */
@@ -57,9 +57,9 @@ export class FlowTable {
     while (capacity < slots) capacity *= 2;
     this.capacity = capacity;
     this.#mask = capacity - 1;
-    this.#addrA = new Uint32Array(capacity);
-    this.#addrB = new Uint32Array(capacity);
-    this.#ports = new Uint32Array(capacity);
+    this.#addrA = new Int32Array(capacity);
+    this.#addrB = new Int32Array(capacity);
+    this.#ports = new Int32Array(capacity);
     this.#proto = new Uint16Array(capacity);
     this.#lastMs = new Float64Array(capacity).fill(-Infinity);
     this.state = new Uint8Array(capacity);
@@ -79,12 +79,12 @@ export class FlowTable {
     if (src < dst || (src === dst && srcPort <= dstPort)) {
       a = src;
       b = dst;
-      ports = ((srcPort << 16) | dstPort) >>> 0;
+      ports = (srcPort << 16) | dstPort;
       this.fromA = true;
     } else {
       a = dst;
       b = src;
-      ports = ((dstPort << 16) | srcPort) >>> 0;
+      ports = (dstPort << 16) | srcPort;
       this.fromA = false;
     }
     let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
@@ -125,11 +125,11 @@ export class FlowTable {
     if (this.fromA) {
       this.#addrA[slot] = src;
       this.#addrB[slot] = dst;
-      this.#ports[slot] = ((srcPort << 16) | dstPort) >>> 0;
+      this.#ports[slot] = (srcPort << 16) | dstPort;
     } else {
       this.#addrA[slot] = dst;
       this.#addrB[slot] = src;
-      this.#ports[slot] = ((dstPort << 16) | srcPort) >>> 0;
+      this.#ports[slot] = (dstPort << 16) | srcPort;
     }
     this.#proto[slot] = proto;
     this.#lastMs[slot] = nowMs;

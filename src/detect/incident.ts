@@ -1,7 +1,10 @@
 import { formatIPv4 } from '../decode/address.js';
 import { PROBE_CLASS_NAMES, ProbeClass, type IncidentClass } from './probe-class.js';
 
-/** A source or destination address: IPv4 as an unsigned 32-bit number, IPv6 as canonical text. */
+/**
+ * A source or destination address: IPv4 as a signed 32-bit integer (`addr | 0`, which V8 stores
+ * unboxed), IPv6 as canonical text.
+ */
 export type AddressKey = number | string;
 
 export function formatAddressKey(key: AddressKey): string {
@@ -10,7 +13,7 @@ export function formatAddressKey(key: AddressKey): string {
 
 /** 32-bit hash of an address key, for sketches. */
 export function hashAddressKey(key: AddressKey): number {
-  if (typeof key === 'number') return key;
+  if (typeof key === 'number') return key | 0;
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   return h >>> 0;
@@ -136,7 +139,7 @@ export function sample<T>(items: Iterable<T>, max: number, compare: (a: T, b: T)
 }
 
 export function compareAddressKeys(a: AddressKey, b: AddressKey): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number' && typeof b === 'number') return (a >>> 0) - (b >>> 0);
   if (typeof a === 'number') return -1;
   if (typeof b === 'number') return 1;
   return a < b ? -1 : a > b ? 1 : 0;

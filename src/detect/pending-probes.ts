@@ -1,8 +1,9 @@
 import type { AddressKey } from './incident.js';
 
 /**
- * First contacts waiting for an answer, oldest first, in a fixed ring. An entry names its flow slot
- * and that slot's generation, so a flow evicted and reused meanwhile is recognised and skipped.
+ * First contacts waiting for an answer, oldest first, in a fixed ring of typed arrays. An entry names
+ * its flow slot and that slot's generation, so a flow evicted and reused meanwhile is recognised and
+ * skipped. Addresses are kept as 32-bit folds (IPv4: the address itself) plus, for IPv6 only, the text.
  */
 export class PendingProbes {
   readonly #slot: Int32Array;
@@ -10,8 +11,10 @@ export class PendingProbes {
   readonly #ms: Float64Array;
   readonly #portKey: Int32Array;
   readonly #cls: Uint8Array;
-  readonly #source: AddressKey[];
-  readonly #target: AddressKey[];
+  readonly #source: Int32Array;
+  readonly #target: Int32Array;
+  readonly #source6: (string | null)[];
+  readonly #target6: (string | null)[];
   readonly #mask: number;
   #head = 0;
   #tail = 0;
@@ -25,8 +28,10 @@ export class PendingProbes {
     this.#ms = new Float64Array(size);
     this.#portKey = new Int32Array(size);
     this.#cls = new Uint8Array(size);
-    this.#source = new Array<AddressKey>(size).fill(0);
-    this.#target = new Array<AddressKey>(size).fill(0);
+    this.#source = new Int32Array(size);
+    this.#target = new Int32Array(size);
+    this.#source6 = new Array<string | null>(size).fill(null);
+    this.#target6 = new Array<string | null>(size).fill(null);
   }
 
   get size(): number {
@@ -37,13 +42,15 @@ export class PendingProbes {
     return this.size > this.#mask;
   }
 
-  push(slot: number, generation: number, ms: number, source: AddressKey, target: AddressKey, portKey: number, cls: number): void {
+  push(slot: number, generation: number, ms: number, source: number, target: number, source6: string | null, target6: string | null, portKey: number, cls: number): void {
     const i = this.#tail & this.#mask;
     this.#slot[i] = slot;
     this.#generation[i] = generation;
     this.#ms[i] = ms;
     this.#source[i] = source;
     this.#target[i] = target;
+    this.#source6[i] = source6;
+    this.#target6[i] = target6;
     this.#portKey[i] = portKey;
     this.#cls[i] = cls;
     this.#tail++;
@@ -61,11 +68,22 @@ export class PendingProbes {
   headGeneration(): number {
     return this.#generation[this.#head & this.#mask];
   }
-  headSource(): AddressKey {
+  headSourceFold(): number {
     return this.#source[this.#head & this.#mask];
   }
-  headTarget(): AddressKey {
+  headTargetFold(): number {
     return this.#target[this.#head & this.#mask];
+  }
+  headIsIPv6(): boolean {
+    return this.#source6[this.#head & this.#mask] !== null;
+  }
+  headSource(): AddressKey {
+    const i = this.#head & this.#mask;
+    return this.#source6[i] ?? this.#source[i];
+  }
+  headTarget(): AddressKey {
+    const i = this.#head & this.#mask;
+    return this.#target6[i] ?? this.#target[i];
   }
   headPortKey(): number {
     return this.#portKey[this.#head & this.#mask];
@@ -77,8 +95,8 @@ export class PendingProbes {
   shift(): void {
     const i = this.#head & this.#mask;
     // Drop references so forgotten IPv6 address strings can be collected.
-    this.#source[i] = 0;
-    this.#target[i] = 0;
+    this.#source6[i] = null;
+    this.#target6[i] = null;
     this.#head++;
   }
 }

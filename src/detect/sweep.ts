@@ -1,11 +1,9 @@
 import type { ContactEvidence } from './contact-evidence.js';
 import {
   Incident,
-  compareAddressKeys,
   formatAddressKey,
   formatPortKey,
   isoTime,
-  sample,
   type AddressKey,
   type IncidentRecord,
 } from './incident.js';
@@ -35,7 +33,7 @@ export class SweepIncident extends Incident {
       class: e.classes.dominant(),
       'source.ip': formatAddressKey(this.source),
       'destination.port': formatPortKey(this.portKey),
-      hosts: { count: e.distinct, sample: sample(e.items(), 20, compareAddressKeys, formatAddressKey) },
+      hosts: { count: e.distinct, sample: e.sample.map(formatAddressKey) },
       probes: e.probes,
       first_seen: isoTime(e.firstMs),
       last_seen: isoTime(e.lastMs),

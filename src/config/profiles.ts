@@ -80,13 +80,15 @@ export interface DetectionSettings {
      * record is forgotten (counted as `limit.records`).
      */
     maxRecords: number;
-    /** (source, target, port) first contacts remembered so each counts once (`limit.first_contacts`). */
-    maxFirstContacts: number;
     /** Targets tracked at once (floods, distributed scans). */
     maxTargets: number;
     /** Flow slots (rounded up to a power of two); a full probe chain evicts its oldest flow. */
     maxFlows: number;
-    /** Distinct ports or hosts per record whose first-seen times are kept for the windows; more are counted only. */
+    /**
+     * Distinct ports or hosts per record that are remembered (first-seen times for the windows, and for
+     * (source, target) records the ports themselves, so each counts once); more are counted only
+     * (`limit.items`).
+     */
     maxItemsPerRecord: number;
     /** Forget a record with evidence (two or more ports or hosts) after this long without traffic: the slow-scan horizon. */
     sourceIdleMs: number;
@@ -139,7 +141,6 @@ const normal: DetectionSettings = {
   },
   limits: {
     maxRecords: 1 << 18,
-    maxFirstContacts: 1 << 20,
     maxTargets: 50_000,
     maxFlows: 1 << 18,
     maxItemsPerRecord: 65_536,

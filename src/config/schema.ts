@@ -180,7 +180,6 @@ export const detectionSchema = section({
   }),
   limits: section({
     maxRecords: positiveInt,
-    maxFirstContacts: positiveInt,
     maxTargets: positiveInt,
     maxFlows: positiveInt,
     maxItemsPerRecord: positiveInt,

@@ -30,6 +30,11 @@ export class ContactEvidence<Item> {
   readonly subject: AddressKey;
   /** The smallest items seen, sorted: the incident's sample. */
   readonly sample: Item[] = [];
+  /**
+   * Items seen, when this record decides which probes are first contacts (a (source, target) record
+   * does; a sweep record trusts it). Holds at most `itemCap` items; past that, repeats count as new.
+   */
+  readonly seen: Set<Item> | null;
   distinct = 0;
   readonly #windows: WindowedDistinct;
   readonly #compare: (a: Item, b: Item) => number;
@@ -44,7 +49,8 @@ export class ContactEvidence<Item> {
   lastMs: number;
   incident: Incident | null = null;
 
-  constructor(source: AddressKey, subject: AddressKey, firstMs: number, windowCount: number, compare: (a: Item, b: Item) => number) {
+  constructor(source: AddressKey, subject: AddressKey, firstMs: number, windowCount: number, compare: (a: Item, b: Item) => number, dedup: boolean) {
+    this.seen = dedup ? new Set() : null;
     this.source = source;
     this.subject = subject;
     this.firstMs = firstMs;
@@ -67,8 +73,9 @@ export class ContactEvidence<Item> {
     compare: (a: Item, b: Item) => number,
     trw: TrwModel,
     itemCap: number,
+    dedup: boolean,
   ): ContactEvidence<Item> {
-    const e = new ContactEvidence<Item>(source, subject, firstMs, windowCount, compare);
+    const e = new ContactEvidence<Item>(source, subject, firstMs, windowCount, compare, dedup);
     e.addItem(firstItem, contactClass(first), contactOsSyn(first), firstMs, itemCap);
     const outcome = contactOutcome(first);
     if (outcome !== Outcome.unknown) e.recordOutcome(outcome === Outcome.success, trw);
@@ -77,13 +84,49 @@ export class ContactEvidence<Item> {
     return e;
   }
 
-  /** A first contact to a new item; `itemCap` bounds the first-seen times kept for the windows. */
+  /**
+   * Evidence for a sweep record that was only counted so far: `first` names the first host; the other
+   * `hosts - 1` are counted without names, dated `datedMs` (the record's last touch); its `successes`,
+   * then its `failures`, are replayed into the TRW.
+   */
+  static fromCounts<Item>(
+    source: AddressKey,
+    subject: AddressKey,
+    first: Item,
+    hosts: number,
+    successes: number,
+    failures: number,
+    cls: number,
+    osSyn: boolean,
+    datedMs: number,
+    windowCount: number,
+    compare: (a: Item, b: Item) => number,
+    trw: TrwModel,
+    itemCap: number,
+  ): ContactEvidence<Item> {
+    const e = new ContactEvidence<Item>(source, subject, datedMs, windowCount, compare, false);
+    e.addItem(first, cls, osSyn, datedMs, itemCap);
+    for (let i = 1; i < hosts; i++) {
+      e.probes++;
+      e.distinct++;
+      e.classes.add(cls, osSyn);
+      if (e.distinct <= itemCap) e.#windows.add(datedMs);
+    }
+    for (let i = 0; i < successes; i++) e.recordOutcome(true, trw);
+    for (let i = 0; i < failures; i++) e.recordOutcome(false, trw);
+    return e;
+  }
+
+  /** A first contact to a new item; `itemCap` bounds the items remembered (times, dedup). */
   addItem(item: Item, cls: number, osSyn: boolean, nowMs: number, itemCap: number): void {
     this.probes++;
     this.distinct++;
     if (nowMs > this.lastMs) this.lastMs = nowMs;
     this.classes.add(cls, osSyn);
-    if (this.distinct <= itemCap) this.#windows.add(nowMs);
+    if (this.distinct <= itemCap) {
+      this.#windows.add(nowMs);
+      this.seen?.add(item);
+    }
     const sample = this.sample;
     if (sample.length < SAMPLE_SIZE) {
       sample.push(item);

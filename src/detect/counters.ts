@@ -10,7 +10,7 @@ export const DetectionCounterDoc = {
   'outcomes.failure': 'first contacts refused (RST, ICMP unreachable) or left unanswered past the timeout',
   'flood.member_probes': 'probes from unknown sources to a target under flood, counted in the flood and not tracked per source',
   'limit.records': '(source, target) or (source, port) records forgotten early because their table slots (maxRecords) were full',
-  'limit.first_contacts': 'first contacts forgotten early (maxFirstContacts): a later probe to the same port counts as new again',
+  'limit.items': 'ports of a (source, target) record beyond maxItemsPerRecord: counted, not remembered, so a repeat counts as new',
   'limit.targets': 'targets forgotten early because maxTargets was reached',
   'limit.flows': 'flows evicted because their hash chain was full (maxFlows)',
   'limit.pending': 'first contacts judged before their timeout because the pending queue was full',

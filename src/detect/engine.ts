@@ -5,7 +5,21 @@ import { ContactEvidence, type ContactThresholds } from './contact-evidence.js';
 import { DETECTION_COUNTER_NAMES, DetectionCounter, type DetectionCounterName } from './counters.js';
 import { DecoyFingerprints, DecoyGroup, DecoyIncident, fingerprint } from './decoy-scan.js';
 import { DistributedIncident, DistributedState } from './distributed-scan.js';
-import { contactPort, packFirstContact, withHandshake, withOutcome } from './first-contact.js';
+import {
+  contactPort,
+  packFirstContact,
+  packSweep,
+  sweepClass,
+  sweepFailures,
+  sweepHosts,
+  sweepOsSyn,
+  sweepSuccesses,
+  withHandshake,
+  withOutcome,
+  withSweepFailure,
+  withSweepHost,
+  withSweepSuccess,
+} from './first-contact.js';
 import { FloodClass, FloodDetector, TargetState } from './flood.js';
 import { FlowState, FlowTable } from './flow-table.js';
 import { compareAddressKeys, formatAddressKey, PortFamily, type AddressKey, type Incident } from './incident.js';
@@ -56,16 +70,20 @@ export class DetectionEngine {
   readonly #flows: FlowTable;
   /** Target state of a flow's responder, kept when the flow opened, for answers and handshakes. */
   readonly #flowTarget: (TargetState | null)[];
+  /**
+   * The (source, target) and (source, port) record slots of a flow that was a first contact, with their
+   * generations, so its answer and handshake reach the records without hashing again (-1: none).
+   */
+  readonly #flowPair: Int32Array;
+  readonly #flowPairGeneration: Int32Array;
+  readonly #flowSweep: Int32Array;
+  readonly #flowSweepGeneration: Int32Array;
   readonly #pending: PendingProbes;
-  /** (source, target, port) first contacts already counted. */
-  readonly #contacts: SlotTable;
   /** (source, target) records: vertical scans. */
   readonly #pairs: SlotTable;
-  readonly #pairFirst: Uint32Array;
   readonly #pairEvidence: (ContactEvidence<number> | null)[];
   /** (source, port) records: sweeps. */
   readonly #sweeps: SlotTable;
-  readonly #sweepFirst: Uint32Array;
   readonly #sweepFirstHost: Float64Array;
   readonly #sweepFirstHost6: (string | null)[];
   readonly #sweepEvidence: (ContactEvidence<AddressKey> | null)[];
@@ -85,16 +103,17 @@ export class DetectionEngine {
   constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
     this.settings = settings;
     this.trw = new TrwModel(settings.trw);
-    const { maxFlows, maxRecords, maxFirstContacts, sourceIdleMs, lightSourceIdleMs } = settings.limits;
+    const { maxFlows, maxRecords, sourceIdleMs, lightSourceIdleMs } = settings.limits;
     this.#flows = new FlowTable(maxFlows, FLOW_IDLE_MS);
     this.#flowTarget = new Array<TargetState | null>(this.#flows.capacity).fill(null);
+    this.#flowPair = new Int32Array(this.#flows.capacity).fill(-1);
+    this.#flowPairGeneration = new Int32Array(this.#flows.capacity);
+    this.#flowSweep = new Int32Array(this.#flows.capacity).fill(-1);
+    this.#flowSweepGeneration = new Int32Array(this.#flows.capacity);
     this.#pending = new PendingProbes(maxFlows);
-    this.#contacts = new SlotTable(maxFirstContacts, sourceIdleMs, sourceIdleMs);
     this.#pairs = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs);
-    this.#pairFirst = new Uint32Array(this.#pairs.capacity);
     this.#pairEvidence = new Array<ContactEvidence<number> | null>(this.#pairs.capacity).fill(null);
     this.#sweeps = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs);
-    this.#sweepFirst = new Uint32Array(this.#sweeps.capacity);
     this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
     this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
     this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
@@ -203,7 +222,7 @@ export class DetectionEngine {
         // An answer whose question we never saw (capture began later): remember the flow, no probe.
         if ((flags & (SYN | ACK)) === (SYN | ACK)) {
           ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.OPEN | FlowState.REPLIED, 0);
-          ft.initiatorIsA[slot] ^= 1;
+          ft.flipInitiator(slot);
           this.#flowTarget[slot] = null;
         }
         return;
@@ -220,24 +239,24 @@ export class DetectionEngine {
       this.#probe(p, slot, t, cls, PortFamily.tcp + p.dstPort, p.srcPort, p.seq, osSyn, now);
       return;
     }
-    const st = ft.state[slot];
-    const fromInitiator = (ft.initiatorIsA[slot] === 1) === ft.fromA;
+    const st = ft.state(slot);
+    const fromInitiator = ft.fromInitiator(slot);
     if (fromInitiator) {
       // How the prober treats an open port tells a raw SYN scan from an OS connect() scan. A prober
       // only resets or acknowledges its own SYN after an answer, so this holds even when the capture
       // missed the SYN-ACK (one-way captures). A completed handshake wins over an earlier reset: some
       // scanners' user-space stacks complete connections their kernel has already reset.
-      if ((st & (FlowState.PROBE | FlowState.COMPLETED | FlowState.CLOSED)) === FlowState.PROBE && ft.probeClass[slot] === ProbeClass.syn) {
+      if ((st & (FlowState.PROBE | FlowState.COMPLETED | FlowState.CLOSED)) === FlowState.PROBE && ft.probeClass(slot) === ProbeClass.syn) {
         if ((flags & RST) !== 0) {
           if ((st & FlowState.HALF_OPEN_RESET) === 0) {
-            ft.state[slot] = st | FlowState.HALF_OPEN_RESET;
-            this.#handshake(src, dst, v6, false, false, now);
+            ft.setState(slot, st | FlowState.HALF_OPEN_RESET);
+            this.#handshake(slot, false, false, now);
           }
         } else if ((flags & (SYN | ACK)) === ACK) {
-          ft.state[slot] = st | FlowState.COMPLETED;
+          ft.setState(slot, st | FlowState.COMPLETED);
           const target = this.#flowTarget[slot];
           if (target !== null) target.synCompleted++;
-          this.#handshake(src, dst, v6, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
+          this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
         }
       }
       return;
@@ -246,10 +265,10 @@ export class DetectionEngine {
     const synAck = (flags & (SYN | ACK)) === (SYN | ACK);
     if (synAck) next |= FlowState.OPEN;
     else if ((flags & RST) !== 0) next |= FlowState.CLOSED;
-    ft.state[slot] = next & ~FlowState.PENDING;
+    ft.setState(slot, next & ~FlowState.PENDING);
     if ((st & FlowState.PENDING) !== 0) {
       // The answer to a first contact: a RST refuses, anything else (SYN-ACK, data) accepts.
-      this.#resolveAnswer(p, dst, src, v6, ft.probeClass[slot], PortFamily.tcp + p.srcPort, (flags & RST) === 0 || synAck, now);
+      this.#resolveAnswer(p, slot, dst, src, v6, ft.probeClass(slot), PortFamily.tcp + p.srcPort, (flags & RST) === 0 || synAck, now);
     }
   }
 
@@ -265,8 +284,8 @@ export class DetectionEngine {
       this.#probe(p, slot, t, ProbeClass.udp, PortFamily.udp + p.dstPort, p.srcPort, p.payloadLength, false, now);
       return;
     }
-    const st = ft.state[slot];
-    const fromInitiator = (ft.initiatorIsA[slot] === 1) === ft.fromA;
+    const st = ft.state(slot);
+    const fromInitiator = ft.fromInitiator(slot);
     if (fromInitiator) {
       // A stream the other side never answers is flood material; a conversation is not.
       if ((st & FlowState.REPLIED) === 0) this.#countFlood(p, v6, FloodClass.udp, PortFamily.udp + p.dstPort, now);
@@ -276,8 +295,8 @@ export class DetectionEngine {
       const target = this.#flowTarget[slot];
       if (target !== null) target.udpAnswered++;
     }
-    ft.state[slot] = (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING;
-    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, dst, src, v6, ProbeClass.udp, PortFamily.udp + p.srcPort, true, now);
+    ft.setState(slot, (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING);
+    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass.udp, PortFamily.udp + p.srcPort, true, now);
   }
 
   /** ICMP and ICMPv6 differ only in type numbers: echo request, echo reply, destination unreachable. */
@@ -300,10 +319,10 @@ export class DetectionEngine {
       const id = p.icmpEchoId >>> 16;
       const slot = ft.locate(src, id, dst, id, proto, now);
       if (slot < 0) return;
-      const st = ft.state[slot];
-      if ((ft.initiatorIsA[slot] === 1) === ft.fromA) return;
-      ft.state[slot] = (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING;
-      if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, dst, src, v6, ProbeClass.icmp, PortFamily.icmp, true, now);
+      const st = ft.state(slot);
+      if (ft.fromInitiator(slot)) return;
+      ft.setState(slot, (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING);
+      if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass.icmp, PortFamily.icmp, true, now);
       return;
     }
     if (type !== unreachable || p.quotedProtocol === 0) return;
@@ -313,12 +332,12 @@ export class DetectionEngine {
     const qDst = (v6 ? p.quotedDst6Hash : p.quotedDst4) | 0;
     const slot = ft.locate(qSrc, p.quotedSrcPort, qDst, p.quotedDstPort, qProto, now);
     if (slot < 0) return;
-    const st = ft.state[slot];
-    ft.state[slot] = (st | FlowState.CLOSED | FlowState.REPLIED) & ~FlowState.PENDING;
+    const st = ft.state(slot);
+    ft.setState(slot, (st | FlowState.CLOSED | FlowState.REPLIED) & ~FlowState.PENDING);
     if ((st & FlowState.PENDING) === 0) return;
     const source: AddressKey = v6 ? formatIPv6(p.buf, p.quotedSrc6Offset) : p.quotedSrc4 | 0;
     const target: AddressKey = v6 ? formatIPv6(p.buf, p.quotedDst6Offset) : p.quotedDst4 | 0;
-    this.#resolve(qSrc, qDst, v6, source, target, quotedPortKey(p.quotedProtocol, p.quotedDstPort), ft.probeClass[slot], false, now);
+    this.#resolve(slot, source, target, quotedPortKey(p.quotedProtocol, p.quotedDstPort), ft.probeClass(slot), false, now);
   }
 
   #otherProtocol(p: Packet, src: number, dst: number, v6: boolean, now: number): void {
@@ -332,10 +351,10 @@ export class DetectionEngine {
       this.#probe(p, slot, null, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, 0, 0, false, now);
       return;
     }
-    const st = ft.state[slot];
-    if ((ft.initiatorIsA[slot] === 1) === ft.fromA) return;
-    ft.state[slot] = (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING;
-    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, dst, src, v6, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, true, now);
+    const st = ft.state(slot);
+    if (ft.fromInitiator(slot)) return;
+    ft.setState(slot, (st | FlowState.REPLIED | FlowState.OPEN) & ~FlowState.PENDING);
+    if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass['ip-proto'], PortFamily.proto + p.protocol, true, now);
   }
 
   // ---- probes and outcomes --------------------------------------------------------------------
@@ -346,6 +365,8 @@ export class DetectionEngine {
    */
   #probe(p: Packet, slot: number, t: TargetState | null, cls: number, portKey: number, srcPort: number, sequence: number, osSyn: boolean, now: number): void {
     this.probesByClass[cls]++;
+    this.#flowPair[slot] = -1;
+    this.#flowSweep[slot] = -1;
     const v6 = p.ipVersion === 6;
     const src = (v6 ? p.src6Hash : p.src4) | 0;
     const dst = (v6 ? p.dst6Hash : p.dst4) | 0;
@@ -357,40 +378,40 @@ export class DetectionEngine {
       this.counters[DetectionCounter['flood.member_probes']]++;
       return;
     }
+    // Text of IPv6 addresses, for records and incidents; IPv4 addresses are their own keys.
     const src6 = v6 ? formatIPv6(p.buf, p.src6Offset) : null;
+    const dst6 = v6 ? formatIPv6(p.buf, p.dst6Offset) : null;
     if (portKey < PortFamily.proto) {
       const other = this.#fingerprints.match(fingerprint(dst, portKey, srcPort, sequence), src, src6, now, this.settings.decoy.windowMs);
-      if (other !== null) this.#linkDecoys(src6 ?? src, other, v6 ? formatIPv6(p.buf, p.dst6Offset) : dst, portKey, cls, now);
+      if (other !== null) this.#linkDecoys(src6 ?? src, other, dst6 ?? dst, portKey, cls, now);
     }
-    const contact = this.#contacts.locate(src, dst, portKey | family, now);
-    if (contact >= 0) {
-      // Not a first contact: another flow to a port this source already tried on this target.
-      if (pair >= 0) this.#pairEvidence[pair]?.addRepeat(now);
-      return;
-    }
-    this.#contacts.claim(-contact - 1, src, dst, portKey | family, now);
-    if (this.#contacts.lastClaim === Claim.evicted) this.counters[DetectionCounter['limit.first_contacts']]++;
-    this.counters[DetectionCounter['probes.first_contact']]++;
-    const dst6 = v6 ? formatIPv6(p.buf, p.dst6Offset) : null;
-
-    // The (source, target) record: packed while it holds one port, evidence from the second.
+    // The (source, target) record: packed while it holds one port, evidence from the second. It
+    // decides what is a first contact: a port not seen before from this source on this target.
     let ports: ContactEvidence<number> | null = null;
     if (pair < 0) {
       pair = this.#claimRecord(pairs, -pair - 1, src, dst, family, now);
-      this.#pairFirst[pair] = packFirstContact(portKey, cls, osSyn);
+      pairs.setValue(pair, packFirstContact(portKey, cls, osSyn));
       this.#pairEvidence[pair] = null;
     } else {
       ports = this.#pairEvidence[pair];
       if (ports === null) {
-        const first = this.#pairFirst[pair];
+        const first = pairs.value(pair);
+        if (contactPort(first) === portKey) return; // another flow to the one port it tried
         // The first port is dated at the record's previous touch: exact for a scanner of one target.
-        ports = ContactEvidence.fromFirst(src6 ?? src, dst6 ?? dst, first, contactPort(first), pairs.previousMs, this.settings.scan.windows.length, comparePorts, this.trw, this.settings.limits.maxItemsPerRecord);
+        ports = ContactEvidence.fromFirst(src6 ?? src, dst6 ?? dst, first, contactPort(first), pairs.previousMs, this.settings.scan.windows.length, comparePorts, this.trw, this.settings.limits.maxItemsPerRecord, true);
         this.#pairEvidence[pair] = ports;
-        pairs.long[pair] = 1;
+        pairs.keepLong(pair);
+      } else if (ports.seen!.has(portKey)) {
+        ports.addRepeat(now);
+        return;
       }
+      if (ports.distinct >= this.settings.limits.maxItemsPerRecord) this.counters[DetectionCounter['limit.items']]++;
       ports.addItem(portKey, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
       this.#judgeScan(ports, now);
     }
+    this.counters[DetectionCounter['probes.first_contact']]++;
+    this.#flowPair[slot] = pair;
+    this.#flowPairGeneration[slot] = pairs.generation(pair);
 
     // The (source, port) record, unless the source is already walking the ports of this target: one
     // sweep record per port a vertical scanner tries would cost memory and tell nothing the scan does not.
@@ -399,30 +420,56 @@ export class DetectionEngine {
       let sweep = sweeps.locate(src, portKey, family, now);
       if (sweep < 0) {
         sweep = this.#claimRecord(sweeps, -sweep - 1, src, portKey, family, now);
-        this.#sweepFirst[sweep] = packFirstContact(portKey, cls, osSyn);
+        sweeps.setValue(sweep, packSweep(cls, osSyn));
         this.#sweepFirstHost[sweep] = dst;
         this.#sweepFirstHost6[sweep] = dst6;
         this.#sweepEvidence[sweep] = null;
       } else {
+        // Only counted while it cannot be an incident (first-contact.ts): a client of many hosts costs nothing.
         let hosts = this.#sweepEvidence[sweep];
-        if (hosts === null) {
-          const firstHost: AddressKey = this.#sweepFirstHost6[sweep] ?? this.#sweepFirstHost[sweep];
-          hosts = ContactEvidence.fromFirst(src6 ?? src, portKey, this.#sweepFirst[sweep], firstHost, sweeps.previousMs, this.settings.sweep.windows.length, compareAddressKeys, this.trw, this.settings.limits.maxItemsPerRecord);
-          this.#sweepEvidence[sweep] = hosts;
-          this.#sweepFirstHost6[sweep] = null;
-          sweeps.long[sweep] = 1;
+        if (hosts === null && sweepFailures(sweeps.value(sweep)) === 0) sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
+        else {
+          hosts ??= this.#sweepToEvidence(sweep, src6 ?? src, portKey);
+          hosts.addItem(dst6 ?? dst, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
+          this.#judgeSweep(hosts, now);
         }
-        hosts.addItem(dst6 ?? dst, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
-        this.#judgeSweep(hosts, now);
       }
+      this.#flowSweep[slot] = sweep;
+      this.#flowSweepGeneration[slot] = sweeps.generation(sweep);
     }
 
     if (this.#pending.full) {
       this.counters[DetectionCounter['limit.pending']]++;
       this.#expireOldestPending(now);
     }
-    this.#flows.state[slot] |= FlowState.PENDING;
-    this.#pending.push(slot, this.#flows.generation[slot], now, src, dst, src6, dst6, portKey, cls);
+    this.#flows.setState(slot, this.#flows.state(slot) | FlowState.PENDING);
+    this.#pending.push(slot, this.#flows.generation(slot), now, src, dst, src6, dst6, portKey, cls);
+  }
+
+  /** Turns a counted sweep record into evidence, its unnamed hosts dated at the record's last touch. */
+  #sweepToEvidence(sweep: number, source: AddressKey, portKey: number): ContactEvidence<AddressKey> {
+    const sweeps = this.#sweeps;
+    const v = sweeps.value(sweep);
+    const firstHost: AddressKey = this.#sweepFirstHost6[sweep] ?? this.#sweepFirstHost[sweep];
+    const hosts = ContactEvidence.fromCounts(
+      source,
+      portKey,
+      firstHost,
+      sweepHosts(v),
+      sweepSuccesses(v),
+      sweepFailures(v),
+      sweepClass(v),
+      sweepOsSyn(v),
+      sweeps.lastMs(sweep),
+      this.settings.sweep.windows.length,
+      compareAddressKeys,
+      this.trw,
+      this.settings.limits.maxItemsPerRecord,
+    );
+    this.#sweepEvidence[sweep] = hosts;
+    this.#sweepFirstHost6[sweep] = null;
+    sweeps.keepLong(sweep);
+    return hosts;
   }
 
   /** Takes a record slot, counting what taking it cost. */
@@ -434,7 +481,7 @@ export class DetectionEngine {
   }
 
   /** An answer from the target of a pending first contact: the prober is the packet's destination. */
-  #resolveAnswer(p: Packet, prober: number, target: number, v6: boolean, cls: number, portKey: number, success: boolean, now: number): void {
+  #resolveAnswer(p: Packet, slot: number, prober: number, target: number, v6: boolean, cls: number, portKey: number, success: boolean, now: number): void {
     // Addresses as keys are needed only where a failure may feed a distributed scan.
     let proberKey: AddressKey = prober;
     let targetKey: AddressKey = target;
@@ -442,34 +489,40 @@ export class DetectionEngine {
       proberKey = formatIPv6(p.buf, p.dst6Offset);
       targetKey = formatIPv6(p.buf, p.src6Offset);
     }
-    this.#resolve(prober, target, v6, proberKey, targetKey, portKey, cls, success, now);
+    this.#resolve(slot, proberKey, targetKey, portKey, cls, success, now);
   }
 
   /**
-   * The outcome of a first contact from `src` to `portKey` of `dst` (folds). The keys are the addresses;
-   * for IPv6 successes they may be the folds, as only a failure uses them (distributed scans).
+   * The outcome of the first contact that opened flow `slot`. The keys are the addresses; for IPv6
+   * successes they may be folds, as only a failure uses them (distributed scans).
    */
-  #resolve(src: number, dst: number, v6: boolean, srcKey: AddressKey, dstKey: AddressKey, portKey: number, cls: number, success: boolean, now: number): void {
+  #resolve(slot: number, srcKey: AddressKey, dstKey: AddressKey, portKey: number, cls: number, success: boolean, now: number): void {
     this.counters[DetectionCounter[success ? 'outcomes.success' : 'outcomes.failure']]++;
     if (!success) this.#distributedFailure(srcKey, dstKey, portKey, cls, now);
-    const family = v6 ? V6 : 0;
-    const pair = this.#pairs.locate(src, dst, family, now);
-    if (pair >= 0) {
+    const pair = this.#flowPair[slot];
+    if (pair >= 0 && this.#pairs.holds(pair, this.#flowPairGeneration[slot], now)) {
       const ports = this.#pairEvidence[pair];
-      if (ports === null) this.#pairFirst[pair] = withOutcome(this.#pairFirst[pair], success);
+      if (ports === null) this.#pairs.setValue(pair, withOutcome(this.#pairs.value(pair), success));
       else {
         ports.recordOutcome(success, this.trw);
         this.#judgeScan(ports, now);
       }
     }
-    const sweep = this.#sweeps.locate(src, portKey, family, now);
-    if (sweep >= 0) {
-      const hosts = this.#sweepEvidence[sweep];
-      if (hosts === null) this.#sweepFirst[sweep] = withOutcome(this.#sweepFirst[sweep], success);
-      else {
-        hosts.recordOutcome(success, this.trw);
-        this.#judgeSweep(hosts, now);
+    const sweep = this.#flowSweep[slot];
+    if (sweep >= 0 && this.#sweeps.holds(sweep, this.#flowSweepGeneration[slot], now)) {
+      const sweeps = this.#sweeps;
+      let hosts = this.#sweepEvidence[sweep];
+      if (hosts === null) {
+        const v = sweeps.value(sweep);
+        if (success || sweepHosts(v) < 2) {
+          sweeps.setValue(sweep, success ? withSweepSuccess(v) : withSweepFailure(v));
+          return;
+        }
+        // A failure among two hosts or more: from now on the sweep record needs evidence.
+        hosts = this.#sweepToEvidence(sweep, srcKey, portKey);
       }
+      hosts.recordOutcome(success, this.trw);
+      this.#judgeSweep(hosts, now);
     }
   }
 
@@ -477,12 +530,10 @@ export class DetectionEngine {
     const pending = this.#pending;
     const slot = pending.headSlot();
     const ft = this.#flows;
-    if (ft.generation[slot] === pending.headGeneration() && (ft.state[slot] & FlowState.PENDING) !== 0) {
-      ft.state[slot] &= ~FlowState.PENDING;
+    if (ft.generation(slot) === pending.headGeneration() && (ft.state(slot) & FlowState.PENDING) !== 0) {
+      ft.setState(slot, ft.state(slot) & ~FlowState.PENDING);
       this.#resolve(
-        pending.headSourceFold(),
-        pending.headTargetFold(),
-        pending.headIsIPv6(),
+        slot,
         pending.headSource(),
         pending.headTarget(),
         pending.headPortKey(),
@@ -495,15 +546,15 @@ export class DetectionEngine {
   }
 
   /**
-   * The prober completed (`completed`; `hadReset` when it had reset the same flow first) or reset a
-   * half-open handshake to an open port of `dst`.
+   * The prober of flow `slot` completed (`completed`; `hadReset` when it had reset the same flow
+   * first) or reset a half-open handshake to an open port.
    */
-  #handshake(src: number, dst: number, v6: boolean, completed: boolean, hadReset: boolean, now: number): void {
-    const pair = this.#pairs.locate(src, dst, v6 ? V6 : 0, now);
-    if (pair < 0) return;
+  #handshake(slot: number, completed: boolean, hadReset: boolean, now: number): void {
+    const pair = this.#flowPair[slot];
+    if (pair < 0 || !this.#pairs.holds(pair, this.#flowPairGeneration[slot], now)) return;
     const ports = this.#pairEvidence[pair];
     if (ports === null) {
-      this.#pairFirst[pair] = withHandshake(this.#pairFirst[pair], completed);
+      this.#pairs.setValue(pair, withHandshake(this.#pairs.value(pair), completed));
       return;
     }
     if (completed) {

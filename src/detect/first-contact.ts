@@ -50,3 +50,54 @@ export function contactReset(v: number): boolean {
 export function withHandshake(v: number, completed: boolean): number {
   return completed ? (v | COMPLETED) & ~RESET : v | RESET;
 }
+
+/*
+ * A (source, port) sweep record before it needs evidence, packed the same way: distinct hosts
+ * (19 bits, saturating), successful first contacts (6 bits, saturating: four already take the TRW to
+ * its benign bound), whether the first host's contact failed (1), the first probe's class (4) and
+ * OS-like SYN (1). A sweep becomes an incident only with two hosts or more and a failure (the TRW only
+ * rises on failures and the windows need a share of them), so until both hold it is only counted.
+ */
+const SWEEP_HOSTS_MAX = (1 << 19) - 1;
+const SWEEP_SUCCESS_SHIFT = 19;
+const SWEEP_SUCCESS_MAX = (1 << 6) - 1;
+const SWEEP_FAILED = 1 << 25;
+const SWEEP_CLASS_SHIFT = 26;
+const SWEEP_OS_SYN = 1 << 30;
+
+export function packSweep(cls: number, osSyn: boolean): number {
+  return 1 | (cls << SWEEP_CLASS_SHIFT) | (osSyn ? SWEEP_OS_SYN : 0);
+}
+
+export function sweepHosts(v: number): number {
+  return v & SWEEP_HOSTS_MAX;
+}
+
+export function sweepSuccesses(v: number): number {
+  return (v >>> SWEEP_SUCCESS_SHIFT) & SWEEP_SUCCESS_MAX;
+}
+
+/** Failed first contacts in the packed record: 0, or 1 when the first host's failed. */
+export function sweepFailures(v: number): number {
+  return (v & SWEEP_FAILED) !== 0 ? 1 : 0;
+}
+
+export function sweepClass(v: number): number {
+  return (v >>> SWEEP_CLASS_SHIFT) & 15;
+}
+
+export function sweepOsSyn(v: number): boolean {
+  return (v & SWEEP_OS_SYN) !== 0;
+}
+
+export function withSweepHost(v: number): number {
+  return sweepHosts(v) === SWEEP_HOSTS_MAX ? v : v + 1;
+}
+
+export function withSweepSuccess(v: number): number {
+  return sweepSuccesses(v) === SWEEP_SUCCESS_MAX ? v : v + (1 << SWEEP_SUCCESS_SHIFT);
+}
+
+export function withSweepFailure(v: number): number {
+  return v | SWEEP_FAILED;
+}

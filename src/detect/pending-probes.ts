@@ -7,7 +7,7 @@ import type { AddressKey } from './incident.js';
  */
 export class PendingProbes {
   readonly #slot: Int32Array;
-  readonly #generation: Uint32Array;
+  readonly #generation: Int32Array;
   readonly #ms: Float64Array;
   readonly #portKey: Int32Array;
   readonly #cls: Uint8Array;
@@ -24,7 +24,7 @@ export class PendingProbes {
     while (size < capacity) size *= 2;
     this.#mask = size - 1;
     this.#slot = new Int32Array(size);
-    this.#generation = new Uint32Array(size);
+    this.#generation = new Int32Array(size);
     this.#ms = new Float64Array(size);
     this.#portKey = new Int32Array(size);
     this.#cls = new Uint8Array(size);
@@ -67,15 +67,6 @@ export class PendingProbes {
   }
   headGeneration(): number {
     return this.#generation[this.#head & this.#mask];
-  }
-  headSourceFold(): number {
-    return this.#source[this.#head & this.#mask];
-  }
-  headTargetFold(): number {
-    return this.#target[this.#head & this.#mask];
-  }
-  headIsIPv6(): boolean {
-    return this.#source6[this.#head & this.#mask] !== null;
   }
   headSource(): AddressKey {
     const i = this.#head & this.#mask;

@@ -1,26 +1,34 @@
 /**
- * A fixed-size hash table of records keyed by three 32-bit words, in typed arrays: no allocation per
- * lookup and keys stored inline, so a lookup costs one or two cache lines. Callers keep their values in
- * parallel arrays indexed by slot.
+ * A fixed-size hash table of records keyed by three 32-bit words. Each slot is 32 bytes in one
+ * ArrayBuffer (keys, flags, a 32-bit value word, a generation and the last-seen time), so a lookup
+ * touches one cache line and allocates nothing. Callers keep any further values in parallel arrays
+ * indexed by slot.
  *
- * Records expire lazily: a slot idle longer than its idle time (short or long, chosen per slot) counts
+ * A slot whose generation is 0 was never used. Records expire lazily: a slot idle longer than its idle time (short or long, chosen per slot) counts
  * as free and is reused. When every slot of a probe chain is live, the least recently used one is taken
- * over (an eviction). `lastClaim` tells the caller which happened, so every limit hit is counted.
+ * over (an eviction). `lastClaim` tells the caller which happened, so every limit hit is counted. A
+ * slot's generation changes with every claim, so a remembered slot number can be checked later.
  */
 
 const MAX_CHAIN = 8;
+/** Slot layout in 32-bit words: k1, k2, k3, flags, value, generation, then lastMs as a float64. */
+const STRIDE = 8;
+const K1 = 0;
+const K2 = 1;
+const K3 = 2;
+const FLAGS = 3;
+const VALUE = 4;
+const GENERATION = 5;
+const LAST_MS = 3; // index in float64 units: bytes 24..31 of the slot
+const LONG = 1;
 
 export const Claim = { fresh: 0, expired: 1, evicted: 2 } as const;
 
 export class SlotTable {
   readonly capacity: number;
   readonly #mask: number;
-  readonly #k1: Int32Array;
-  readonly #k2: Int32Array;
-  readonly #k3: Int32Array;
-  readonly #lastMs: Float64Array;
-  /** 1: the slot keeps for `longIdleMs` (it holds evidence), 0: for `shortIdleMs`. */
-  readonly long: Uint8Array;
+  readonly #words: Int32Array;
+  readonly #times: Float64Array;
   readonly shortIdleMs: number;
   readonly longIdleMs: number;
   /** After `locate` found a record: its time before this touch. */
@@ -33,11 +41,9 @@ export class SlotTable {
     while (capacity < slots) capacity *= 2;
     this.capacity = capacity;
     this.#mask = capacity - 1;
-    this.#k1 = new Int32Array(capacity);
-    this.#k2 = new Int32Array(capacity);
-    this.#k3 = new Int32Array(capacity);
-    this.#lastMs = new Float64Array(capacity).fill(-Infinity);
-    this.long = new Uint8Array(capacity);
+    const buffer = new ArrayBuffer(capacity * STRIDE * 4);
+    this.#words = new Int32Array(buffer);
+    this.#times = new Float64Array(buffer);
     this.shortIdleMs = shortIdleMs;
     this.longIdleMs = longIdleMs;
   }
@@ -48,6 +54,8 @@ export class SlotTable {
     h = Math.imul(h ^ (h >>> 13) ^ k2, 0xc2b2ae35);
     h = Math.imul(h ^ (h >>> 16) ^ k3, 0x27d4eb2f);
     h ^= h >>> 15;
+    const words = this.#words;
+    const times = this.#times;
     const shortStale = nowMs - this.shortIdleMs;
     const longStale = nowMs - this.longIdleMs;
     let free = -1;
@@ -55,8 +63,9 @@ export class SlotTable {
     let oldestMs = Infinity;
     for (let i = 0; i < MAX_CHAIN; i++) {
       const slot = (h + i) & this.#mask;
-      const last = this.#lastMs[slot];
-      if (last === -Infinity) {
+      const w = slot * STRIDE;
+      const last = times[slot * 4 + LAST_MS];
+      if (words[w + GENERATION] === 0) {
         // Never used: the chain ends here.
         if (free < 0) {
           this.lastClaim = Claim.fresh;
@@ -64,13 +73,13 @@ export class SlotTable {
         }
         break;
       }
-      if (last < (this.long[slot] === 1 ? longStale : shortStale)) {
+      if (last < ((words[w + FLAGS] & LONG) !== 0 ? longStale : shortStale)) {
         if (free < 0) free = slot;
         continue;
       }
-      if (this.#k1[slot] === k1 && this.#k2[slot] === k2 && this.#k3[slot] === k3) {
+      if (words[w + K1] === k1 && words[w + K2] === k2 && words[w + K3] === k3) {
         this.previousMs = last;
-        if (nowMs > last) this.#lastMs[slot] = nowMs;
+        if (nowMs > last) times[slot * 4 + LAST_MS] = nowMs;
         return slot;
       }
       if (last < oldestMs) {
@@ -86,20 +95,59 @@ export class SlotTable {
     return -(oldest + 1);
   }
 
+  /** Takes a slot for a new record (short-lived, value 0) and gives it a new generation. */
   claim(slot: number, k1: number, k2: number, k3: number, nowMs: number): void {
-    this.#k1[slot] = k1;
-    this.#k2[slot] = k2;
-    this.#k3[slot] = k3;
-    this.#lastMs[slot] = nowMs;
-    this.long[slot] = 0;
+    const w = slot * STRIDE;
+    const words = this.#words;
+    words[w + K1] = k1;
+    words[w + K2] = k2;
+    words[w + K3] = k3;
+    words[w + FLAGS] = 0;
+    words[w + VALUE] = 0;
+    // Generation 0 marks a slot never used (fresh memory is zero), so it skips 0 when it wraps.
+    words[w + GENERATION] = (words[w + GENERATION] + 1) | 0 || 1;
+    this.#times[slot * 4 + LAST_MS] = nowMs;
+  }
+
+  /** The slot's 32-bit value word (callers pack small records into it). */
+  value(slot: number): number {
+    return this.#words[slot * STRIDE + VALUE];
+  }
+
+  setValue(slot: number, value: number): void {
+    this.#words[slot * STRIDE + VALUE] = value;
+  }
+
+  /** When the slot was last touched. */
+  lastMs(slot: number): number {
+    return this.#times[slot * 4 + LAST_MS];
+  }
+
+  generation(slot: number): number {
+    return this.#words[slot * STRIDE + GENERATION];
+  }
+
+  /** True while `slot` still holds the record it held at `generation` and has not expired. */
+  holds(slot: number, generation: number, nowMs: number): boolean {
+    const w = slot * STRIDE;
+    if (this.#words[w + GENERATION] !== generation) return false;
+    const last = this.#times[slot * 4 + LAST_MS];
+    return last >= nowMs - ((this.#words[w + FLAGS] & LONG) !== 0 ? this.longIdleMs : this.shortIdleMs);
+  }
+
+  /** Keeps the record for the long idle time (it holds evidence now). */
+  keepLong(slot: number): void {
+    this.#words[slot * STRIDE + FLAGS] |= LONG;
   }
 
   /** Live records at `nowMs`: a full scan, for statistics and tests, never the packet path. */
   live(nowMs: number): number {
     let n = 0;
     for (let slot = 0; slot < this.capacity; slot++) {
-      const last = this.#lastMs[slot];
-      if (last !== -Infinity && last >= nowMs - (this.long[slot] === 1 ? this.longIdleMs : this.shortIdleMs)) n++;
+      if (this.#words[slot * STRIDE + GENERATION] === 0) continue;
+      const last = this.#times[slot * 4 + LAST_MS];
+      const idle = (this.#words[slot * STRIDE + FLAGS] & LONG) !== 0 ? this.longIdleMs : this.shortIdleMs;
+      if (last >= nowMs - idle) n++;
     }
     return n;
   }

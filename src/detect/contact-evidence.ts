@@ -2,7 +2,7 @@ import type { WindowThreshold } from '../config/profiles.js';
 import { contactClass, contactCompleted, contactOsSyn, contactOutcome, contactReset, Outcome } from './first-contact.js';
 import { ClassCounts, type AddressKey, type Incident } from './incident.js';
 import type { TrwModel } from './trw.js';
-import { WindowedDistinct } from './windowed-count.js';
+import { firstWindowReached } from './windowed-count.js';
 
 export interface ContactThresholds {
   /** Fewest distinct items before any incident. */
@@ -23,7 +23,7 @@ const SAMPLE_SIZE = 20;
  * Made only for a record's second distinct item; a single first contact stays packed in the record
  * table (first-contact.ts).
  */
-export class ContactEvidence<Item> {
+export class ContactEvidence<Item> extends ClassCounts {
   /** The source whose first contacts these are. */
   readonly source: AddressKey;
   /** What they share: the target address (vertical scan) or the port key (sweep). */
@@ -31,14 +31,17 @@ export class ContactEvidence<Item> {
   /** The smallest items seen, sorted: the incident's sample. */
   readonly sample: Item[] = [];
   /**
-   * Items seen, when this record decides which probes are first contacts (a (source, target) record
-   * does; a sweep record trusts it). Holds at most `itemCap` items; past that, repeats count as new.
+   * Whether this record decides which probes are first contacts (a (source, target) record does; a
+   * sweep record trusts it). While there are at most SAMPLE_SIZE items the sample holds them all and
+   * answers; past that a set does, holding at most `itemCap` items (past that, repeats count as new).
    */
-  readonly seen: Set<Item> | null;
+  readonly #dedup: boolean;
+  #seen: Set<Item> | null = null;
   distinct = 0;
-  readonly #windows: WindowedDistinct;
+  /** First-seen times and window starts (windowed-count.ts). */
+  readonly #times: number[] = [];
+  readonly #starts: number[];
   readonly #compare: (a: Item, b: Item) => number;
-  readonly classes = new ClassCounts();
   /** TRW log likelihood ratio over the outcomes of these first contacts. */
   logRatio = 0;
   failures = 0;
@@ -50,12 +53,13 @@ export class ContactEvidence<Item> {
   incident: Incident | null = null;
 
   constructor(source: AddressKey, subject: AddressKey, firstMs: number, windowCount: number, compare: (a: Item, b: Item) => number, dedup: boolean) {
-    this.seen = dedup ? new Set() : null;
+    super();
+    this.#dedup = dedup;
+    this.#starts = new Array<number>(windowCount).fill(0);
     this.source = source;
     this.subject = subject;
     this.firstMs = firstMs;
     this.lastMs = firstMs;
-    this.#windows = new WindowedDistinct(windowCount);
     this.#compare = compare;
   }
 
@@ -79,8 +83,8 @@ export class ContactEvidence<Item> {
     e.addItem(firstItem, contactClass(first), contactOsSyn(first), firstMs, itemCap);
     const outcome = contactOutcome(first);
     if (outcome !== Outcome.unknown) e.recordOutcome(outcome === Outcome.success, trw);
-    if (contactCompleted(first)) e.classes.completed++;
-    if (contactReset(first)) e.classes.halfOpenResets++;
+    if (contactCompleted(first)) e.completed++;
+    if (contactReset(first)) e.halfOpenResets++;
     return e;
   }
 
@@ -109,8 +113,8 @@ export class ContactEvidence<Item> {
     for (let i = 1; i < hosts; i++) {
       e.probes++;
       e.distinct++;
-      e.classes.add(cls, osSyn);
-      if (e.distinct <= itemCap) e.#windows.add(datedMs);
+      e.add(cls, osSyn);
+      if (e.distinct <= itemCap) e.#times.push(datedMs);
     }
     for (let i = 0; i < successes; i++) e.recordOutcome(true, trw);
     for (let i = 0; i < failures; i++) e.recordOutcome(false, trw);
@@ -122,10 +126,15 @@ export class ContactEvidence<Item> {
     this.probes++;
     this.distinct++;
     if (nowMs > this.lastMs) this.lastMs = nowMs;
-    this.classes.add(cls, osSyn);
+    this.add(cls, osSyn);
     if (this.distinct <= itemCap) {
-      this.#windows.add(nowMs);
-      this.seen?.add(item);
+      this.#times.push(nowMs);
+      if (this.#seen !== null) this.#seen.add(item);
+      else if (this.#dedup && this.distinct > SAMPLE_SIZE) {
+        // The sample held every item so far; from here a set must.
+        this.#seen = new Set(this.sample);
+        this.#seen.add(item);
+      }
     }
     const sample = this.sample;
     if (sample.length < SAMPLE_SIZE) {
@@ -143,6 +152,14 @@ export class ContactEvidence<Item> {
       }
       sample[i] = item;
     }
+  }
+
+  /** Whether `item` was counted already (records that deduplicate only). */
+  has(item: Item): boolean {
+    if (this.#seen !== null) return this.#seen.has(item);
+    const sample = this.sample;
+    for (let i = 0; i < sample.length; i++) if (sample[i] === item) return true;
+    return false;
   }
 
   /** A repeated probe to an item already counted. */
@@ -167,7 +184,7 @@ export class ContactEvidence<Item> {
     if (this.logRatio >= trw.upper) return 'trw';
     const resolved = this.failures + this.successes;
     if (resolved === 0 || this.failures < t.minFailureRatio * resolved) return '';
-    const w = this.#windows.firstReached(t.windows, nowMs);
+    const w = firstWindowReached(this.#times, this.#starts, t.windows, nowMs);
     return w < 0 ? '' : `window:${t.windows[w].windowMs}`;
   }
 
@@ -185,9 +202,9 @@ export class ContactEvidence<Item> {
       trw_threshold: Math.round(trw.upper * 100) / 100,
       failures: this.failures,
       successes: this.successes,
-      probe_classes: this.classes.toJSON(),
-      handshakes_completed: this.classes.completed,
-      half_open_resets: this.classes.halfOpenResets,
+      probe_classes: this.toJSON(),
+      handshakes_completed: this.completed,
+      half_open_resets: this.halfOpenResets,
     };
   }
 }

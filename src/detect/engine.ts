@@ -401,7 +401,7 @@ export class DetectionEngine {
         ports = ContactEvidence.fromFirst(src6 ?? src, dst6 ?? dst, first, contactPort(first), pairs.previousMs, this.settings.scan.windows.length, comparePorts, this.trw, this.settings.limits.maxItemsPerRecord, true);
         this.#pairEvidence[pair] = ports;
         pairs.keepLong(pair);
-      } else if (ports.seen!.has(portKey)) {
+      } else if (ports.has(portKey)) {
         ports.addRepeat(now);
         return;
       }
@@ -558,9 +558,9 @@ export class DetectionEngine {
       return;
     }
     if (completed) {
-      ports.classes.completed++;
-      if (hadReset) ports.classes.halfOpenResets--;
-    } else ports.classes.halfOpenResets++;
+      ports.completed++;
+      if (hadReset) ports.halfOpenResets--;
+    } else ports.halfOpenResets++;
   }
 
   // ---- detectors --------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ export class SweepIncident extends Incident {
     const e = this.hosts;
     return {
       kind: 'sweep',
-      class: e.classes.dominant(),
+      class: e.dominant(),
       'source.ip': formatAddressKey(this.source),
       'destination.port': formatPortKey(this.portKey),
       hosts: { count: e.distinct, sample: e.sample.map(formatAddressKey) },

@@ -30,7 +30,7 @@ export class ScanIncident extends Incident {
     const e = this.ports;
     return {
       kind: 'scan',
-      class: e.classes.dominant(),
+      class: e.dominant(),
       'source.ip': formatAddressKey(this.source),
       'destination.ip': formatAddressKey(this.target),
       ports: { count: e.distinct, sample: e.sample.map(formatPortKey) },

@@ -213,7 +213,16 @@ export class DetectionEngine {
     const ft = this.#flows;
     const proto = v6 ? IpProtocol.TCP + 256 : IpProtocol.TCP;
     let t: TargetState | null = null;
-    if ((flags & (SYN | ACK | RST)) === SYN) t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
+    if ((flags & (SYN | ACK | RST)) === SYN) {
+      t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
+      // A SYN from an unknown source to a flooded target is a flood member: counted in the flood, and
+      // not given a flow, which under a spoofed flood would only churn the flow table. A real client
+      // still gets its flow from the target's SYN-ACK.
+      if (now <= t.floodUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
+        this.counters[DetectionCounter['flood.member_probes']]++;
+        return;
+      }
+    }
     let slot = ft.locate(src, p.srcPort, dst, p.dstPort, proto, now);
     if (slot < 0) {
       slot = -slot - 1;

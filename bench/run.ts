@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
+import { NODE_FLAGS } from './node-flags.js';
 
 const RUNS = 5;
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -32,7 +33,7 @@ function pinned(argv: string[]): string[] {
 }
 
 function runChild(mode: 'analyze' | 'read', file: string): ChildResult {
-  const [cmd, ...args] = pinned([process.execPath, child, mode, file]);
+  const [cmd, ...args] = pinned([process.execPath, ...NODE_FLAGS, child, mode, file]);
   const out = execFileSync(cmd, args, { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
 }

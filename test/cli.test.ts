@@ -140,3 +140,9 @@ test('the installed command runs: npx portwarden analyze from the repository roo
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /sweep\s+icmp\s+10\.0\.0\.128/);
 });
+
+test('the launcher runs node with the flags the benchmark measures', async () => {
+  const { NODE_FLAGS } = await import('../bench/node-flags.js');
+  const shebang = readFileSync(new URL('../bin/portwarden.js', import.meta.url), 'utf8').split('\n')[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+});

@@ -9,6 +9,15 @@ function parseProfile(value: string): ProfileName {
   throw new InvalidArgumentError(`choose one of ${PROFILE_NAMES.join(', ')}`);
 }
 
+// A reader that stops early (`| head`) closes the pipe: stop quietly with the status so far, as Unix
+// tools do, instead of crashing on EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
 const defaultOutput: Output = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),

@@ -2,6 +2,7 @@
  * `npm run bench [suite...]`: performance figures, each next to a baseline measured in the same run on
  * the same machine (never a remembered number). Suites:
  *   analyze  capture → decode → detect throughput and peak RSS (issue: detection engine)
+ *   memory   peak RSS streaming a 2 GB capture, against a 0.3 GB one
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -43,14 +44,25 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function measure(mode: 'analyze' | 'read', file: string): { fps: number; rss: number; frames: number; incidents: number; spread: string } {
-  const runs = Array.from({ length: RUNS }, () => runChild(mode, file));
-  const fps = runs.map((r) => r.framesPerSecond);
+interface Measurement {
+  fps: number;
+  best: number;
+  rss: number;
+  frames: number;
+  incidents: number;
+  spread: string;
+}
+
+/** RUNS runs: the median, and the best (this machine's CPU is shared, and neighbours only slow a run down). */
+function measure(mode: 'analyze' | 'read', file: string, runs = RUNS): Measurement {
+  const results = Array.from({ length: runs }, () => runChild(mode, file));
+  const fps = results.map((r) => r.framesPerSecond);
   return {
     fps: median(fps),
-    rss: Math.max(...runs.map((r) => r.maxRssMiB)),
-    frames: runs[0].frames,
-    incidents: runs[0].incidents,
+    best: Math.max(...fps),
+    rss: Math.max(...results.map((r) => r.maxRssMiB)),
+    frames: results[0].frames,
+    incidents: results[0].incidents,
     spread: `${fmt(Math.min(...fps))}–${fmt(Math.max(...fps))}`,
   };
 }
@@ -83,23 +95,39 @@ function analyzeSuite(dir: string): void {
   const scapy = scapyBaseline(mixed, 30_000);
 
   const rows: string[][] = [
-    ['measurement', 'frames/s (median)', 'range', 'peak RSS MiB', 'incidents'],
-    ['read only (I/O ceiling)', fmt(read.fps), read.spread, read.rss.toFixed(0), '-'],
-    ['analyze mixed 1M', fmt(analyzed.fps), analyzed.spread, analyzed.rss.toFixed(0), String(analyzed.incidents)],
-    ['analyze 1M spoofed sources', fmt(floodRun.fps), floodRun.spread, floodRun.rss.toFixed(0), String(floodRun.incidents)],
+    ['measurement', 'frames/s (median)', 'best', 'range', 'peak RSS MiB', 'incidents'],
+    ['read only (I/O ceiling)', fmt(read.fps), fmt(read.best), read.spread, read.rss.toFixed(0), '-'],
+    ['analyze mixed 1M', fmt(analyzed.fps), fmt(analyzed.best), analyzed.spread, analyzed.rss.toFixed(0), String(analyzed.incidents)],
+    ['analyze 1M spoofed sources', fmt(floodRun.fps), fmt(floodRun.best), floodRun.spread, floodRun.rss.toFixed(0), String(floodRun.incidents)],
   ];
-  if (scapy !== null) rows.push(["seeds' Scapy sketch (30k frames)", fmt(scapy), '-', '-', '-']);
+  if (scapy !== null) rows.push(["seeds' Scapy sketch (30k frames)", fmt(scapy), '-', '-', '-', '-']);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   for (const r of rows) process.stdout.write(`  ${r.map((cell, c) => cell.padEnd(widths[c])).join('  ')}\n`);
   process.stdout.write(`ratios: analyze / read-only ${(analyzed.fps / read.fps).toFixed(2)}`);
   if (scapy !== null) process.stdout.write(`; analyze / Scapy sketch ${(analyzed.fps / scapy).toFixed(0)}x`);
   process.stdout.write('\n');
   process.stdout.write(
-    `goals: >= 1,000,000 frames/s on one core: ${analyzed.fps >= 1e6 ? 'met' : 'NOT met'}; < 256 MiB with 1M spoofed sources: ${floodRun.rss < 256 ? 'met' : 'NOT met'}\n`,
+    `goals: >= 1,000,000 frames/s on one core (median): ${analyzed.fps >= 1e6 ? 'met' : 'NOT met'}; < 256 MiB with 1M spoofed sources: ${floodRun.rss < 256 ? 'met' : 'NOT met'}\n`,
   );
 }
 
-const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite };
+/** Reading in constant memory: peak RSS reading a 2 GB capture against the 1M-frame one. */
+function memorySuite(dir: string): void {
+  process.stdout.write('== memory: streaming a 2 GB capture\n');
+  const small = join(dir, 'small.pcap');
+  const big = join(dir, 'big.pcap');
+  const s = writeMixedCapture(small, 1_000_000, 2);
+  const b = writeMixedCapture(big, 6_200_000, 2);
+  const smallRead = measure('read', small, 1);
+  const bigRead = measure('read', big, 1);
+  const bigAnalyze = measure('analyze', big, 1);
+  process.stdout.write(`  read ${(s.bytes / 1e9).toFixed(2)} GB: peak RSS ${smallRead.rss.toFixed(0)} MiB\n`);
+  process.stdout.write(`  read ${(b.bytes / 1e9).toFixed(2)} GB: peak RSS ${bigRead.rss.toFixed(0)} MiB (ratio ${(bigRead.rss / smallRead.rss).toFixed(2)})\n`);
+  process.stdout.write(`  analyze ${(b.bytes / 1e9).toFixed(2)} GB (${fmt(bigAnalyze.frames)} frames): ${fmt(bigAnalyze.fps)} frames/s, peak RSS ${bigAnalyze.rss.toFixed(0)} MiB\n`);
+  rmSync(big);
+}
+
+const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite };
 const wanted = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'portwarden-bench-'));
 try {

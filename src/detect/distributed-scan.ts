@@ -26,9 +26,15 @@ export class DistributedState {
     this.windowStartMs = nowMs;
   }
 
+  /** Share of this window's ports probed by exactly one source. */
+  disjointShare(): number {
+    return this.ports.size === 0 ? 1 : this.#disjointPorts / this.ports.size;
+  }
+
   /** Records a failed first contact; returns the incident when this makes (or extends) one. */
   addFailure(source: AddressKey, portKey: number, cls: number, nowMs: number, s: DetectionSettings['distributed']): DistributedIncident | null {
     if (nowMs - this.windowStartMs > s.windowMs) {
+      if (this.incident !== null) this.incident.lowestDisjointShare = Math.min(this.incident.lowestDisjointShare, this.disjointShare());
       this.ports.clear();
       this.portsBySource.clear();
       this.#disjointPorts = 0;
@@ -68,6 +74,8 @@ export class DistributedIncident extends Incident {
   readonly kind = 'distributed-scan' as const;
   readonly members = new Set<AddressKey>();
   peakPorts = 0;
+  /** Lowest disjoint share of the windows that ended since it opened. */
+  lowestDisjointShare = 1;
 
   constructor(
     readonly state: DistributedState,
@@ -75,6 +83,15 @@ export class DistributedIncident extends Incident {
   ) {
     super(state.windowStartMs, 'disjoint-ports');
     this.lastMs = nowMs;
+  }
+
+  /**
+   * Whether the members' slices overlapped after all. Independent scanners of one host that start
+   * together, each in random port order, barely overlap at first and look like slices of one scan;
+   * once they have covered the range they overlap almost entirely.
+   */
+  slicesOverlap(minDisjointRatio: number): boolean {
+    return Math.min(this.lowestDisjointShare, this.state.disjointShare()) < minDisjointRatio;
   }
 
   toRecord(): IncidentRecord {

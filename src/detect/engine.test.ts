@@ -156,6 +156,17 @@ test('several scanners of the same ports are separate scans, not one distributed
   assert.deepEqual(summary(sc.finish()).sort(), scanners.map((s) => `scan/syn ${s} -> ${TARGET}`).sort());
 });
 
+test('independent scanners of one host at the same time, each in its own random order, are separate scans', () => {
+  // Early on their ports barely overlap, like slices of one scan; by the end they overlap entirely.
+  const sc = new Scenario();
+  const scanners = ['203.0.113.80', '203.0.113.81', '203.0.113.82'];
+  const orders = scanners.map((_, k) => Array.from({ length: 300 }, (_, i) => 1 + ((i * [7, 11, 13][k] + 13 * k) % 300))); // permutations of 1..300
+  for (let i = 0; i < 300; i++) {
+    for (const [k, src] of scanners.entries()) sc.at(i * 30 + k * 10).synProbe(src, TARGET, orders[k][i], 'closed', 50000 + i);
+  }
+  assert.deepEqual(summary(sc.finish()).sort(), scanners.map((s) => `scan/syn ${s} -> ${TARGET}`).sort());
+});
+
 test('disjoint slices of a port range from many sources are one distributed scan', () => {
   const sc = new Scenario();
   const members = Array.from({ length: 6 }, (_, k) => `203.0.113.${70 + k}`);

@@ -191,11 +191,15 @@ export class DetectionEngine {
 
   /**
    * Incidents so far, oldest first, without those absorbed by a group incident (a decoy or
-   * distributed scan reports its members' individual scans of the same target itself).
+   * distributed scan reports its members' individual scans of the same target itself) and without
+   * those later evidence withdrew (a "distributed scan" whose members' slices came to overlap).
    */
   incidents(): Incident[] {
+    const minDisjointRatio = this.settings.distributed.minDisjointRatio;
+    for (const i of this.#incidents) if (i instanceof DistributedIncident) i.withdrawn = i.slicesOverlap(minDisjointRatio);
+    for (const i of this.#incidents) if (i.absorbedBy !== null && i.absorbedBy.withdrawn) i.absorbedBy = null;
     this.#absorbGroupMembers();
-    return this.#incidents.filter((i) => i.absorbedBy === null);
+    return this.#incidents.filter((i) => i.absorbedBy === null && !i.withdrawn);
   }
 
   /** Every counter by name, for summaries and metrics. */
@@ -726,7 +730,7 @@ export class DetectionEngine {
       }
     };
     for (const i of this.#incidents) {
-      if (i.absorbedBy !== null) continue;
+      if (i.absorbedBy !== null || i.withdrawn) continue;
       if (i instanceof DecoyIncident) absorb(i, i.group.members, i.group.target);
       else if (i instanceof DistributedIncident) absorb(i, i.members, i.state.target);
     }

@@ -118,6 +118,8 @@ export abstract class Incident {
   readonly trigger: string;
   /** A distributed or decoy incident that reports this one's probes as part of a group. */
   absorbedBy: Incident | null = null;
+  /** Evidence that came later contradicts it: it is not reported (and absorbs nothing). */
+  withdrawn = false;
 
   constructor(nowMs: number, trigger: string) {
     this.firstMs = nowMs;

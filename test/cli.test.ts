@@ -146,3 +146,18 @@ test('the launcher runs node with the flags the benchmark measures', async () =>
   const shebang = readFileSync(new URL('../bin/portwarden.js', import.meta.url), 'utf8').split('\n')[0];
   assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
 });
+
+test(
+  'a long capture reports progress on stderr, one line per tenth when stderr is not a terminal',
+  withTempDir(async (dir) => {
+    const { writeMixedCapture } = await import('../bench/generate.js');
+    const path = join(dir, 'long.pcap');
+    const { bytes } = writeMixedCapture(path, 230_000, 3);
+    assert.ok(bytes > 64 * 1024 * 1024, `${bytes} bytes is past the 64 MiB progress threshold`);
+    const r = await run('analyze', path);
+    const percents = r.err.filter((l) => l.startsWith(`${path}: `) && l.endsWith('% read')).map((l) => Number(/: (\d+)% read$/.exec(l)?.[1]));
+    assert.ok(percents.length >= 5, `progress lines: ${percents.join(', ')}`);
+    assert.ok(percents.every((p, i) => p % 10 === 0 && (i === 0 || p > percents[i - 1])), `increasing tenths: ${percents.join(', ')}`);
+    assert.equal(percents.at(-1), 100);
+  }),
+);

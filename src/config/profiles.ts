@@ -85,11 +85,16 @@ export interface DetectionSettings {
     /** Flow slots (rounded up to a power of two); a full probe chain evicts its oldest flow. */
     maxFlows: number;
     /**
-     * Distinct ports or hosts per record that are remembered (first-seen times for the windows, and for
-     * (source, target) records the ports themselves, so each counts once); more are counted only
-     * (`limit.items`).
+     * Records holding evidence (two or more ports, or a sweep with a failure) at once; past it a record
+     * stays counted only (`limit.evidence`): memory stays bounded and detection fails open.
      */
-    maxItemsPerRecord: number;
+    maxEvidenceRecords: number;
+    /**
+     * Ports and hosts all records together remember (first-seen times for the windows, and for
+     * (source, target) records the ports themselves, so each counts once); past it items are counted
+     * only (`limit.items`).
+     */
+    maxRememberedItems: number;
     /** Forget a record with evidence (two or more ports or hosts) after this long without traffic: the slow-scan horizon. */
     sourceIdleMs: number;
     /** Forget a record of a single first contact after this long without traffic. */
@@ -143,7 +148,8 @@ const normal: DetectionSettings = {
     maxRecords: 1 << 18,
     maxTargets: 50_000,
     maxFlows: 1 << 18,
-    maxItemsPerRecord: 65_536,
+    maxEvidenceRecords: 50_000,
+    maxRememberedItems: 2_000_000,
     sourceIdleMs: 6 * HOUR,
     lightSourceIdleMs: 15 * MINUTE,
   },

@@ -15,6 +15,20 @@ export interface ContactThresholds {
 const SAMPLE_SIZE = 20;
 
 /**
+ * The ports and hosts all records together may remember (first-seen times and, for (source, target)
+ * records past the sample, the items themselves): one budget, so memory stays bounded however the
+ * items are spread. Past it items are counted, not remembered (`limit.items`).
+ */
+export class ItemBudget {
+  constructor(public remaining: number) {}
+
+  /** Gives back what a forgotten record remembered. */
+  release(remembered: number): void {
+    this.remaining += remembered;
+  }
+}
+
+/**
  * What one source's first contacts along one axis have shown: the distinct ports it tried on one
  * target (vertical scan) or the distinct hosts it tried on one port (sweep). The caller hands each
  * distinct item once (first contacts are deduplicated before), so each moves the TRW once, whatever
@@ -33,11 +47,14 @@ export class ContactEvidence<Item> extends ClassCounts {
   /**
    * Whether this record decides which probes are first contacts (a (source, target) record does; a
    * sweep record trusts it). While there are at most SAMPLE_SIZE items the sample holds them all and
-   * answers; past that a set does, holding at most `itemCap` items (past that, repeats count as new).
+   * answers; past that a set does, as long as the item budget lasts (past it, repeats count as new).
    */
   readonly #dedup: boolean;
   #seen: Set<Item> | null = null;
   distinct = 0;
+  /** Items charged to the budget. */
+  remembered = 0;
+  readonly #budget: ItemBudget;
   /** First-seen times and window starts (windowed-count.ts). */
   readonly #times: number[] = [];
   readonly #starts: number[];
@@ -52,8 +69,17 @@ export class ContactEvidence<Item> extends ClassCounts {
   lastMs: number;
   incident: Incident | null = null;
 
-  constructor(source: AddressKey, subject: AddressKey, firstMs: number, windowCount: number, compare: (a: Item, b: Item) => number, dedup: boolean) {
+  constructor(
+    source: AddressKey,
+    subject: AddressKey,
+    firstMs: number,
+    windowCount: number,
+    compare: (a: Item, b: Item) => number,
+    dedup: boolean,
+    budget: ItemBudget,
+  ) {
     super();
+    this.#budget = budget;
     this.#dedup = dedup;
     this.#starts = new Array<number>(windowCount).fill(0);
     this.source = source;
@@ -64,28 +90,15 @@ export class ContactEvidence<Item> extends ClassCounts {
   }
 
   /**
-   * Evidence for a record whose first contact was packed: `first` (first-contact.ts) to `firstItem`
-   * at `firstMs`, with its outcome and handshake so far.
+   * Replays a first contact that was packed (first-contact.ts) to `item`, dated `datedMs`: the item, its
+   * outcome so far and its handshake.
    */
-  static fromFirst<Item>(
-    source: AddressKey,
-    subject: AddressKey,
-    first: number,
-    firstItem: Item,
-    firstMs: number,
-    windowCount: number,
-    compare: (a: Item, b: Item) => number,
-    trw: TrwModel,
-    itemCap: number,
-    dedup: boolean,
-  ): ContactEvidence<Item> {
-    const e = new ContactEvidence<Item>(source, subject, firstMs, windowCount, compare, dedup);
-    e.addItem(firstItem, contactClass(first), contactOsSyn(first), firstMs, itemCap);
-    const outcome = contactOutcome(first);
-    if (outcome !== Outcome.unknown) e.recordOutcome(outcome === Outcome.success, trw);
-    if (contactCompleted(first)) e.completed++;
-    if (contactReset(first)) e.halfOpenResets++;
-    return e;
+  replay(packed: number, item: Item, datedMs: number, trw: TrwModel): void {
+    if (!this.addItem(item, contactClass(packed), contactOsSyn(packed), datedMs)) return;
+    const outcome = contactOutcome(packed);
+    if (outcome !== Outcome.unknown) this.recordOutcome(outcome === Outcome.success, trw);
+    if (contactCompleted(packed)) this.completed++;
+    if (contactReset(packed)) this.halfOpenResets++;
   }
 
   /**
@@ -106,28 +119,35 @@ export class ContactEvidence<Item> extends ClassCounts {
     windowCount: number,
     compare: (a: Item, b: Item) => number,
     trw: TrwModel,
-    itemCap: number,
+    budget: ItemBudget,
   ): ContactEvidence<Item> {
-    const e = new ContactEvidence<Item>(source, subject, datedMs, windowCount, compare, false);
-    e.addItem(first, cls, osSyn, datedMs, itemCap);
+    const e = new ContactEvidence<Item>(source, subject, datedMs, windowCount, compare, false, budget);
+    e.addItem(first, cls, osSyn, datedMs);
     for (let i = 1; i < hosts; i++) {
       e.probes++;
       e.distinct++;
       e.add(cls, osSyn);
-      if (e.distinct <= itemCap) e.#times.push(datedMs);
+      if (budget.remaining > 0) {
+        budget.remaining--;
+        e.remembered++;
+        e.#times.push(datedMs);
+      }
     }
     for (let i = 0; i < successes; i++) e.recordOutcome(true, trw);
     for (let i = 0; i < failures; i++) e.recordOutcome(false, trw);
     return e;
   }
 
-  /** A first contact to a new item; `itemCap` bounds the items remembered (times, dedup). */
-  addItem(item: Item, cls: number, osSyn: boolean, nowMs: number, itemCap: number): void {
+  /** A first contact to a new item; false when the budget was spent and it is only counted. */
+  addItem(item: Item, cls: number, osSyn: boolean, nowMs: number): boolean {
     this.probes++;
     this.distinct++;
     if (nowMs > this.lastMs) this.lastMs = nowMs;
     this.add(cls, osSyn);
-    if (this.distinct <= itemCap) {
+    const remembered = this.#budget.remaining > 0;
+    if (remembered) {
+      this.#budget.remaining--;
+      this.remembered++;
       this.#times.push(nowMs);
       if (this.#seen !== null) this.#seen.add(item);
       else if (this.#dedup && this.distinct > SAMPLE_SIZE) {
@@ -152,6 +172,7 @@ export class ContactEvidence<Item> extends ClassCounts {
       }
       sample[i] = item;
     }
+    return remembered;
   }
 
   /** Whether `item` was counted already (records that deduplicate only). */

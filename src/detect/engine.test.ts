@@ -211,6 +211,41 @@ test('every limit is a setting, and hitting it is counted', () => {
   assert.ok(sc.engine.counter('limit.records') >= 5_000 - 1_024, `counted ${sc.engine.counter('limit.records')}`);
 });
 
+test('evidence and remembered items have global limits; past them records are only counted, and each refusal is counted', () => {
+  const sc = new Scenario(
+    settings((s) => {
+      s.limits.maxEvidenceRecords = 50;
+      s.limits.maxRememberedItems = 300;
+    }),
+  );
+  // 200 sources each get two ports of one server refused (a failure among two ports needs evidence),
+  // then one scanner comes.
+  for (let i = 0; i < 200; i++) {
+    const source = `10.6.0.${i + 1}`;
+    sc.at(i * 20).synProbe(source, TARGET, 8080, 'closed').synProbe(source, TARGET, 8081, 'closed');
+  }
+  for (let port = 1; port <= 400; port++) sc.at(10_000 + port).synProbe(SCANNER, '198.51.100.99', port, 'closed');
+  const records = sc.finish();
+  assert.ok(sc.engine.counter('limit.evidence') >= 150, `evidence refusals ${sc.engine.counter('limit.evidence')}`);
+  // The scanner got no evidence record (all 50 were taken): detection failed open, and said so.
+  assert.deepEqual(records, []);
+  const roomy = new Scenario(settings((s) => (s.limits.maxRememberedItems = 100)));
+  for (let port = 1; port <= 400; port++) roomy.at(port).synProbe(SCANNER, '198.51.100.99', port, 'closed');
+  const [scan] = roomy.finish();
+  assert.equal(scan.ports?.count, 400, 'items past the budget are still counted');
+  assert.ok(roomy.engine.counter('limit.items') >= 300);
+});
+
+test('clients of a few services of a server, all answered, need no evidence records at all', () => {
+  const sc = new Scenario(settings((s) => (s.limits.maxEvidenceRecords = 10)));
+  for (let i = 0; i < 1_000; i++) {
+    const client = `10.5.${i >> 8}.${i & 255}`;
+    for (const [k, port] of [80, 443, 993].entries()) sc.at(i * 10 + k).session(client, TARGET, 30000 + k, port);
+  }
+  assert.deepEqual(sc.finish(), []);
+  assert.equal(sc.engine.counter('limit.evidence'), 0);
+});
+
 test('replaying the same packets gives the same incidents (packet time, not the wall clock)', () => {
   const run = () => {
     const sc = new Scenario();

@@ -1,13 +1,16 @@
 import type { DetectionSettings } from '../config/profiles.js';
 import { formatIPv6 } from '../decode/address.js';
 import { IpProtocol, TcpFlag, type Packet } from '../decode/packet.js';
-import { ContactEvidence, type ContactThresholds } from './contact-evidence.js';
+import { ContactEvidence, ItemBudget, type ContactThresholds } from './contact-evidence.js';
 import { DETECTION_COUNTER_NAMES, DetectionCounter, type DetectionCounterName } from './counters.js';
 import { DecoyFingerprints, DecoyGroup, DecoyIncident, fingerprint } from './decoy-scan.js';
 import { DistributedIncident, DistributedState } from './distributed-scan.js';
 import {
+  contactOutcome,
   contactPort,
+  Outcome,
   packFirstContact,
+  PRESENT,
   packSweep,
   sweepClass,
   sweepFailures,
@@ -39,6 +42,11 @@ const TARGET_EXPIRY_EVERY_MS = 10_000;
 const FLOW_IDLE_MS = 10 * 60_000;
 /** Bit of the third key word that marks IPv6 records (their first two words are address folds). */
 const V6 = 1 << 20;
+/**
+ * First contacts a (source, target) record holds inline, before it needs evidence: the slot's value
+ * word and four extra words. A client of a few services of one server never needs more.
+ */
+const INLINE_CONTACTS = 5;
 /** Targets looked at to pick one to forget when maxTargets is reached (approximate LRU). */
 const EVICTION_CANDIDATES = 8;
 
@@ -78,6 +86,8 @@ export class DetectionEngine {
   readonly #flowPairGeneration: Int32Array;
   readonly #flowSweep: Int32Array;
   readonly #flowSweepGeneration: Int32Array;
+  /** The port key a flow's first contact tried, to find it among a record's inline contacts. */
+  readonly #flowPortKey: Int32Array;
   readonly #pending: PendingProbes;
   /** (source, target) records: vertical scans. */
   readonly #pairs: SlotTable;
@@ -87,6 +97,10 @@ export class DetectionEngine {
   readonly #sweepFirstHost: Float64Array;
   readonly #sweepFirstHost6: (string | null)[];
   readonly #sweepEvidence: (ContactEvidence<AddressKey> | null)[];
+  /** Ports and hosts all records may remember (limits.maxRememberedItems). */
+  readonly #itemBudget: ItemBudget;
+  /** Records holding evidence now, against limits.maxEvidenceRecords. */
+  #evidenceRecords = 0;
   readonly #targets = new Map<AddressKey, TargetState>();
   readonly #floods: FloodDetector;
   readonly #fingerprints = new DecoyFingerprints();
@@ -110,13 +124,15 @@ export class DetectionEngine {
     this.#flowPairGeneration = new Int32Array(this.#flows.capacity);
     this.#flowSweep = new Int32Array(this.#flows.capacity).fill(-1);
     this.#flowSweepGeneration = new Int32Array(this.#flows.capacity);
+    this.#flowPortKey = new Int32Array(this.#flows.capacity);
     this.#pending = new PendingProbes(maxFlows);
-    this.#pairs = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs);
+    this.#pairs = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs, INLINE_CONTACTS - 1);
     this.#pairEvidence = new Array<ContactEvidence<number> | null>(this.#pairs.capacity).fill(null);
     this.#sweeps = new SlotTable(maxRecords, lightSourceIdleMs, sourceIdleMs);
     this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
     this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
     this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
+    this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
@@ -398,31 +414,40 @@ export class DetectionEngine {
       const other = this.#fingerprints.match(fingerprint(dst, portKey, srcPort, sequence), src, src6, now, this.settings.decoy.windowMs);
       if (other !== null) this.#linkDecoys(src6 ?? src, other, dst6 ?? dst, portKey, cls, now);
     }
-    // The (source, target) record: packed while it holds one port, evidence from the second. It
-    // decides what is a first contact: a port not seen before from this source on this target.
+    // The (source, target) record decides what is a first contact: a port not seen before from this
+    // source on this target. It holds its first contacts inline while it cannot be an incident (no
+    // failure among two ports or more), and evidence from then on.
     let ports: ContactEvidence<number> | null = null;
     if (pair < 0) {
-      pair = this.#claimRecord(pairs, -pair - 1, src, dst, family, now);
-      pairs.setValue(pair, packFirstContact(portKey, cls, osSyn));
-      this.#pairEvidence[pair] = null;
+      pair = this.#claimRecord(pairs, this.#pairEvidence, -pair - 1, src, dst, family, now);
+      pairs.setValue(pair, packFirstContact(portKey, cls, osSyn) | PRESENT);
     } else {
       ports = this.#pairEvidence[pair];
       if (ports === null) {
-        const first = pairs.value(pair);
-        if (contactPort(first) === portKey) return; // another flow to the one port it tried
-        // The first port is dated at the record's previous touch: exact for a scanner of one target.
-        ports = ContactEvidence.fromFirst(src6 ?? src, dst6 ?? dst, first, contactPort(first), pairs.previousMs, this.settings.scan.windows.length, comparePorts, this.trw, this.settings.limits.maxItemsPerRecord, true);
-        this.#pairEvidence[pair] = ports;
-        pairs.keepLong(pair);
+        let count = 0;
+        let failed = false;
+        for (; count < INLINE_CONTACTS; count++) {
+          const c = this.#pairContact(pair, count);
+          if (c === 0) break;
+          if (contactPort(c) === portKey) return; // another flow to a port it tried
+          if (contactOutcome(c) === Outcome.failure) failed = true;
+        }
+        if (count < INLINE_CONTACTS && !failed) this.#setPairContact(pair, count, packFirstContact(portKey, cls, osSyn) | PRESENT);
+        else {
+          if (!this.#mayAddEvidence()) return;
+          ports = this.#pairToEvidence(pair, src6 ?? src, dst6 ?? dst, pairs.previousMs);
+        }
       } else if (ports.has(portKey)) {
         ports.addRepeat(now);
         return;
       }
-      if (ports.distinct >= this.settings.limits.maxItemsPerRecord) this.counters[DetectionCounter['limit.items']]++;
-      ports.addItem(portKey, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
-      this.#judgeScan(ports, now);
+      if (ports !== null) {
+        if (!ports.addItem(portKey, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
+        this.#judgeScan(ports, now);
+      }
     }
     this.counters[DetectionCounter['probes.first_contact']]++;
+    this.#flowPortKey[slot] = portKey;
     this.#flowPair[slot] = pair;
     this.#flowPairGeneration[slot] = pairs.generation(pair);
 
@@ -432,7 +457,7 @@ export class DetectionEngine {
       const sweeps = this.#sweeps;
       let sweep = sweeps.locate(src, portKey, family, now);
       if (sweep < 0) {
-        sweep = this.#claimRecord(sweeps, -sweep - 1, src, portKey, family, now);
+        sweep = this.#claimRecord(sweeps, this.#sweepEvidence, -sweep - 1, src, portKey, family, now);
         sweeps.setValue(sweep, packSweep(cls, osSyn));
         this.#sweepFirstHost[sweep] = dst;
         this.#sweepFirstHost6[sweep] = dst6;
@@ -440,10 +465,10 @@ export class DetectionEngine {
       } else {
         // Only counted while it cannot be an incident (first-contact.ts): a client of many hosts costs nothing.
         let hosts = this.#sweepEvidence[sweep];
-        if (hosts === null && sweepFailures(sweeps.value(sweep)) === 0) sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
+        if (hosts === null && (sweepFailures(sweeps.value(sweep)) === 0 || !this.#mayAddEvidence())) sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
         else {
           hosts ??= this.#sweepToEvidence(sweep, src6 ?? src, portKey);
-          hosts.addItem(dst6 ?? dst, cls, osSyn, now, this.settings.limits.maxItemsPerRecord);
+          if (!hosts.addItem(dst6 ?? dst, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
           this.#judgeSweep(hosts, now);
         }
       }
@@ -457,6 +482,42 @@ export class DetectionEngine {
     }
     this.#flows.setState(slot, this.#flows.state(slot) | FlowState.PENDING);
     this.#pending.push(slot, this.#flows.generation(slot), now, src, dst, src6, dst6, portKey, cls);
+  }
+
+  /** Inline contact `i` of a (source, target) record (0: none there). */
+  #pairContact(pair: number, i: number): number {
+    return i === 0 ? this.#pairs.value(pair) : this.#pairs.word(pair, i - 1);
+  }
+
+  #setPairContact(pair: number, i: number, contact: number): void {
+    if (i === 0) this.#pairs.setValue(pair, contact);
+    else this.#pairs.setWord(pair, i - 1, contact);
+  }
+
+  /** Index of the inline contact to `portKey`, or -1. */
+  #findPairContact(pair: number, portKey: number): number {
+    for (let i = 0; i < INLINE_CONTACTS; i++) {
+      const c = this.#pairContact(pair, i);
+      if (c === 0) return -1;
+      if (contactPort(c) === portKey) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * Turns a (source, target) record's inline contacts into evidence, dated `datedMs` (the record's last
+   * touch: exact for a scanner of one target). The caller has reserved the evidence slot.
+   */
+  #pairToEvidence(pair: number, source: AddressKey, target: AddressKey, datedMs: number): ContactEvidence<number> {
+    const ports = new ContactEvidence<number>(source, target, datedMs, this.settings.scan.windows.length, comparePorts, true, this.#itemBudget);
+    for (let i = 0; i < INLINE_CONTACTS; i++) {
+      const c = this.#pairContact(pair, i);
+      if (c === 0) break;
+      ports.replay(c, contactPort(c), datedMs, this.trw);
+    }
+    this.#pairEvidence[pair] = ports;
+    this.#pairs.keepLong(pair);
+    return ports;
   }
 
   /** Turns a counted sweep record into evidence, its unnamed hosts dated at the record's last touch. */
@@ -477,7 +538,7 @@ export class DetectionEngine {
       this.settings.sweep.windows.length,
       compareAddressKeys,
       this.trw,
-      this.settings.limits.maxItemsPerRecord,
+      this.#itemBudget,
     );
     this.#sweepEvidence[sweep] = hosts;
     this.#sweepFirstHost6[sweep] = null;
@@ -485,10 +546,37 @@ export class DetectionEngine {
     return hosts;
   }
 
-  /** Takes a record slot, counting what taking it cost. */
-  #claimRecord(table: SlotTable, slot: number, k1: number, k2: number, k3: number, now: number): number {
+  /**
+   * Whether one more record may hold evidence (limits.maxEvidenceRecords). Past the limit a record stays
+   * counted only, so detection fails open for it, and the refusal is counted.
+   */
+  #mayAddEvidence(): boolean {
+    if (this.#evidenceRecords < this.settings.limits.maxEvidenceRecords) {
+      this.#evidenceRecords++;
+      return true;
+    }
+    this.counters[DetectionCounter['limit.evidence']]++;
+    return false;
+  }
+
+  /** Takes a record slot, counting what taking it cost and releasing the evidence it held. */
+  #claimRecord(
+    table: SlotTable,
+    evidence: ({ remembered: number } | null)[],
+    slot: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    now: number,
+  ): number {
     if (table.lastClaim === Claim.evicted) this.counters[DetectionCounter['limit.records']]++;
     else if (table.lastClaim === Claim.expired) this.counters[DetectionCounter['expired.records']]++;
+    const old = evidence[slot];
+    if (old !== null) {
+      this.#itemBudget.release(old.remembered);
+      this.#evidenceRecords--;
+      evidence[slot] = null;
+    }
     table.claim(slot, k1, k2, k3, now);
     return slot;
   }
@@ -515,10 +603,16 @@ export class DetectionEngine {
     const pair = this.#flowPair[slot];
     if (pair >= 0 && this.#pairs.holds(pair, this.#flowPairGeneration[slot], now)) {
       const ports = this.#pairEvidence[pair];
-      if (ports === null) this.#pairs.setValue(pair, withOutcome(this.#pairs.value(pair), success));
-      else {
+      if (ports !== null) {
         ports.recordOutcome(success, this.trw);
         this.#judgeScan(ports, now);
+      } else {
+        const i = this.#findPairContact(pair, portKey);
+        if (i >= 0) this.#setPairContact(pair, i, withOutcome(this.#pairContact(pair, i), success));
+        // A failure among two ports or more: from now on the record needs evidence.
+        if (!success && this.#pairContact(pair, 1) !== 0 && this.#mayAddEvidence()) {
+          this.#judgeScan(this.#pairToEvidence(pair, srcKey, dstKey, this.#pairs.lastMs(pair)), now);
+        }
       }
     }
     const sweep = this.#flowSweep[slot];
@@ -527,7 +621,7 @@ export class DetectionEngine {
       let hosts = this.#sweepEvidence[sweep];
       if (hosts === null) {
         const v = sweeps.value(sweep);
-        if (success || sweepHosts(v) < 2) {
+        if (success || sweepHosts(v) < 2 || !this.#mayAddEvidence()) {
           sweeps.setValue(sweep, success ? withSweepSuccess(v) : withSweepFailure(v));
           return;
         }
@@ -567,7 +661,8 @@ export class DetectionEngine {
     if (pair < 0 || !this.#pairs.holds(pair, this.#flowPairGeneration[slot], now)) return;
     const ports = this.#pairEvidence[pair];
     if (ports === null) {
-      this.#pairs.setValue(pair, withHandshake(this.#pairs.value(pair), completed));
+      const i = this.#findPairContact(pair, this.#flowPortKey[slot]);
+      if (i >= 0) this.#setPairContact(pair, i, withHandshake(this.#pairContact(pair, i), completed));
       return;
     }
     if (completed) {

@@ -14,6 +14,9 @@ const RESET = 1 << 26;
 
 export const Outcome = { unknown: 0, success: 1, failure: 2 } as const;
 
+/** Marks a used inline contact word, so a contact that packs to 0 (TCP port 0, class syn) still shows. */
+export const PRESENT = 1 << 28;
+
 export function packFirstContact(portKey: number, cls: number, osSyn: boolean): number {
   return portKey | (cls << CLASS_SHIFT) | (osSyn ? OS_SYN : 0);
 }

@@ -9,6 +9,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../scripts/frames.js';
 
 export interface GenerateResult {
   /** Frames written. */
@@ -23,16 +24,6 @@ const T0 = Date.UTC(2026, 0, 1) * 1000;
 // ---------------------------------------------------------------------------------------------
 // PRNG and address mixing
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** A bijection on 32-bit integers (each step is invertible), so distinct inputs give distinct outputs. */
 function mix32(x: number): number {

@@ -235,6 +235,11 @@ describe('invalid values: PW_ERR_CONFIG_INVALID at the line, column and field to
       problems: [{ line: 3, column: 15, field: 'detection.flood.windowMs', mentions: ['greater than 0'] }],
     },
     {
+      name: 'a scan of one port (a group needs two)',
+      text: yaml('detection:', '  scan:', '    minPorts: 1'),
+      problems: [{ line: 3, column: 15, field: 'detection.scan.minPorts', mentions: ['at least 2'] }],
+    },
+    {
       name: 'a negative limit',
       text: yaml('detection:', '  limits:', '    maxFlows: -1'),
       problems: [{ line: 3, column: 15, field: 'detection.limits.maxFlows', mentions: ['greater than 0'] }],

@@ -56,6 +56,14 @@ const positiveInt = z
     if (message !== undefined) ctx.addIssue({ code: 'custom', input: value, message });
   });
 
+/**
+ * A count of distinct ports, hosts or sources that makes a group: at least 2. A record holding one
+ * port or host is never judged (detect/first-contact.ts), and one source is no distributed scan.
+ */
+const groupSize = positiveInt.superRefine((value, ctx) => {
+  if (Number.isInteger(value) && value === 1) ctx.addIssue({ code: 'custom', input: value, message: 'must be at least 2, got 1' });
+});
+
 /** Strictly inside (0, 1): 0 or 1 would make the TRW's likelihood ratios infinite or zero. */
 const probability = z
   .number({
@@ -161,12 +169,12 @@ const trwSchema = section({
 export const detectionSchema = section({
   probeTimeoutMs: positiveInt,
   trw: trwSchema,
-  scan: section({ minPorts: positiveInt, windows: windowsSchema, minFailureRatio: ratio }),
-  sweep: section({ minHosts: positiveInt, windows: windowsSchema, minFailureRatio: ratio }),
+  scan: section({ minPorts: groupSize, windows: windowsSchema, minFailureRatio: ratio }),
+  sweep: section({ minHosts: groupSize, windows: windowsSchema, minFailureRatio: ratio }),
   distributed: section({
     windowMs: positiveInt,
-    minSources: positiveInt,
-    minPorts: positiveInt,
+    minSources: groupSize,
+    minPorts: groupSize,
     minDisjointRatio: ratio,
   }),
   decoy: section({ windowMs: positiveInt, maxSources: positiveInt, minPorts: positiveInt }),

@@ -1,0 +1,46 @@
+/**
+ * What every enforcement backend offers (nftables, iptables+ipset, dry-run): a small interface in the
+ * CrowdSec bouncer's spirit. decide makes decisions; a backend only applies them. Changes are queued
+ * with `ban`/`unban`/`allow` and applied together by `commit`, one kernel transaction per call, so the
+ * daemon can batch a few milliseconds of decisions into one round trip.
+ */
+
+/** An address or network: canonical text ('192.0.2.7', '2001:db8::/64'). */
+export type Target = string;
+
+export interface Ban {
+  target: Target;
+  /** Seconds the kernel keeps the ban before it lifts it by itself; null keeps it until unbanned. */
+  timeoutSeconds: number | null;
+}
+
+export interface KernelBan {
+  target: Target;
+  /** Seconds left as the kernel reports them; null for a ban without timeout. */
+  expiresInSeconds: number | null;
+}
+
+export interface CommitResult {
+  /** Changes applied in this transaction. */
+  applied: number;
+  /** Wall-clock milliseconds the kernel transaction took. */
+  durationMs: number;
+}
+
+export interface EnforcementBackend {
+  readonly name: 'nftables' | 'iptables' | 'dry-run';
+  /** Creates the backend's own table, chains and sets (replacing an old copy of them); touches nothing else. */
+  setup(): Promise<void>;
+  ban(ban: Ban): void;
+  unban(target: Target): void;
+  allow(target: Target): void;
+  disallow(target: Target): void;
+  /** Applies everything queued since the last commit in one transaction. */
+  commit(): Promise<CommitResult>;
+  /** Bans in the kernel now. */
+  bans(): Promise<KernelBan[]>;
+  /** Whether the backend's table is in the kernel (health, reconcile). */
+  present(): Promise<boolean>;
+  /** Removes the backend's table and everything in it. */
+  teardown(): Promise<void>;
+}

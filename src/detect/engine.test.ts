@@ -236,6 +236,20 @@ test('evidence and remembered items have global limits; past them records are on
   assert.ok(roomy.engine.counter('limit.items') >= 300);
 });
 
+test('evidence of expired records is given back, so a long run never creeps up to the evidence limit', () => {
+  const sc = new Scenario(settings((s) => (s.limits.maxEvidenceRecords = 20)));
+  // Every 7 hours (past sourceIdleMs) a new wave of 20 sources gets two ports refused each: each wave
+  // needs all 20 evidence records, which the previous wave's expired records must have given back.
+  for (let wave = 0; wave < 5; wave++) {
+    for (let i = 0; i < 20; i++) {
+      const source = `10.4.${wave}.${i + 1}`;
+      sc.at(wave * 7 * 3_600_000 + i * 50).synProbe(source, TARGET, 8080, 'closed').synProbe(source, TARGET, 8081, 'closed');
+    }
+  }
+  sc.finish();
+  assert.equal(sc.engine.counter('limit.evidence'), 0);
+});
+
 test('clients of a few services of a server, all answered, need no evidence records at all', () => {
   const sc = new Scenario(settings((s) => (s.limits.maxEvidenceRecords = 10)));
   for (let i = 0; i < 1_000; i++) {

@@ -799,6 +799,10 @@ export class DetectionEngine {
     while (this.#pending.oldestMs() <= timeoutBefore) this.#expireOldestPending(now);
     if (now < this.#nextTargetExpiryMs) return;
     this.#nextTargetExpiryMs = now + TARGET_EXPIRY_EVERY_MS;
+    // Expired records keep their slots until a lookup reuses them; give their evidence back now, or the
+    // evidence count would creep up to its limit in a long run.
+    this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, now);
+    this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, now);
     const idleMs = Math.max(this.settings.limits.lightSourceIdleMs, this.settings.distributed.windowMs);
     for (const [key, t] of this.#targets) {
       if (now - t.lastMs > idleMs) {
@@ -807,6 +811,16 @@ export class DetectionEngine {
         this.#targets.delete(key);
         this.counters[DetectionCounter['expired.targets']]++;
       }
+    }
+  }
+
+  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number } | null)[], now: number): void {
+    for (let slot = 0; slot < evidence.length; slot++) {
+      const e = evidence[slot];
+      if (e === null || table.alive(slot, now)) continue;
+      this.#itemBudget.release(e.remembered);
+      this.#evidenceRecords--;
+      evidence[slot] = null;
     }
   }
 

@@ -148,8 +148,13 @@ export class SlotTable {
 
   /** True while `slot` still holds the record it held at `generation` and has not expired. */
   holds(slot: number, generation: number, nowMs: number): boolean {
+    return this.#words[slot * this.#stride + GENERATION] === generation && this.alive(slot, nowMs);
+  }
+
+  /** True while the slot holds a record that has not expired. */
+  alive(slot: number, nowMs: number): boolean {
     const w = slot * this.#stride;
-    if (this.#words[w + GENERATION] !== generation) return false;
+    if (this.#words[w + GENERATION] === 0) return false;
     const last = this.#times[slot * this.#fstride + LAST_MS];
     return last >= nowMs - ((this.#words[w + FLAGS] & LONG) !== 0 ? this.longIdleMs : this.shortIdleMs);
   }

@@ -11,6 +11,7 @@ export const ErrorCode = {
   PW_ERR_CONFIG_SYNTAX: 'config file is not valid YAML',
   PW_ERR_CONFIG_INVALID: 'config value of the wrong type or range, or an unknown key',
   PW_ERR_USAGE: 'bad command-line arguments',
+  PW_ERR_CONTROL: 'the control socket failed, or the daemon refused a control request',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

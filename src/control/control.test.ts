@@ -1,0 +1,126 @@
+/** The control socket: root-only, one JSON request per line, stable error codes, never trusts the peer. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PortwardenError } from '../errors.js';
+import { request } from './client.js';
+import type { BanView, ControlHandler } from './protocol.js';
+import { ControlServer } from './server.js';
+
+/** A daemon stand-in that keeps bans in a map: the protocol under test, not the daemon. */
+function handler(): ControlHandler & { banned: Map<string, BanView> } {
+  const banned = new Map<string, BanView>();
+  return {
+    banned,
+    status: async () => ({ version: '0.1.0', startedAt: '2026-01-01T00:00:00.000Z', profile: 'normal', backend: 'dry-run', dryRun: true, interfaces: ['eth0'], bans: banned.size, incidents: 0, counters: {} }),
+    bans: async () => [...banned.values()],
+    ban: async (r) => {
+      if (r.target === '127.0.0.1') throw new PortwardenError('PW_ERR_USAGE', 'refusing to ban loopback');
+      banned.set(r.target, { target: r.target, reason: r.reason, expiresInSeconds: r.seconds, origin: 'operator' });
+      return { target: r.target, expiresInSeconds: r.seconds };
+    },
+    unban: async (r) => ({ target: r.target, removed: banned.delete(r.target) }),
+    allow: async (r) => ({ target: r.target }),
+    reload: async () => ({ profile: 'normal', changed: false }),
+  };
+}
+
+async function withServer(fn: (path: string, h: ReturnType<typeof handler>) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-control-'));
+  const path = join(dir, 'run', 'control.sock');
+  const h = handler();
+  const server = await ControlServer.listen(path, h);
+  try {
+    await fn(path, h);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function rawExchange(path: string, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path, () => socket.write(payload));
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => {
+      data += c;
+      if (data.includes('\n')) {
+        socket.end();
+        resolve(data.split('\n')[0]);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('the socket is root-only: mode 0600 in a directory of mode 0700', () =>
+  withServer(async (path) => {
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
+  }));
+
+test('ban, bans, unban and status go through and come back typed', () =>
+  withServer(async (path, h) => {
+    assert.deepEqual(await request(path, { command: 'ban', target: '203.0.113.5', seconds: 600, reason: 'manual' }), { target: '203.0.113.5', expiresInSeconds: 600 });
+    assert.equal(h.banned.size, 1);
+    const bans = await request(path, { command: 'bans' });
+    assert.deepEqual(bans.map((b) => b.target), ['203.0.113.5']);
+    assert.equal((await request(path, { command: 'status' })).bans, 1);
+    assert.deepEqual(await request(path, { command: 'unban', target: '203.0.113.5' }), { target: '203.0.113.5', removed: true });
+    assert.deepEqual(await request(path, { command: 'unban', target: '203.0.113.5' }), { target: '203.0.113.5', removed: false });
+  }));
+
+test("the daemon's refusals keep their error code", () =>
+  withServer(async (path) => {
+    await assert.rejects(request(path, { command: 'ban', target: '127.0.0.1', seconds: null, reason: 'oops' }), (err: unknown) => err instanceof PortwardenError && err.code === 'PW_ERR_USAGE' && /loopback/.test(err.message));
+  }));
+
+test('malformed requests are answered with PW_ERR_CONTROL and a reason, never crash the server', () =>
+  withServer(async (path) => {
+    const cases: [string, RegExp][] = [
+      ['not json\n', /not JSON/],
+      ['{"command":"format-disk"}\n', /unknown command/],
+      ['{"command":"ban","seconds":60,"reason":"x"}\n', /needs a target/],
+      ['{"command":"ban","target":"192.0.2.1","seconds":-5,"reason":"x"}\n', /whole number above 0/],
+    ];
+    for (const [payload, why] of cases) {
+      const reply = JSON.parse(await rawExchange(path, payload)) as { ok: boolean; error: { code: string; message: string } };
+      assert.equal(reply.ok, false);
+      assert.equal(reply.error.code, 'PW_ERR_CONTROL');
+      assert.match(reply.error.message, why);
+    }
+    assert.equal((await request(path, { command: 'status' })).profile, 'normal', 'still serving');
+  }));
+
+test('an oversized request is refused and the connection closed', () =>
+  withServer(async (path) => {
+    const reply = JSON.parse(await rawExchange(path, 'x'.repeat(70 * 1024))) as { ok: boolean; error: { message: string } };
+    assert.equal(reply.ok, false);
+    assert.match(reply.error.message, /longer than/);
+  }));
+
+test('with no daemon the client says so, naming the socket', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-control-'));
+  try {
+    await assert.rejects(request(join(dir, 'none.sock'), { command: 'status' }), (err: unknown) => err instanceof PortwardenError && err.code === 'PW_ERR_CONTROL' && /is the daemon running/.test(err.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stale socket file left by a dead daemon does not stop a new one from listening', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-control-'));
+  const path = join(dir, 'control.sock');
+  writeFileSync(path, '');
+  try {
+    const server = await ControlServer.listen(path, handler());
+    assert.equal((await request(path, { command: 'reload' })).changed, false);
+    await server.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,67 @@
+/**
+ * The local control protocol between `portwarden <command>` and the daemon: one JSON object per line
+ * over a unix socket. A request names a command; the reply is `{ ok: true, result }` or
+ * `{ ok: false, error: { code, message } }` with a stable PW_ERR_* code.
+ */
+
+export interface BanView {
+  target: string;
+  reason: string;
+  /** Seconds left, or null for a ban without timeout. */
+  expiresInSeconds: number | null;
+  origin: 'detection' | 'operator' | 'config';
+}
+
+export interface StatusView {
+  version: string;
+  startedAt: string;
+  profile: string;
+  backend: string;
+  dryRun: boolean;
+  interfaces: string[];
+  bans: number;
+  incidents: number;
+  counters: Record<string, number>;
+}
+
+export type Request =
+  | { command: 'status' }
+  | { command: 'bans' }
+  | { command: 'ban'; target: string; seconds: number | null; reason: string }
+  | { command: 'unban'; target: string }
+  | { command: 'allow'; target: string; reason: string }
+  | { command: 'reload' };
+
+export type CommandName = Request['command'];
+
+export interface ResultOf {
+  status: StatusView;
+  bans: BanView[];
+  ban: { target: string; expiresInSeconds: number | null };
+  unban: { target: string; removed: boolean };
+  allow: { target: string };
+  reload: { profile: string; changed: boolean };
+}
+
+export type Reply<C extends CommandName = CommandName> = { ok: true; result: ResultOf[C] } | { ok: false; error: { code: string; message: string } };
+
+/** What the daemon implements; the server only moves requests and replies. */
+export type ControlHandler = { [C in CommandName]: (request: Extract<Request, { command: C }>) => Promise<ResultOf[C]> };
+
+const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload'];
+
+/** Checks a request's shape; returns a problem description or null. Never trusts the peer. */
+export function requestProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return 'a request is a JSON object';
+  const r = value as Record<string, unknown>;
+  if (typeof r.command !== 'string' || !(COMMANDS as readonly string[]).includes(r.command)) return `unknown command ${JSON.stringify(r.command)}; commands: ${COMMANDS.join(', ')}`;
+  if (r.command === 'ban' || r.command === 'unban' || r.command === 'allow') {
+    if (typeof r.target !== 'string' || r.target.length === 0) return `${r.command} needs a target (address or CIDR)`;
+  }
+  if (r.command === 'ban') {
+    if (r.seconds !== null && (typeof r.seconds !== 'number' || !Number.isInteger(r.seconds) || r.seconds <= 0)) return 'ban needs seconds: a whole number above 0, or null';
+    if (typeof r.reason !== 'string') return 'ban needs a reason';
+  }
+  if (r.command === 'allow' && typeof r.reason !== 'string') return 'allow needs a reason';
+  return null;
+}

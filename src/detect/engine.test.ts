@@ -58,6 +58,16 @@ test('unanswered probes count as failures once the probe timeout passes', () => 
   assert.equal(sc.engine.counter('outcomes.failure'), 6);
 });
 
+test('a live capture moves time on without packets, so silent probes still time out', () => {
+  const sc = new Scenario();
+  for (let i = 0; i < 6; i++) sc.at(i * 100).synProbe(SCANNER, TARGET, 3000 + i, 'silent');
+  assert.equal(sc.opened.length, 0);
+  sc.engine.advance(sc.engine.clockMs + 6_000); // no packet: the wall clock of a quiet host
+  assert.equal(sc.opened.length, 1);
+  sc.engine.advance(0);
+  assert.ok(sc.engine.clockMs > 0, 'time never runs back');
+});
+
 test('an ICMP port unreachable resolves the UDP probe it quotes at once', () => {
   const sc = new Scenario();
   for (let i = 0; i < 5; i++) sc.at(i * 10).udp(SCANNER, TARGET, 5555, 100 + i).portUnreachable(TARGET, SCANNER, 5555, 100 + i);

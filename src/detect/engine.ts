@@ -192,6 +192,15 @@ export class DetectionEngine {
   }
 
   /**
+   * Moves packet time on without a packet: a live capture calls it with the wall clock when traffic is
+   * quiet, so unanswered first contacts still time out and idle state still expires. Time never runs back.
+   */
+  advance(nowMs: number): void {
+    if (nowMs > this.#clockMs) this.#clockMs = nowMs;
+    if (this.#clockMs >= this.#nextTickMs) this.#tick(this.#clockMs);
+  }
+
+  /**
    * End of input: every first contact still waiting is judged unanswered, and every flood window
    * closes. Call once, after the last packet.
    */

@@ -4,6 +4,7 @@
  * this output. Regenerate with: npx tsx scripts/reference.ts > docs/reference.md
  */
 import { fileURLToPath } from 'node:url';
+import { DecideEvent } from '../src/decide/policy.js';
 import { DecodeEventDoc } from '../src/decode/events.js';
 import { DetectionCounterDoc } from '../src/detect/counters.js';
 import { PROBE_CLASS_NAMES } from '../src/detect/probe-class.js';
@@ -53,6 +54,14 @@ export function reference(): string {
     '| counter | counts |',
     '|---|---|',
     ...Object.entries(DetectionCounterDoc).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
+    '',
+    '## Decision events',
+    '',
+    'Logged by the decide stage with `event.action` set to the name.',
+    '',
+    '| event.action | meaning |',
+    '|---|---|',
+    ...Object.entries(DecideEvent).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
     '',
     '## Probe classes',
     '',

@@ -7,10 +7,13 @@ export const ErrorCode = {
   PW_ERR_CAPTURE_FORMAT: 'not a pcap or pcapng file, or an unsupported version',
   PW_ERR_CAPTURE_TRUNCATED: 'capture file ends inside a record',
   PW_ERR_CAPTURE_CORRUPT: 'capture record with an impossible length or layout',
+  PW_ERR_CAPTURE_LIVE: 'cannot open or bind the live capture',
   PW_ERR_CONFIG_READ: 'cannot read the config file',
   PW_ERR_CONFIG_SYNTAX: 'config file is not valid YAML',
   PW_ERR_CONFIG_INVALID: 'config value of the wrong type or range, or an unknown key',
   PW_ERR_USAGE: 'bad command-line arguments',
+  PW_ERR_ENFORCE: 'the kernel refused a firewall change (nftables netlink or nft), or a ban target is invalid',
+  PW_ERR_DECIDE_INPUT: 'not an IP address or network, or a decision setting out of range',
   PW_ERR_CONTROL: 'the control socket failed, or the daemon refused a control request',
 } as const;
 

@@ -1,0 +1,165 @@
+/**
+ * The declarative nftables ruleset of the enforcement table, fed to `nft -f -` once at start. It
+ * replaces our own table as a whole (so nothing stale survives a restart) in the same transaction
+ * that creates the new one, and never names another table.
+ *
+ * What must stay true: our chains only ever drop. `accept` in our chain ends the packet's walk
+ * through OUR table only; every other table's chains still see it, so an allowlisted address is
+ * exempt from our bans, never from the host's own firewall. Nothing here accepts traffic the host's
+ * filter would drop (no "established, related accept").
+ */
+import { PortwardenError } from '../errors.js';
+import { contains, parseTarget, type ParsedTarget } from './targets.js';
+
+export interface NftRulesetOptions {
+  /** Default 'portwarden'. */
+  tableName?: string;
+  /** Base chains: input always; forward too on a router. Default: input only. */
+  hooks?: { input: true; forward: boolean };
+  /** Hook priority; the default -150 runs before the usual filter chains (priority 0). */
+  priority?: number;
+  /** Sources dropped always: addresses or CIDRs, IPv4 or IPv6. */
+  blockedNetworks?: readonly string[];
+  /** Destination ports dropped for every source. */
+  blockedTcpPorts?: readonly number[];
+  blockedUdpPorts?: readonly number[];
+  /**
+   * Rule lines another module supplies (NFLOG rules for capture), put verbatim into the input chain
+   * after the allowlist and before the drops.
+   */
+  prefilter?: readonly string[];
+}
+
+export interface ResolvedNftRuleset {
+  readonly tableName: string;
+  readonly hooks: { readonly input: true; readonly forward: boolean };
+  readonly priority: number;
+  readonly blockedNetworks: readonly ParsedTarget[];
+  readonly blockedTcpPorts: readonly number[];
+  readonly blockedUdpPorts: readonly number[];
+  readonly prefilter: readonly string[];
+}
+
+export const DEFAULT_TABLE_NAME = 'portwarden';
+export const DEFAULT_PRIORITY = -150;
+export const SET_NAMES = { allow4: 'allow4', allow6: 'allow6', ban4: 'ban4', ban6: 'ban6' } as const;
+
+function invalid(message: string): PortwardenError {
+  return new PortwardenError('PW_ERR_CONFIG_INVALID', `nftables ruleset: ${message}`);
+}
+
+/** Validates and fills in defaults; throws PW_ERR_CONFIG_INVALID naming the bad entry. */
+export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftRuleset {
+  const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
+  // nft identifiers; also keeps the name safe to paste into the ruleset text and nft arguments.
+  if (!/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(tableName)) {
+    throw invalid(`tableName ${JSON.stringify(tableName)} is not an nft identifier (a letter, then letters, digits, _)`);
+  }
+  const priority = options.priority ?? DEFAULT_PRIORITY;
+  if (!Number.isInteger(priority) || priority < -1000 || priority > 1000) {
+    throw invalid(`priority ${String(priority)} is not an integer between -1000 and 1000`);
+  }
+  const hooks = { input: true as const, forward: options.hooks?.forward ?? false };
+
+  const networks: ParsedTarget[] = [];
+  for (const [index, entry] of (options.blockedNetworks ?? []).entries()) {
+    const parsed = parseTarget(String(entry));
+    if (!parsed.ok) throw invalid(`blockedNetworks[${index}] ${JSON.stringify(entry)}: ${parsed.reason}`);
+    networks.push(parsed.target);
+  }
+
+  const prefilter = [...(options.prefilter ?? [])];
+  for (const [index, line] of prefilter.entries()) {
+    if (typeof line !== 'string' || line.trim() === '' || /[\r\n]/.test(line) || !bracesBalanced(line)) {
+      throw invalid(`prefilter[${index}] ${JSON.stringify(line)} is not one rule line (non-empty, one line, balanced braces)`);
+    }
+  }
+
+  return Object.freeze({
+    tableName,
+    hooks: Object.freeze(hooks),
+    priority,
+    blockedNetworks: Object.freeze(widestOnly(networks)),
+    blockedTcpPorts: Object.freeze(ports(options.blockedTcpPorts ?? [], 'blockedTcpPorts')),
+    blockedUdpPorts: Object.freeze(ports(options.blockedUdpPorts ?? [], 'blockedUdpPorts')),
+    prefilter: Object.freeze(prefilter.map((line) => line.trim())),
+  });
+}
+
+/** The full `nft -f` text. */
+export function buildNftRuleset(options: NftRulesetOptions = {}): string {
+  return rulesetText(resolveNftRuleset(options));
+}
+
+export function rulesetText(r: ResolvedNftRuleset): string {
+  const lines: string[] = [
+    '# portwarden enforcement table: generated, replaced as a whole at every start',
+    // Declaring the table first makes the delete succeed whether or not an old copy exists
+    // (nft 1.0.6 has no `destroy`); both run in the same transaction as the new table.
+    `table inet ${r.tableName} {}`,
+    `delete table inet ${r.tableName}`,
+    `table inet ${r.tableName} {`,
+    ...setBlock(SET_NAMES.allow4, 'ipv4_addr', 'interval'),
+    ...setBlock(SET_NAMES.allow6, 'ipv6_addr', 'interval'),
+    // Each ban carries its own timeout, so the kernel lifts it even if the daemon is gone.
+    ...setBlock(SET_NAMES.ban4, 'ipv4_addr', 'interval,timeout'),
+    ...setBlock(SET_NAMES.ban6, 'ipv6_addr', 'interval,timeout'),
+    ...chainBlock(r, 'input', r.prefilter),
+  ];
+  if (r.hooks.forward) lines.push(...chainBlock(r, 'forward', []));
+  lines.push('}', '');
+  return lines.join('\n');
+}
+
+function setBlock(name: string, type: string, flags: string): string[] {
+  return [`\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags ${flags}`, '\t}'];
+}
+
+function chainBlock(r: ResolvedNftRuleset, hook: 'input' | 'forward', prefilter: readonly string[]): string[] {
+  const v4 = r.blockedNetworks.filter((t) => t.family === 4).map((t) => t.text);
+  const v6 = r.blockedNetworks.filter((t) => t.family === 6).map((t) => t.text);
+  const rules = [
+    `ip saddr @${SET_NAMES.allow4} accept`,
+    `ip6 saddr @${SET_NAMES.allow6} accept`,
+    ...prefilter,
+    // Matching on the source alone drops every protocol from a banned source, ICMP included.
+    `ip saddr @${SET_NAMES.ban4} drop`,
+    `ip6 saddr @${SET_NAMES.ban6} drop`,
+  ];
+  if (v4.length > 0) rules.push(`ip saddr { ${v4.join(', ')} } drop`);
+  if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(', ')} } drop`);
+  if (r.blockedTcpPorts.length > 0) rules.push(`tcp dport { ${r.blockedTcpPorts.join(', ')} } drop`);
+  if (r.blockedUdpPorts.length > 0) rules.push(`udp dport { ${r.blockedUdpPorts.join(', ')} } drop`);
+  return [
+    `\tchain ${hook} {`,
+    `\t\ttype filter hook ${hook} priority ${r.priority}; policy accept;`,
+    ...rules.map((rule) => `\t\t${rule}`),
+    '\t}',
+  ];
+}
+
+function ports(list: readonly number[], field: string): number[] {
+  for (const [index, port] of list.entries()) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw invalid(`${field}[${index}] ${JSON.stringify(port)} is not a port number (1-65535)`);
+    }
+  }
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
+/** Drops duplicates and networks inside another listed one: nft refuses overlapping intervals. */
+function widestOnly(targets: readonly ParsedTarget[]): ParsedTarget[] {
+  const sorted = [...targets].sort((a, b) => a.prefixLength - b.prefixLength);
+  const kept: ParsedTarget[] = [];
+  for (const t of sorted) if (!kept.some((k) => contains(k, t))) kept.push(t);
+  return kept.sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+function bracesBalanced(line: string): boolean {
+  let depth = 0;
+  for (const ch of line) {
+    if (ch === '{') depth++;
+    else if (ch === '}' && --depth < 0) return false;
+  }
+  return depth === 0;
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PortwardenError } from '../errors.js';
 import { buildNftRuleset, resolveNftRuleset, type NftRulesetOptions } from './nft-ruleset.js';
 
-test('the full ruleset: replaces only its own table, allowlist first, then prefilter, bans and static drops', () => {
+test('the full ruleset: replaces only its own table, allowlist first, then bans and static drops, then the capture prefilter', () => {
   const text = buildNftRuleset({
     hooks: { input: true, forward: true },
     blockedNetworks: ['198.51.100.0/24', '2001:db8:bad::/48', '198.51.100.7', '192.0.2.1'],
@@ -37,13 +37,13 @@ table inet portwarden {
 		type filter hook input priority -150; policy accept;
 		ip saddr @allow4 accept
 		ip6 saddr @allow6 accept
-		tcp flags & (syn | ack) == syn log group 7
 		ip saddr @ban4 drop
 		ip6 saddr @ban6 drop
 		ip saddr { 192.0.2.1, 198.51.100.0/24 } drop
 		ip6 saddr { 2001:db8:bad::/48 } drop
 		tcp dport { 23, 445 } drop
 		udp dport { 161 } drop
+		tcp flags & (syn | ack) == syn log group 7
 	}
 	chain forward {
 		type filter hook forward priority -150; policy accept;
@@ -97,4 +97,12 @@ test('bad options are refused with PW_ERR_CONFIG_INVALID naming the entry', () =
 test('resolved options are frozen', () => {
   const resolved = resolveNftRuleset({ blockedTcpPorts: [22] });
   assert.ok(Object.isFrozen(resolved) && Object.isFrozen(resolved.blockedTcpPorts));
+});
+
+test('prefilterOutput adds an output chain with only those lines: it logs the host\'s answers and never drops', () => {
+  const text = buildNftRuleset({ prefilterOutput: ['tcp flags & (syn | rst) == rst log group 9'] });
+  const output = text.slice(text.indexOf('\tchain output {'));
+  assert.match(output, /^\tchain output \{\n\t\ttype filter hook output priority -150; policy accept;\n\t\ttcp flags & \(syn \| rst\) == rst log group 9\n\t\}/);
+  assert.doesNotMatch(output, /drop/);
+  assert.doesNotMatch(buildNftRuleset({}), /chain output/);
 });

@@ -24,10 +24,15 @@ export interface NftRulesetOptions {
   blockedTcpPorts?: readonly number[];
   blockedUdpPorts?: readonly number[];
   /**
-   * Rule lines another module supplies (NFLOG rules for capture), put verbatim into the input chain
-   * after the allowlist and before the drops.
+   * Rule lines another module supplies (NFLOG rules for capture), put verbatim at the end of the input
+   * chain, after the allowlist and the drops: what is dropped is not logged.
    */
   prefilter?: readonly string[];
+  /**
+   * Rule lines for an output chain (the host's own answers that detection needs: RST, SYN-ACK, ICMP
+   * unreachable). The chain gets only these lines and never drops; none given, no output chain.
+   */
+  prefilterOutput?: readonly string[];
 }
 
 export interface ResolvedNftRuleset {
@@ -38,6 +43,7 @@ export interface ResolvedNftRuleset {
   readonly blockedTcpPorts: readonly number[];
   readonly blockedUdpPorts: readonly number[];
   readonly prefilter: readonly string[];
+  readonly prefilterOutput: readonly string[];
 }
 
 export const DEFAULT_TABLE_NAME = 'portwarden';
@@ -68,12 +74,8 @@ export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftR
     networks.push(parsed.target);
   }
 
-  const prefilter = [...(options.prefilter ?? [])];
-  for (const [index, line] of prefilter.entries()) {
-    if (typeof line !== 'string' || line.trim() === '' || /[\r\n]/.test(line) || !bracesBalanced(line)) {
-      throw invalid(`prefilter[${index}] ${JSON.stringify(line)} is not one rule line (non-empty, one line, balanced braces)`);
-    }
-  }
+  const prefilter = ruleLines(options.prefilter ?? [], 'prefilter');
+  const prefilterOutput = ruleLines(options.prefilterOutput ?? [], 'prefilterOutput');
 
   return Object.freeze({
     tableName,
@@ -82,7 +84,8 @@ export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftR
     blockedNetworks: Object.freeze(widestOnly(networks)),
     blockedTcpPorts: Object.freeze(ports(options.blockedTcpPorts ?? [], 'blockedTcpPorts')),
     blockedUdpPorts: Object.freeze(ports(options.blockedUdpPorts ?? [], 'blockedUdpPorts')),
-    prefilter: Object.freeze(prefilter.map((line) => line.trim())),
+    prefilter: Object.freeze(prefilter),
+    prefilterOutput: Object.freeze(prefilterOutput),
   });
 }
 
@@ -107,6 +110,9 @@ export function rulesetText(r: ResolvedNftRuleset): string {
     ...chainBlock(r, 'input', r.prefilter),
   ];
   if (r.hooks.forward) lines.push(...chainBlock(r, 'forward', []));
+  if (r.prefilterOutput.length > 0) {
+    lines.push('\tchain output {', `\t\ttype filter hook output priority ${r.priority}; policy accept;`, ...r.prefilterOutput.map((rule) => `\t\t${rule}`), '\t}');
+  }
   lines.push('}', '');
   return lines.join('\n');
 }
@@ -121,7 +127,6 @@ function chainBlock(r: ResolvedNftRuleset, hook: 'input' | 'forward', prefilter:
   const rules = [
     `ip saddr @${SET_NAMES.allow4} accept`,
     `ip6 saddr @${SET_NAMES.allow6} accept`,
-    ...prefilter,
     // Matching on the source alone drops every protocol from a banned source, ICMP included.
     `ip saddr @${SET_NAMES.ban4} drop`,
     `ip6 saddr @${SET_NAMES.ban6} drop`,
@@ -130,6 +135,8 @@ function chainBlock(r: ResolvedNftRuleset, hook: 'input' | 'forward', prefilter:
   if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(', ')} } drop`);
   if (r.blockedTcpPorts.length > 0) rules.push(`tcp dport { ${r.blockedTcpPorts.join(', ')} } drop`);
   if (r.blockedUdpPorts.length > 0) rules.push(`udp dport { ${r.blockedUdpPorts.join(', ')} } drop`);
+  // Capture logging last: what is dropped already costs detection nothing.
+  rules.push(...prefilter);
   return [
     `\tchain ${hook} {`,
     `\t\ttype filter hook ${hook} priority ${r.priority}; policy accept;`,
@@ -153,6 +160,15 @@ function widestOnly(targets: readonly ParsedTarget[]): ParsedTarget[] {
   const kept: ParsedTarget[] = [];
   for (const t of sorted) if (!kept.some((k) => contains(k, t))) kept.push(t);
   return kept.sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+function ruleLines(lines: readonly string[], field: string): string[] {
+  for (const [index, line] of lines.entries()) {
+    if (typeof line !== 'string' || line.trim() === '' || /[\r\n]/.test(line) || !bracesBalanced(line)) {
+      throw invalid(`${field}[${index}] ${JSON.stringify(line)} is not one rule line (non-empty, one line, balanced braces)`);
+    }
+  }
+  return lines.map((line) => line.trim());
 }
 
 function bracesBalanced(line: string): boolean {

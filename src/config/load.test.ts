@@ -22,6 +22,11 @@ function settings(profile: ProfileName, edit: (d: DetectionSettings) => void = (
   return d;
 }
 
+/** The detection part of a config: what these tests pin (the daemon sections have their own test). */
+function core(c: PortwardenConfig): Pick<PortwardenConfig, 'profile' | 'detection' | 'source'> {
+  return { profile: c.profile, detection: c.detection, source: c.source };
+}
+
 function configError(code: ErrorCodeName, run: () => unknown): ConfigError {
   let caught: unknown;
   try {
@@ -60,10 +65,10 @@ function escape(text: string): string {
 describe('defaults', () => {
   for (const profile of PROFILE_NAMES) {
     it(`defaultConfig('${profile}') is the ${profile} profile`, () => {
-      assert.deepEqual(defaultConfig(profile), { profile, detection: PROFILES[profile], source: '(defaults)' });
+      assert.deepEqual(core(defaultConfig(profile)), { profile, detection: PROFILES[profile], source: '(defaults)' });
     });
     it(`a file with only "profile: ${profile}" gives the ${profile} profile`, () => {
-      assert.deepEqual(parseConfigText(`profile: ${profile}\n`, FILE), { profile, detection: PROFILES[profile], source: FILE });
+      assert.deepEqual(core(parseConfigText(`profile: ${profile}\n`, FILE)), { profile, detection: PROFILES[profile], source: FILE });
     });
   }
 
@@ -79,7 +84,7 @@ describe('defaults', () => {
   ];
   for (const [name, text] of emptyFiles) {
     it(`${name} gives the normal defaults`, () => {
-      assert.deepEqual(parseConfigText(text, FILE), { profile: 'normal', detection: PROFILES.normal, source: FILE });
+      assert.deepEqual(core(parseConfigText(text, FILE)), { profile: 'normal', detection: PROFILES.normal, source: FILE });
     });
   }
 });
@@ -167,7 +172,7 @@ describe('overrides', () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      assert.deepEqual(parseConfigText(c.text, FILE, c.override), { profile: c.profile, detection: c.detection, source: FILE });
+      assert.deepEqual(core(parseConfigText(c.text, FILE, c.override)), { profile: c.profile, detection: c.detection, source: FILE });
     });
   }
 });
@@ -410,7 +415,7 @@ describe('loadConfigFile', () => {
   it('reads a file, naming it as the source and in problems', () => {
     const path = join(dir, 'ok.yaml');
     writeFileSync(path, yaml('profile: aggressive', 'detection:', '  probeTimeoutMs: 2500'));
-    assert.deepEqual(loadConfigFile(path), {
+    assert.deepEqual(core(loadConfigFile(path)), {
       profile: 'aggressive',
       detection: settings('aggressive', (d) => (d.probeTimeoutMs = 2500)),
       source: path,
@@ -470,5 +475,38 @@ describe('the result is deep-frozen and shares nothing with PROFILES', () => {
 
   it('two loads are independent objects', () => {
     assert.notEqual(defaultConfig().detection, defaultConfig().detection);
+  });
+});
+
+describe('daemon sections: capture, enforce, decide, allowlist, control', () => {
+  it('default to a usable daemon: NFLOG group, nftables, the profile\'s ban lengths, SSH port 22, a root-only socket', () => {
+    const c = defaultConfig('aggressive');
+    assert.deepEqual(c.capture, { interfaces: [], nflogGroup: 7311, snaplenBytes: 128 });
+    assert.equal(c.enforce.backend, 'nftables');
+    assert.equal(c.enforce.commitEveryMs, 5);
+    assert.equal(c.decide.banSeconds.scan, 21_600);
+    assert.equal(c.decide.banSeconds['decoy-scan'], 0);
+    assert.deepEqual(c.decide.sshPorts, [22]);
+    assert.deepEqual(c.allowlist, []);
+    assert.equal(c.control.socketPath, '/run/portwarden/control.sock');
+  });
+
+  it('take overrides and refuse bad values naming line and field', () => {
+    const c = parseConfigText(
+      yaml('enforce:', '  backend: dry-run', '  blockedTcpPorts: [23, 445]', 'decide:', '  banSeconds:', '    scan: 600', 'allowlist:', '  - 192.0.2.0/24', '  - { value: bastion.example.com, reason: jump host }'),
+      FILE,
+    );
+    assert.equal(c.enforce.backend, 'dry-run');
+    assert.deepEqual(c.enforce.blockedTcpPorts, [23, 445]);
+    assert.equal(c.decide.banSeconds.scan, 600);
+    assert.equal(c.decide.banSeconds.sweep, 3_600, 'other kinds keep the profile');
+    assert.deepEqual(c.allowlist, ['192.0.2.0/24', { value: 'bastion.example.com', reason: 'jump host' }]);
+    const err = configError('PW_ERR_CONFIG_INVALID', () =>
+      parseConfigText(yaml('enforce:', '  backend: pf', '  blockedUdpPorts: [70000]', 'capture:', '  nflogGroup: -1'), FILE),
+    );
+    assert.deepEqual(
+      err.problems.map((p) => `${p.line}:${p.field}`),
+      ['2:enforce.backend', '3:enforce.blockedUdpPorts[0]', '5:capture.nflogGroup'],
+    );
   });
 });

@@ -11,11 +11,17 @@ import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, ty
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { PROFILES, PROFILE_NAMES, type DetectionSettings, type ProfileName } from './profiles.js';
+import { POLICY_PROFILES } from '../decide/policy.js';
 import { configSchema, isCrossFieldParams, isProfileName, type ConfigDocument } from './schema.js';
 
 export interface PortwardenConfig {
   readonly profile: ProfileName;
   readonly detection: DetectionSettings;
+  readonly capture: ConfigDocument['capture'];
+  readonly enforce: ConfigDocument['enforce'];
+  readonly decide: ConfigDocument['decide'];
+  readonly allowlist: ConfigDocument['allowlist'];
+  readonly control: ConfigDocument['control'];
   /** The config file's path, or `(defaults)` when no file was read. */
   readonly source: string;
 }
@@ -26,8 +32,8 @@ const DEFAULTS_SOURCE = '(defaults)';
 /** The settings of `profile` with no file: a fresh, deep-frozen copy. */
 export function defaultConfig(profile: ProfileName = DEFAULT_PROFILE): PortwardenConfig {
   checkProfileOverride(profile, DEFAULTS_SOURCE);
-  const base = baseDocument(profile);
-  return deepFreeze({ profile, detection: base.detection, source: DEFAULTS_SOURCE });
+  const { profile: _, ...sections } = baseDocument(profile);
+  return deepFreeze({ profile, ...sections, source: DEFAULTS_SOURCE });
 }
 
 /**
@@ -86,7 +92,8 @@ export function parseConfigText(text: string, file: string, profileOverride?: Pr
     const problems = result.error.issues.flatMap((issue) => issueProblems(issue, file, locator));
     throw new ConfigError('PW_ERR_CONFIG_INVALID', sortProblems(problems));
   }
-  return deepFreeze({ profile: baseProfile, detection: result.data.detection, source: file });
+  const { profile: _, ...sections } = result.data;
+  return deepFreeze({ profile: baseProfile, ...sections, source: file });
 }
 
 /**
@@ -94,7 +101,24 @@ export function parseConfigText(text: string, file: string, profileOverride?: Pr
  * ever shares an object with PROFILES. A new config section adds its defaults here.
  */
 function baseDocument(profile: ProfileName): ConfigDocument {
-  return { profile, detection: structuredClone(PROFILES[profile]) };
+  const policy = POLICY_PROFILES[profile];
+  return {
+    profile,
+    detection: structuredClone(PROFILES[profile]),
+    capture: { interfaces: [], nflogGroup: 7311, snaplenBytes: 128 },
+    enforce: {
+      backend: 'nftables',
+      forward: false,
+      commitEveryMs: 5,
+      reconcileEveryMs: 30_000,
+      blockedNetworks: [],
+      blockedTcpPorts: [],
+      blockedUdpPorts: [],
+    },
+    decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, sshPorts: [22] },
+    allowlist: [],
+    control: { socketPath: '/run/portwarden/control.sock' },
+  };
 }
 
 function checkProfileOverride(profile: string, file: string): void {

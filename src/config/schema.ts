@@ -197,6 +197,64 @@ export const detectionSchema = section({
   }),
 }) satisfies z.ZodType<DetectionSettings>;
 
+const port = positiveInt.superRefine((value, ctx) => {
+  if (Number.isInteger(value) && value > 65535) ctx.addIssue({ code: 'custom', input: value, message: `must be a port number (1-65535), got ${value}` });
+});
+
+const stringList = z.array(z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }), {
+  error: (issue) => `must be a list, got ${describe(issue.input)}`,
+});
+
+/** Seconds of a ban: 0 alerts only; null bans without expiry. */
+const banSeconds = z.union([z.literal(null), z.number().int().min(0)], { error: (issue) => `must be whole seconds (0 alerts only) or null, got ${describe(issue.input)}` });
+
+/** Live capture (NFLOG): where and how the kernel hands packets to detection. */
+export const captureSchema = section({
+  /** Interfaces to watch; empty: all but loopback. */
+  interfaces: stringList,
+  nflogGroup: positiveInt,
+  snaplenBytes: positiveInt,
+});
+
+/** The kernel side: backend, batching, repair, static rules. */
+export const enforceSchema = section({
+  backend: z.enum(['nftables', 'dry-run'], { error: (issue) => `must be nftables or dry-run, got ${describe(issue.input)}` }),
+  forward: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
+  commitEveryMs: positiveInt,
+  reconcileEveryMs: positiveInt,
+  blockedNetworks: stringList,
+  blockedTcpPorts: z.array(port),
+  blockedUdpPorts: z.array(port),
+});
+
+/** Decisions: ban lengths per incident kind, IPv6 prefix, the new-ban cap (decide/policy.ts). */
+export const decideSchema = section({
+  banSeconds: section({
+    scan: banSeconds,
+    sweep: banSeconds,
+    'distributed-scan': banSeconds,
+    'decoy-scan': banSeconds,
+    flood: banSeconds,
+  }),
+  ipv6Prefix: positiveInt,
+  maxNewBansPerMinute: positiveInt,
+  widenPrefix4: positiveInt,
+  widenPrefix6: positiveInt,
+  maxWidenedBansPerMinute: z.number().int().min(0),
+  /** Peers of established sessions to these ports are never banned. */
+  sshPorts: z.array(port),
+});
+
+/** Never banned: addresses, networks, host names (resolved at load). */
+export const allowlistSchema = z.array(
+  z.union([z.string(), z.strictObject({ value: z.string(), reason: z.string().optional() })], {
+    error: (issue) => `must be an address, network or host name, or { value, reason }, got ${describe(issue.input)}`,
+  }),
+  { error: (issue) => `must be a list, got ${describe(issue.input)}` },
+);
+
+export const controlSchema = section({ socketPath: z.string().min(1) });
+
 export const profileSchema = z.enum(PROFILE_NAMES, {
   error: (issue) =>
     `must be one of ${PROFILE_NAMES.join(', ')}, got ${issue.input === undefined ? 'nothing' : describe(issue.input)}`,
@@ -207,11 +265,16 @@ export const configSchema = z.strictObject(
   {
     profile: profileSchema,
     detection: detectionSchema,
+    capture: captureSchema,
+    enforce: enforceSchema,
+    decide: decideSchema,
+    allowlist: allowlistSchema,
+    control: controlSchema,
   },
   {
     error: (issue) =>
       issue.code === 'invalid_type'
-        ? `the config file must be a mapping of sections (profile, detection), got ${describe(issue.input)}`
+        ? `the config file must be a mapping of sections (profile, detection, capture, enforce, decide, allowlist, control), got ${describe(issue.input)}`
         : undefined,
   },
 );

@@ -3,6 +3,7 @@ import { loadConfigFile } from '../config/load.js';
 import { PROFILE_NAMES, type ProfileName } from '../config/profiles.js';
 import { PortwardenError } from '../errors.js';
 import { runAnalyze, type Output } from './analyze.js';
+import { runControl, runStart } from './daemon-commands.js';
 
 function parseProfile(value: string): ProfileName {
   if ((PROFILE_NAMES as readonly string[]).includes(value)) return value as ProfileName;
@@ -42,6 +43,50 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
     .action(async (files: string[], opts: { json: boolean; profile?: ProfileName; config?: string }) => {
       status = await runAnalyze(files, opts, io);
     });
+
+  program
+    .command('start')
+    .description('run the daemon: capture, detect, decide and ban in the kernel (nftables); SIGHUP reloads, SIGTERM/SIGINT stop')
+    .option('--config <file>', 'YAML config file (default: built-in defaults)')
+    .option('--interface <name>', 'interface to watch (repeatable; default: all but loopback)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--dry-run', 'decide and log, but put no ban into the kernel', false)
+    .option('--flush-on-exit', 'remove the table and every ban when stopping (default: bans stay and expire by themselves)', false)
+    .option('--socket <path>', 'control socket path (default: control.socketPath of the config)')
+    .action(async (opts: { config?: string; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string }) => {
+      status = await runStart(opts, io);
+    });
+
+  const control = (name: string, description: string, withTarget: boolean) => {
+    const cmd = program.command(withTarget ? `${name} <target>` : name).description(description).option('--socket <path>', 'control socket path').option('--config <file>', 'config file naming the control socket');
+    return cmd;
+  };
+  control('status', 'show the running daemon\'s state', false)
+    .option('--json', 'as JSON', false)
+    .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
+      status = await runControl('status', undefined, opts, io);
+    });
+  control('bans', 'list the bans in the kernel with time left and reason', false)
+    .option('--json', 'one ban per line as JSON', false)
+    .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
+      status = await runControl('bans', undefined, opts, io);
+    });
+  control('ban', 'ban an address or network now (refused for protected addresses)', true)
+    .option('--for <duration>', 'how long: 90s, 10m, 1h, 2d (default 1h)')
+    .option('--reason <text>', 'why, shown in bans and logs')
+    .action(async (target: string, opts: { socket?: string; config?: string; for?: string; reason?: string }) => {
+      status = await runControl('ban', target, opts, io);
+    });
+  control('unban', 'lift a ban now', true).action(async (target: string, opts: { socket?: string; config?: string }) => {
+    status = await runControl('unban', target, opts, io);
+  });
+  control('allow', 'never ban this address or network (lifts its ban if any)', true)
+    .option('--reason <text>', 'why')
+    .action(async (target: string, opts: { socket?: string; config?: string; reason?: string }) => {
+      status = await runControl('allow', target, opts, io);
+    });
+  control('reload', 're-read the config file (as SIGHUP); an invalid file is refused and the old config kept', false).action(async (opts: { socket?: string; config?: string }) => {
+    status = await runControl('reload', undefined, opts, io);
+  });
 
   const config = program.command('config').description('work with config files');
   config

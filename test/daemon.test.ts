@@ -1,0 +1,164 @@
+/**
+ * The live daemon in network namespaces: real nmap against a real daemon with real nftables. The
+ * attacker and the protected host are two namespaces (test/support/nflog-netns.ts); nothing touches the
+ * initial namespace.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ATTACKER4, NetnsPair, PROTECTED4, systemNamespaces } from './support/nflog-netns.js';
+
+const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
+const ALLOWED_SCANNER = '10.77.0.3';
+
+let pair: NetnsPair;
+let dir: string;
+let daemon: ChildProcess;
+let socket: string;
+let configPath: string;
+const logLines: Record<string, unknown>[] = [];
+
+function config(extra = ''): string {
+  return [
+    'capture:',
+    `  nflogGroup: ${7400 + (process.pid % 500)}`,
+    'enforce:',
+    '  reconcileEveryMs: 1000',
+    'decide:',
+    '  banSeconds: { scan: 120 }',
+    'allowlist:',
+    `  - { value: ${ALLOWED_SCANNER}, reason: our own monitoring }`,
+    'control:',
+    `  socketPath: ${socket}`,
+    extra,
+  ].join('\n');
+}
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function kernelBans(): string[] {
+  const out = pair.must(pair.protectedNs, 'nft', ['-j', 'list', 'set', 'inet', 'portwarden', 'ban4']);
+  const json = JSON.parse(out) as { nftables: { set?: { elem?: unknown[] } }[] };
+  const elems = json.nftables.find((e) => e.set !== undefined)?.set?.elem ?? [];
+  return elems.map((e) => (typeof e === 'string' ? e : String((e as { elem: { val: string } }).elem.val)));
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting for ${what}; daemon log:\n${logLines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
+}
+
+function nmap(source: string, args: string[]): string {
+  return pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-S', source, '-e', 'veth0', ...args, PROTECTED4]);
+}
+
+before(async () => {
+  pair = new NetnsPair();
+  pair.must(pair.attacker, 'ip', ['addr', 'add', `${ALLOWED_SCANNER}/24`, 'dev', 'veth0']);
+  dir = mkdtempSync(join(tmpdir(), 'pw-daemon-'));
+  socket = join(dir, 'run', 'control.sock');
+  configPath = join(dir, 'portwarden.yaml');
+  writeFileSync(configPath, config());
+  daemon = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', configPath]);
+  let buffered = '';
+  daemon.stdout!.setEncoding('utf8');
+  daemon.stdout!.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      try {
+        logLines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logLines.push({ message: line });
+      }
+    }
+  });
+  daemon.stderr!.on('data', (chunk: Buffer) => logLines.push({ stderr: chunk.toString() }));
+  await until('the daemon to start', () => logLines.some((l) => l['event.action'] === 'started'));
+});
+
+after(() => {
+  daemon?.kill('SIGKILL');
+  pair?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the daemon sets up its own table with the capture rules, and answers status on its root-only socket', () => {
+  const table = pair.must(pair.protectedNs, 'nft', ['list', 'table', 'inet', 'portwarden']);
+  assert.match(table, /log group \d+/);
+  const status = cli('status', '--json');
+  assert.equal(status.status, 0, status.stderr);
+  assert.equal((JSON.parse(status.stdout) as { profile: string }).profile, 'normal');
+});
+
+test('a SYN scan is banned in the kernel, after which the scanner sees only filtered ports', async () => {
+  nmap(ATTACKER4, ['-sS', '-p', '1-100']);
+  await until('the scanner to be banned', () => kernelBans().includes(ATTACKER4));
+  const isIncident = (l: Record<string, unknown>) => typeof l['event.action'] === 'string' && l['event.action'].startsWith('incident-');
+  await until('the incident in the log', () => logLines.some(isIncident));
+  const incident = logLines.find(isIncident)!;
+  assert.deepEqual([incident['event.action'], incident['source.ip'], incident.decision], ['incident-scan', ATTACKER4, 'ban'], JSON.stringify(incident));
+  const after = nmap(ATTACKER4, ['-sS', '-p', '20-30']);
+  assert.doesNotMatch(after, /\b(open|closed)\b/, after);
+});
+
+test('an allowlisted scanner is never banned', async () => {
+  nmap(ALLOWED_SCANNER, ['-sS', '-p', '1-300']);
+  await new Promise((r) => setTimeout(r, 1_500));
+  assert.ok(!kernelBans().includes(ALLOWED_SCANNER), `bans: ${kernelBans().join(', ')}`);
+});
+
+test('ban, bans and unban through the CLI; a protected address is refused', () => {
+  const ban = cli('ban', '10.77.0.99', '--for', '10m', '--reason', 'test');
+  assert.equal(ban.status, 0, ban.stderr);
+  assert.ok(kernelBans().includes('10.77.0.99'));
+  const bans = cli('bans', '--json');
+  assert.ok(bans.stdout.split('\n').some((l) => l.includes('"10.77.0.99"') && l.includes('"operator"')));
+  const unban = cli('unban', '10.77.0.99');
+  assert.equal(unban.status, 0, unban.stderr);
+  assert.ok(!kernelBans().includes('10.77.0.99'));
+  const refused = cli('ban', '127.0.0.1');
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /refusing to ban 127\.0\.0\.1: loopback/);
+});
+
+test('SIGHUP with a broken config keeps the old one running', async () => {
+  writeFileSync(configPath, 'decide:\n  banSeconds: { scan: -5 }\n');
+  daemon.kill('SIGHUP');
+  await until('the reload to be refused', () => logLines.some((l) => l['event.action'] === 'reload-refused'));
+  assert.equal(cli('status').status, 0);
+  writeFileSync(configPath, config());
+});
+
+test('the reconciler restores a deleted table with its bans', async () => {
+  assert.ok(kernelBans().includes(ATTACKER4));
+  pair.must(pair.protectedNs, 'nft', ['delete', 'table', 'inet', 'portwarden']);
+  await until('the table to come back', () => pair.run(pair.protectedNs, 'nft', ['list', 'table', 'inet', 'portwarden']).code === 0);
+  await until('the ban to come back', () => kernelBans().includes(ATTACKER4));
+  assert.ok(logLines.some((l) => l['event.action'] === 'reconcile-table'));
+});
+
+test('SIGTERM stops cleanly and leaves the bans in the kernel, to expire by themselves', async () => {
+  const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+  daemon.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.ok(kernelBans().includes(ATTACKER4));
+});
+
+test('no namespace is left behind', { skip: false }, () => {
+  pair.destroy();
+  assert.deepEqual(systemNamespaces(pair.attacker), []);
+  assert.deepEqual(systemNamespaces(pair.protectedNs), []);
+});

@@ -78,6 +78,8 @@ export class Daemon {
   async #start(): Promise<void> {
     const c = this.#config;
     await this.#buildDecide(c);
+    // Dry run: decisions only go to the log, and the kernel fast path is off too (it would ban by itself).
+    const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
     const rules = nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: c.capture.interfaces.length > 0 ? c.capture.interfaces : undefined });
     this.#table = new NftablesBackend({
       ruleset: {
@@ -87,11 +89,11 @@ export class Daemon {
         blockedUdpPorts: c.enforce.blockedUdpPorts,
         prefilter: rules.input,
         prefilterOutput: rules.output,
+        fastPath: c.enforce.fastPath.enabled && !dryRun ? c.enforce.fastPath : undefined,
       },
     });
     // The table carries the capture rules even in dry-run; then bans only go to the log.
     await this.#table.setup();
-    const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
     if (dryRun) {
       const dry = new DryRunBackend((entry) => this.#log.info({ 'event.action': `dry-run-${entry.event}`, ...entry }, `dry run: ${entry.event}`));
       await dry.setup();
@@ -172,8 +174,17 @@ export class Daemon {
     });
   }
 
-  /** Puts the allowlist into the kernel's allow sets too: accepted before any drop, whatever decide says. */
+  /**
+   * Puts the allowlist, and everything the lockout guard protects (own addresses, gateways, resolvers,
+   * SSH peers), into the kernel's allow sets: accepted before any drop, the kernel fast path's included.
+   */
   async #applyAllowlist(c: PortwardenConfig): Promise<void> {
+    const g = this.#guard.snapshot();
+    for (const address of [...g.ownAddresses, ...g.gateways, ...g.resolvers, ...g.sshPeers]) {
+      const network = asNetwork(address);
+      // Loopback is never seen on the table's hooks (capture rules skip lo); skip what is not an address.
+      if (network !== null) this.#enforcer.allow(network);
+    }
     for (const entry of c.allowlist) {
       const value = typeof entry === 'string' ? entry : entry.value;
       const network = asNetwork(value);
@@ -243,7 +254,17 @@ export class Daemon {
 
   /** Compares kernel and daemon: a deleted table is set up again with every ban still due, each repair logged. */
   async #reconcile(): Promise<void> {
-    if (this.#stopped || (await this.#table.present())) return;
+    if (this.#stopped) return;
+    if (await this.#table.present()) {
+      // New SSH sessions since the last tick: allow their peers in the kernel too.
+      this.#guard.refreshSshPeers();
+      for (const peer of this.#guard.snapshot().sshPeers) {
+        const network = asNetwork(peer);
+        if (network !== null) this.#enforcer.allow(network);
+      }
+      this.#queued++;
+      return;
+    }
     this.#repairs++;
     this.#log.warn({ 'event.action': 'reconcile-table', 'event.reason': 'table missing' }, 'the portwarden table was deleted; restoring it with its bans');
     await this.#table.setup();

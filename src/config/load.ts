@@ -111,6 +111,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
       forward: false,
       commitEveryMs: 5,
       reconcileEveryMs: 30_000,
+      fastPath: { enabled: true, answersPerSecond: 5, burst: 5, banSeconds: 60 },
       blockedNetworks: [],
       blockedTcpPorts: [],
       blockedUdpPorts: [],

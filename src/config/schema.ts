@@ -222,6 +222,13 @@ export const enforceSchema = section({
   forward: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
   commitEveryMs: positiveInt,
   reconcileEveryMs: positiveInt,
+  /** The kernel fast path (enforce/nft-ruleset.ts): peers the host answers with RST/unreachable too often. */
+  fastPath: section({
+    enabled: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
+    answersPerSecond: positiveInt,
+    burst: positiveInt,
+    banSeconds: positiveInt,
+  }),
   blockedNetworks: stringList,
   blockedTcpPorts: z.array(port),
   blockedUdpPorts: z.array(port),

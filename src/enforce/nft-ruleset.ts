@@ -33,6 +33,13 @@ export interface NftRulesetOptions {
    * unreachable). The chain gets only these lines and never drops; none given, no output chain.
    */
   prefilterOutput?: readonly string[];
+  /**
+   * The kernel's own fast path: the RSTs and ICMP unreachables the host sends to one address are
+   * counted, and past `answersPerSecond` (after `burst`) the address goes into a dynamic set whose
+   * sources are dropped for `banSeconds`: a fast scan learns a handful of port states, then nothing,
+   * long before user space could answer. Allowlisted sources are accepted before it.
+   */
+  fastPath?: { answersPerSecond: number; burst: number; banSeconds: number };
 }
 
 export interface ResolvedNftRuleset {
@@ -44,6 +51,7 @@ export interface ResolvedNftRuleset {
   readonly blockedUdpPorts: readonly number[];
   readonly prefilter: readonly string[];
   readonly prefilterOutput: readonly string[];
+  readonly fastPath: { readonly answersPerSecond: number; readonly burst: number; readonly banSeconds: number } | null;
 }
 
 export const DEFAULT_TABLE_NAME = 'portwarden';
@@ -86,6 +94,7 @@ export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftR
     blockedUdpPorts: Object.freeze(ports(options.blockedUdpPorts ?? [], 'blockedUdpPorts')),
     prefilter: Object.freeze(prefilter),
     prefilterOutput: Object.freeze(prefilterOutput),
+    fastPath: options.fastPath === undefined ? null : Object.freeze(fastPathOptions(options.fastPath)),
   });
 }
 
@@ -107,11 +116,13 @@ export function rulesetText(r: ResolvedNftRuleset): string {
     // Each ban carries its own timeout, so the kernel lifts it even if the daemon is gone.
     ...setBlock(SET_NAMES.ban4, 'ipv4_addr', 'interval,timeout'),
     ...setBlock(SET_NAMES.ban6, 'ipv6_addr', 'interval,timeout'),
+    ...(r.fastPath === null ? [] : fastPathSets(r.fastPath.banSeconds)),
     ...chainBlock(r, 'input', r.prefilter),
   ];
   if (r.hooks.forward) lines.push(...chainBlock(r, 'forward', []));
-  if (r.prefilterOutput.length > 0) {
-    lines.push('\tchain output {', `\t\ttype filter hook output priority ${r.priority}; policy accept;`, ...r.prefilterOutput.map((rule) => `\t\t${rule}`), '\t}');
+  const output = [...(r.fastPath === null ? [] : fastPathRules(r.fastPath)), ...r.prefilterOutput];
+  if (output.length > 0) {
+    lines.push('\tchain output {', `\t\ttype filter hook output priority ${r.priority}; policy accept;`, ...output.map((rule) => `\t\t${rule}`), '\t}');
   }
   lines.push('}', '');
   return lines.join('\n');
@@ -127,6 +138,7 @@ function chainBlock(r: ResolvedNftRuleset, hook: 'input' | 'forward', prefilter:
   const rules = [
     `ip saddr @${SET_NAMES.allow4} accept`,
     `ip6 saddr @${SET_NAMES.allow6} accept`,
+    ...(r.fastPath === null || hook !== 'input' ? [] : ['ip saddr @fastban4 drop', 'ip6 saddr @fastban6 drop']),
     // Matching on the source alone drops every protocol from a banned source, ICMP included.
     `ip saddr @${SET_NAMES.ban4} drop`,
     `ip6 saddr @${SET_NAMES.ban6} drop`,
@@ -160,6 +172,30 @@ function widestOnly(targets: readonly ParsedTarget[]): ParsedTarget[] {
   const kept: ParsedTarget[] = [];
   for (const t of sorted) if (!kept.some((k) => contains(k, t))) kept.push(t);
   return kept.sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+function fastPathOptions(f: { answersPerSecond: number; burst: number; banSeconds: number }): { answersPerSecond: number; burst: number; banSeconds: number } {
+  for (const key of ['answersPerSecond', 'burst', 'banSeconds'] as const) {
+    const value = f[key];
+    if (!Number.isInteger(value) || value < 1) throw invalid(`fastPath.${key} ${JSON.stringify(value)} is not a whole number above 0`);
+  }
+  return { answersPerSecond: f.answersPerSecond, burst: f.burst, banSeconds: f.banSeconds };
+}
+
+function fastPathSets(banSeconds: number): string[] {
+  // `answered*` only meter the answers per peer (short timeout); `fastban*` hold the peers past the rate.
+  const set = (name: string, type: string, timeout: number) => [`\tset ${name} {`, `\t\ttype ${type}`, '\t\tsize 65536', '\t\tflags dynamic,timeout', `\t\ttimeout ${timeout}s`, '\t}'];
+  return [...set('answered4', 'ipv4_addr', 10), ...set('answered6', 'ipv6_addr', 10), ...set('fastban4', 'ipv4_addr', banSeconds), ...set('fastban6', 'ipv6_addr', banSeconds)];
+}
+
+function fastPathRules(f: { answersPerSecond: number; burst: number }): string[] {
+  const over = `limit rate over ${f.answersPerSecond}/second burst ${f.burst} packets`;
+  return [
+    `tcp flags & (syn | rst) == rst add @answered4 { ip daddr ${over} } add @fastban4 { ip daddr } comment "portwarden fast path: RSTs to one peer"`,
+    `icmp type destination-unreachable add @answered4 { ip daddr ${over} } add @fastban4 { ip daddr } comment "portwarden fast path: unreachables to one peer"`,
+    `tcp flags & (syn | rst) == rst add @answered6 { ip6 daddr ${over} } add @fastban6 { ip6 daddr } comment "portwarden fast path: RSTs to one peer"`,
+    `icmpv6 type destination-unreachable add @answered6 { ip6 daddr ${over} } add @fastban6 { ip6 daddr } comment "portwarden fast path: unreachables to one peer"`,
+  ];
 }
 
 function ruleLines(lines: readonly string[], field: string): string[] {

@@ -92,6 +92,9 @@ export class Daemon {
         fastPath: c.enforce.fastPath.enabled && !dryRun ? c.enforce.fastPath : undefined,
       },
     });
+    // A restart must not lift bans: read what the kernel holds before the table is replaced, and put it
+    // back with the time it had left.
+    const surviving = (await this.#table.present()) ? await this.#table.bans() : [];
     // The table carries the capture rules even in dry-run; then bans only go to the log.
     await this.#table.setup();
     if (dryRun) {
@@ -100,6 +103,14 @@ export class Daemon {
       this.#enforcer = dry;
     } else this.#enforcer = this.#table;
     await this.#applyAllowlist(c);
+    for (const k of surviving) {
+      if (k.expiresInSeconds !== null && k.expiresInSeconds <= 0) continue;
+      this.#ban(k.target, k.expiresInSeconds, 'kept from before the restart', 'detection');
+    }
+    if (surviving.length > 0) {
+      await this.#commit();
+      this.#log.info({ 'event.action': 'bans-restored', count: surviving.length }, `${surviving.length} ban(s) kept across the restart`);
+    }
 
     this.#pipeline = new Pipeline(c.detection, (incident) => this.#onIncident(incident));
     this.#capture = new NflogSource({

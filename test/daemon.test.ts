@@ -14,6 +14,13 @@ import { ATTACKER4, NetnsPair, PROTECTED4, systemNamespaces } from './support/nf
 const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 const ALLOWED_SCANNER = '10.77.0.3';
 const FAST_SCANNER = '10.77.0.5';
+const STEALTH_SCANNERS: [string, string][] = [
+  ['-sF', '10.77.0.6'],
+  ['-sX', '10.77.0.7'],
+  ['-sN', '10.77.0.8'],
+  ['-sU', '10.77.0.9'],
+];
+const BENIGN_CLIENT = '10.77.0.10';
 
 let pair: NetnsPair;
 let dir: string;
@@ -65,7 +72,7 @@ function nmap(source: string, args: string[]): string {
 
 before(async () => {
   pair = new NetnsPair();
-  for (const a of [ALLOWED_SCANNER, FAST_SCANNER]) pair.must(pair.attacker, 'ip', ['addr', 'add', `${a}/24`, 'dev', 'veth0']);
+  for (const a of [ALLOWED_SCANNER, FAST_SCANNER, BENIGN_CLIENT, ...STEALTH_SCANNERS.map(([, a]) => a)]) pair.must(pair.attacker, 'ip', ['addr', 'add', `${a}/24`, 'dev', 'veth0']);
   dir = mkdtempSync(join(tmpdir(), 'pw-daemon-'));
   socket = join(dir, 'run', 'control.sock');
   configPath = join(dir, 'portwarden.yaml');
@@ -128,6 +135,33 @@ test('nmap -sS -T4 of 1,000 ports learns the state of at most 10 ports before it
   await until('the real ban from detection', () => kernelBans().includes(FAST_SCANNER));
 });
 
+for (const [flag, source] of STEALTH_SCANNERS) {
+  test(`an nmap ${flag} scan is banned`, async () => {
+    nmap(source, [flag, '-p', '1-100', '--min-rate', '500']);
+    await until(`${source} (${flag}) to be banned`, () => kernelBans().includes(source), 30_000);
+  });
+}
+
+test('a busy benign client, 300 short connections to an open port, is never banned', async () => {
+  const server = pair.spawn(pair.protectedNs, process.execPath, ['-e', "require('net').createServer((s) => s.end('hello\\n')).listen(8080, () => console.log('up'))"]);
+  try {
+    await new Promise((resolve) => server.stdout!.once('data', resolve));
+    const client = `const net = require('net'); let n = 0; const next = () => { if (n++ === 300) return; const s = net.connect({ host: '${PROTECTED4}', port: 8080, localAddress: '${BENIGN_CLIENT}' }); s.on('data', () => {}); s.on('end', next); s.on('error', (e) => { console.error(e.message); process.exit(1); }); }; next();`;
+    pair.must(pair.attacker, process.execPath, ['-e', client]);
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.ok(!kernelBans().includes(BENIGN_CLIENT));
+    assert.equal(pair.run(pair.protectedNs, 'nft', ['get', 'element', 'inet', 'portwarden', 'fastban4', `{ ${BENIGN_CLIENT} }`]).code === 0, false, 'nor in the fast path');
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('a ban expires by itself in the kernel', async () => {
+  assert.equal(cli('ban', '10.77.0.98', '--for', '2s').status, 0);
+  assert.ok(kernelBans().includes('10.77.0.98'));
+  await until('the ban to lapse', () => !kernelBans().includes('10.77.0.98'), 10_000);
+});
+
 test('an allowlisted scanner is never banned', async () => {
   nmap(ALLOWED_SCANNER, ['-sS', '-p', '1-300']);
   await new Promise((r) => setTimeout(r, 1_500));
@@ -171,7 +205,23 @@ test('SIGTERM stops cleanly and leaves the bans in the kernel, to expire by them
   assert.ok(kernelBans().includes(ATTACKER4));
 });
 
-test('no namespace is left behind', { skip: false }, () => {
+test('bans survive a restart of the daemon', async () => {
+  assert.ok(kernelBans().includes(ATTACKER4));
+  const restarted = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', configPath]);
+  let out = '';
+  restarted.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    await until('the restarted daemon', () => out.includes('"event.action":"started"'));
+    assert.ok(kernelBans().includes(ATTACKER4), 'still banned after the restart');
+    assert.match(out, /"event.action":"bans-restored"/);
+  } finally {
+    const exited = new Promise((resolve) => restarted.once('exit', resolve));
+    restarted.kill('SIGTERM');
+    await exited;
+  }
+});
+
+test('no namespace is left behind', () => {
   pair.destroy();
   assert.deepEqual(systemNamespaces(pair.attacker), []);
   assert.deepEqual(systemNamespaces(pair.protectedNs), []);

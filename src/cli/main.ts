@@ -4,6 +4,7 @@ import { PROFILE_NAMES, type ProfileName } from '../config/profiles.js';
 import { PortwardenError } from '../errors.js';
 import { runAnalyze, type Output } from './analyze.js';
 import { runControl, runStart } from './daemon-commands.js';
+import { runDemo } from './demo.js';
 
 function parseProfile(value: string): ProfileName {
   if ((PROFILE_NAMES as readonly string[]).includes(value)) return value as ProfileName;
@@ -87,6 +88,13 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
   control('reload', 're-read the config file (as SIGHUP); an invalid file is refused and the old config kept', false).action(async (opts: { socket?: string; config?: string }) => {
     status = await runControl('reload', undefined, opts, io);
   });
+
+  program
+    .command('demo')
+    .description('build a lab of network namespaces, run the daemon against real nmap scans and benign traffic, report, and remove the lab')
+    .action(async () => {
+      status = await runDemo(io);
+    });
 
   const config = program.command('config').description('work with config files');
   config

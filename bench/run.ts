@@ -3,6 +3,7 @@
  * the same machine (never a remembered number). Suites:
  *   analyze  capture → decode → detect throughput and peak RSS (issue: detection engine)
  *   memory   peak RSS streaming a 2 GB capture, against a 0.3 GB one
+ *   enforce  decision-to-kernel latency and 100,000 bans, against a process per ban (issue: live daemon)
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { enforceSuite } from './enforce.js';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
 import { NODE_FLAGS } from './node-flags.js';
 
@@ -127,7 +129,7 @@ function memorySuite(dir: string): void {
   rmSync(big);
 }
 
-const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite };
+const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite };
 const wanted = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'portwarden-bench-'));
 try {

@@ -190,12 +190,7 @@ export class Daemon {
    * SSH peers), into the kernel's allow sets: accepted before any drop, the kernel fast path's included.
    */
   async #applyAllowlist(c: PortwardenConfig): Promise<void> {
-    const g = this.#guard.snapshot();
-    for (const address of [...g.ownAddresses, ...g.gateways, ...g.resolvers, ...g.sshPeers]) {
-      const network = asNetwork(address);
-      // Loopback is never seen on the table's hooks (capture rules skip lo); skip what is not an address.
-      if (network !== null) this.#enforcer.allow(network);
-    }
+    this.#allowProtected();
     for (const entry of c.allowlist) {
       const value = typeof entry === 'string' ? entry : entry.value;
       const network = asNetwork(value);
@@ -204,6 +199,16 @@ export class Daemon {
     }
     this.#queued++;
     await this.#commit();
+  }
+
+  /** Queues an allow for everything the lockout guard protects now. */
+  #allowProtected(): void {
+    const g = this.#guard.snapshot();
+    for (const address of [...g.ownAddresses, ...g.gateways, ...g.resolvers, ...g.sshPeers]) {
+      const network = asNetwork(address);
+      if (network !== null) this.#enforcer.allow(network);
+    }
+    this.#queued++;
   }
 
   #onIncident(incident: Incident): void {
@@ -267,13 +272,10 @@ export class Daemon {
   async #reconcile(): Promise<void> {
     if (this.#stopped) return;
     if (await this.#table.present()) {
-      // New SSH sessions since the last tick: allow their peers in the kernel too.
-      this.#guard.refreshSshPeers();
-      for (const peer of this.#guard.snapshot().sshPeers) {
-        const network = asNetwork(peer);
-        if (network !== null) this.#enforcer.allow(network);
-      }
-      this.#queued++;
+      // Addresses change (links coming up, DHCP) and SSH sessions come and go: what the guard protects
+      // now goes into the kernel allow sets too.
+      this.#guard.refresh();
+      this.#allowProtected();
       return;
     }
     this.#repairs++;

@@ -1,0 +1,361 @@
+/**
+ * The iptables + ipset backend against a real kernel, inside throw-away network namespaces
+ * (`pwipt-<pid>-<n>-p|a`): a "protected" namespace runs the backend in a driver process, an
+ * "attacker" namespace is joined to it by a veth link. Nothing here touches the host's firewall.
+ */
+import { after, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { CommitResult, KernelBan } from './backend.js';
+import type { IptablesBackendOptions } from './iptables.js';
+import { iptablesPrefilterRules, ipsetLine } from './iptables.js';
+import { queuedBan } from './decisions.js';
+import type { IptDriverChange } from './testkit-iptables-driver.js';
+import { must, run } from './testkit-netns.js';
+
+const NS_PREFIX = `pwipt-${process.pid}-`;
+const PROTECTED4 = '10.78.0.1';
+const PROTECTED6 = '2001:db8:78::1';
+const ATTACKER4 = ['10.78.1.2', '10.78.1.3', '10.78.1.7', '10.78.2.2'] as const;
+const ATTACKER6 = ['2001:db8:78:1::2', '2001:db8:78:1::3', '2001:db8:78:2::2'] as const;
+const PROTECTED_MAC = '02:00:00:78:00:01';
+const ATTACKER_MAC = '02:00:00:78:00:02';
+const PORT = 8080;
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DRIVER = fileURLToPath(new URL('./testkit-iptables-driver.ts', import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let counter = 0;
+const live = new Set<Lab>();
+
+interface DriverError {
+  name: string;
+  code?: string;
+  message: string;
+  failures?: { action: string; target: string; reason: string }[];
+}
+
+class CallError extends Error {
+  constructor(readonly detail: DriverError) {
+    super(`${detail.code ?? detail.name}: ${detail.message}`);
+  }
+}
+
+class Driver {
+  readonly #waiting = new Map<number, (reply: { ok: boolean; result?: unknown; error?: DriverError }) => void>();
+  #nextId = 1;
+  private constructor(readonly child: ChildProcessWithoutNullStreams) {}
+
+  static start(ns: string): Promise<Driver> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', DRIVER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const driver = new Driver(child);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    return new Promise((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const message = JSON.parse(line) as { id: number; ok: boolean; ready?: boolean; result?: unknown; error?: DriverError };
+        if (message.ready) resolve(driver);
+        else driver.#waiting.get(message.id)?.(message);
+      });
+      child.once('exit', (code) => {
+        reject(new Error(`driver in ${ns} exited (${code}): ${stderr.trim()}`));
+        for (const waiter of driver.#waiting.values()) waiter({ ok: false, error: { name: 'Error', message: `driver exited: ${stderr.trim()}` } });
+      });
+    });
+  }
+
+  call<T>(op: string, args?: unknown): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.set(id, (reply) => {
+        this.#waiting.delete(id);
+        if (reply.ok) resolve(reply.result as T);
+        else reject(new CallError(reply.error ?? { name: 'Error', message: 'unknown' }));
+      });
+      this.child.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
+    });
+  }
+
+  queue = (...changes: IptDriverChange[]) => this.call<null>('queue', { changes });
+  commit = () => this.call<CommitResult>('commit');
+  bans = () => this.call<KernelBan[]>('bans');
+  stop(): void {
+    this.child.stdin.end();
+    this.child.kill();
+  }
+}
+
+interface Lab {
+  protectedNs: string;
+  attackerNs: string;
+  guard: Driver;
+  attacker: Driver | null;
+}
+
+async function destroy(lab: Pick<Lab, 'protectedNs' | 'attackerNs'> & Partial<Lab>): Promise<void> {
+  live.delete(lab as Lab);
+  lab.guard?.stop();
+  lab.attacker?.stop();
+  await run('ip', ['netns', 'del', lab.protectedNs]);
+  await run('ip', ['netns', 'del', lab.attackerNs]);
+}
+
+async function withLab(options: { backend?: IptablesBackendOptions; traffic: boolean }, body: (lab: Lab) => Promise<void>): Promise<void> {
+  const base = `${NS_PREFIX}${++counter}-`;
+  const names = { protectedNs: `${base}p`, attackerNs: `${base}a` };
+  const partial: Pick<Lab, 'protectedNs' | 'attackerNs'> & Partial<Lab> = { ...names };
+  live.add(partial as Lab);
+  try {
+    await must('ip', ['netns', 'add', names.protectedNs]);
+    await must('ip', ['netns', 'add', names.attackerNs]);
+    const protectedSide = [
+      'link set lo up',
+      `link add pw0 address ${PROTECTED_MAC} type veth peer name pw1 address ${ATTACKER_MAC} netns ${names.attackerNs}`,
+      'link set pw0 up',
+      `addr add ${PROTECTED4}/16 dev pw0`,
+      `addr add ${PROTECTED6}/48 dev pw0 nodad`,
+      ...[...ATTACKER4, ...ATTACKER6].map((a) => `neigh replace ${a} lladdr ${ATTACKER_MAC} dev pw0 nud permanent`),
+    ];
+    const attackerSide = [
+      'link set lo up',
+      'link set pw1 up',
+      ...ATTACKER4.map((a) => `addr add ${a}/16 dev pw1`),
+      ...ATTACKER6.map((a) => `addr add ${a}/48 dev pw1 nodad`),
+      ...[PROTECTED4, PROTECTED6].map((a) => `neigh replace ${a} lladdr ${PROTECTED_MAC} dev pw1 nud permanent`),
+    ];
+    await must('ip', ['-n', names.protectedNs, '-batch', '-'], `${protectedSide.join('\n')}\n`);
+    await must('ip', ['-n', names.attackerNs, '-batch', '-'], `${attackerSide.join('\n')}\n`);
+    partial.guard = await Driver.start(names.protectedNs);
+    if (options.traffic) partial.attacker = await Driver.start(names.attackerNs);
+    const lab: Lab = { ...names, guard: partial.guard, attacker: partial.attacker ?? null };
+    await lab.guard.call('init', options.backend ?? {});
+    if (options.traffic) {
+      await lab.guard.call('listenTcp', { host: PROTECTED4, port: PORT });
+      await lab.guard.call('listenTcp', { host: PROTECTED6, port: PORT });
+    }
+    await body(lab);
+  } finally {
+    await destroy(partial);
+  }
+}
+
+after(async () => {
+  for (const lab of [...live]) await destroy(lab);
+  const left = (await must('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(NS_PREFIX));
+  assert.deepEqual(left, [], 'every test namespace is deleted');
+});
+
+const inNs = (ns: string, command: string, args: readonly string[], input?: string) => must('ip', ['netns', 'exec', ns, command, ...args], input);
+const save = (ns: string, family: 4 | 6) => inNs(ns, family === 4 ? 'iptables-save' : 'ip6tables-save', ['-t', 'filter']);
+/** Rule and chain lines of an iptables-save text, without comments and counters. */
+const rulesOf = (saved: string) => saved.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':')).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+const setNames = async (ns: string) => (await inNs(ns, 'ipset', ['list', '-n'])).split('\n').filter(Boolean).sort();
+
+async function expectReach(lab: Lab, expected: Record<string, 'open' | 'timeout'>): Promise<void> {
+  assert.ok(lab.attacker);
+  const attacker = lab.attacker;
+  const sources = Object.keys(expected);
+  const outcomes = await Promise.all(
+    sources.map((from) => attacker.call<string>('connectTcp', { from, to: from.includes(':') ? PROTECTED6 : PROTECTED4, port: PORT, timeoutMs: 700 })),
+  );
+  assert.deepEqual(Object.fromEntries(sources.map((s, i) => [s, outcomes[i]])), expected);
+}
+
+const byTarget = (bans: KernelBan[]) => new Map(bans.map((b) => [b.target, b.expiresInSeconds]));
+
+async function callErrorOf(promise: Promise<unknown>): Promise<CallError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof CallError, String(error));
+    return error;
+  }
+  assert.fail('expected the call to fail');
+}
+
+test('ipset lines and prefilter rules', () => {
+  assert.equal(ipsetLine(queuedBan({ target: '192.0.2.7', timeoutSeconds: 1.2 })), 'add portwarden-ban4 192.0.2.7 timeout 2');
+  assert.equal(ipsetLine(queuedBan({ target: '2001:db8::/64', timeoutSeconds: null })), 'add portwarden-ban6 2001:db8::/64 timeout 0');
+  assert.equal(ipsetLine(queuedBan({ target: '192.0.2.0/24', timeoutSeconds: 1e9 })), 'add portwarden-ban4 192.0.2.0/24 timeout 2147483');
+  const rules = iptablesPrefilterRules(7, 96);
+  assert.match(rules.input4[0], /--ctstate NEW,INVALID .*-j NFLOG --nflog-group 7 --nflog-size 96$/);
+  assert.equal(rules.output6.length, 4);
+  assert.throws(() => iptablesPrefilterRules(70000), /PW_ERR_CAPTURE_LIVE|out of range/);
+});
+
+test('setup creates only its chains and sets and keeps an unrelated INPUT rule', async () => {
+  await withLab({ traffic: false }, async ({ protectedNs: ns, guard }) => {
+    await inNs(ns, 'iptables', ['-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-j', 'ACCEPT']);
+    await inNs(ns, 'ip6tables', ['-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-j', 'ACCEPT']);
+    assert.equal(await guard.call('present'), false);
+    await guard.call('setup');
+    assert.equal(await guard.call('present'), true);
+    assert.deepEqual(await setNames(ns), ['portwarden-allow4', 'portwarden-allow6', 'portwarden-ban4', 'portwarden-ban6']);
+    const v4 = rulesOf(await save(ns, 4));
+    assert.deepEqual(v4, [
+      ':INPUT ACCEPT',
+      ':FORWARD ACCEPT',
+      ':OUTPUT ACCEPT',
+      ':PORTWARDEN -',
+      '-A INPUT -j PORTWARDEN',
+      '-A INPUT -p tcp -m tcp --dport 2222 -j ACCEPT',
+      '-A PORTWARDEN -m set --match-set portwarden-allow4 src -m comment --comment "portwarden: allowlist" -j RETURN',
+      '-A PORTWARDEN -m set --match-set portwarden-ban4 src -m comment --comment "portwarden: bans" -j DROP',
+    ]);
+    const v6 = rulesOf(await save(ns, 6));
+    assert.ok(v6.includes('-A INPUT -j PORTWARDEN6') && v6.includes('-A INPUT -p tcp -m tcp --dport 2222 -j ACCEPT'), v6.join('\n'));
+    assert.ok(v6.some((l) => l.includes('--match-set portwarden-ban6 src')));
+  });
+});
+
+test('a banned IPv4 and IPv6 address cannot reach a listener while others can', async () => {
+  await withLab({ traffic: true }, async (lab) => {
+    await lab.guard.call('setup');
+    await expectReach(lab, { [ATTACKER4[0]]: 'open', [ATTACKER6[0]]: 'open' });
+    await lab.guard.queue({ action: 'ban', target: ATTACKER4[0], timeoutSeconds: 60 }, { action: 'ban', target: ATTACKER6[0], timeoutSeconds: null });
+    assert.equal((await lab.guard.commit()).applied, 2);
+    const bans = byTarget(await lab.guard.bans());
+    assert.ok((bans.get(ATTACKER4[0]) ?? 0) >= 58, `expires in ${bans.get(ATTACKER4[0])}`);
+    assert.equal(bans.get(ATTACKER6[0]), null);
+    await expectReach(lab, { [ATTACKER4[0]]: 'timeout', [ATTACKER4[1]]: 'open', [ATTACKER6[0]]: 'timeout', [ATTACKER6[1]]: 'open' });
+  });
+});
+
+test('the allowlist wins over a ban of its network', async () => {
+  await withLab({ traffic: true }, async (lab) => {
+    await lab.guard.call('setup');
+    await lab.guard.queue(
+      { action: 'ban', target: '10.78.1.0/24', timeoutSeconds: 60 },
+      { action: 'allow', target: '10.78.1.7' },
+      { action: 'ban', target: '2001:db8:78:1::/64', timeoutSeconds: 60 },
+      { action: 'allow', target: '2001:db8:78:1::3' },
+    );
+    await lab.guard.commit();
+    await expectReach(lab, { '10.78.1.7': 'open', '10.78.1.2': 'timeout', '10.78.2.2': 'open', '2001:db8:78:1::3': 'open', '2001:db8:78:1::2': 'timeout' });
+    await lab.guard.queue({ action: 'disallow', target: '10.78.1.7' });
+    await lab.guard.commit();
+    await expectReach(lab, { '10.78.1.7': 'timeout' });
+  });
+});
+
+test('a ban with a 2 s timeout lifts by itself; unban lifts one at once', async () => {
+  await withLab({ traffic: true }, async (lab) => {
+    const [short, long, other] = ATTACKER4;
+    await lab.guard.call('setup');
+    await lab.guard.queue({ action: 'ban', target: short, timeoutSeconds: 2 }, { action: 'ban', target: long, timeoutSeconds: 100 }, { action: 'ban', target: other, timeoutSeconds: 100 });
+    await lab.guard.commit();
+    const committedAt = Date.now();
+    await expectReach(lab, { [short]: 'timeout', [long]: 'timeout', [other]: 'timeout' });
+    await lab.guard.queue({ action: 'unban', target: other }, { action: 'unban', target: '192.0.2.99' });
+    assert.equal((await lab.guard.commit()).applied, 2, 'unbanning what is not banned is not an error');
+    await sleep(Math.max(0, committedAt + 2500 - Date.now()));
+    assert.deepEqual([...byTarget(await lab.guard.bans()).keys()], [long]);
+    await expectReach(lab, { [short]: 'open', [long]: 'timeout', [other]: 'open' });
+  });
+});
+
+test('setup again is idempotent: one jump each, old elements gone, prefilter rules once', async () => {
+  await withLab({ backend: { nflogGroup: 5, snaplen: 128 }, traffic: false }, async ({ protectedNs: ns, guard }) => {
+    await guard.call('setup');
+    await guard.queue({ action: 'ban', target: '10.78.1.2', timeoutSeconds: 60 });
+    await guard.commit();
+    await guard.call('setup');
+    await guard.call('setup');
+    assert.deepEqual(await guard.bans(), []);
+    for (const family of [4, 6] as const) {
+      const chain = family === 4 ? 'PORTWARDEN' : 'PORTWARDEN6';
+      const rules = rulesOf(await save(ns, family));
+      assert.deepEqual(rules.filter((l) => l.startsWith('-A INPUT') || l.startsWith('-A OUTPUT')), [`-A INPUT -j ${chain}`, `-A OUTPUT -j ${chain}-OUT`]);
+      assert.equal(rules.filter((l) => l.startsWith(`-A ${chain} `)).length, 4, rules.join('\n'));
+      assert.equal(rules.filter((l) => l.startsWith(`-A ${chain}-OUT `)).length, 4);
+      assert.ok(rules.some((l) => l.includes('--nflog-group 5') && l.includes('--nflog-size 128')), rules.join('\n'));
+    }
+  });
+});
+
+test('teardown removes jumps, chains and sets and nothing else, and may run twice', async () => {
+  await withLab({ backend: { nflogGroup: 5 }, traffic: false }, async ({ protectedNs: ns, guard }) => {
+    await inNs(ns, 'iptables', ['-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-j', 'ACCEPT']);
+    await inNs(ns, 'ipset', ['create', 'other', 'hash:ip']);
+    await guard.call('setup');
+    await guard.queue({ action: 'ban', target: '10.78.1.2', timeoutSeconds: 60 }, { action: 'allow', target: '2001:db8::/32' });
+    await guard.commit();
+    await guard.call('teardown');
+    assert.equal(await guard.call('present'), false);
+    assert.deepEqual(await setNames(ns), ['other']);
+    assert.deepEqual(rulesOf(await save(ns, 4)), [':INPUT ACCEPT', ':FORWARD ACCEPT', ':OUTPUT ACCEPT', '-A INPUT -p tcp -m tcp --dport 2222 -j ACCEPT']);
+    assert.deepEqual(rulesOf(await save(ns, 6)), [':INPUT ACCEPT', ':FORWARD ACCEPT', ':OUTPUT ACCEPT']);
+    await guard.call('teardown');
+  });
+});
+
+test('refused lines surface as PW_ERR_ENFORCE per decision, and the rest is applied', async () => {
+  await withLab({ traffic: false }, async ({ protectedNs: ns, guard }) => {
+    await guard.call('setup');
+    // hash:net takes no /0 network.
+    await guard.queue(
+      { action: 'ban', target: '10.78.1.2', timeoutSeconds: 60 },
+      { action: 'ban', target: '0.0.0.0/0', timeoutSeconds: 60 },
+      { action: 'ban', target: '10.78.1.3', timeoutSeconds: 60 },
+      { action: 'ban', target: '::/0', timeoutSeconds: 60 },
+      { action: 'ban', target: '2001:db8::1', timeoutSeconds: 60 },
+    );
+    const error = await callErrorOf(guard.commit());
+    assert.equal(error.detail.code, 'PW_ERR_ENFORCE');
+    assert.deepEqual(error.detail.failures?.map((f) => [f.action, f.target]), [['ban', '0.0.0.0/0'], ['ban', '::/0']]);
+    assert.deepEqual([...byTarget(await guard.bans()).keys()].sort(), ['10.78.1.2', '10.78.1.3', '2001:db8::1']);
+
+    // A set removed under us: a present() false, and bans fail.
+    await inNs(ns, 'iptables', ['-F', 'PORTWARDEN']);
+    await inNs(ns, 'ipset', ['destroy', 'portwarden-ban4']);
+    assert.equal(await guard.call('present'), false);
+    await guard.queue({ action: 'ban', target: '10.78.2.3', timeoutSeconds: 60 });
+    const missing = await callErrorOf(guard.commit());
+    assert.deepEqual(missing.detail.failures?.map((f) => f.target), ['10.78.2.3']);
+    // Setup repairs it.
+    await guard.call('setup');
+    assert.equal(await guard.call('present'), true);
+  });
+});
+
+test('commit timings: 1 ban and 1,000 bans, each one ipset process (printed, not asserted)', async (t: TestContext) => {
+  await withLab({ traffic: false }, async ({ guard }) => {
+    await guard.call('setup');
+    const one = async (target: string) => {
+      await guard.queue({ action: 'ban', target, timeoutSeconds: 600 });
+      return (await guard.commit()).durationMs;
+    };
+    await one('198.51.100.1');
+    const single = await one('198.51.100.2');
+    await guard.queue(...Array.from({ length: 1000 }, (_, i) => ({ action: 'ban' as const, target: `10.200.${i >> 8}.${i & 255}`, timeoutSeconds: 600 })));
+    const batch = await guard.commit();
+    assert.equal(batch.applied, 1000);
+    const singleAfter = await one('198.51.100.3');
+    t.diagnostic(`commit of 1 ban: ${single.toFixed(2)} ms; of 1,000 bans: ${batch.durationMs.toFixed(2)} ms; of 1 ban with 1,002 in the set: ${singleAfter.toFixed(2)} ms`);
+    assert.equal((await guard.bans()).length, 1003);
+  });
+});
+
+/** nmap -sS of 100 ports from the attacker's first address; returns the count per port state. */
+async function scan(lab: Lab): Promise<Record<string, number>> {
+  const xml = await inNs(lab.attackerNs, 'nmap', [
+    '-sS', '-Pn', '-n', '-p', `${PORT - 50}-${PORT + 49}`, '-S', ATTACKER4[0], '-e', 'pw1',
+    '--max-retries', '1', '--max-rtt-timeout', '200ms', '--initial-rtt-timeout', '100ms', '-T4', '-oX', '-', PROTECTED4,
+  ]);
+  const states: Record<string, number> = {};
+  for (const m of xml.matchAll(/<port protocol="tcp" portid="\d+"><state state="([a-z|]+)"/g)) states[m[1]] = (states[m[1]] ?? 0) + 1;
+  for (const m of xml.matchAll(/<extraports state="([a-z|]+)" count="(\d+)"/g)) states[m[1]] = (states[m[1]] ?? 0) + Number(m[2]);
+  return states;
+}
+
+test('scan and ban: after the ban, nmap -sS sees only filtered ports', async () => {
+  await withLab({ traffic: true }, async (lab) => {
+    await lab.guard.call('setup');
+    assert.deepEqual(await scan(lab), { open: 1, closed: 99 });
+    await lab.guard.queue({ action: 'ban', target: ATTACKER4[0], timeoutSeconds: 600 });
+    await lab.guard.commit();
+    assert.deepEqual(await scan(lab), { filtered: 100 });
+    await expectReach(lab, { [ATTACKER4[1]]: 'open' });
+  });
+});

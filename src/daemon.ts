@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { NflogSource, nflogPrefilterRules } from './capture/nflog.js';
+import { PcapLiveSource } from './capture/pcap-live.js';
 import { loadConfigFile, type PortwardenConfig } from './config/load.js';
 import type { ControlHandler, BanView } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -11,6 +13,7 @@ import type { Incident } from './detect/incident.js';
 import type { EnforcementBackend } from './enforce/backend.js';
 import { EnforceError } from './enforce/decisions.js';
 import { DryRunBackend } from './enforce/dry-run.js';
+import { IptablesBackend } from './enforce/iptables.js';
 import { NftablesBackend } from './enforce/nftables.js';
 import { PortwardenError } from './errors.js';
 import type { EventLogger } from './observe/log.js';
@@ -48,12 +51,14 @@ export class Daemon {
   readonly #log: EventLogger;
   readonly #startedAt = new Date();
   #config: PortwardenConfig;
-  #table!: NftablesBackend;
+  /** Owns the kernel side: table/chains with the capture rules (and the bans, unless dry-run). */
+  #table!: EnforcementBackend;
   #enforcer!: EnforcementBackend;
   #guard!: LockoutGuard;
   #policy!: DecisionPolicy;
   #pipeline!: Pipeline;
-  #capture!: NflogSource;
+  /** The live sources: one NFLOG group, or libpcap on each watched interface. */
+  #captures: (NflogSource | PcapLiveSource)[] = [];
   #control!: ControlServer;
   readonly #bans = new Map<string, ActiveBan>();
   #queued = 0;
@@ -80,8 +85,16 @@ export class Daemon {
     await this.#buildDecide(c);
     // Dry run: decisions only go to the log, and the kernel fast path is off too (it would ban by itself).
     const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
-    const rules = nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: c.capture.interfaces.length > 0 ? c.capture.interfaces : undefined });
-    this.#table = new NftablesBackend({
+    const nflog = c.capture.method === 'nflog';
+    // With libpcap capture the kernel need not log anything for detection.
+    const rules = nflog
+      ? nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: c.capture.interfaces.length > 0 ? c.capture.interfaces : undefined })
+      : { input: [], output: [] };
+    this.#table =
+      c.enforce.backend === 'iptables'
+        ? // iptables has no dynamic sets with meters: no kernel fast path there.
+          new IptablesBackend(nflog ? { nflogGroup: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes } : {})
+        : new NftablesBackend({
       ruleset: {
         hooks: { input: true, forward: c.enforce.forward },
         blockedNetworks: c.enforce.blockedNetworks,
@@ -113,13 +126,13 @@ export class Daemon {
     }
 
     this.#pipeline = new Pipeline(c.detection, (incident) => this.#onIncident(incident));
-    this.#capture = new NflogSource({
-      group: c.capture.nflogGroup,
-      snaplen: c.capture.snaplenBytes,
-      onFrame: this.#pipeline.onFrame,
-      onError: (err) => this.#log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'),
-    });
-    await this.#capture.start();
+    const onError = (err: Error) => this.#log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
+    if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
+    else {
+      const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : [defaultRouteInterface()];
+      for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame }));
+    }
+    for (const source of this.#captures) await source.start();
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler());
 
     this.#every(c.enforce.commitEveryMs, () => void this.#commit());
@@ -127,7 +140,7 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => this.#pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void this.#reconcile());
     this.#log.info(
-      { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : 'nftables', 'nflog.group': c.capture.nflogGroup, socket: c.control.socketPath },
+      { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, socket: c.control.socketPath },
       `portwarden started (profile ${c.profile}${dryRun ? ', dry run' : ''})`,
     );
   }
@@ -137,12 +150,12 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    this.#capture.stop();
+    for (const source of this.#captures) source.stop();
     await this.#committing;
     await this.#commit();
     await this.#control.close();
     if (this.#options.flushOnExit) await this.#table.teardown();
-    this.#table.close();
+    if (this.#table instanceof NftablesBackend) this.#table.close();
     this.#log.info({ 'event.action': 'stopped', 'flush.on.exit': this.#options.flushOnExit }, this.#options.flushOnExit ? 'portwarden stopped; table removed' : 'portwarden stopped; bans stay until they expire');
   }
 
@@ -313,8 +326,8 @@ export class Daemon {
         incidents: this.#incidents,
         counters: {
           ...this.#pipeline.engine.counterValues(),
-          'capture.delivered': this.#capture.stats.delivered,
-          'capture.lost': this.#capture.stats.lost,
+          'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
+          'capture.lost': this.#captures.reduce((n, source) => n + (source instanceof NflogSource ? source.stats.lost : 0), 0),
           'reconcile.repairs': this.#repairs,
         },
       }),
@@ -359,4 +372,14 @@ function asNetwork(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** The interface of the default IPv4 route (/proc/net/route), where libpcap watches by default. */
+function defaultRouteInterface(): string {
+  const lines = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1);
+  for (const line of lines) {
+    const [iface, destination, , , , , , mask] = line.trim().split(/\s+/);
+    if (destination === '00000000' && mask === '00000000' && iface !== undefined) return iface;
+  }
+  throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface to watch: name one with --interface');
 }

@@ -8,6 +8,7 @@ import type { Output } from './analyze.js';
 
 export interface StartOptions {
   config?: string;
+  capture?: 'nflog' | 'pcap';
   interface: string[];
   dryRun: boolean;
   flushOnExit: boolean;
@@ -31,6 +32,7 @@ function version(): string {
 export async function runStart(options: StartOptions, io: Output): Promise<number> {
   let config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config) : defaultConfig();
   if (options.interface.length > 0) config = { ...config, capture: { ...config.capture, interfaces: options.interface } };
+  if (options.capture !== undefined) config = { ...config, capture: { ...config.capture, method: options.capture } };
   if (options.socket !== undefined) config = { ...config, control: { socketPath: options.socket } };
   const logger = createLogger();
   const daemon = await Daemon.start({ config, configPath: options.config, dryRun: options.dryRun, flushOnExit: options.flushOnExit, logger, version: version() });

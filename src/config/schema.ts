@@ -210,7 +210,9 @@ const banSeconds = z.union([z.literal(null), z.number().int().min(0)], { error: 
 
 /** Live capture (NFLOG): where and how the kernel hands packets to detection. */
 export const captureSchema = section({
-  /** Interfaces to watch; empty: all but loopback. */
+  /** nflog: the kernel logs what detection needs (default); pcap: libpcap on the interfaces (a mirror port). */
+  method: z.enum(['nflog', 'pcap'], { error: (issue) => `must be nflog or pcap, got ${describe(issue.input)}` }),
+  /** Interfaces to watch; empty: all but loopback (nflog), the default route's (pcap). */
   interfaces: stringList,
   nflogGroup: positiveInt,
   snaplenBytes: positiveInt,
@@ -218,7 +220,7 @@ export const captureSchema = section({
 
 /** The kernel side: backend, batching, repair, static rules. */
 export const enforceSchema = section({
-  backend: z.enum(['nftables', 'dry-run'], { error: (issue) => `must be nftables or dry-run, got ${describe(issue.input)}` }),
+  backend: z.enum(['nftables', 'iptables', 'dry-run'], { error: (issue) => `must be nftables, iptables or dry-run, got ${describe(issue.input)}` }),
   forward: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
   commitEveryMs: positiveInt,
   reconcileEveryMs: positiveInt,

@@ -182,6 +182,17 @@ test('ban, bans and unban through the CLI; a protected address is refused', () =
   assert.match(refused.stderr, /refusing to ban 127\.0\.0\.1: loopback/);
 });
 
+test('allow through the CLI lifts a ban and protects the address from then on', () => {
+  assert.equal(cli('ban', '10.77.0.97', '--for', '10m').status, 0);
+  assert.ok(kernelBans().includes('10.77.0.97'));
+  const allow = cli('allow', '10.77.0.97', '--reason', 'test peer');
+  assert.equal(allow.status, 0, allow.stderr);
+  assert.ok(!kernelBans().includes('10.77.0.97'), 'the ban is lifted');
+  const again = cli('ban', '10.77.0.97');
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /refusing to ban 10\.77\.0\.97: allowlist/);
+});
+
 test('SIGHUP with a broken config keeps the old one running', async () => {
   writeFileSync(configPath, 'decide:\n  banSeconds: { scan: -5 }\n');
   daemon.kill('SIGHUP');

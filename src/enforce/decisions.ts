@@ -63,3 +63,44 @@ export function queuedBan(ban: Ban): QueuedChange {
 export function queuedChange(action: 'unban' | 'allow' | 'disallow', target: Target): QueuedChange {
   return { action, target: parseDecisionTarget(action, target) };
 }
+
+/**
+ * The queueing half every backend shares: ban, unban, allow and disallow only record changes; the
+ * backend's commit() takes them all and applies them in one transaction.
+ */
+export abstract class QueueingBackend {
+  #queue: QueuedChange[] = [];
+
+  ban(ban: Ban): void {
+    this.#queue.push(queuedBan(ban));
+  }
+
+  unban(target: Target): void {
+    this.#queue.push(queuedChange('unban', target));
+  }
+
+  allow(target: Target): void {
+    this.#queue.push(queuedChange('allow', target));
+  }
+
+  disallow(target: Target): void {
+    this.#queue.push(queuedChange('disallow', target));
+  }
+
+  /** Decisions queued and not yet committed. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Takes every queued change, leaving the queue empty. */
+  protected takeQueued(): QueuedChange[] {
+    const changes = this.#queue;
+    this.#queue = [];
+    return changes;
+  }
+
+  /** Forgets what was queued (the table it was meant for is gone). */
+  protected dropQueued(): void {
+    this.#queue = [];
+  }
+}

@@ -6,9 +6,9 @@
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { PortwardenError } from '../errors.js';
-import type { Ban, CommitResult, EnforcementBackend, KernelBan, Target } from './backend.js';
-import { EnforceError, queuedBan, queuedChange, type Action, type EnforceFailure } from './decisions.js';
-import { ElementState, type QueuedChange, type SetName } from './element-state.js';
+import type { CommitResult, EnforcementBackend, KernelBan, Target } from './backend.js';
+import { EnforceError, QueueingBackend, type Action, type EnforceFailure } from './decisions.js';
+import { ElementState, type SetName } from './element-state.js';
 
 /** One line of what dry-run would have done; `decision` is the queued decision that caused it. */
 export type DryRunLogEntry =
@@ -37,16 +37,16 @@ export interface DryRunOptions {
 
 const ENOENT = osConstants.errno.ENOENT;
 
-export class DryRunBackend implements EnforcementBackend {
+export class DryRunBackend extends QueueingBackend implements EnforcementBackend {
   readonly name = 'dry-run' as const;
   readonly #log: DryRunLogger;
   readonly #clock: () => number;
   // No kernel timer lags behind ours, so no grace period.
   readonly #state = new ElementState(0);
-  #queue: QueuedChange[] = [];
   #present = false;
 
   constructor(log: DryRunLogger, options: DryRunOptions = {}) {
+    super();
     this.#log = log;
     this.#clock = options.clock ?? Date.now;
   }
@@ -57,25 +57,8 @@ export class DryRunBackend implements EnforcementBackend {
     this.#log({ event: 'setup' });
   }
 
-  ban(ban: Ban): void {
-    this.#queue.push(queuedBan(ban));
-  }
-
-  unban(target: Target): void {
-    this.#queue.push(queuedChange('unban', target));
-  }
-
-  allow(target: Target): void {
-    this.#queue.push(queuedChange('allow', target));
-  }
-
-  disallow(target: Target): void {
-    this.#queue.push(queuedChange('disallow', target));
-  }
-
   async commit(): Promise<CommitResult> {
-    const changes = this.#queue;
-    this.#queue = [];
+    const changes = this.takeQueued();
     const started = performance.now();
     if (!this.#present) {
       // As in the kernel: nothing can be added to a missing table; removing from it is already done.
@@ -118,7 +101,7 @@ export class DryRunBackend implements EnforcementBackend {
 
   async teardown(): Promise<void> {
     this.#state.clear();
-    this.#queue = [];
+    this.dropQueued();
     this.#present = false;
     this.#log({ event: 'teardown' });
   }

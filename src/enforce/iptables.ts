@@ -22,8 +22,8 @@
  */
 import { spawn } from 'node:child_process';
 import { PortwardenError } from '../errors.js';
-import type { Ban, CommitResult, EnforcementBackend, KernelBan, Target } from './backend.js';
-import { EnforceError, queuedBan, queuedChange, type EnforceFailure } from './decisions.js';
+import type { CommitResult, EnforcementBackend, KernelBan } from './backend.js';
+import { EnforceError, QueueingBackend, type EnforceFailure } from './decisions.js';
 import type { QueuedChange } from './element-state.js';
 import { parseTarget, type Family } from './targets.js';
 
@@ -149,18 +149,18 @@ interface Line {
   change: QueuedChange;
 }
 
-export class IptablesBackend implements EnforcementBackend {
+export class IptablesBackend extends QueueingBackend implements EnforcementBackend {
   readonly name = 'iptables' as const;
   readonly prefilter: IptablesPrefilterRules | null;
   readonly #maxBans: number;
   readonly #ipset: string;
   readonly #restore: Record<Family, string>;
   readonly #save: Record<Family, string>;
-  #queue: QueuedChange[] = [];
   #tail: Promise<unknown> = Promise.resolve();
 
   /** Validates the options now, not at the first setup. */
   constructor(options: IptablesBackendOptions = {}) {
+    super();
     this.prefilter = options.nflogGroup === undefined ? null : iptablesPrefilterRules(options.nflogGroup, options.snaplen ?? DEFAULT_SNAPLEN);
     const maxBans = options.maxBans ?? 1_048_576;
     if (!Number.isInteger(maxBans) || maxBans < 1 || maxBans > 2 ** 31) {
@@ -235,30 +235,8 @@ export class IptablesBackend implements EnforcementBackend {
     });
   }
 
-  ban(ban: Ban): void {
-    this.#queue.push(queuedBan(ban));
-  }
-
-  unban(target: Target): void {
-    this.#queue.push(queuedChange('unban', target));
-  }
-
-  allow(target: Target): void {
-    this.#queue.push(queuedChange('allow', target));
-  }
-
-  disallow(target: Target): void {
-    this.#queue.push(queuedChange('disallow', target));
-  }
-
-  /** Decisions queued and not yet committed. */
-  get queued(): number {
-    return this.#queue.length;
-  }
-
   commit(): Promise<CommitResult> {
-    const changes = this.#queue;
-    this.#queue = [];
+    const changes = this.takeQueued();
     return this.#serial(() => this.#commit(changes));
   }
 
@@ -298,7 +276,7 @@ export class IptablesBackend implements EnforcementBackend {
   teardown(): Promise<void> {
     return this.#serial(async () => {
       await this.#teardown();
-      this.#queue = [];
+      this.dropQueued();
     });
   }
 

@@ -13,8 +13,8 @@
  * someone removed it); the refused decisions are then thrown as one EnforceError (PW_ERR_ENFORCE).
  */
 import { PortwardenError } from '../errors.js';
-import type { Ban, CommitResult, EnforcementBackend, KernelBan, Target } from './backend.js';
-import { EnforceError, queuedBan, queuedChange, type EnforceFailure } from './decisions.js';
+import type { CommitResult, EnforcementBackend, KernelBan } from './backend.js';
+import { EnforceError, QueueingBackend, type EnforceFailure } from './decisions.js';
 import { ElementState, type QueuedChange, type SetName } from './element-state.js';
 import { runNft } from './nft-cli.js';
 import {
@@ -67,20 +67,20 @@ const ERRNO_REASONS: Record<string, string> = {
   EPERM: 'not permitted (needs CAP_NET_ADMIN)',
 };
 
-export class NftablesBackend implements EnforcementBackend {
+export class NftablesBackend extends QueueingBackend implements EnforcementBackend {
   readonly name = 'nftables' as const;
   readonly ruleset: ResolvedNftRuleset;
   readonly #nftPath: string;
   readonly #replyTimeoutMs: number;
   readonly #clock: () => number;
   readonly #state = new ElementState(EXPIRY_GRACE_MS);
-  #queue: QueuedChange[] = [];
   #netlink: NftNetlink | null = null;
   /** Kernel operations run one after another: replies are matched to one request at a time. */
   #tail: Promise<unknown> = Promise.resolve();
 
   /** Validates the ruleset options now (PW_ERR_CONFIG_INVALID), not at the first setup. */
   constructor(options: NftablesBackendOptions = {}) {
+    super();
     this.ruleset = resolveNftRuleset(options.ruleset);
     this.#nftPath = options.nftPath ?? 'nft';
     this.#replyTimeoutMs = options.replyTimeoutMs ?? 5000;
@@ -99,30 +99,8 @@ export class NftablesBackend implements EnforcementBackend {
     });
   }
 
-  ban(ban: Ban): void {
-    this.#queue.push(queuedBan(ban));
-  }
-
-  unban(target: Target): void {
-    this.#queue.push(queuedChange('unban', target));
-  }
-
-  allow(target: Target): void {
-    this.#queue.push(queuedChange('allow', target));
-  }
-
-  disallow(target: Target): void {
-    this.#queue.push(queuedChange('disallow', target));
-  }
-
-  /** Decisions queued and not yet committed. */
-  get queued(): number {
-    return this.#queue.length;
-  }
-
   commit(): Promise<CommitResult> {
-    const changes = this.#queue;
-    this.#queue = [];
+    const changes = this.takeQueued();
     return this.#serial(() => this.#commit(changes));
   }
 
@@ -155,7 +133,7 @@ export class NftablesBackend implements EnforcementBackend {
         throw new PortwardenError('PW_ERR_ENFORCE', `deleting table inet ${this.ruleset.tableName} failed: ${errnoName(errno)}`);
       }
       this.#state.clear();
-      this.#queue = [];
+      this.dropQueued();
       this.close();
     });
   }

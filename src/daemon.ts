@@ -61,6 +61,8 @@ export class Daemon {
   #captures: (NflogSource | PcapLiveSource)[] = [];
   #control!: ControlServer;
   readonly #bans = new Map<string, ActiveBan>();
+  /** The /64 of every IPv6 target banned in this run: repeat offenders get the wider ban. */
+  readonly #offences = new Set<string>();
   #queued = 0;
   #committing: Promise<void> | null = null;
   #incidents = 0;
@@ -190,10 +192,14 @@ export class Daemon {
       allowlist,
       log: (e) => this.#log.warn(e, e.message),
     });
-    const { sshPorts: _, ...policy } = c.decide;
+    const { sshPorts: _, ipv6RepeatOffenderPrefix, ...policy } = c.decide;
     this.#policy = new DecisionPolicy(policySettings(c.profile, policy), {
       guard: this.#guard,
       profile: c.profile,
+      // A repeat offender's IPv6 source is banned as its whole /64 (by default): one host of a /64
+      // usually means its neighbours are one machine or one customer. Remembered for this run;
+      // persistent offenders are the state issue's.
+      ipv6PrefixFor: (address) => (this.#offences.has(prefix64(address)) ? ipv6RepeatOffenderPrefix : c.decide.ipv6Prefix),
       log: (e) => this.#log.warn(e, e.reason),
     });
   }
@@ -246,6 +252,7 @@ export class Daemon {
   }
 
   #ban(target: string, seconds: number | null, reason: string, origin: ActiveBan['origin']): void {
+    if (target.includes(':')) this.#offences.add(prefix64(target));
     this.#enforcer.ban({ target, timeoutSeconds: seconds });
     this.#bans.set(target, { reason, expiresAtMs: seconds === null ? null : Date.now() + seconds * 1000, origin });
     this.#queued++;
@@ -382,4 +389,14 @@ function defaultRouteInterface(): string {
     if (destination === '00000000' && mask === '00000000' && iface !== undefined) return iface;
   }
   throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface to watch: name one with --interface');
+}
+
+/** The /64 an IPv6 address or prefix lies in, as canonical text. */
+function prefix64(target: string): string {
+  const [address] = target.split('/');
+  const groups = canonical(address).split(':');
+  // Expand '::' so the first four groups are there to take.
+  const gap = groups.indexOf('');
+  const full = gap < 0 ? groups : [...groups.slice(0, gap), ...Array<string>(8 - groups.filter((g) => g !== '').length).fill('0'), ...groups.slice(gap).filter((g) => g !== '')];
+  return `${full.slice(0, 4).join(':')}::/64`;
 }

@@ -9,7 +9,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4, systemNamespaces } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/nflog-netns.js';
 
 const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 const ALLOWED_SCANNER = '10.77.0.3';
@@ -21,6 +21,8 @@ const STEALTH_SCANNERS: [string, string][] = [
   ['-sU', '10.77.0.9'],
 ];
 const BENIGN_CLIENT = '10.77.0.10';
+/** In its own /64 (the protected host's /64 must never be banned whole). */
+const REPEAT_OFFENDER6 = '2001:db8:78::66';
 
 let pair: NetnsPair;
 let dir: string;
@@ -72,6 +74,8 @@ function nmap(source: string, args: string[]): string {
 
 before(async () => {
   pair = new NetnsPair();
+  pair.must(pair.attacker, 'ip', ['-6', 'addr', 'add', `${REPEAT_OFFENDER6}/64`, 'dev', 'veth0', 'nodad']);
+  pair.must(pair.protectedNs, 'ip', ['-6', 'route', 'add', '2001:db8:78::/64', 'dev', 'veth1']);
   for (const a of [ALLOWED_SCANNER, FAST_SCANNER, BENIGN_CLIENT, ...STEALTH_SCANNERS.map(([, a]) => a)]) pair.must(pair.attacker, 'ip', ['addr', 'add', `${a}/24`, 'dev', 'veth0']);
   dir = mkdtempSync(join(tmpdir(), 'pw-daemon-'));
   socket = join(dir, 'run', 'control.sock');
@@ -160,6 +164,17 @@ test('a ban expires by itself in the kernel', async () => {
   assert.equal(cli('ban', '10.77.0.98', '--for', '2s').status, 0);
   assert.ok(kernelBans().includes('10.77.0.98'));
   await until('the ban to lapse', () => !kernelBans().includes('10.77.0.98'), 10_000);
+});
+
+test('an IPv6 scanner is banned by address, and as its whole /64 when it comes back', async () => {
+  const bans6 = () => pair.must(pair.protectedNs, 'nft', ['list', 'set', 'inet', 'portwarden', 'ban6']);
+  const scan6 = () => pair.must(pair.attacker, 'nmap', ['-6', '-Pn', '-n', '-T4', '--max-retries', '1', '--min-rate', '500', '-S', REPEAT_OFFENDER6, '-e', 'veth0', '-sS', '-p', '1-60', PROTECTED6]);
+  scan6();
+  await until('the IPv6 scanner to be banned', () => bans6().includes(REPEAT_OFFENDER6));
+  assert.equal(cli('unban', REPEAT_OFFENDER6).status, 0);
+  pair.run(pair.protectedNs, 'nft', ['flush', 'set', 'inet', 'portwarden', 'fastban6']);
+  scan6();
+  await until('the /64 ban', () => bans6().includes('2001:db8:78::/64'));
 });
 
 test('an allowlisted scanner is never banned', async () => {

@@ -116,7 +116,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
       blockedTcpPorts: [],
       blockedUdpPorts: [],
     },
-    decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, sshPorts: [22] },
+    decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, ipv6RepeatOffenderPrefix: 64, sshPorts: [22] },
     allowlist: [],
     control: { socketPath: '/run/portwarden/control.sock' },
   };

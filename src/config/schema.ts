@@ -246,6 +246,8 @@ export const decideSchema = section({
     flood: banSeconds,
   }),
   ipv6Prefix: positiveInt,
+  /** Prefix a repeat offender's IPv6 address is banned as (128: never widen). */
+  ipv6RepeatOffenderPrefix: positiveInt,
   maxNewBansPerMinute: positiveInt,
   widenPrefix4: positiveInt,
   widenPrefix6: positiveInt,

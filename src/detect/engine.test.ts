@@ -68,6 +68,17 @@ test('a live capture moves time on without packets, so silent probes still time 
   assert.ok(sc.engine.clockMs > 0, 'time never runs back');
 });
 
+test('a scanner that comes back after its ban is reported again (live), while analyze lists the incident once', () => {
+  const sc = new Scenario();
+  for (let i = 0; i < 10; i++) sc.at(i * 10).synProbe(SCANNER, TARGET, 1000 + i, 'closed');
+  assert.equal(sc.opened.length, 1);
+  // Banned: nothing arrives. An hour later the ban has lapsed and the scanner tries new ports.
+  for (let i = 0; i < 5; i++) sc.at(3_600_000 + i * 10).synProbe(SCANNER, TARGET, 2000 + i, 'closed');
+  assert.equal(sc.opened.length, 2, 'the open incident was handed to decide again');
+  assert.equal(sc.opened[0], sc.opened[1]);
+  assert.equal(sc.finish().length, 1);
+});
+
 test('an ICMP port unreachable resolves the UDP probe it quotes at once', () => {
   const sc = new Scenario();
   for (let i = 0; i < 5; i++) sc.at(i * 10).udp(SCANNER, TARGET, 5555, 100 + i).portUnreachable(TARGET, SCANNER, 5555, 100 + i);

@@ -47,6 +47,11 @@ const V6 = 1 << 20;
  * word and four extra words. A client of a few services of one server never needs more.
  */
 const INLINE_CONTACTS = 5;
+/**
+ * An open incident whose source sends new first contacts is reported again, at most this often: a
+ * banned source's packets never reach detection, so new probes mean the ban lapsed or was lifted.
+ */
+const REREPORT_MS = 1_000;
 /** Targets looked at to pick one to forget when maxTargets is reached (approximate LRU). */
 const EVICTION_CANDIDATES = 8;
 
@@ -452,7 +457,7 @@ export class DetectionEngine {
       }
       if (ports !== null) {
         if (!ports.addItem(portKey, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
-        this.#judgeScan(ports, now);
+        this.#judgeScan(ports, now, true);
       }
     }
     this.counters[DetectionCounter['probes.first_contact']]++;
@@ -478,7 +483,7 @@ export class DetectionEngine {
         else {
           hosts ??= this.#sweepToEvidence(sweep, src6 ?? src, portKey);
           if (!hosts.addItem(dst6 ?? dst, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
-          this.#judgeSweep(hosts, now);
+          this.#judgeSweep(hosts, now, true);
         }
       }
       this.#flowSweep[slot] = sweep;
@@ -682,9 +687,11 @@ export class DetectionEngine {
 
   // ---- detectors --------------------------------------------------------------------------------
 
-  #judgeScan(ports: ContactEvidence<number>, now: number): void {
+  /** `probe`: called for a new first contact (not an answer), which may report an open incident again. */
+  #judgeScan(ports: ContactEvidence<number>, now: number, probe = false): void {
     if (ports.incident !== null) {
       ports.incident.lastMs = now;
+      if (probe) this.#reportAgain(ports.incident, now);
       return;
     }
     const trigger = ports.verdict(this.#scanThresholds, this.trw, now);
@@ -700,9 +707,10 @@ export class DetectionEngine {
     this.#report(incident);
   }
 
-  #judgeSweep(hosts: ContactEvidence<AddressKey>, now: number): void {
+  #judgeSweep(hosts: ContactEvidence<AddressKey>, now: number, probe = false): void {
     if (hosts.incident !== null) {
       hosts.incident.lastMs = now;
+      if (probe) this.#reportAgain(hosts.incident, now);
       return;
     }
     const trigger = hosts.verdict(this.#sweepThresholds, this.trw, now);
@@ -774,7 +782,15 @@ export class DetectionEngine {
 
   #report(incident: Incident): void {
     this.#incidents.push(incident);
+    incident.reportedMs = this.#clockMs;
     if (this.#listener !== null && incident.absorbedBy === null) this.#listener(incident);
+  }
+
+  /** Hands an open incident to the listener again (live: decide again); the incident list is unchanged. */
+  #reportAgain(incident: Incident, now: number): void {
+    if (this.#listener === null || incident.absorbedBy !== null || now - incident.reportedMs < REREPORT_MS) return;
+    incident.reportedMs = now;
+    this.#listener(incident);
   }
 
   #newTarget(key: AddressKey, now: number): TargetState {

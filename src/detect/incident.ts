@@ -120,6 +120,8 @@ export abstract class Incident {
   absorbedBy: Incident | null = null;
   /** Evidence that came later contradicts it: it is not reported (and absorbs nothing). */
   withdrawn = false;
+  /** Packet time it was last handed to the listener. */
+  reportedMs = -Infinity;
 
   constructor(nowMs: number, trigger: string) {
     this.firstMs = nowMs;

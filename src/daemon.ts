@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { NflogSource, nflogPrefilterRules } from './capture/nflog.js';
 import { PcapLiveSource } from './capture/pcap-live.js';
 import { loadConfigFile, type PortwardenConfig } from './config/load.js';
@@ -39,6 +40,7 @@ interface ActiveBan {
 }
 
 const CLOCK_EVERY_MS = 250;
+const OFFENDERS_FILE = 'offenders.json';
 
 /**
  * The live daemon: capture (NFLOG, prefiltered in the kernel) → decode → detect → decide → enforce
@@ -61,7 +63,7 @@ export class Daemon {
   #captures: (NflogSource | PcapLiveSource)[] = [];
   #control!: ControlServer;
   readonly #bans = new Map<string, ActiveBan>();
-  /** The /64 of every IPv6 target banned in this run: repeat offenders get the wider ban. */
+  /** The /64 of every IPv6 target banned (kept in the state directory): repeat offenders get the wider ban. */
   readonly #offences = new Set<string>();
   #queued = 0;
   #committing: Promise<void> | null = null;
@@ -84,6 +86,7 @@ export class Daemon {
 
   async #start(): Promise<void> {
     const c = this.#config;
+    this.#loadOffenders(c.state.dir);
     await this.#buildDecide(c);
     // Dry run: decisions only go to the log, and the kernel fast path is off too (it would ban by itself).
     const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
@@ -197,8 +200,7 @@ export class Daemon {
       guard: this.#guard,
       profile: c.profile,
       // A repeat offender's IPv6 source is banned as its whole /64 (by default): one host of a /64
-      // usually means its neighbours are one machine or one customer. Remembered for this run;
-      // persistent offenders are the state issue's.
+      // usually means its neighbours are one machine or one customer. Kept in the state directory.
       ipv6PrefixFor: (address) => (this.#offences.has(prefix64(address)) ? ipv6RepeatOffenderPrefix : c.decide.ipv6Prefix),
       log: (e) => this.#log.warn(e, e.reason),
     });
@@ -218,6 +220,37 @@ export class Daemon {
     }
     this.#queued++;
     await this.#commit();
+  }
+
+  /** The IPv6 /64s banned before, from the state directory (a damaged file is logged and set aside). */
+  #loadOffenders(dir: string): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, OFFENDERS_FILE);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return; // first start
+    }
+    try {
+      const parsed = JSON.parse(text) as { ipv6Prefixes?: unknown };
+      if (!Array.isArray(parsed.ipv6Prefixes)) throw new Error('no ipv6Prefixes list');
+      for (const p of parsed.ipv6Prefixes) if (typeof p === 'string') this.#offences.add(p);
+    } catch (err) {
+      renameSync(path, `${path}.damaged`);
+      this.#log.warn({ 'event.action': 'state-damaged', file: path, error: err instanceof Error ? err.message : String(err) }, `${path} is damaged: moved aside, starting without repeat offenders`);
+    }
+  }
+
+  /** Writes the offenders atomically (write, then rename), so a crash leaves the old or the new file. */
+  #saveOffenders(): void {
+    const path = join(this.#config.state.dir, OFFENDERS_FILE);
+    try {
+      writeFileSync(`${path}.tmp`, `${JSON.stringify({ ipv6Prefixes: [...this.#offences] })}\n`, { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+    } catch (err) {
+      this.#log.error({ 'event.action': 'state-write-failed', file: path, error: err instanceof Error ? err.message : String(err) }, `cannot write ${path}`);
+    }
   }
 
   /** Queues an allow for everything the lockout guard protects now. */
@@ -252,7 +285,10 @@ export class Daemon {
   }
 
   #ban(target: string, seconds: number | null, reason: string, origin: ActiveBan['origin']): void {
-    if (target.includes(':')) this.#offences.add(prefix64(target));
+    if (target.includes(':') && !this.#offences.has(prefix64(target))) {
+      this.#offences.add(prefix64(target));
+      this.#saveOffenders();
+    }
     this.#enforcer.ban({ target, timeoutSeconds: seconds });
     this.#bans.set(target, { reason, expiresAtMs: seconds === null ? null : Date.now() + seconds * 1000, origin });
     this.#queued++;

@@ -17,7 +17,7 @@ async function scanAndBan(extraConfig: string[], startArgs: string[], banned: (p
   const dir = mkdtempSync(join(tmpdir(), 'pw-variant-'));
   try {
     const config = join(dir, 'portwarden.yaml');
-    writeFileSync(config, [`capture:`, `  nflogGroup: ${7900 + (process.pid % 90)}`, `control:`, `  socketPath: ${join(dir, 'control.sock')}`, ...extraConfig].join('\n'));
+    writeFileSync(config, [`capture:`, `  nflogGroup: ${7900 + (process.pid % 90)}`, `control:`, `  socketPath: ${join(dir, 'control.sock')}`, `state:`, `  dir: ${join(dir, 'state')}`, ...extraConfig].join('\n'));
     const daemon = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', config, ...startArgs]);
     let out = '';
     daemon.stdout!.on('data', (c: Buffer) => (out += c.toString()));

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/nflog-netns.js';
@@ -43,6 +43,8 @@ function config(extra = ''): string {
     `  - { value: ${ALLOWED_SCANNER}, reason: our own monitoring }`,
     'control:',
     `  socketPath: ${socket}`,
+    'state:',
+    `  dir: ${join(dir, 'state')}`,
     extra,
   ].join('\n');
 }
@@ -239,6 +241,8 @@ test('bans survive a restart of the daemon', async () => {
   try {
     await until('the restarted daemon', () => out.includes('"event.action":"started"'));
     assert.ok(kernelBans().includes(ATTACKER4), 'still banned after the restart');
+    // The repeat IPv6 offender is remembered in the state directory.
+    assert.match(readFileSync(join(dir, 'state', 'offenders.json'), 'utf8'), /"2001:db8:78:0::\/64"/);
     assert.match(out, /"event.action":"bans-restored"/);
   } finally {
     const exited = new Promise((resolve) => restarted.once('exit', resolve));

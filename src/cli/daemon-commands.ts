@@ -13,6 +13,7 @@ export interface StartOptions {
   dryRun: boolean;
   flushOnExit: boolean;
   socket?: string;
+  state?: string;
 }
 
 /** The package version, found from src/cli (tsx) or dist/src/cli (built). */
@@ -34,6 +35,7 @@ export async function runStart(options: StartOptions, io: Output): Promise<numbe
   if (options.interface.length > 0) config = { ...config, capture: { ...config.capture, interfaces: options.interface } };
   if (options.capture !== undefined) config = { ...config, capture: { ...config.capture, method: options.capture } };
   if (options.socket !== undefined) config = { ...config, control: { socketPath: options.socket } };
+  if (options.state !== undefined) config = { ...config, state: { dir: options.state } };
   const logger = createLogger();
   const daemon = await Daemon.start({ config, configPath: options.config, dryRun: options.dryRun, flushOnExit: options.flushOnExit, logger, version: version() });
   return new Promise<number>((resolve) => {

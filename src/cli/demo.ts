@@ -248,6 +248,8 @@ export async function runDemo(io: Output): Promise<number> {
         '  banSeconds: { scan: 900 }',
         'control:',
         `  socketPath: ${socket}`,
+        'state:',
+        `  dir: ${join(lab.dir, 'state')}`,
         '',
       ].join('\n'),
     );

@@ -57,7 +57,8 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
     .option('--dry-run', 'decide and log, but put no ban into the kernel', false)
     .option('--flush-on-exit', 'remove the table and every ban when stopping (default: bans stay and expire by themselves)', false)
     .option('--socket <path>', 'control socket path (default: control.socketPath of the config)')
-    .action(async (opts: { config?: string; capture?: 'nflog' | 'pcap'; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string }) => {
+    .option('--state <dir>', 'state directory: what outlives the daemon (default: state.dir of the config, /var/lib/portwarden)')
+    .action(async (opts: { config?: string; capture?: 'nflog' | 'pcap'; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string; state?: string }) => {
       status = await runStart(opts, io);
     });
 

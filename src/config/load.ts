@@ -22,6 +22,7 @@ export interface PortwardenConfig {
   readonly decide: ConfigDocument['decide'];
   readonly allowlist: ConfigDocument['allowlist'];
   readonly control: ConfigDocument['control'];
+  readonly state: ConfigDocument['state'];
   /** The config file's path, or `(defaults)` when no file was read. */
   readonly source: string;
 }
@@ -119,6 +120,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
     decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, ipv6RepeatOffenderPrefix: 64, sshPorts: [22] },
     allowlist: [],
     control: { socketPath: '/run/portwarden/control.sock' },
+    state: { dir: '/var/lib/portwarden' },
   };
 }
 

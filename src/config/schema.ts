@@ -266,6 +266,9 @@ export const allowlistSchema = z.array(
 
 export const controlSchema = section({ socketPath: z.string().min(1) });
 
+/** Where the daemon keeps what must outlive it (today: repeat IPv6 offenders; the state issue adds SQLite). */
+export const stateSchema = section({ dir: z.string().min(1) });
+
 export const profileSchema = z.enum(PROFILE_NAMES, {
   error: (issue) =>
     `must be one of ${PROFILE_NAMES.join(', ')}, got ${issue.input === undefined ? 'nothing' : describe(issue.input)}`,
@@ -281,11 +284,12 @@ export const configSchema = z.strictObject(
     decide: decideSchema,
     allowlist: allowlistSchema,
     control: controlSchema,
+    state: stateSchema,
   },
   {
     error: (issue) =>
       issue.code === 'invalid_type'
-        ? `the config file must be a mapping of sections (profile, detection, capture, enforce, decide, allowlist, control), got ${describe(issue.input)}`
+        ? `the config file must be a mapping of sections (profile, detection, capture, enforce, decide, allowlist, control, state), got ${describe(issue.input)}`
         : undefined,
   },
 );

@@ -91,10 +91,11 @@ export class Daemon {
     // Dry run: decisions only go to the log, and the kernel fast path is off too (it would ban by itself).
     const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
     const nflog = c.capture.method === 'nflog';
+    // Default: the interface of the default route; a host without one is watched on every interface
+    // but loopback (NFLOG), or refused (libpcap needs a name).
+    const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface(nflog);
     // With libpcap capture the kernel need not log anything for detection.
-    const rules = nflog
-      ? nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: c.capture.interfaces.length > 0 ? c.capture.interfaces : undefined })
-      : { input: [], output: [] };
+    const rules = nflog ? nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined }) : { input: [], output: [] };
     this.#table =
       c.enforce.backend === 'iptables'
         ? // iptables has no dynamic sets with meters: no kernel fast path there.
@@ -134,7 +135,6 @@ export class Daemon {
     const onError = (err: Error) => this.#log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
     if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
     else {
-      const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : [defaultRouteInterface()];
       for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame }));
     }
     for (const source of this.#captures) await source.start();
@@ -332,6 +332,7 @@ export class Daemon {
       // now goes into the kernel allow sets too.
       this.#guard.refresh();
       this.#allowProtected();
+      await this.#repairMissingBans();
       return;
     }
     this.#repairs++;
@@ -348,6 +349,24 @@ export class Daemon {
       this.#queued++;
     }
     await this.#applyAllowlist(this.#config);
+  }
+
+  /** Bans the daemon holds that the kernel lost (someone deleted an element) go back, each repair logged. */
+  async #repairMissingBans(): Promise<void> {
+    if (this.#enforcer.name === 'dry-run') return;
+    const inKernel = new Set((await this.#enforcer.bans()).map((k) => k.target));
+    const now = Date.now();
+    for (const [target, ban] of this.#bans) {
+      if (ban.expiresAtMs !== null && ban.expiresAtMs <= now + 1000) {
+        if (ban.expiresAtMs <= now) this.#bans.delete(target);
+        continue;
+      }
+      if (inKernel.has(target)) continue;
+      this.#repairs++;
+      this.#log.warn({ 'event.action': 'reconcile-element', 'source.ip': target, 'event.reason': 'ban missing from the kernel' }, `ban of ${target} was missing from the kernel; restored`);
+      this.#enforcer.ban({ target, timeoutSeconds: ban.expiresAtMs === null ? null : Math.ceil((ban.expiresAtMs - now) / 1000) });
+      this.#queued++;
+    }
   }
 
   #every(ms: number, fn: () => void): void {
@@ -417,13 +436,17 @@ function asNetwork(text: string): string | null {
   }
 }
 
-/** The interface of the default IPv4 route (/proc/net/route), where libpcap watches by default. */
-function defaultRouteInterface(): string {
+/**
+ * The interface of the default IPv4 route (/proc/net/route): what the daemon watches by default. With
+ * no default route: [] (every interface but loopback) when `anyIfNone`, else an error.
+ */
+function defaultRouteInterface(anyIfNone: boolean): string[] {
   const lines = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1);
   for (const line of lines) {
     const [iface, destination, , , , , , mask] = line.trim().split(/\s+/);
-    if (destination === '00000000' && mask === '00000000' && iface !== undefined) return iface;
+    if (destination === '00000000' && mask === '00000000' && iface !== undefined) return [iface];
   }
+  if (anyIfNone) return [];
   throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface to watch: name one with --interface');
 }
 

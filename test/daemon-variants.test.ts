@@ -47,3 +47,24 @@ test('libpcap capture on the interface (--capture pcap) passes the core scan-and
   scanAndBan(['enforce:', '  fastPath: { enabled: false }'], ['--capture', 'pcap', '--interface', 'veth1'], (pair) =>
     pair.run(pair.protectedNs, 'nft', ['list', 'set', 'inet', 'portwarden', 'ban4']).stdout,
   ));
+
+test('--flush-on-exit removes the table, and every ban with it, when the daemon stops', async () => {
+  const pair = new NetnsPair();
+  const dir = mkdtempSync(join(tmpdir(), 'pw-variant-'));
+  try {
+    const config = join(dir, 'portwarden.yaml');
+    writeFileSync(config, [`capture:`, `  nflogGroup: ${7990 + (process.pid % 9)}`, `control:`, `  socketPath: ${join(dir, 'control.sock')}`, `state:`, `  dir: ${join(dir, 'state')}`].join('\n'));
+    const daemon = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', config, '--flush-on-exit']);
+    let out = '';
+    daemon.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    for (const end = Date.now() + 20_000; !out.includes('"event.action":"started"') && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(pair.run(pair.protectedNs, 'nft', ['list', 'table', 'inet', 'portwarden']).code, 0, 'the table is there while it runs');
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    daemon.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.notEqual(pair.run(pair.protectedNs, 'nft', ['list', 'table', 'inet', 'portwarden']).code, 0, 'the table is gone');
+  } finally {
+    pair.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

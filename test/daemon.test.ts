@@ -218,6 +218,14 @@ test('SIGHUP with a broken config keeps the old one running', async () => {
   writeFileSync(configPath, config());
 });
 
+test('the reconciler puts back a ban someone deleted from the kernel', async () => {
+  assert.equal(cli('ban', '10.77.0.96', '--for', '10m').status, 0);
+  pair.must(pair.protectedNs, 'nft', ['delete', 'element', 'inet', 'portwarden', 'ban4', '{ 10.77.0.96 }']);
+  assert.ok(!kernelBans().includes('10.77.0.96'));
+  await until('the ban to come back', () => kernelBans().includes('10.77.0.96'));
+  assert.ok(logLines.some((l) => l['event.action'] === 'reconcile-element' && l['source.ip'] === '10.77.0.96'));
+});
+
 test('the reconciler restores a deleted table with its bans', async () => {
   assert.ok(kernelBans().includes(ATTACKER4));
   pair.must(pair.protectedNs, 'nft', ['delete', 'table', 'inet', 'portwarden']);

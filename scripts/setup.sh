@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nftables iproute2 iptables ipset ca-certificates libpcap-dev)
+packages=(nftables iproute2 iptables ipset ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux)
 fi

@@ -1,7 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NflogSource, nflogPrefilterRules } from './capture/nflog.js';
-import { PcapLiveSource } from './capture/pcap-live.js';
 import { loadConfigFile, type PortwardenConfig } from './config/load.js';
 import type { ControlHandler, BanView } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -59,8 +58,8 @@ export class Daemon {
   #guard!: LockoutGuard;
   #policy!: DecisionPolicy;
   #pipeline!: Pipeline;
-  /** The live sources: one NFLOG group, or libpcap on each watched interface. */
-  #captures: (NflogSource | PcapLiveSource)[] = [];
+  /** The live sources (one NFLOG group today). */
+  #captures: NflogSource[] = [];
   #control!: ControlServer;
   readonly #bans = new Map<string, ActiveBan>();
   /** The /64 of every IPv6 target banned (kept in the state directory): repeat offenders get the wider ban. */
@@ -90,16 +89,14 @@ export class Daemon {
     await this.#buildDecide(c);
     // Dry run: decisions only go to the log, and the kernel fast path is off too (it would ban by itself).
     const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
-    const nflog = c.capture.method === 'nflog';
     // Default: the interface of the default route; a host without one is watched on every interface
-    // but loopback (NFLOG), or refused (libpcap needs a name).
-    const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface(nflog);
-    // With libpcap capture the kernel need not log anything for detection.
-    const rules = nflog ? nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined }) : { input: [], output: [] };
+    // but loopback.
+    const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
+    const rules = nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined });
     this.#table =
       c.enforce.backend === 'iptables'
         ? // iptables has no dynamic sets with meters: no kernel fast path there.
-          new IptablesBackend(nflog ? { nflogGroup: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes } : {})
+          new IptablesBackend({ nflogGroup: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes })
         : new NftablesBackend({
       ruleset: {
         hooks: { input: true, forward: c.enforce.forward },
@@ -133,10 +130,7 @@ export class Daemon {
 
     this.#pipeline = new Pipeline(c.detection, (incident) => this.#onIncident(incident));
     const onError = (err: Error) => this.#log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
-    if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
-    else {
-      for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame }));
-    }
+    this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
     for (const source of this.#captures) await source.start();
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler());
 
@@ -145,7 +139,7 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => this.#pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void this.#reconcile());
     this.#log.info(
-      { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, socket: c.control.socketPath },
+      { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : c.enforce.backend, 'nflog.group': c.capture.nflogGroup, socket: c.control.socketPath },
       `portwarden started (profile ${c.profile}${dryRun ? ', dry run' : ''})`,
     );
   }
@@ -389,7 +383,7 @@ export class Daemon {
         counters: {
           ...this.#pipeline.engine.counterValues(),
           'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
-          'capture.lost': this.#captures.reduce((n, source) => n + (source instanceof NflogSource ? source.stats.lost : 0), 0),
+          'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
           'reconcile.repairs': this.#repairs,
         },
       }),
@@ -438,16 +432,15 @@ function asNetwork(text: string): string | null {
 
 /**
  * The interface of the default IPv4 route (/proc/net/route): what the daemon watches by default. With
- * no default route: [] (every interface but loopback) when `anyIfNone`, else an error.
+ * no default route: [] (every interface but loopback).
  */
-function defaultRouteInterface(anyIfNone: boolean): string[] {
+function defaultRouteInterface(): string[] {
   const lines = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1);
   for (const line of lines) {
     const [iface, destination, , , , , , mask] = line.trim().split(/\s+/);
     if (destination === '00000000' && mask === '00000000' && iface !== undefined) return [iface];
   }
-  if (anyIfNone) return [];
-  throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface to watch: name one with --interface');
+  return [];
 }
 
 /** The /64 an IPv6 address or prefix lies in, as canonical text. */

@@ -1,7 +1,6 @@
 /**
- * The daemon's other backend and capture source, each through the core scan-and-ban check with real
- * nmap in network namespaces: the iptables+ipset backend (capture by its own NFLOG rules), and libpcap
- * capture on the protected host's interface with the nftables backend.
+ * The daemon's other backend through the core scan-and-ban check with real nmap in network namespaces
+ * (the iptables+ipset backend, capture by its own NFLOG rules), and --flush-on-exit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,11 +41,6 @@ async function scanAndBan(extraConfig: string[], startArgs: string[], banned: (p
 
 test('the iptables+ipset backend passes the core scan-and-ban check', () =>
   scanAndBan(['enforce:', '  backend: iptables'], [], (pair) => pair.run(pair.protectedNs, 'ipset', ['list', 'portwarden-ban4']).stdout));
-
-test('libpcap capture on the interface (--capture pcap) passes the core scan-and-ban check', () =>
-  scanAndBan(['enforce:', '  fastPath: { enabled: false }'], ['--capture', 'pcap', '--interface', 'veth1'], (pair) =>
-    pair.run(pair.protectedNs, 'nft', ['list', 'set', 'inet', 'portwarden', 'ban4']).stdout,
-  ));
 
 test('--flush-on-exit removes the table, and every ban with it, when the daemon stops', async () => {
   const pair = new NetnsPair();

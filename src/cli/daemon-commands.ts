@@ -8,7 +8,6 @@ import type { Output } from './analyze.js';
 
 export interface StartOptions {
   config?: string;
-  capture?: 'nflog' | 'pcap';
   interface: string[];
   dryRun: boolean;
   flushOnExit: boolean;
@@ -33,7 +32,6 @@ function version(): string {
 export async function runStart(options: StartOptions, io: Output): Promise<number> {
   let config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config) : defaultConfig();
   if (options.interface.length > 0) config = { ...config, capture: { ...config.capture, interfaces: options.interface } };
-  if (options.capture !== undefined) config = { ...config, capture: { ...config.capture, method: options.capture } };
   if (options.socket !== undefined) config = { ...config, control: { socketPath: options.socket } };
   if (options.state !== undefined) config = { ...config, state: { dir: options.state } };
   const logger = createLogger();

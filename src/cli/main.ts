@@ -49,16 +49,12 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
     .command('start')
     .description('run the daemon: capture, detect, decide and ban in the kernel (nftables); SIGHUP reloads, SIGTERM/SIGINT stop')
     .option('--config <file>', 'YAML config file (default: built-in defaults)')
-    .option('--capture <method>', 'nflog (default: the kernel logs what detection needs) or pcap (libpcap, e.g. a mirror port)', (v: string) => {
-      if (v !== 'nflog' && v !== 'pcap') throw new InvalidArgumentError('choose nflog or pcap');
-      return v;
-    })
-    .option('--interface <name>', 'interface to watch (repeatable; default: all but loopback for nflog, the default route\'s for pcap)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--interface <name>', 'interface to watch (repeatable; default: the default route\'s)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--dry-run', 'decide and log, but put no ban into the kernel', false)
     .option('--flush-on-exit', 'remove the table and every ban when stopping (default: bans stay and expire by themselves)', false)
     .option('--socket <path>', 'control socket path (default: control.socketPath of the config)')
     .option('--state <dir>', 'state directory: what outlives the daemon (default: state.dir of the config, /var/lib/portwarden)')
-    .action(async (opts: { config?: string; capture?: 'nflog' | 'pcap'; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string; state?: string }) => {
+    .action(async (opts: { config?: string; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string; state?: string }) => {
       status = await runStart(opts, io);
     });
 

@@ -481,7 +481,7 @@ describe('the result is deep-frozen and shares nothing with PROFILES', () => {
 describe('daemon sections: capture, enforce, decide, allowlist, control', () => {
   it('default to a usable daemon: NFLOG group, nftables, the profile\'s ban lengths, SSH port 22, a root-only socket', () => {
     const c = defaultConfig('aggressive');
-    assert.deepEqual(c.capture, { method: 'nflog', interfaces: [], nflogGroup: 7311, snaplenBytes: 128 });
+    assert.deepEqual(c.capture, { interfaces: [], nflogGroup: 7311, snaplenBytes: 128 });
     assert.equal(c.enforce.backend, 'nftables');
     assert.equal(c.enforce.commitEveryMs, 5);
     assert.equal(c.decide.banSeconds.scan, 21_600);

@@ -106,7 +106,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
   return {
     profile,
     detection: structuredClone(PROFILES[profile]),
-    capture: { method: 'nflog', interfaces: [], nflogGroup: 7311, snaplenBytes: 128 },
+    capture: { interfaces: [], nflogGroup: 7311, snaplenBytes: 128 },
     enforce: {
       backend: 'nftables',
       forward: false,

@@ -210,9 +210,7 @@ const banSeconds = z.union([z.literal(null), z.number().int().min(0)], { error: 
 
 /** Live capture (NFLOG): where and how the kernel hands packets to detection. */
 export const captureSchema = section({
-  /** nflog: the kernel logs what detection needs (default); pcap: libpcap on the interfaces (a mirror port). */
-  method: z.enum(['nflog', 'pcap'], { error: (issue) => `must be nflog or pcap, got ${describe(issue.input)}` }),
-  /** Interfaces to watch; empty: all but loopback (nflog), the default route's (pcap). */
+  /** Interfaces to watch; empty: the default route's (every interface but loopback without one). */
   interfaces: stringList,
   nflogGroup: positiveInt,
   snaplenBytes: positiveInt,

@@ -98,16 +98,16 @@ export class Daemon {
         ? // iptables has no dynamic sets with meters: no kernel fast path there.
           new IptablesBackend({ nflogGroup: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes })
         : new NftablesBackend({
-      ruleset: {
-        hooks: { input: true, forward: c.enforce.forward },
-        blockedNetworks: c.enforce.blockedNetworks,
-        blockedTcpPorts: c.enforce.blockedTcpPorts,
-        blockedUdpPorts: c.enforce.blockedUdpPorts,
-        prefilter: rules.input,
-        prefilterOutput: rules.output,
-        fastPath: c.enforce.fastPath.enabled && !dryRun ? c.enforce.fastPath : undefined,
-      },
-    });
+            ruleset: {
+              hooks: { input: true, forward: c.enforce.forward },
+              blockedNetworks: c.enforce.blockedNetworks,
+              blockedTcpPorts: c.enforce.blockedTcpPorts,
+              blockedUdpPorts: c.enforce.blockedUdpPorts,
+              prefilter: rules.input,
+              prefilterOutput: rules.output,
+              fastPath: c.enforce.fastPath.enabled && !dryRun ? c.enforce.fastPath : undefined,
+            },
+          });
     // A restart must not lift bans: read what the kernel holds before the table is replaced, and put it
     // back with the time it had left.
     const surviving = (await this.#table.present()) ? await this.#table.bans() : [];

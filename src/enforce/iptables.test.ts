@@ -13,7 +13,7 @@ import type { IptablesBackendOptions } from './iptables.js';
 import { iptablesPrefilterRules, ipsetLine } from './iptables.js';
 import { queuedBan } from './decisions.js';
 import type { IptDriverChange } from './testkit-iptables-driver.js';
-import { must, run } from './testkit-netns.js';
+import { must, run, wireLab } from './testkit-netns.js';
 
 const NS_PREFIX = `pwipt-${process.pid}-`;
 const PROTECTED4 = '10.78.0.1';
@@ -107,25 +107,14 @@ async function withLab(options: { backend?: IptablesBackendOptions; traffic: boo
   const partial: Pick<Lab, 'protectedNs' | 'attackerNs'> & Partial<Lab> = { ...names };
   live.add(partial as Lab);
   try {
-    await must('ip', ['netns', 'add', names.protectedNs]);
-    await must('ip', ['netns', 'add', names.attackerNs]);
-    const protectedSide = [
-      'link set lo up',
-      `link add pw0 address ${PROTECTED_MAC} type veth peer name pw1 address ${ATTACKER_MAC} netns ${names.attackerNs}`,
-      'link set pw0 up',
-      `addr add ${PROTECTED4}/16 dev pw0`,
-      `addr add ${PROTECTED6}/48 dev pw0 nodad`,
-      ...[...ATTACKER4, ...ATTACKER6].map((a) => `neigh replace ${a} lladdr ${ATTACKER_MAC} dev pw0 nud permanent`),
-    ];
-    const attackerSide = [
-      'link set lo up',
-      'link set pw1 up',
-      ...ATTACKER4.map((a) => `addr add ${a}/16 dev pw1`),
-      ...ATTACKER6.map((a) => `addr add ${a}/48 dev pw1 nodad`),
-      ...[PROTECTED4, PROTECTED6].map((a) => `neigh replace ${a} lladdr ${PROTECTED_MAC} dev pw1 nud permanent`),
-    ];
-    await must('ip', ['-n', names.protectedNs, '-batch', '-'], `${protectedSide.join('\n')}\n`);
-    await must('ip', ['-n', names.attackerNs, '-batch', '-'], `${attackerSide.join('\n')}\n`);
+    await wireLab(names.protectedNs, names.attackerNs, {
+      protected4: PROTECTED4,
+      protected6: PROTECTED6,
+      attacker4: ATTACKER4,
+      attacker6: ATTACKER6,
+      protectedMac: PROTECTED_MAC,
+      attackerMac: ATTACKER_MAC,
+    });
     partial.guard = await Driver.start(names.protectedNs);
     if (options.traffic) partial.attacker = await Driver.start(names.attackerNs);
     const lab: Lab = { ...names, guard: partial.guard, attacker: partial.attacker ?? null };

@@ -70,6 +70,44 @@ export async function destroyAll(): Promise<void> {
   for (const pair of [...live]) await pair.destroy();
 }
 
+/** Addresses of a two-namespace lab: a protected host and an attacker with many addresses. */
+export interface LabPlan {
+  protected4: string;
+  protected6: string;
+  attacker4: readonly string[];
+  attacker6: readonly string[];
+  protectedMac: string;
+  attackerMac: string;
+}
+
+/**
+ * Creates both namespaces and joins them by a veth pair made inside the protected one: the host's
+ * links are never touched. Neighbours are static: the attacker is one machine with many addresses,
+ * so neighbour discovery sent from a banned address would fail for all of them (one neighbour
+ * entry), and a test would measure that instead of the ban.
+ */
+export async function wireLab(protectedNs: string, attackerNs: string, plan: LabPlan): Promise<void> {
+  await must('ip', ['netns', 'add', protectedNs]);
+  await must('ip', ['netns', 'add', attackerNs]);
+  const protectedSide = [
+    'link set lo up',
+    `link add pw0 address ${plan.protectedMac} type veth peer name pw1 address ${plan.attackerMac} netns ${attackerNs}`,
+    'link set pw0 up',
+    `addr add ${plan.protected4}/16 dev pw0`,
+    `addr add ${plan.protected6}/48 dev pw0 nodad`,
+    ...[...plan.attacker4, ...plan.attacker6].map((a) => `neigh replace ${a} lladdr ${plan.attackerMac} dev pw0 nud permanent`),
+  ];
+  const attackerSide = [
+    'link set lo up',
+    'link set pw1 up',
+    ...plan.attacker4.map((a) => `addr add ${a}/16 dev pw1`),
+    ...plan.attacker6.map((a) => `addr add ${a}/48 dev pw1 nodad`),
+    ...[plan.protected4, plan.protected6].map((a) => `neigh replace ${a} lladdr ${plan.protectedMac} dev pw1 nud permanent`),
+  ];
+  await must('ip', ['-n', protectedNs, '-batch', '-'], `${protectedSide.join('\n')}\n`);
+  await must('ip', ['-n', attackerNs, '-batch', '-'], `${attackerSide.join('\n')}\n`);
+}
+
 export class NetnsPair {
   readonly protectedNs: string;
   readonly attackerNs: string;
@@ -84,29 +122,14 @@ export class NetnsPair {
     const pair = new NetnsPair(`${NS_PREFIX}${++counter}-`);
     live.add(pair);
     try {
-      await must('ip', ['netns', 'add', pair.protectedNs]);
-      await must('ip', ['netns', 'add', pair.attackerNs]);
-      // The veth pair is created inside the protected namespace: the host's links are never touched.
-      // Neighbours are static: the attacker is one machine with many addresses, so neighbour
-      // discovery sent from a banned address would fail for all of them (one neighbour entry), and
-      // a test would measure that instead of the ban.
-      const protectedSide = [
-        'link set lo up',
-        `link add pw0 address ${PROTECTED_MAC} type veth peer name pw1 address ${ATTACKER_MAC} netns ${pair.attackerNs}`,
-        'link set pw0 up',
-        `addr add ${PROTECTED4}/16 dev pw0`,
-        `addr add ${PROTECTED6}/48 dev pw0 nodad`,
-        ...[...ATTACKER4, ...ATTACKER6].map((a) => `neigh replace ${a} lladdr ${ATTACKER_MAC} dev pw0 nud permanent`),
-      ];
-      const attackerSide = [
-        'link set lo up',
-        'link set pw1 up',
-        ...ATTACKER4.map((a) => `addr add ${a}/16 dev pw1`),
-        ...ATTACKER6.map((a) => `addr add ${a}/48 dev pw1 nodad`),
-        ...[PROTECTED4, PROTECTED6].map((a) => `neigh replace ${a} lladdr ${PROTECTED_MAC} dev pw1 nud permanent`),
-      ];
-      await must('ip', ['-n', pair.protectedNs, '-batch', '-'], `${protectedSide.join('\n')}\n`);
-      await must('ip', ['-n', pair.attackerNs, '-batch', '-'], `${attackerSide.join('\n')}\n`);
+      await wireLab(pair.protectedNs, pair.attackerNs, {
+        protected4: PROTECTED4,
+        protected6: PROTECTED6,
+        attacker4: ATTACKER4,
+        attacker6: ATTACKER6,
+        protectedMac: PROTECTED_MAC,
+        attackerMac: ATTACKER_MAC,
+      });
       return pair;
     } catch (error) {
       await pair.destroy();

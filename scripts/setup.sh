@@ -3,13 +3,16 @@
 # npm dependencies from package-lock.json (which also builds dist/). Safe to run again.
 #   scripts/setup.sh          what the daemon needs
 #   scripts/setup.sh --test   plus the attackers and tools the tests and benchmarks drive (nmap, hping3,
-#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline)
+#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline, chromium, promtool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nftables iproute2 iptables ipset ca-certificates)
+# g++/make/python3 and the -dev libraries build portwarden's own N-API addons (native/): libpcap for
+# the mirror-port capture source, libnetfilter-queue for inline mode.
+packages=(nftables iproute2 iptables ipset ca-certificates g++ make python3 libpcap-dev libnetfilter-queue-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux)
+  # chromium drives the dashboard test (playwright-core), prometheus brings promtool for the metrics test.
+  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3)
 fi
 
 missing=()

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DecideEvent } from '../src/decide/policy.js';
+import { StateEvent } from '../src/state/state-store.js';
 import { DecodeEventDoc } from '../src/decode/events.js';
 import { DetectionCounterDoc } from '../src/detect/counters.js';
 import { PROBE_CLASS_NAMES } from '../src/detect/probe-class.js';
@@ -62,6 +63,14 @@ export function reference(): string {
     '| event.action | meaning |',
     '|---|---|',
     ...Object.entries(DecideEvent).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
+    '',
+    '## State events',
+    '',
+    'Logged by the daemon about its state database (src/state/) with `event.action` set to the name.',
+    '',
+    '| event.action | meaning |',
+    '|---|---|',
+    ...Object.entries(StateEvent).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
     '',
     '## Probe classes',
     '',

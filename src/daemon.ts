@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { NflogSource, nflogPrefilterRules } from './capture/nflog.js';
+import { PcapLiveSource } from './capture/pcap-live.js';
+import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
 import { loadConfigFile, type PortwardenConfig } from './config/load.js';
 import type { ControlHandler, BanView } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -9,15 +10,22 @@ import { lookup } from 'node:dns/promises';
 import { canonical } from './decide/address-set.js';
 import { LockoutGuard } from './decide/lockout-guard.js';
 import { DecisionPolicy, policySettings } from './decide/policy.js';
+import { Escalation } from './decide/escalation.js';
+import { openState, type IncidentHandle, type StateStore } from './state/state-store.js';
+import { net64 } from './state/offender-store.js';
+import { planRestore, type Repair } from './state/restore.js';
 import type { Incident } from './detect/incident.js';
-import type { EnforcementBackend } from './enforce/backend.js';
+import type { EnforcementBackend, KernelBan } from './enforce/backend.js';
 import { EnforceError } from './enforce/decisions.js';
 import { DryRunBackend } from './enforce/dry-run.js';
 import { IptablesBackend } from './enforce/iptables.js';
 import { NftablesBackend } from './enforce/nftables.js';
 import { PortwardenError } from './errors.js';
 import type { EventLogger } from './observe/log.js';
+import { Observatory, type ObservatorySource } from './observe/observatory.js';
 import { Pipeline } from './pipeline.js';
+import { Responder } from './respond/responder.js';
+import { InlineController } from './inline/controller.js';
 
 export interface DaemonOptions {
   config: PortwardenConfig;
@@ -39,7 +47,6 @@ interface ActiveBan {
 }
 
 const CLOCK_EVERY_MS = 250;
-const OFFENDERS_FILE = 'offenders.json';
 
 /**
  * The live daemon: capture (NFLOG, prefiltered in the kernel) → decode → detect → decide → enforce
@@ -58,12 +65,27 @@ export class Daemon {
   #guard!: LockoutGuard;
   #policy!: DecisionPolicy;
   #pipeline!: Pipeline;
-  /** The live sources (one NFLOG group today). */
-  #captures: NflogSource[] = [];
+  /** The live sources: one NFLOG group, or libpcap on each watched interface. */
+  #captures: (NflogSource | PcapLiveSource)[] = [];
   #control!: ControlServer;
+  /** Answers banned scanners (src/respond/); null without the nftables backend or in a dry run. */
+  #responder: Responder | null = null;
+  /** Inline mode (src/inline/): NFQUEUE verdicts, DNS blocklists; idle unless inline.enabled. */
+  #inline: InlineController | null = null;
+  /** Alert channels (src/alert/): publish() only queues, delivery never holds up detection. */
+  #alerts!: AlertDispatcher;
+  /** Metrics, health and the dashboard (src/observe/observatory.ts). */
+  #observatory!: Observatory;
+  /** When each ban or unban waiting for the next commit was queued (performance.now()), for the latency metric. */
+  #queuedAt: number[] = [];
   readonly #bans = new Map<string, ActiveBan>();
-  /** The /64 of every IPv6 target banned (kept in the state directory): repeat offenders get the wider ban. */
-  readonly #offences = new Set<string>();
+  /** Bans, incidents and offenders in the state database (src/state/), or memory when it is unusable. */
+  #state!: StateStore;
+  /** Repeat offenders get longer bans (decide/escalation.ts); its offenders live in #state. */
+  #escalation!: Escalation;
+  #purging = false;
+  /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
+  #restoring: Promise<void> | null = null;
   #queued = 0;
   #committing: Promise<void> | null = null;
   #incidents = 0;
@@ -85,18 +107,34 @@ export class Daemon {
 
   async #start(): Promise<void> {
     const c = this.#config;
-    this.#loadOffenders(c.state.dir);
+    this.#openState(c);
+    this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log: this.#log, source: this.#observeSource() });
+    this.#alerts = this.#buildAlerts(c);
     await this.#buildDecide(c);
     // Dry run: decisions only go to the log, and the kernel fast path is off too (it would ban by itself).
     const dryRun = this.#options.dryRun || c.enforce.backend === 'dry-run';
+    const nflog = c.capture.method === 'nflog';
     // Default: the interface of the default route; a host without one is watched on every interface
-    // but loopback.
+    // but loopback (NFLOG), or refused (libpcap needs a name).
     const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
-    const rules = nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined });
+    if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
+    // With libpcap capture the kernel logs nothing for detection; the table still enforces.
+    const rules = nflog ? nflogPrefilterRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined }) : { input: [], output: [] };
+    // Responses need the nftables table (its answered sets and respond chain); a dry run answers nobody.
+    if (c.enforce.backend === 'nftables' && !dryRun) {
+      this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log: this.#log });
+    }
     this.#table =
       c.enforce.backend === 'iptables'
         ? // iptables has no dynamic sets with meters: no kernel fast path there.
-          new IptablesBackend({ nflogGroup: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes })
+          new IptablesBackend({
+            ...(nflog ? { nflogGroup: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes } : {}),
+            interfaces: interfaces.length > 0 ? interfaces : undefined,
+            forward: c.enforce.forward,
+            blockedNetworks: c.enforce.blockedNetworks,
+            blockedTcpPorts: c.enforce.blockedTcpPorts,
+            blockedUdpPorts: c.enforce.blockedUdpPorts,
+          })
         : new NftablesBackend({
             ruleset: {
               hooks: { input: true, forward: c.enforce.forward },
@@ -106,40 +144,45 @@ export class Daemon {
               prefilter: rules.input,
               prefilterOutput: rules.output,
               fastPath: c.enforce.fastPath.enabled && !dryRun ? c.enforce.fastPath : undefined,
+              respond: this.#responder?.kernelRuleset(),
             },
           });
-    // A restart must not lift bans: read what the kernel holds before the table is replaced, and put it
-    // back with the time it had left.
-    const surviving = (await this.#table.present()) ? await this.#table.bans() : [];
+    // A restart must not lift bans. nftables: the rules are replaced around the ban sets, which keep
+    // their elements (no gap in enforcement, nothing copied out and back in); the comparison with the
+    // database runs once started. Otherwise (iptables, or nft refused): read what the kernel holds
+    // before the table is replaced, and put it back with the time it had left.
+    const tablePresent = await this.#table.present();
+    const kept = tablePresent && !dryRun && this.#table instanceof NftablesBackend && (await this.#table.setupKeepingBans());
+    const surviving = tablePresent && !kept ? await this.#table.bans() : [];
     // The table carries the capture rules even in dry-run; then bans only go to the log.
-    await this.#table.setup();
+    if (!kept) await this.#table.setup();
     if (dryRun) {
       const dry = new DryRunBackend((entry) => this.#log.info({ 'event.action': `dry-run-${entry.event}`, ...entry }, `dry run: ${entry.event}`));
       await dry.setup();
       this.#enforcer = dry;
     } else this.#enforcer = this.#table;
     await this.#applyAllowlist(c);
-    for (const k of surviving) {
-      if (k.expiresInSeconds !== null && k.expiresInSeconds <= 0) continue;
-      this.#ban(k.target, k.expiresInSeconds, 'kept from before the restart', 'detection');
-    }
-    if (surviving.length > 0) {
-      await this.#commit();
-      this.#log.info({ 'event.action': 'bans-restored', count: surviving.length }, `${surviving.length} ban(s) kept across the restart`);
-    }
+    if (kept) this.#restoreKept(this.#table as NftablesBackend);
+    else await this.#restore(surviving, tablePresent);
 
     this.#pipeline = new Pipeline(c.detection, (incident) => this.#onIncident(incident));
     const onError = (err: Error) => this.#log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
-    this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
+    if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
+    else for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: this.#pipeline.onFrame, onError }));
     for (const source of this.#captures) await source.start();
+    await this.#responder?.start();
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler());
+    await this.#observatory.listen();
+    this.#inline = new InlineController(this.#log, (address) => this.#bans.has(address));
+    this.#inline.start(c);
 
     this.#every(c.enforce.commitEveryMs, () => void this.#commit());
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
     this.#every(CLOCK_EVERY_MS, () => this.#pipeline.engine.advance(Date.now()));
-    this.#every(c.enforce.reconcileEveryMs, () => void this.#reconcile());
+    this.#every(c.enforce.reconcileEveryMs, () => void this.#reconcile().then(() => this.#observatory.reconciled()));
+    this.#every(c.state.purgeEveryMs, () => void this.#purge());
     this.#log.info(
-      { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : c.enforce.backend, 'nflog.group': c.capture.nflogGroup, socket: c.control.socketPath },
+      { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
       `portwarden started (profile ${c.profile}${dryRun ? ', dry run' : ''})`,
     );
   }
@@ -150,11 +193,17 @@ export class Daemon {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     for (const source of this.#captures) source.stop();
+    this.#inline?.stop();
+    await this.#responder?.stop();
+    await this.#restoring;
     await this.#committing;
     await this.#commit();
     await this.#control.close();
+    await this.#alerts.close(this.#config.alerts.shutdownTimeoutMs);
+    await this.#observatory.close();
     if (this.#options.flushOnExit) await this.#table.teardown();
     if (this.#table instanceof NftablesBackend) this.#table.close();
+    this.#closeState();
     this.#log.info({ 'event.action': 'stopped', 'flush.on.exit': this.#options.flushOnExit }, this.#options.flushOnExit ? 'portwarden stopped; table removed' : 'portwarden stopped; bans stay until they expire');
   }
 
@@ -164,7 +213,10 @@ export class Daemon {
    */
   async reload(): Promise<{ profile: string; changed: boolean }> {
     const path = this.#options.configPath;
-    if (path === undefined) return { profile: this.#config.profile, changed: false };
+    if (path === undefined) {
+      this.#inline?.reload(this.#config); // blocklist files are re-read even without a config file
+      return { profile: this.#config.profile, changed: false };
+    }
     let next: PortwardenConfig;
     try {
       next = loadConfigFile(path);
@@ -176,10 +228,26 @@ export class Daemon {
     if (changed) {
       await this.#buildDecide(next);
       await this.#applyAllowlist(next);
+      await this.#responder?.reload(next.respond);
+      if (JSON.stringify(next.alerts) !== JSON.stringify(this.#config.alerts)) {
+        // New channels take alerts from now on; the old ones send what they hold, in the background.
+        const old = this.#alerts;
+        this.#alerts = this.#buildAlerts(next);
+        void old.close(next.alerts.shutdownTimeoutMs);
+      }
       this.#config = next;
     }
+    this.#inline?.reload(next);
     this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
     return { profile: next.profile, changed };
+  }
+
+  /** The alert channels of `c`; outcomes go to the alert-delivery metric (suppressed ones are only counted in the channel's stats). */
+  #buildAlerts(c: PortwardenConfig): AlertDispatcher {
+    return dispatcherFromConfig(c.alerts, {
+      log: this.#log,
+      observers: [{ onDelivery: (channel, outcome, n) => outcome !== 'suppressed' && this.#observatory.metrics.alertDelivery(channel, outcome === 'delivered' ? 'sent' : outcome, n) }],
+    });
   }
 
   async #buildDecide(c: PortwardenConfig): Promise<void> {
@@ -189,14 +257,19 @@ export class Daemon {
       allowlist,
       log: (e) => this.#log.warn(e, e.message),
     });
-    const { sshPorts: _, ipv6RepeatOffenderPrefix, ...policy } = c.decide;
+    const { sshPorts: _, ipv6RepeatOffenderPrefix, escalation, ...policy } = c.decide;
+    this.#escalation = new Escalation(escalation, this.#state);
     this.#policy = new DecisionPolicy(policySettings(c.profile, policy), {
       guard: this.#guard,
       profile: c.profile,
       // A repeat offender's IPv6 source is banned as its whole /64 (by default): one host of a /64
-      // usually means its neighbours are one machine or one customer. Kept in the state directory.
-      ipv6PrefixFor: (address) => (this.#offences.has(prefix64(address)) ? ipv6RepeatOffenderPrefix : c.decide.ipv6Prefix),
-      log: (e) => this.#log.warn(e, e.reason),
+      // usually means its neighbours are one machine or one customer. Offenders live in the state database.
+      ipv6PrefixFor: (address) => (this.#state.hasOffenderIn64(net64(address) ?? '') ? ipv6RepeatOffenderPrefix : c.decide.ipv6Prefix),
+      durationFor: (target, base) => this.#escalation.durationFor(target, base, Date.now()),
+      log: (e) => {
+        this.#log.warn(e, e.reason);
+        this.#alerts.publish(decideAlert(e));
+      },
     });
   }
 
@@ -216,35 +289,135 @@ export class Daemon {
     await this.#commit();
   }
 
-  /** The IPv6 /64s banned before, from the state directory (a damaged file is logged and set aside). */
-  #loadOffenders(dir: string): void {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const path = join(dir, OFFENDERS_FILE);
-    let text: string;
+  /**
+   * Opens the state database (src/state/). One that cannot be used (corrupt, locked) is logged as
+   * PW_ERR_STATE naming the file, and the daemon goes on with in-memory state: it still enforces.
+   */
+  #openState(c: PortwardenConfig): void {
+    this.#state = openState(
+      c.state.dir,
+      (err) => this.#log.error({ 'event.action': 'state-unavailable', code: err.code, error: err.message }, `${err.message}; going on with in-memory state (bans and offenders of this run only)`),
+      (count, file) => this.#log.info({ 'event.action': 'state-imported', count, file }, `${count} repeat IPv6 offender(s) imported from ${file} into the state database`),
+    );
+  }
+
+  /**
+   * Restart: every unexpired ban of the database goes back into the kernel with the time it has left,
+   * in one transaction, after comparing it with what the kernel held (state/restore.ts); each repair
+   * (a ban in one but not the other) is logged.
+   */
+  async #restore(kernel: KernelBan[], tablePresent: boolean): Promise<void> {
+    const now = Date.now();
+    let stored: ReturnType<StateStore['liveBans']> = [];
     try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      return; // first start
-    }
-    try {
-      const parsed = JSON.parse(text) as { ipv6Prefixes?: unknown };
-      if (!Array.isArray(parsed.ipv6Prefixes)) throw new Error('no ipv6Prefixes list');
-      for (const p of parsed.ipv6Prefixes) if (typeof p === 'string') this.#offences.add(p);
+      stored = this.#state.liveBans(now);
     } catch (err) {
-      renameSync(path, `${path}.damaged`);
-      this.#log.warn({ 'event.action': 'state-damaged', file: path, error: err instanceof Error ? err.message : String(err) }, `${path} is damaged: moved aside, starting without repeat offenders`);
+      this.#stateFailed(err);
+    }
+    const plan = planRestore(stored, kernel, tablePresent, now);
+    for (const b of plan.restore) {
+      this.#enforcer.ban({ target: b.target, timeoutSeconds: b.seconds });
+      this.#bans.set(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin });
+    }
+    for (const b of plan.record) this.#state.addBan({ target: b.target, reason: b.reason, createdMs: now, expiresMs: b.expiresMs, origin: b.origin, durationWhy: 'the time the kernel had left' }, null);
+    this.#logRepairs(plan.repairs);
+    if (plan.restore.length === 0 && plan.record.length === 0) return;
+    this.#queued++;
+    await this.#commit();
+    this.#log.info(
+      { 'event.action': 'bans-restored', count: plan.restore.length, 'from.database': plan.restore.length - plan.record.length, repairs: plan.repairs.length, 'duration.ms': Date.now() - now },
+      `${plan.restore.length} ban(s) restored across the restart (${plan.repairs.length} repair(s))`,
+    );
+  }
+
+  /**
+   * After a restart that kept the kernel's bans (no gap in enforcement): the database's bans are taken
+   * as present at once (status, unban, planning), and compared with the kernel's list in the
+   * background, since listing 100,000 bans takes the kernel a second or two. A ban only the database
+   * has goes back, one only the kernel has is recorded; each repair is logged.
+   */
+  #restoreKept(table: NftablesBackend): void {
+    const started = Date.now();
+    try {
+      const stored = this.#state.liveBans(started);
+      for (const b of stored) this.#bans.set(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin });
+      table.adoptBans(stored.map((b) => ({ target: b.target, expiresAtMs: b.expiresMs })));
+    } catch (err) {
+      this.#stateFailed(err);
+    }
+    this.#restoring = (async () => {
+      try {
+        const kernel = await table.bans();
+        const now = Date.now();
+        // Read after the listing: a ban decided meanwhile is in the database before the kernel.
+        const plan = planRestore(this.#state.liveBans(now), kernel, true, now);
+        const missing = new Set(plan.repairs.filter((r) => r.kind === 'missing-from-kernel').map((r) => r.target));
+        for (const b of plan.restore) {
+          if (!missing.has(b.target)) continue;
+          table.forgetBan(b.target);
+          this.#enforcer.ban({ target: b.target, timeoutSeconds: b.seconds });
+          this.#queued++;
+        }
+        for (const b of plan.record) {
+          this.#bans.set(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin });
+          this.#state.addBan({ target: b.target, reason: b.reason, createdMs: now, expiresMs: b.expiresMs, origin: b.origin, durationWhy: 'the time the kernel had left' }, null);
+          this.#queued++;
+        }
+        table.adoptBans(plan.record.map((b) => ({ target: b.target, expiresAtMs: b.expiresMs })));
+        this.#logRepairs(plan.repairs);
+        await this.#commit();
+        this.#log.info(
+          { 'event.action': 'bans-restored', count: plan.restore.length, kept: true, repairs: plan.repairs.length, 'duration.ms': Date.now() - started },
+          `${plan.restore.length} ban(s) kept in the kernel across the restart and compared with the database (${plan.repairs.length} repair(s))`,
+        );
+      } catch (err) {
+        this.#log.error({ 'event.action': 'restore-failed', error: err instanceof Error ? err.message : String(err) }, 'comparing kernel and database bans after the restart failed; the reconciler puts back what is missing');
+      }
+    })();
+  }
+
+  #logRepairs(repairs: readonly Repair[]): void {
+    for (const r of repairs) {
+      this.#repairs++;
+      const what = r.kind === 'missing-from-kernel' ? 'in the state database but missing from the kernel: put back' : 'in the kernel but missing from the state database: recorded';
+      this.#log.warn({ 'event.action': 'state-repair', 'source.ip': r.target, 'event.reason': r.kind }, `ban of ${r.target} was ${what}`);
     }
   }
 
-  /** Writes the offenders atomically (write, then rename), so a crash leaves the old or the new file. */
-  #saveOffenders(): void {
-    const path = join(this.#config.state.dir, OFFENDERS_FILE);
+  /** Writes what the state queued (one fsynced transaction); a failure is logged, the kernel still gets the bans. */
+  #persist(): void {
     try {
-      writeFileSync(`${path}.tmp`, `${JSON.stringify({ ipv6Prefixes: [...this.#offences] })}\n`, { mode: 0o600 });
-      renameSync(`${path}.tmp`, path);
+      this.#state.flush();
     } catch (err) {
-      this.#log.error({ 'event.action': 'state-write-failed', file: path, error: err instanceof Error ? err.message : String(err) }, `cannot write ${path}`);
+      this.#stateFailed(err);
     }
+  }
+
+  /** Retention: old incidents, ended bans and forgotten offenders go; the file is compacted. */
+  async #purge(): Promise<void> {
+    if (this.#purging || this.#stopped) return;
+    this.#purging = true;
+    try {
+      const r = await this.#state.purge(Date.now(), this.#config.state);
+      if (r.incidents + r.bans + r.offenders + r.vacuumedPages > 0) this.#log.info({ 'event.action': 'state-purged', ...r }, `purged ${r.incidents} incident(s), ${r.bans} ban(s), ${r.offenders} offender(s); ${r.vacuumedPages} page(s) given back`);
+    } catch (err) {
+      this.#stateFailed(err);
+    } finally {
+      this.#purging = false;
+    }
+  }
+
+  #closeState(): void {
+    try {
+      this.#state.close();
+    } catch (err) {
+      this.#stateFailed(err);
+    }
+  }
+
+  #stateFailed(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.#log.error({ 'event.action': 'state-write-failed', code: err instanceof PortwardenError ? err.code : 'PW_ERR_STATE', error: message }, message);
   }
 
   /** Queues an allow for everything the lockout guard protects now. */
@@ -274,43 +447,69 @@ export class Daemon {
       },
       decision.reason,
     );
+    this.#alerts.publish(incidentAlert(decision));
+    this.#observatory.incident(record, decision);
+    const stored = this.#state.addIncident({ atMs: Date.now(), record, decision: decision.action, reason: decision.reason });
+    // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
+    this.#responder?.onIncident(record);
+    this.#responder?.onDecision(decision);
     if (decision.action !== 'ban') return;
-    for (const ban of decision.bans) this.#ban(ban.target, ban.timeoutSeconds, decision.reason, 'detection');
+    for (const ban of decision.bans) this.#ban(ban.target, ban.timeoutSeconds, decision.reason, 'detection', this.#escalation.takeWhy(ban.target), stored);
+    for (const ban of decision.bans) this.#alerts.publish(banAlert(ban.target, ban.timeoutSeconds, decision.reason, 'detection'));
   }
 
-  #ban(target: string, seconds: number | null, reason: string, origin: ActiveBan['origin']): void {
-    if (target.includes(':') && !this.#offences.has(prefix64(target))) {
-      this.#offences.add(prefix64(target));
-      this.#saveOffenders();
-    }
+  /** Queues a ban for the kernel and the state database; both are written by the next #commit, database first. */
+  #ban(target: string, seconds: number | null, reason: string, origin: ActiveBan['origin'], why = '', incident: IncidentHandle | null = null): void {
+    const now = Date.now();
+    const expiresAtMs = seconds === null ? null : now + seconds * 1000;
+    this.#state.addBan({ target, reason, createdMs: now, expiresMs: expiresAtMs, origin, durationWhy: why }, incident);
     this.#enforcer.ban({ target, timeoutSeconds: seconds });
-    this.#bans.set(target, { reason, expiresAtMs: seconds === null ? null : Date.now() + seconds * 1000, origin });
+    this.#bans.set(target, { reason, expiresAtMs, origin });
     this.#queued++;
-    this.#log.info({ 'event.action': 'ban', 'source.ip': target, 'event.duration': seconds, origin }, `ban ${target} for ${seconds === null ? 'ever' : `${seconds} s`}`);
+    this.#queuedAt.push(performance.now());
+    this.#observatory.ban(target, seconds, origin);
+    this.#log.info({ 'event.action': 'ban', 'source.ip': target, 'event.duration': seconds, origin, 'ban.duration_why': why || undefined }, `ban ${target} for ${seconds === null ? 'ever' : `${seconds} s`}${why ? ` (${why})` : ''}`);
   }
 
   #unban(target: string): boolean {
     const had = this.#bans.delete(target);
+    this.#state.liftBan(target, Date.now());
     this.#enforcer.unban(target);
     this.#policy.forget(target);
     this.#queued++;
+    this.#queuedAt.push(performance.now());
+    this.#observatory.unban(target);
     this.#log.info({ 'event.action': 'unban', 'source.ip': target }, `unban ${target}`);
     return had;
   }
 
-  /** Applies everything queued as one transaction; one commit at a time. */
+  /**
+   * Applies everything queued as one transaction; one commit at a time. A caller arriving during a
+   * commit waits for it and then commits its own changes, so a control request is answered only once
+   * its ban is in the state database (written first, fsynced) and in the kernel.
+   */
   async #commit(): Promise<void> {
-    if (this.#queued === 0 || this.#committing !== null) return;
+    while (this.#committing !== null) await this.#committing;
+    if (this.#queued === 0) {
+      this.#persist(); // incidents that led to no ban
+      return;
+    }
     this.#queued = 0;
+    this.#persist();
+    const queuedAt = this.#queuedAt;
+    this.#queuedAt = [];
     this.#committing = (async () => {
       try {
         const r = await this.#enforcer.commit();
+        this.#observatory.committed(queuedAt, performance.now());
         if (r.applied > 0) this.#log.debug({ 'event.action': 'commit', applied: r.applied, 'duration.ms': r.durationMs }, `committed ${r.applied} change(s)`);
       } catch (err) {
         // Refused changes are reported one by one; the reconciler repairs what is missing later.
         const failures = err instanceof EnforceError ? err.failures : [];
         for (const f of failures) this.#log.error({ 'event.action': 'enforce-failed', 'source.ip': f.target, error: f.reason, code: 'PW_ERR_ENFORCE' }, `kernel refused ${f.action} ${f.target}: ${f.reason}`);
         if (failures.length === 0) this.#log.error({ 'event.action': 'enforce-failed', error: err instanceof Error ? err.message : String(err) }, 'kernel transaction failed');
+        for (const f of failures) this.#alerts.publish(enforceFailureAlert(`kernel refused ${f.action} ${f.target}: ${f.reason}`, f.target));
+        if (failures.length === 0) this.#alerts.publish(enforceFailureAlert(`kernel transaction failed: ${err instanceof Error ? err.message : String(err)}`, undefined));
       } finally {
         this.#committing = null;
       }
@@ -333,6 +532,7 @@ export class Daemon {
     this.#log.warn({ 'event.action': 'reconcile-table', 'event.reason': 'table missing' }, 'the portwarden table was deleted; restoring it with its bans');
     await this.#table.setup();
     if (this.#enforcer !== this.#table) await this.#enforcer.setup();
+    await this.#responder?.restore();
     const now = Date.now();
     for (const [target, ban] of this.#bans) {
       if (ban.expiresAtMs !== null && ban.expiresAtMs <= now) {
@@ -363,6 +563,23 @@ export class Daemon {
     }
   }
 
+  /** What metrics, health and the dashboard read; getters, since most parts are built after the observatory. */
+  #observeSource(): ObservatorySource {
+    const handler = this.#handler();
+    return {
+      decodeStats: () => this.#pipeline?.decodeStats ?? null,
+      detectionCounters: () => this.#pipeline?.engine.counterValues() ?? null,
+      probesByClass: () => this.#pipeline?.engine.probesByClass ?? null,
+      captures: () => this.#captures.map((source) => source.stats),
+      captureRunning: () => this.#captures.length > 0 && this.#captures.every((source) => source.running),
+      bans: () => this.#bans,
+      repairs: () => this.#repairs,
+      tablePresent: () => this.#table.present(),
+      reconcileEveryMs: this.#config.enforce.reconcileEveryMs,
+      control: () => handler,
+    };
+  }
+
   #every(ms: number, fn: () => void): void {
     const t = setInterval(fn, ms);
     t.unref();
@@ -385,6 +602,8 @@ export class Daemon {
           'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
           'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
           'reconcile.repairs': this.#repairs,
+          ...(await this.#responder?.counters()),
+          ...this.#inline?.counters(),
         },
       }),
       bans: async () =>
@@ -397,6 +616,7 @@ export class Daemon {
         const protectedBy = this.#guard.protects(r.target);
         if (protectedBy !== null) throw new PortwardenError('PW_ERR_USAGE', `refusing to ban ${r.target}: ${protectedBy.reason} (the lockout guard never bans it)`);
         this.#ban(r.target, r.seconds, r.reason || 'operator', 'operator');
+        this.#alerts.publish(banAlert(r.target, r.seconds, r.reason || 'operator', 'operator'));
         await this.#commit();
         return { target: r.target, expiresInSeconds: r.seconds };
       },
@@ -441,14 +661,4 @@ function defaultRouteInterface(): string[] {
     if (destination === '00000000' && mask === '00000000' && iface !== undefined) return [iface];
   }
   return [];
-}
-
-/** The /64 an IPv6 address or prefix lies in, as canonical text. */
-function prefix64(target: string): string {
-  const [address] = target.split('/');
-  const groups = canonical(address).split(':');
-  // Expand '::' so the first four groups are there to take.
-  const gap = groups.indexOf('');
-  const full = gap < 0 ? groups : [...groups.slice(0, gap), ...Array<string>(8 - groups.filter((g) => g !== '').length).fill('0'), ...groups.slice(gap).filter((g) => g !== '')];
-  return `${full.slice(0, 4).join(':')}::/64`;
 }

@@ -15,6 +15,11 @@ export const ErrorCode = {
   PW_ERR_ENFORCE: 'the kernel refused a firewall change (nftables netlink or nft), or a ban target is invalid',
   PW_ERR_DECIDE_INPUT: 'not an IP address or network, or a decision setting out of range',
   PW_ERR_CONTROL: 'the control socket failed, or the daemon refused a control request',
+  PW_ERR_OBSERVE_LISTEN: 'cannot bind the observe listener (observe.listen, --metrics-listen): address in use or not on this host',
+  PW_ERR_STATE: 'the state database (state.dir) cannot be opened, read or written: corrupt, locked, or not a portwarden database',
+  PW_ERR_RESPOND: 'cannot answer scanners: the rawsend addon is missing or a raw socket cannot be opened (needs CAP_NET_RAW), or a crafted reply is invalid',
+  PW_ERR_INLINE: 'inline mode failed: the nfqueue addon is missing, an NFQUEUE cannot be bound or configured, or its queue rules cannot be installed',
+  PW_ERR_DNS_BLOCKLIST: 'a DNS blocklist file cannot be read, or a line in it is not a domain name (file:line)',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -1,6 +1,8 @@
 /**
- * The daemon's other backend through the core scan-and-ban check with real nmap in network namespaces
- * (the iptables+ipset backend, capture by its own NFLOG rules), and --flush-on-exit.
+ * The daemon's other backend and capture source, each through the core scan-and-ban check with real
+ * nmap in network namespaces: the iptables+ipset backend (capture by its own NFLOG rules, with the
+ * config's static drops, forward hook and capture interface), and libpcap capture (--capture pcap)
+ * with the nftables table enforcing; and --flush-on-exit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +13,7 @@ import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
 
 const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 
-async function scanAndBan(extraConfig: string[], startArgs: string[], banned: (pair: NetnsPair) => string): Promise<void> {
+async function scanAndBan(extraConfig: string[], startArgs: string[], banned: (pair: NetnsPair) => string, whileRunning: (pair: NetnsPair, log: string) => void = () => {}): Promise<void> {
   const pair = new NetnsPair();
   const dir = mkdtempSync(join(tmpdir(), 'pw-variant-'));
   try {
@@ -26,6 +28,7 @@ async function scanAndBan(extraConfig: string[], startArgs: string[], banned: (p
       assert.fail(`timed out waiting for ${what}:\n${out.slice(-2000)}`);
     };
     await until('the daemon to start', () => out.includes('"event.action":"started"'));
+    whileRunning(pair, out);
     pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '--min-rate', '500', '-sS', '-p', '1-100', PROTECTED4]);
     await until(`${ATTACKER4} in the kernel's ban set`, () => banned(pair).includes(ATTACKER4));
     const after = pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-sS', '-p', '20-30', PROTECTED4]);
@@ -39,8 +42,41 @@ async function scanAndBan(extraConfig: string[], startArgs: string[], banned: (p
   }
 }
 
-test('the iptables+ipset backend passes the core scan-and-ban check', () =>
-  scanAndBan(['enforce:', '  backend: iptables'], [], (pair) => pair.run(pair.protectedNs, 'ipset', ['list', 'portwarden-ban4']).stdout));
+test('the iptables+ipset backend passes the core scan-and-ban check, with the static drops, the forward hook and the capture interface of its config', () =>
+  scanAndBan(
+    ['enforce:', '  backend: iptables', '  forward: true', '  blockedNetworks: [192.0.2.0/24, "2001:db8:ffff::/48"]', '  blockedTcpPorts: [2323]', '  blockedUdpPorts: [5353]'],
+    ['--interface', 'veth1'],
+    (pair) => pair.run(pair.protectedNs, 'ipset', ['list', 'portwarden-ban4']).stdout,
+    (pair) => {
+      const v4 = pair.must(pair.protectedNs, 'iptables-save', ['-t', 'filter']);
+      const v6 = pair.must(pair.protectedNs, 'ip6tables-save', ['-t', 'filter']);
+      for (const [saved, chain] of [
+        [v4, 'PORTWARDEN'],
+        [v6, 'PORTWARDEN6'],
+      ] as const) {
+        assert.match(saved, new RegExp(`^-A FORWARD -j ${chain}-FWD$`, 'm'));
+        assert.match(saved, new RegExp(`^-A ${chain}-FWD -p tcp -m multiport --dports 2323 .*-j DROP$`, 'm'));
+        assert.match(saved, new RegExp(`^-A ${chain} -p udp -m multiport --dports 5353 .*-j DROP$`, 'm'));
+        const nflog = saved.split('\n').filter((l) => l.includes('NFLOG'));
+        assert.ok(nflog.length > 0 && nflog.every((l) => / -[io] veth1 /.test(l)), nflog.join('\n'));
+      }
+      assert.match(pair.must(pair.protectedNs, 'ipset', ['list', 'portwarden-block4']), /^192\.0\.2\.0\/24$/m);
+      assert.match(pair.must(pair.protectedNs, 'ipset', ['list', 'portwarden-block6']), /^2001:db8:ffff::\/48$/m);
+    },
+  ));
+
+test('libpcap capture on the interface (--capture pcap) passes the core scan-and-ban check; the table enforces and logs nothing', () =>
+  scanAndBan(
+    ['enforce:', '  fastPath: { enabled: false }'],
+    ['--capture', 'pcap', '--interface', 'veth1'],
+    (pair) => pair.run(pair.protectedNs, 'nft', ['list', 'set', 'inet', 'portwarden', 'ban4']).stdout,
+    (pair, log) => {
+      assert.match(log, /"capture":"pcap"/);
+      const table = pair.must(pair.protectedNs, 'nft', ['list', 'table', 'inet', 'portwarden']);
+      assert.match(table, /ip saddr @ban4 drop/);
+      assert.doesNotMatch(table, /first contacts/, 'no NFLOG capture rules with libpcap');
+    },
+  ));
 
 test('--flush-on-exit removes the table, and every ban with it, when the daemon stops', async () => {
   const pair = new NetnsPair();

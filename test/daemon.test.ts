@@ -6,10 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/nflog-netns.js';
+import { openStateReadOnly } from '../src/state/database.js';
+import { OffenderStore } from '../src/state/offender-store.js';
 
 const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 const ALLOWED_SCANNER = '10.77.0.3';
@@ -250,7 +252,9 @@ test('bans survive a restart of the daemon', async () => {
     await until('the restarted daemon', () => out.includes('"event.action":"started"'));
     assert.ok(kernelBans().includes(ATTACKER4), 'still banned after the restart');
     // The repeat IPv6 offender is remembered in the state directory.
-    assert.match(readFileSync(join(dir, 'state', 'offenders.json'), 'utf8'), /"2001:db8:78:0::\/64"/);
+    const state = openStateReadOnly(join(dir, 'state'));
+    assert.ok(new OffenderStore(state).hasIn64('2001:db8:78::/64'), 'offender in the state database');
+    state.close();
     assert.match(out, /"event.action":"bans-restored"/);
   } finally {
     const exited = new Promise((resolve) => restarted.once('exit', resolve));

@@ -4,15 +4,22 @@ import { request } from '../control/client.js';
 import { Daemon } from '../daemon.js';
 import { PortwardenError } from '../errors.js';
 import { createLogger } from '../observe/log.js';
+import { parseListen } from '../observe/listen-address.js';
 import type { Output } from './analyze.js';
 
 export interface StartOptions {
   config?: string;
+  /** Overrides capture.method. */
+  capture?: 'nflog' | 'pcap';
   interface: string[];
   dryRun: boolean;
   flushOnExit: boolean;
   socket?: string;
   state?: string;
+  /** host:port for /metrics, /health and the dashboard (observe.listen). */
+  metricsListen?: string;
+  /** Blocklist files for inline DNS filtering (turns inline mode on). */
+  dnsBlocklist?: string[];
 }
 
 /** The package version, found from src/cli (tsx) or dist/src/cli (built). */
@@ -32,8 +39,12 @@ function version(): string {
 export async function runStart(options: StartOptions, io: Output): Promise<number> {
   let config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config) : defaultConfig();
   if (options.interface.length > 0) config = { ...config, capture: { ...config.capture, interfaces: options.interface } };
+  if (options.capture !== undefined) config = { ...config, capture: { ...config.capture, method: options.capture } };
   if (options.socket !== undefined) config = { ...config, control: { socketPath: options.socket } };
-  if (options.state !== undefined) config = { ...config, state: { dir: options.state } };
+  if (options.state !== undefined) config = { ...config, state: { ...config.state, dir: options.state } };
+  if (options.metricsListen !== undefined) config = { ...config, observe: { ...config.observe, listen: parseListen(options.metricsListen) } };
+  // A quick run without a config file: inline mode with DNS filtering on these lists.
+  if (options.dnsBlocklist !== undefined && options.dnsBlocklist.length > 0) config = { ...config, inline: { ...config.inline, enabled: true, dns: true }, dns: { ...config.dns, blocklists: [...config.dns.blocklists, ...options.dnsBlocklist] } };
   const logger = createLogger();
   const daemon = await Daemon.start({ config, configPath: options.config, dryRun: options.dryRun, flushOnExit: options.flushOnExit, logger, version: version() });
   return new Promise<number>((resolve) => {

@@ -5,6 +5,7 @@ import { PortwardenError } from '../errors.js';
 import { runAnalyze, type Output } from './analyze.js';
 import { runControl, runStart } from './daemon-commands.js';
 import { runDemo } from './demo.js';
+import { runExport, runHistory, runIncidents } from './state-commands.js';
 
 function parseProfile(value: string): ProfileName {
   if ((PROFILE_NAMES as readonly string[]).includes(value)) return value as ProfileName;
@@ -49,12 +50,18 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
     .command('start')
     .description('run the daemon: capture, detect, decide and ban in the kernel (nftables); SIGHUP reloads, SIGTERM/SIGINT stop')
     .option('--config <file>', 'YAML config file (default: built-in defaults)')
+    .option('--capture <method>', 'nflog (default: the kernel logs what detection needs) or pcap (libpcap, e.g. a mirror port)', (v: string) => {
+      if (v !== 'nflog' && v !== 'pcap') throw new InvalidArgumentError('choose nflog or pcap');
+      return v;
+    })
     .option('--interface <name>', 'interface to watch (repeatable; default: the default route\'s)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--dry-run', 'decide and log, but put no ban into the kernel', false)
     .option('--flush-on-exit', 'remove the table and every ban when stopping (default: bans stay and expire by themselves)', false)
     .option('--socket <path>', 'control socket path (default: control.socketPath of the config)')
     .option('--state <dir>', 'state directory: what outlives the daemon (default: state.dir of the config, /var/lib/portwarden)')
-    .action(async (opts: { config?: string; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string; state?: string }) => {
+    .option('--metrics-listen <host:port>', 'listener for /metrics, /health and the dashboard (default: observe.listen of the config, 127.0.0.1:9717)')
+    .option('--dns-blocklist <file>', 'inline DNS filtering with this blocklist (repeatable; turns inline mode on; added to dns.blocklists)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .action(async (opts: { config?: string; capture?: 'nflog' | 'pcap'; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string; state?: string; metricsListen?: string; dnsBlocklist: string[] }) => {
       status = await runStart(opts, io);
     });
 
@@ -89,6 +96,29 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
   control('reload', 're-read the config file (as SIGHUP); an invalid file is refused and the old config kept', false).action(async (opts: { socket?: string; config?: string }) => {
     status = await runControl('reload', undefined, opts, io);
   });
+
+  // State commands read the state database directly (read-only; fine beside a running daemon).
+  const stateCommand = (name: string, description: string) =>
+    program.command(name).description(description).option('--state <dir>', 'state directory (default: state.dir of the config, /var/lib/portwarden)').option('--config <file>', 'config file naming the state directory');
+  stateCommand('history <address>', 'an address\'s offences, incidents and bans over time, from the state database')
+    .option('--json', 'one JSON object per line', false)
+    .option('--limit <n>', 'newest incidents shown at most (default 1000)')
+    .action((address: string, opts: { state?: string; config?: string; json: boolean; limit?: string }) => {
+      status = runHistory(address, opts, io);
+    });
+  stateCommand('incidents', 'incidents of the last period, from the state database')
+    .option('--since <duration>', 'how far back: 90s, 10m, 1h, 2d (default 1h)')
+    .option('--json', 'one incident per line as JSON', false)
+    .option('--limit <n>', 'newest incidents shown at most (default 1000)')
+    .action((opts: { state?: string; config?: string; json: boolean; since?: string; limit?: string }) => {
+      status = runIncidents(opts, io);
+    });
+  stateCommand('export', 'every ban, incident or offender of the state database, as JSON lines or CSV')
+    .option('--format <format>', 'json (one object per line) or csv', 'json')
+    .option('--what <table>', 'bans, incidents or offenders', 'bans')
+    .action((opts: { state?: string; config?: string; format: string; what: string }) => {
+      status = runExport(opts, io);
+    });
 
   program
     .command('demo')

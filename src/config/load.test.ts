@@ -361,7 +361,7 @@ describe('invalid values: PW_ERR_CONFIG_INVALID at the line, column and field to
       '      - { windowMs: 1000, count: 20 }', //      10 not increasing
       '  sweep:', //                                     11
       '    minHost: 3', //                             12 unknown key
-      'alerts: {}', //                                   13 unknown section
+      'alarms: {}', //                                   13 unknown section
     );
     const error = configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(text, FILE));
     assert.equal(error.problems.length, 7, error.message);
@@ -372,7 +372,7 @@ describe('invalid values: PW_ERR_CONFIG_INVALID at the line, column and field to
       { line: 9, column: 35, field: 'detection.scan.windows[0].count' },
       { line: 10, column: 9, field: 'detection.scan.windows[1]' },
       { line: 12, column: 5, field: 'detection.sweep.minHost' },
-      { line: 13, column: 1, field: 'alerts' },
+      { line: 13, column: 1, field: 'alarms' },
     ]);
   });
 
@@ -481,7 +481,7 @@ describe('the result is deep-frozen and shares nothing with PROFILES', () => {
 describe('daemon sections: capture, enforce, decide, allowlist, control', () => {
   it('default to a usable daemon: NFLOG group, nftables, the profile\'s ban lengths, SSH port 22, a root-only socket', () => {
     const c = defaultConfig('aggressive');
-    assert.deepEqual(c.capture, { interfaces: [], nflogGroup: 7311, snaplenBytes: 128 });
+    assert.deepEqual(c.capture, { method: 'nflog', interfaces: [], nflogGroup: 7311, snaplenBytes: 128 });
     assert.equal(c.enforce.backend, 'nftables');
     assert.equal(c.enforce.commitEveryMs, 5);
     assert.equal(c.decide.banSeconds.scan, 21_600);

@@ -12,6 +12,8 @@ import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { PROFILES, PROFILE_NAMES, type DetectionSettings, type ProfileName } from './profiles.js';
 import { POLICY_PROFILES } from '../decide/policy.js';
+import { ESCALATION_PROFILES } from '../decide/escalation.js';
+import { RESPOND_PROFILES } from '../respond/settings.js';
 import { configSchema, isCrossFieldParams, isProfileName, type ConfigDocument } from './schema.js';
 
 export interface PortwardenConfig {
@@ -23,6 +25,11 @@ export interface PortwardenConfig {
   readonly allowlist: ConfigDocument['allowlist'];
   readonly control: ConfigDocument['control'];
   readonly state: ConfigDocument['state'];
+  readonly observe: ConfigDocument['observe'];
+  readonly alerts: ConfigDocument['alerts'];
+  readonly respond: ConfigDocument['respond'];
+  readonly inline: ConfigDocument['inline'];
+  readonly dns: ConfigDocument['dns'];
   /** The config file's path, or `(defaults)` when no file was read. */
   readonly source: string;
 }
@@ -106,7 +113,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
   return {
     profile,
     detection: structuredClone(PROFILES[profile]),
-    capture: { interfaces: [], nflogGroup: 7311, snaplenBytes: 128 },
+    capture: { method: 'nflog', interfaces: [], nflogGroup: 7311, snaplenBytes: 128 },
     enforce: {
       backend: 'nftables',
       forward: false,
@@ -117,10 +124,15 @@ function baseDocument(profile: ProfileName): ConfigDocument {
       blockedTcpPorts: [],
       blockedUdpPorts: [],
     },
-    decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, ipv6RepeatOffenderPrefix: 64, sshPorts: [22] },
+    decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, ipv6RepeatOffenderPrefix: 64, escalation: { ...ESCALATION_PROFILES[profile] }, sshPorts: [22] },
     allowlist: [],
     control: { socketPath: '/run/portwarden/control.sock' },
-    state: { dir: '/var/lib/portwarden' },
+    state: { dir: '/var/lib/portwarden', incidentRetentionSeconds: 90 * 86_400, banRetentionSeconds: 90 * 86_400, offenderRetentionSeconds: 365 * 86_400, purgeEveryMs: 3_600_000 },
+    observe: { listen: '127.0.0.1:9717', token: null, recentIncidents: 1000 },
+    alerts: { shutdownTimeoutMs: 5000, channels: [] },
+    respond: { ...RESPOND_PROFILES[profile] },
+    inline: { enabled: false, backend: 'auto', queue: 7400, queues: 1, cpuFanout: true, dns: true, tcpPorts: [], forward: false, failOpen: true, maxlen: 4096, copyBytes: 4096, rcvbufBytes: 4_194_304, watchdogMs: 250 },
+    dns: { blocklists: [], strictLists: false, action: 'nxdomain', sinkhole4: '0.0.0.0', sinkhole6: '::', answerTtlSeconds: 60, malformed: 'accept', logQueries: 'all' },
   };
 }
 

@@ -8,6 +8,8 @@
  */
 import { z } from 'zod';
 import { PROFILE_NAMES, type DetectionSettings, type ProfileName } from './profiles.js';
+import { SEVERITIES } from '../alert/alert.js';
+import { MAX_TEXT_BYTES, RESPONSE_MODES, type RespondSettings } from '../respond/settings.js';
 
 /**
  * A cross-field rule reports on one key but names the sibling keys it compared in `params.alsoAt`:
@@ -210,7 +212,9 @@ const banSeconds = z.union([z.literal(null), z.number().int().min(0)], { error: 
 
 /** Live capture (NFLOG): where and how the kernel hands packets to detection. */
 export const captureSchema = section({
-  /** Interfaces to watch; empty: the default route's (every interface but loopback without one). */
+  /** nflog: the kernel logs what detection needs (default); pcap: libpcap on the interfaces (a mirror port). */
+  method: z.enum(['nflog', 'pcap'], { error: (issue) => `must be nflog or pcap, got ${describe(issue.input)}` }),
+  /** Interfaces to watch; empty: the default route's (every interface but loopback without one, nflog only). */
   interfaces: stringList,
   nflogGroup: positiveInt,
   snaplenBytes: positiveInt,
@@ -250,6 +254,15 @@ export const decideSchema = section({
   widenPrefix4: positiveInt,
   widenPrefix6: positiveInt,
   maxWidenedBansPerMinute: z.number().int().min(0),
+  /** Longer bans for repeat offenders (decide/escalation.ts). */
+  escalation: section({
+    enabled: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
+    factor: z.number().min(1).max(100),
+    maxBanSeconds: positiveInt,
+    jitterRatio: z.number().min(0).max(0.5),
+    permanentAfter: z.number().int().min(0),
+    scoreHalfLifeSeconds: positiveInt,
+  }),
   /** Peers of established sessions to these ports are never banned. */
   sshPorts: z.array(port),
 });
@@ -264,12 +277,166 @@ export const allowlistSchema = z.array(
 
 export const controlSchema = section({ socketPath: z.string().min(1) });
 
-/** Where the daemon keeps what must outlive it (today: repeat IPv6 offenders; the state issue adds SQLite). */
-export const stateSchema = section({ dir: z.string().min(1) });
+/** Responses to banned scanners (src/respond/): mode, the try-harder text, rate caps. */
+export const respondSchema = section({
+  mode: z.enum(RESPONSE_MODES, { error: (issue) => `must be one of ${RESPONSE_MODES.join(', ')}, got ${describe(issue.input)}` }),
+  text: z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }).refine((value) => Buffer.byteLength(value, 'utf8') <= MAX_TEXT_BYTES, {
+    error: `must be at most ${MAX_TEXT_BYTES} bytes (UTF-8): a reply must never be a useful amplifier`,
+  }),
+  nflogGroup: z.number().int().min(0).max(65535),
+  maxPerSecond: positiveInt,
+  burst: positiveInt,
+  perSourcePerSecond: positiveInt,
+  perSourceBurst: positiveInt,
+  floodHoldMs: positiveInt,
+  maxSources: positiveInt,
+}) satisfies z.ZodType<RespondSettings>;
+
+/** Where the daemon keeps what must outlive it (state/: the SQLite database), and for how long. */
+export const stateSchema = section({
+  dir: z.string().min(1),
+  incidentRetentionSeconds: positiveInt,
+  banRetentionSeconds: positiveInt,
+  offenderRetentionSeconds: positiveInt,
+  purgeEveryMs: positiveInt,
+});
+
+/** host:port, the host an IP literal (IPv6 in brackets): `127.0.0.1:9717`, `[::1]:9717`. */
+const listenAddress = z.string().refine((value) => /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/.test(value) && Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, {
+  error: (issue) => `must be host:port with an IP address (127.0.0.1:9717, [::1]:9717), or null for no listener, got ${describe(issue.input)}`,
+});
+
+/** The observe listener (src/observe/): /metrics, /health, the dashboard and its API on one port. */
+export const observeSchema = section({
+  listen: z.union([z.literal(null), listenAddress], { error: (issue) => `must be host:port or null, got ${describe(issue.input)}` }),
+  /** Needed by the dashboard's actions (unban); null: generated into state.dir/dashboard.token (0600). */
+  token: z.union([z.literal(null), z.string().min(16, { error: 'must be at least 16 characters' })], { error: (issue) => `must be a string of 16 characters or more, or null, got ${describe(issue.input)}` }),
+  /** Incidents the dashboard keeps in memory (the newest). */
+  recentIncidents: positiveInt,
+});
+
+// ---- alerts (src/alert/): a list of channels, each with its own fields and the dispatcher's settings ----
+
+/** Whole milliseconds, 0 allowed (a batching window of 0 sends each alert on its own). */
+const nonNegativeInt = z
+  .number({ error: (issue) => (issue.input === undefined ? REQUIRED : `must be a whole number, got ${describe(issue.input)}`) })
+  .superRefine((value, ctx) => {
+    if (!Number.isSafeInteger(value) || value < 0) ctx.addIssue({ code: 'custom', input: value, message: `must be a whole number, 0 or more, got ${value}` });
+  });
+
+const text = z.string({ error: (issue) => (issue.input === undefined ? REQUIRED : `must be a string, got ${describe(issue.input)}`) }).min(1, { error: 'must not be empty' });
+
+const httpUrl = text.refine((value) => /^https?:$/.test(URL.canParse(value) ? new URL(value).protocol : ''), {
+  error: (issue) => `must be an http:// or https:// URL, got ${describe(issue.input)}`,
+});
+
+/** What every channel shares: which alerts, how they are grouped, paced and retried (alert/dispatcher.ts). */
+const alertChannelCommon = {
+  /** The channel's name in logs and metrics; default `<type>-<position>` (webhook-1). */
+  name: text.optional(),
+  minSeverity: z.enum(SEVERITIES, { error: (issue) => `must be one of ${SEVERITIES.join(', ')}, got ${describe(issue.input)}` }).default('medium'),
+  batchWindowMs: nonNegativeInt.default(2000),
+  ratePerMinute: positiveInt.default(30),
+  maxQueued: positiveInt.default(1000),
+  timeoutMs: positiveInt.default(10_000),
+  retry: section({ attempts: positiveInt.default(5), initialDelayMs: positiveInt.default(1000), maxDelayMs: positiveInt.default(60_000) }).default({
+    attempts: 5,
+    initialDelayMs: 1000,
+    maxDelayMs: 60_000,
+  }),
+};
+
+const SYSLOG_FACILITIES = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
+
+export const alertChannelSchema = z.discriminatedUnion(
+  'type',
+  [
+    section({ type: z.literal('webhook'), ...alertChannelCommon, url: httpUrl, headers: z.record(z.string(), z.string({ error: 'must be a string' })).default({}) }),
+    section({ type: z.literal('slack'), ...alertChannelCommon, url: httpUrl }),
+    section({
+      type: z.literal('email'),
+      ...alertChannelCommon,
+      host: text,
+      port: port.default(587),
+      /** starttls: plain connection upgraded, refused without it; tls: TLS from the start (465); none: never encrypted (loopback relays only). */
+      security: z.enum(['starttls', 'tls', 'none'], { error: (issue) => `must be starttls, tls or none, got ${describe(issue.input)}` }).default('starttls'),
+      auth: section({ user: text, pass: text }).optional(),
+      from: text,
+      to: z.array(text, { error: (issue) => `must be a list of addresses, got ${describe(issue.input)}` }).min(1, { error: 'must name at least one recipient' }),
+      subject: text.default('[portwarden] {severity}: {summary}'),
+    }),
+    section({
+      type: z.literal('syslog'),
+      ...alertChannelCommon,
+      transport: z.enum(['udp', 'tcp', 'unix', 'unix-stream'], { error: (issue) => `must be udp, tcp, unix or unix-stream, got ${describe(issue.input)}` }).default('udp'),
+      host: text.default('127.0.0.1'),
+      port: port.default(514),
+      /** unix and unix-stream: the socket (unix is a datagram socket, like /dev/log). */
+      path: text.default('/dev/log'),
+      facility: z.enum(SYSLOG_FACILITIES, { error: (issue) => `must be one of ${SYSLOG_FACILITIES.join(', ')}, got ${describe(issue.input)}` }).default('auth'),
+    }),
+  ],
+  {
+    error: (issue) => {
+      if (issue.code !== 'invalid_union') return undefined;
+      const type = isRecord(issue.input) ? (issue.input as { type?: unknown }).type : issue.input;
+      return `must be webhook, slack, email or syslog, got ${type === undefined ? 'nothing' : describe(type)}`;
+    },
+  },
+);
+
+export const alertsSchema = section({
+  /** On stop, how long pending alerts get to go out before they are counted as dropped. */
+  shutdownTimeoutMs: positiveInt,
+  channels: z
+    .array(alertChannelSchema, { error: (issue) => `must be a list of channels, got ${describe(issue.input)}` })
+    .superRefine((channels, ctx) => {
+      // Read defensively: this runs even when some channel is invalid (alsoWhenInvalid).
+      const seen = new Set<string>();
+      (channels as unknown[]).forEach((c, i) => {
+        if (!isRecord(c)) return;
+        const { name, type } = c as { name?: unknown; type?: unknown };
+        const label = typeof name === 'string' ? name : `${String(type)}-${i + 1}`;
+        if (seen.has(label)) ctx.addIssue({ code: 'custom', path: [i, 'name'], input: label, message: `channel name ${JSON.stringify(label)} is used twice` });
+        seen.add(label);
+      });
+    }, alsoWhenInvalid(Array.isArray)),
+});
 
 export const profileSchema = z.enum(PROFILE_NAMES, {
   error: (issue) =>
     `must be one of ${PROFILE_NAMES.join(', ')}, got ${issue.input === undefined ? 'nothing' : describe(issue.input)}`,
+});
+
+const onOff = z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` });
+
+/** Inline mode (src/inline/): what is queued to the daemon for a verdict, and how the queue fails open. */
+export const inlineSchema = section({
+  enabled: onOff,
+  backend: z.enum(['auto', 'nft', 'iptables'], { error: (issue) => `must be auto, nft or iptables, got ${describe(issue.input)}` }),
+  queue: z.number().int().min(0).max(65535),
+  queues: positiveInt,
+  cpuFanout: onOff,
+  dns: onOff,
+  tcpPorts: z.array(port),
+  forward: onOff,
+  failOpen: onOff,
+  maxlen: positiveInt,
+  copyBytes: z.number().int().min(128).max(65535),
+  rcvbufBytes: z.number().int().min(0),
+  watchdogMs: z.number().int().min(0),
+});
+
+/** DNS filtering (src/dns/): blocklists and what a blocked query gets. */
+export const dnsSchema = section({
+  blocklists: stringList,
+  strictLists: onOff,
+  action: z.enum(['drop', 'nxdomain', 'sinkhole'], { error: (issue) => `must be drop, nxdomain or sinkhole, got ${describe(issue.input)}` }),
+  sinkhole4: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, { error: 'must be an IPv4 address' }),
+  sinkhole6: z.string().regex(/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/, { error: 'must be an IPv6 address' }),
+  answerTtlSeconds: z.number().int().min(0).max(2_147_483_647),
+  malformed: z.enum(['accept', 'drop'], { error: (issue) => `must be accept or drop, got ${describe(issue.input)}` }),
+  logQueries: z.enum(['all', 'blocked', 'none'], { error: (issue) => `must be all, blocked or none, got ${describe(issue.input)}` }),
 });
 
 /** The whole config document. New sections go here, each with its defaults in load.ts `baseDocument`. */
@@ -283,6 +450,11 @@ export const configSchema = z.strictObject(
     allowlist: allowlistSchema,
     control: controlSchema,
     state: stateSchema,
+    observe: observeSchema,
+    alerts: alertsSchema,
+    respond: respondSchema,
+    inline: inlineSchema,
+    dns: dnsSchema,
   },
   {
     error: (issue) =>

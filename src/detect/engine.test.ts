@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../config/load.js';
 import type { DetectionSettings } from '../config/profiles.js';
-import { Scenario, summary } from '../../test/support/scenario.js';
+import { Scenario, summary, T0 } from '../../test/support/scenario.js';
 
 const SCANNER = '203.0.113.5';
 const TARGET = '198.51.100.10';
@@ -129,6 +129,19 @@ test('a SYN flood from thousands of spoofed sources is one flood incident, and i
   assert.ok(sc.engine.counter('flood.member_probes') > 10_000);
   // Only the first window's sources (before the flood was known) got records: a pair and a sweep each.
   assert.ok(sc.engine.liveRecords() <= 2 * 5_000, `live records ${sc.engine.liveRecords()}`);
+});
+
+test('a flood that stops at once is reported when the live clock moves past its window, with no further packet', () => {
+  const sc = new Scenario();
+  for (let i = 0; i < 1_500; i++) {
+    const src = `10.9.${(i >> 8) & 255}.${i & 255}`;
+    sc.at(i / 3).tcp(src, TARGET, 1024 + i, 80, 'S', { seq: i * 7 }); // 3,000 SYN/s for 0.5 s, then silence
+  }
+  assert.deepEqual(sc.opened.filter((i) => i.toRecord().kind === 'flood'), [], 'nothing closed the window yet');
+  sc.engine.advance(T0 + 600);
+  assert.deepEqual(sc.opened.filter((i) => i.toRecord().kind === 'flood'), [], 'the window is still open');
+  sc.engine.advance(T0 + 1_500);
+  assert.deepEqual(summary(sc.opened.map((i) => i.toRecord()).filter((r) => r.kind === 'flood')), [`flood/syn  -> ${TARGET}`]);
 });
 
 test('a busy server whose clients complete their handshakes is not flooded, whatever the SYN rate', () => {

@@ -203,6 +203,13 @@ export class DetectionEngine {
   advance(nowMs: number): void {
     if (nowMs > this.#clockMs) this.#clockMs = nowMs;
     if (this.#clockMs >= this.#nextTickMs) this.#tick(this.#clockMs);
+    // A flood window is otherwise judged by its target's next packet: a flood that stops at once
+    // would be reported only when the target goes idle, and answers (respond) would stay on meanwhile.
+    for (const t of this.#targets.values()) {
+      if (!this.#floods.windowDue(t, this.#clockMs)) continue;
+      const opened = this.#floods.closeWindow(t, this.#clockMs);
+      if (opened !== null) this.#report(opened);
+    }
   }
 
   /**

@@ -90,6 +90,16 @@ export class FloodDetector {
     return opened;
   }
 
+  /**
+   * Whether `t`'s window has ended with enough packets of some class to open or extend a flood: the
+   * live clock closes such a window itself, so a flood that stops is reported without a next packet.
+   */
+  windowDue(t: TargetState, nowMs: number): boolean {
+    if (nowMs - t.windowStartMs < this.#s.windowMs) return false;
+    for (let cls = 0; cls < 3; cls++) if (t.counts[cls] >= this.#thresholds[cls]) return true;
+    return false;
+  }
+
   /** Ends the current window of `t`: judges its rates, then starts a new one at `nowMs`. */
   closeWindow(t: TargetState, nowMs: number): FloodIncident | null {
     let opened: FloodIncident | null = null;

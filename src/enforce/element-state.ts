@@ -194,6 +194,19 @@ export class ElementState {
     pick(tables, target.family).put(target, undefined);
   }
 
+  /**
+   * Takes bans the kernel already holds (kept across a restart) as present, without planning any
+   * change. Widest first; one inside another taken is skipped (the kernel cannot hold both).
+   */
+  adopt(bans: readonly BanEntry[]): void {
+    const widestFirst = [...bans].sort((a, b) => a.target.prefixLength - b.target.prefixLength);
+    for (const ban of widestFirst) {
+      const table = pick(this.#bans, ban.target.family);
+      if (table.get(ban.target) !== undefined || !table.covering(ban.target).next().done) continue;
+      table.put(ban.target, ban);
+    }
+  }
+
   /** The table was created empty or removed. */
   clear(): void {
     for (const tables of [this.#bans, this.#allowKernel, this.#allowWanted] as TablePair<Entry>[]) {

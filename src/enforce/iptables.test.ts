@@ -180,7 +180,7 @@ test('setup creates only its chains and sets and keeps an unrelated INPUT rule',
     assert.equal(await guard.call('present'), false);
     await guard.call('setup');
     assert.equal(await guard.call('present'), true);
-    assert.deepEqual(await setNames(ns), ['portwarden-allow4', 'portwarden-allow6', 'portwarden-ban4', 'portwarden-ban6']);
+    assert.deepEqual(await setNames(ns), ['portwarden-allow4', 'portwarden-allow6', 'portwarden-ban4', 'portwarden-ban6', 'portwarden-block4', 'portwarden-block6']);
     const v4 = rulesOf(await save(ns, 4));
     assert.deepEqual(v4, [
       ':INPUT ACCEPT',
@@ -347,4 +347,111 @@ test('scan and ban: after the ban, nmap -sS sees only filtered ports', async () 
     assert.deepEqual(await scan(lab), { filtered: 100 });
     await expectReach(lab, { [ATTACKER4[1]]: 'open' });
   });
+});
+
+const reach = (lab: Lab, from: string, port: number) =>
+  lab.attacker!.call<string>('connectTcp', { from, to: from.includes(':') ? PROTECTED6 : PROTECTED4, port, timeoutMs: 700 });
+const udp = (lab: Lab, from: string, port: number) =>
+  lab.attacker!.call<string>('probeUdp', { from, to: from.includes(':') ? PROTECTED6 : PROTECTED4, port, timeoutMs: 700 });
+
+test('static drops (enforce.blockedNetworks, blockedTcpPorts, blockedUdpPorts): real packets of a blocked network or to a blocked port are dropped, IPv4 and IPv6; the allowlist exempts', async () => {
+  const BLOCKED_TCP = PORT + 1;
+  const UDP_OPEN = 5300;
+  const UDP_BLOCKED = 5301;
+  const backend: IptablesBackendOptions = { blockedNetworks: ['10.78.2.0/24', '2001:db8:78:2::/64'], blockedTcpPorts: [BLOCKED_TCP], blockedUdpPorts: [UDP_BLOCKED, 9, 7] };
+  await withLab({ backend, traffic: true }, async (lab) => {
+    for (const host of [PROTECTED4, PROTECTED6]) {
+      await lab.guard.call('listenTcp', { host, port: BLOCKED_TCP });
+      for (const port of [UDP_OPEN, UDP_BLOCKED]) await lab.guard.call('listenUdp', { host, port });
+    }
+    // Before setup everything answers: the drops below are the backend's doing.
+    assert.deepEqual([await reach(lab, '10.78.2.2', PORT), await reach(lab, ATTACKER4[0], BLOCKED_TCP), await udp(lab, ATTACKER4[0], UDP_BLOCKED)], ['open', 'open', 'reply']);
+    await lab.guard.call('setup');
+    const outcomes = async (from: string) => [await reach(lab, from, PORT), await reach(lab, from, BLOCKED_TCP), await udp(lab, from, UDP_OPEN), await udp(lab, from, UDP_BLOCKED)];
+    assert.deepEqual(await outcomes(ATTACKER4[0]), ['open', 'timeout', 'reply', 'timeout'], 'IPv4: ports');
+    assert.deepEqual(await outcomes(ATTACKER6[0]), ['open', 'timeout', 'reply', 'timeout'], 'IPv6: ports');
+    assert.deepEqual(await outcomes('10.78.2.2'), ['timeout', 'timeout', 'timeout', 'timeout'], 'IPv4: blocked network');
+    assert.deepEqual(await outcomes('2001:db8:78:2::2'), ['timeout', 'timeout', 'timeout', 'timeout'], 'IPv6: blocked network');
+    await lab.guard.queue({ action: 'allow', target: ATTACKER4[1] }, { action: 'allow', target: '10.78.2.2' });
+    await lab.guard.commit();
+    assert.deepEqual(await outcomes(ATTACKER4[1]), ['open', 'open', 'reply', 'reply'], 'allowlisted: no static drop');
+    assert.deepEqual(await outcomes('10.78.2.2'), ['open', 'open', 'reply', 'reply'], 'allowlisted inside a blocked network');
+    const v4 = rulesOf(await save(lab.protectedNs, 4));
+    assert.ok(v4.includes('-A PORTWARDEN -p udp -m multiport --dports 7,9,5301 -m comment --comment "portwarden: blocked UDP ports" -j DROP'), v4.join('\n'));
+    assert.match(await inNs(lab.protectedNs, 'ipset', ['list', 'portwarden-block6']), /2001:db8:78:2::\/64/);
+  });
+});
+
+test('static drops: more than 15 ports take several multiport rules; a /0 is blocked as its two halves; a bad entry is PW_ERR_CONFIG_INVALID', async () => {
+  const ports = Array.from({ length: 20 }, (_, i) => 1000 + i);
+  await withLab({ backend: { blockedTcpPorts: ports, blockedNetworks: ['::/0'] }, traffic: false }, async ({ protectedNs: ns, guard }) => {
+    await guard.call('setup');
+    const multiport = rulesOf(await save(ns, 6)).filter((l) => l.includes('--dports'));
+    assert.equal(multiport.length, 2);
+    assert.ok(multiport[0].includes(`--dports ${ports.slice(0, 15).join(',')} `) && multiport[1].includes(`--dports ${ports.slice(15).join(',')} `), multiport.join('\n'));
+    const members = (await inNs(ns, 'ipset', ['list', 'portwarden-block6'])).split('Members:')[1].trim().split('\n').sort();
+    assert.deepEqual(members, ['8000::/1', '::/1']);
+  });
+  for (const bad of [{ blockedNetworks: ['10.0.0.1/8'] }, { blockedTcpPorts: [0] }, { blockedUdpPorts: [70000] }]) {
+    await withLab({ traffic: false }, async ({ guard }) => {
+      const error = await callErrorOf(guard.call('init', bad));
+      assert.equal(error.detail.code, 'PW_ERR_CONFIG_INVALID', JSON.stringify(bad));
+    });
+  }
+});
+
+test('forward (a router): FORWARD jumps to PORTWARDEN(6)-FWD with the allow, ban and static drop rules and no capture; setup without it removes them', async () => {
+  const backend: IptablesBackendOptions = { nflogGroup: 5, forward: true, blockedNetworks: ['10.78.2.0/24'], blockedTcpPorts: [22] };
+  await withLab({ backend, traffic: false }, async ({ protectedNs: ns, guard }) => {
+    await guard.call('setup');
+    assert.equal(await guard.call('present'), true);
+    for (const family of [4, 6] as const) {
+      const chain = family === 4 ? 'PORTWARDEN-FWD' : 'PORTWARDEN6-FWD';
+      const rules = rulesOf(await save(ns, family));
+      assert.deepEqual(rules.filter((l) => l.startsWith('-A FORWARD')), [`-A FORWARD -j ${chain}`]);
+      const fwd = rules.filter((l) => l.startsWith(`-A ${chain} `));
+      const input = rules.filter((l) => l.startsWith(`-A ${family === 4 ? 'PORTWARDEN' : 'PORTWARDEN6'} `) && !l.includes('NFLOG'));
+      assert.deepEqual(fwd.map((l) => l.slice(l.indexOf(' -', 3))), input.map((l) => l.slice(l.indexOf(' -', 3))), 'the same drops as input');
+      assert.ok(fwd.some((l) => l.includes(family === 4 ? 'portwarden-ban4' : 'portwarden-ban6')) && fwd.some((l) => l.includes('--dports 22 ')), fwd.join('\n'));
+      assert.ok(!fwd.some((l) => l.includes('NFLOG')));
+    }
+    // The FORWARD jump removed under us: not present.
+    await inNs(ns, 'iptables', ['-D', 'FORWARD', '-j', 'PORTWARDEN-FWD']);
+    assert.equal(await guard.call('present'), false);
+    await guard.call('init', { nflogGroup: 5 });
+    await guard.call('setup');
+    for (const family of [4, 6] as const) {
+      const rules = rulesOf(await save(ns, family));
+      assert.ok(!rules.some((l) => l.includes('FWD')), rules.join('\n'));
+    }
+    await guard.call('init', backend);
+    await guard.call('setup');
+    await guard.call('teardown');
+    assert.deepEqual(rulesOf(await save(ns, 4)), [':INPUT ACCEPT', ':FORWARD ACCEPT', ':OUTPUT ACCEPT']);
+  });
+});
+
+test('capture interfaces: the NFLOG rules log packets on the named interface only (kernel packet counters)', async () => {
+  const counted = async (ns: string) =>
+    (await inNs(ns, 'iptables-save', ['-c', '-t', 'filter']))
+      .split('\n')
+      .filter((l) => l.includes('NFLOG'))
+      .map((l) => ({ packets: Number(/^\[(\d+):/.exec(l)?.[1]), rule: l.replace(/^\[\d+:\d+\] /, '') }));
+  for (const [name, expectLogged] of [
+    ['pw0', true],
+    ['pwother', false],
+  ] as const) {
+    await withLab({ backend: { nflogGroup: 5, interfaces: [name] }, traffic: true }, async (lab) => {
+      await lab.guard.call('setup');
+      assert.equal(await reach(lab, ATTACKER4[0], PORT), 'open');
+      assert.equal(await reach(lab, ATTACKER4[0], PORT + 7), 'refused');
+      const rules = await counted(lab.protectedNs);
+      assert.equal(rules.length, 6);
+      assert.ok(rules.every((r) => r.rule.includes(` -i ${name} `) || r.rule.includes(` -o ${name} `)), rules.map((r) => r.rule).join('\n'));
+      const newRule = rules.find((r) => r.rule.includes('first contacts'))!;
+      const rstRule = rules.find((r) => r.rule.includes('RST answers'))!;
+      if (expectLogged) assert.ok(newRule.packets >= 2 && rstRule.packets >= 1, JSON.stringify(rules));
+      else assert.deepEqual(rules.map((r) => r.packets), [0, 0, 0, 0, 0, 0]);
+    });
+  }
 });

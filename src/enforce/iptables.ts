@@ -7,9 +7,13 @@
  *   ipsets  portwarden-allow4 / -allow6   hash:net
  *           portwarden-ban4 / -ban6       hash:net timeout 0 (each element carries its own timeout;
  *                                         0 = until unbanned)
+ *           portwarden-block4 / -block6   hash:net: the static `blockedNetworks`, refilled at setup
  *   chains  PORTWARDEN(6)       ← `-I INPUT 1 -j PORTWARDEN(6)`: allow → RETURN, ban → DROP,
- *                                 then (optional) the NFLOG capture prefilter
+ *                                 blocked networks and ports → DROP, then (optional) the NFLOG
+ *                                 capture prefilter (every interface but lo, or the named ones)
  *           PORTWARDEN(6)-OUT   ← `-I OUTPUT 1 -j …` (only with the prefilter): the host's answers
+ *           PORTWARDEN(6)-FWD   ← `-I FORWARD 1 -j …` (only with `forward`, a router): the same
+ *                                 allow / ban / block rules as input, no capture
  *
  * `setup` runs one `ipset restore` and one `iptables-restore --noflush` per family (after one
  * `iptables-save` per family to find old jumps); `commit` runs one `ipset -exist restore` for all
@@ -31,12 +35,16 @@ export const IPSET_ALLOW4 = 'portwarden-allow4';
 export const IPSET_ALLOW6 = 'portwarden-allow6';
 export const IPSET_BAN4 = 'portwarden-ban4';
 export const IPSET_BAN6 = 'portwarden-ban6';
-export const IPSET_NAMES = [IPSET_ALLOW4, IPSET_ALLOW6, IPSET_BAN4, IPSET_BAN6] as const;
+export const IPSET_BLOCK4 = 'portwarden-block4';
+export const IPSET_BLOCK6 = 'portwarden-block6';
+export const IPSET_NAMES = [IPSET_ALLOW4, IPSET_ALLOW6, IPSET_BAN4, IPSET_BAN6, IPSET_BLOCK4, IPSET_BLOCK6] as const;
 
-const CHAINS: Record<Family, { input: string; output: string }> = {
-  4: { input: 'PORTWARDEN', output: 'PORTWARDEN-OUT' },
-  6: { input: 'PORTWARDEN6', output: 'PORTWARDEN6-OUT' },
+const CHAINS: Record<Family, { input: string; output: string; forward: string }> = {
+  4: { input: 'PORTWARDEN', output: 'PORTWARDEN-OUT', forward: 'PORTWARDEN-FWD' },
+  6: { input: 'PORTWARDEN6', output: 'PORTWARDEN6-OUT', forward: 'PORTWARDEN6-FWD' },
 };
+/** iptables' multiport match takes at most 15 ports per rule. */
+const MULTIPORT_MAX = 15;
 
 /** The largest element timeout ipset takes (the kernel keeps it in ms in 32 bits). */
 export const IPSET_MAX_TIMEOUT_SECONDS = 2147483;
@@ -47,6 +55,15 @@ export interface IptablesBackendOptions {
   nflogGroup?: number;
   /** Bytes of each packet copied to NFLOG (--nflog-size). Default 128. */
   snaplen?: number;
+  /** Interfaces the NFLOG rules watch (`-i` / `-o`, one rule each); default every interface but lo. */
+  interfaces?: readonly string[];
+  /** Also filter forwarded traffic (a router): allow, bans and the static drops in FORWARD too. */
+  forward?: boolean;
+  /** Sources always dropped: addresses or CIDRs, IPv4 or IPv6 (`enforce.blockedNetworks`). */
+  blockedNetworks?: readonly string[];
+  /** Destination ports always dropped, for every source not allowlisted. */
+  blockedTcpPorts?: readonly number[];
+  blockedUdpPorts?: readonly number[];
   /** maxelem of the ban sets. Default 1,048,576. */
   maxBans?: number;
   /** Binaries; defaults from PATH. */
@@ -69,39 +86,68 @@ export interface IptablesPrefilterRules {
 /**
  * The iptables form of `nflogPrefilterRules` (capture/nflog.ts): first contacts and packets
  * conntrack cannot place, ICMP errors about our own connections, and the host's answers (SYN-ACK,
- * RST, ICMP unreachable and echo reply), each copied to NFLOG group `group`, `snaplen` bytes.
+ * RST, ICMP unreachable and echo reply), each copied to NFLOG group `group`, `snaplen` bytes. With
+ * `interfaces`, each rule once per interface (iptables matches one name per rule); without, every
+ * interface but loopback.
  */
-export function iptablesPrefilterRules(group: number, snaplen = DEFAULT_SNAPLEN): IptablesPrefilterRules {
+export function iptablesPrefilterRules(group: number, snaplen = DEFAULT_SNAPLEN, interfaces?: readonly string[]): IptablesPrefilterRules {
   if (!Number.isInteger(group) || group < 0 || group > 65535) {
     throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG group ${String(group)} is out of range (0–65535)`);
   }
   if (!Number.isInteger(snaplen) || snaplen < 40 || snaplen > 65535) {
     throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG snaplen ${String(snaplen)} is out of range (40–65535 bytes)`);
   }
+  if (interfaces !== undefined) {
+    if (interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'NFLOG interfaces: the list is empty');
+    for (const name of interfaces) {
+      // Kernel names are at most 15 bytes; allowing only these characters keeps the rule text safe.
+      if (!/^[A-Za-z0-9_.@:-]{1,15}$/.test(name)) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG interfaces: ${JSON.stringify(name)} is not an interface name`);
+    }
+  }
   const log = `-j NFLOG --nflog-group ${group} --nflog-size ${snaplen}`;
   const comment = (text: string) => `-m comment --comment "portwarden: ${text}"`;
-  const input = (icmp: string) => [
-    `! -i lo -m conntrack --ctstate NEW,INVALID ${comment('first contacts and invalid packets')} ${log}`,
-    `! -i lo -p ${icmp} -m conntrack --ctstate RELATED ${comment('ICMP errors about our connections')} ${log}`,
-  ];
-  const tcp = [
-    `! -o lo -p tcp --tcp-flags SYN,ACK SYN,ACK ${comment('SYN-ACK answers')} ${log}`,
-    `! -o lo -p tcp --tcp-flags SYN,RST RST ${comment('RST answers')} ${log}`,
-  ];
+  const on = (dir: '-i' | '-o', rules: string[]) =>
+    interfaces === undefined ? rules.map((r) => `! ${dir} lo ${r}`) : interfaces.flatMap((name) => rules.map((r) => `${dir} ${name} ${r}`));
+  const input = (icmp: string) =>
+    on('-i', [
+      `-m conntrack --ctstate NEW,INVALID ${comment('first contacts and invalid packets')} ${log}`,
+      `-p ${icmp} -m conntrack --ctstate RELATED ${comment('ICMP errors about our connections')} ${log}`,
+    ]);
+  const tcp = [`-p tcp --tcp-flags SYN,ACK SYN,ACK ${comment('SYN-ACK answers')} ${log}`, `-p tcp --tcp-flags SYN,RST RST ${comment('RST answers')} ${log}`];
   return {
     input4: input('icmp'),
     input6: input('ipv6-icmp'),
-    output4: [
+    output4: on('-o', [
       ...tcp,
-      `! -o lo -p icmp --icmp-type destination-unreachable ${comment('ICMP answers')} ${log}`,
-      `! -o lo -p icmp --icmp-type echo-reply ${comment('ICMP answers')} ${log}`,
-    ],
-    output6: [
+      `-p icmp --icmp-type destination-unreachable ${comment('ICMP answers')} ${log}`,
+      `-p icmp --icmp-type echo-reply ${comment('ICMP answers')} ${log}`,
+    ]),
+    output6: on('-o', [
       ...tcp,
-      `! -o lo -p ipv6-icmp --icmpv6-type destination-unreachable ${comment('ICMPv6 answers')} ${log}`,
-      `! -o lo -p ipv6-icmp --icmpv6-type echo-reply ${comment('ICMPv6 answers')} ${log}`,
-    ],
+      `-p ipv6-icmp --icmpv6-type destination-unreachable ${comment('ICMPv6 answers')} ${log}`,
+      `-p ipv6-icmp --icmpv6-type echo-reply ${comment('ICMPv6 answers')} ${log}`,
+    ]),
   };
+}
+
+/** The static drops: `blockedNetworks` split by family (a /0 as its two halves: hash:net takes no /0), ports checked and sorted. */
+function staticDrops(options: IptablesBackendOptions): { networks: Record<Family, string[]>; tcp: number[]; udp: number[] } {
+  const invalid = (message: string) => new PortwardenError('PW_ERR_CONFIG_INVALID', `iptables backend: ${message}`);
+  const networks: Record<Family, string[]> = { 4: [], 6: [] };
+  for (const [index, entry] of (options.blockedNetworks ?? []).entries()) {
+    const parsed = parseTarget(String(entry));
+    if (!parsed.ok) throw invalid(`blockedNetworks[${index}] ${JSON.stringify(entry)}: ${parsed.reason}`);
+    const { family, prefixLength, text } = parsed.target;
+    if (prefixLength === 0) networks[family].push(...(family === 4 ? ['0.0.0.0/1', '128.0.0.0/1'] : ['::/1', '8000::/1']));
+    else networks[family].push(text);
+  }
+  const ports = (list: readonly number[] | undefined, field: string) => {
+    for (const [index, port] of (list ?? []).entries()) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`${field}[${index}] ${JSON.stringify(port)} is not a port number (1-65535)`);
+    }
+    return [...new Set(list ?? [])].sort((a, b) => a - b);
+  };
+  return { networks, tcp: ports(options.blockedTcpPorts, 'blockedTcpPorts'), udp: ports(options.blockedUdpPorts, 'blockedUdpPorts') };
 }
 
 interface Exec {
@@ -152,6 +198,8 @@ interface Line {
 export class IptablesBackend extends QueueingBackend implements EnforcementBackend {
   readonly name = 'iptables' as const;
   readonly prefilter: IptablesPrefilterRules | null;
+  readonly #forward: boolean;
+  readonly #drops: ReturnType<typeof staticDrops>;
   readonly #maxBans: number;
   readonly #ipset: string;
   readonly #restore: Record<Family, string>;
@@ -161,7 +209,9 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
   /** Validates the options now, not at the first setup. */
   constructor(options: IptablesBackendOptions = {}) {
     super();
-    this.prefilter = options.nflogGroup === undefined ? null : iptablesPrefilterRules(options.nflogGroup, options.snaplen ?? DEFAULT_SNAPLEN);
+    this.prefilter = options.nflogGroup === undefined ? null : iptablesPrefilterRules(options.nflogGroup, options.snaplen ?? DEFAULT_SNAPLEN, options.interfaces);
+    this.#forward = options.forward ?? false;
+    this.#drops = staticDrops(options);
     const maxBans = options.maxBans ?? 1_048_576;
     if (!Number.isInteger(maxBans) || maxBans < 1 || maxBans > 2 ** 31) {
       throw new PortwardenError('PW_ERR_CONFIG_INVALID', `iptables maxBans ${String(maxBans)} is not a positive integer`);
@@ -187,6 +237,12 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
     ] as const) {
       lines.push(`create ${name} hash:net family ${family} timeout 0 maxelem ${this.#maxBans} -exist`, `flush ${name}`);
     }
+    for (const [name, family, net] of [
+      [IPSET_BLOCK4, 'inet', 4],
+      [IPSET_BLOCK6, 'inet6', 6],
+    ] as const) {
+      lines.push(`create ${name} hash:net family ${family} -exist`, `flush ${name}`, ...this.#drops.networks[net].map((n) => `add ${name} ${n} -exist`));
+    }
     return `${lines.join('\n')}\n`;
   }
 
@@ -196,16 +252,12 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
    * exact spec) before the new one is inserted, so setup may run any number of times.
    */
   iptablesSetupText(family: Family, saved = ''): string {
-    const { input, output } = CHAINS[family];
-    const allow = family === 4 ? IPSET_ALLOW4 : IPSET_ALLOW6;
-    const ban = family === 4 ? IPSET_BAN4 : IPSET_BAN6;
+    const { input, output, forward } = CHAINS[family];
     const existing = chainsIn(saved);
     const lines = ['*filter', ...oldJumps(saved), `:${input} - [0:0]`];
     if (this.prefilter !== null || existing.has(output)) lines.push(`:${output} - [0:0]`); // declaring flushes
-    lines.push(
-      `-A ${input} -m set --match-set ${allow} src -m comment --comment "portwarden: allowlist" -j RETURN`,
-      `-A ${input} -m set --match-set ${ban} src -m comment --comment "portwarden: bans" -j DROP`,
-    );
+    if (this.#forward || existing.has(forward)) lines.push(`:${forward} - [0:0]`);
+    for (const rule of this.#dropRules(family)) lines.push(`-A ${input} ${rule}`);
     if (this.prefilter !== null) {
       const rules = family === 4 ? this.prefilter : { input4: this.prefilter.input6, output4: this.prefilter.output6 };
       for (const rule of rules.input4) lines.push(`-A ${input} ${rule}`);
@@ -214,8 +266,36 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
     } else if (existing.has(output)) {
       lines.push(`-X ${output}`);
     }
+    if (this.#forward) {
+      for (const rule of this.#dropRules(family)) lines.push(`-A ${forward} ${rule}`);
+      lines.push(`-I FORWARD 1 -j ${forward}`);
+    } else if (existing.has(forward)) {
+      lines.push(`-X ${forward}`);
+    }
     lines.push(`-I INPUT 1 -j ${input}`, 'COMMIT');
     return `${lines.join('\n')}\n`;
+  }
+
+  /**
+   * What input (and forward) drop, in the nftables table's order: an allowlisted source returns to
+   * the host's own rules first, then bans, blocked networks and blocked ports are dropped.
+   */
+  #dropRules(family: Family): string[] {
+    const comment = (text: string) => `-m comment --comment "portwarden: ${text}"`;
+    const rules = [
+      `-m set --match-set ${family === 4 ? IPSET_ALLOW4 : IPSET_ALLOW6} src ${comment('allowlist')} -j RETURN`,
+      `-m set --match-set ${family === 4 ? IPSET_BAN4 : IPSET_BAN6} src ${comment('bans')} -j DROP`,
+    ];
+    if (this.#drops.networks[family].length > 0) rules.push(`-m set --match-set ${family === 4 ? IPSET_BLOCK4 : IPSET_BLOCK6} src ${comment('blocked networks')} -j DROP`);
+    for (const [proto, ports] of [
+      ['tcp', this.#drops.tcp],
+      ['udp', this.#drops.udp],
+    ] as const) {
+      for (let i = 0; i < ports.length; i += MULTIPORT_MAX) {
+        rules.push(`-p ${proto} -m multiport --dports ${ports.slice(i, i + MULTIPORT_MAX).join(',')} ${comment(`blocked ${proto.toUpperCase()} ports`)} -j DROP`);
+      }
+    }
+    return rules;
   }
 
   setup(): Promise<void> {
@@ -263,10 +343,8 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
       if (!IPSET_NAMES.every((name) => names.has(name))) return false;
       for (const family of [4, 6] as const) {
         const saved = await this.#saveFilter(family);
-        const input = CHAINS[family].input;
-        if (!chainsIn(saved).has(input) || !saved.split('\n').some((line) => line.startsWith('-A INPUT ') && line.endsWith(`-j ${input}`))) {
-          return false;
-        }
+        const jumped = (hook: string, chain: string) => chainsIn(saved).has(chain) && saved.split('\n').some((line) => line.startsWith(`-A ${hook} `) && line.endsWith(`-j ${chain}`));
+        if (!jumped('INPUT', CHAINS[family].input) || (this.#forward && !jumped('FORWARD', CHAINS[family].forward))) return false;
       }
       return true;
     });
@@ -283,7 +361,8 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
   async #teardown(): Promise<void> {
     for (const family of [4, 6] as const) {
       const saved = await this.#saveFilter(family);
-      const ours = [...chainsIn(saved)].filter((chain) => chain === CHAINS[family].input || chain === CHAINS[family].output);
+      const mine = Object.values(CHAINS[family]) as string[];
+      const ours = [...chainsIn(saved)].filter((chain) => mine.includes(chain));
       const jumps = oldJumps(saved);
       if (ours.length === 0 && jumps.length === 0) continue;
       const lines = ['*filter', ...jumps, ...ours.map((chain) => `-F ${chain}`), ...ours.map((chain) => `-X ${chain}`), 'COMMIT'];
@@ -363,12 +442,12 @@ function chainsIn(saved: string): Set<string> {
   return out;
 }
 
-/** `-D` lines for every jump from INPUT / OUTPUT to one of our chains, as iptables-save wrote them. */
+/** `-D` lines for every jump from INPUT / OUTPUT / FORWARD to one of our chains, as iptables-save wrote them. */
 function oldJumps(saved: string): string[] {
-  const ours = new Set(Object.values(CHAINS).flatMap((c) => [c.input, c.output]));
+  const ours = new Set(Object.values(CHAINS).flatMap((c) => [c.input, c.output, c.forward]));
   const out: string[] = [];
   for (const line of saved.split('\n')) {
-    const m = /^-A (INPUT|OUTPUT) (.*)-j (\S+)\s*$/.exec(line.trim());
+    const m = /^-A (INPUT|OUTPUT|FORWARD) (.*)-j (\S+)\s*$/.exec(line.trim());
     if (m !== null && ours.has(m[3])) out.push(`-D ${line.trim().slice(3)}`);
   }
   return out;

@@ -3,8 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
 import type { ElementChange } from './element-state.js';
-import { encodeDeleteTableBatch, encodeSetElementBatch } from './nft-netlink.js';
-import { parseNftSetJson } from './nftables.js';
+import { encodeDeleteTableBatch, encodeSetElementBatch, intervalsFromElements, type DumpedElement } from './nft-netlink.js';
 import { parseTarget, rangeToTargets, type ParsedTarget } from './targets.js';
 
 function target(text: string): ParsedTarget {
@@ -56,33 +55,31 @@ test('deleting the table is one batch with one message asking for an ACK', { ski
   assert.equal(bytes.subarray(40, bytes.length - 20).toString('utf8', 4, 14), 'portwarden');
 });
 
-test('nft -j set listings become bans with their remaining seconds', () => {
-  const json = JSON.stringify({
-    nftables: [
-      { metainfo: { version: '1.0.6' } },
-      {
-        set: {
-          name: 'ban4',
-          elem: [
-            { elem: { val: { prefix: { addr: '192.0.2.0', len: 24 } }, timeout: 100, expires: 10 } },
-            { elem: { val: '198.51.100.9', timeout: 50, expires: 49 } },
-            { prefix: { addr: '203.0.113.0', len: 24 } },
-            '198.51.100.10',
-            { elem: { val: { range: ['10.0.0.1', '10.0.0.3'] }, timeout: 9, expires: 8 } },
-          ],
-        },
-      },
-    ],
-  });
-  assert.deepEqual(parseNftSetJson(json, 4), [
-    { target: '192.0.2.0/24', expiresInSeconds: 10 },
-    { target: '198.51.100.9', expiresInSeconds: 49 },
-    { target: '203.0.113.0/24', expiresInSeconds: null },
-    { target: '198.51.100.10', expiresInSeconds: null },
-    { target: '10.0.0.1', expiresInSeconds: 8 },
-    { target: '10.0.0.2/31', expiresInSeconds: 8 },
+test('a dumped interval set pairs start and end keys into prefixes, whatever the dump order', () => {
+  const v4 = (text: string): bigint => text.split('.').reduce((n, part) => (n << 8n) | BigInt(Number(part)), 0n);
+  const elements: DumpedElement[] = [
+    // The kernel dumps an rbtree set in its own order: ends and starts mixed.
+    { key: v4('192.0.3.0'), intervalEnd: true, expiresInMs: null },
+    { key: v4('198.51.100.10'), intervalEnd: true, expiresInMs: null },
+    { key: v4('192.0.2.0'), intervalEnd: false, expiresInMs: 10_500 },
+    { key: v4('198.51.100.9'), intervalEnd: false, expiresInMs: 49_000 },
+    // Adjacent intervals: the end of one at the same key as the start of the next.
+    { key: v4('10.0.0.4'), intervalEnd: true, expiresInMs: null },
+    { key: v4('10.0.0.1'), intervalEnd: false, expiresInMs: 8_000 },
+    { key: v4('10.0.0.4'), intervalEnd: false, expiresInMs: null },
+    { key: v4('10.0.0.5'), intervalEnd: true, expiresInMs: null },
+    // An open interval (no end): up to the top of the address space.
+    { key: v4('255.255.255.0'), intervalEnd: false, expiresInMs: null },
+  ];
+  const listed = intervalsFromElements(4, elements).map(({ targets, expiresInMs }) => ({ targets: targets.map((t) => t.text), expiresInMs }));
+  assert.deepEqual(listed, [
+    { targets: ['10.0.0.1', '10.0.0.2/31'], expiresInMs: 8_000 },
+    { targets: ['10.0.0.4'], expiresInMs: null },
+    { targets: ['192.0.2.0/24'], expiresInMs: 10_500 },
+    { targets: ['198.51.100.9'], expiresInMs: 49_000 },
+    { targets: ['255.255.255.0/24'], expiresInMs: null },
   ]);
-  assert.deepEqual(parseNftSetJson(JSON.stringify({ nftables: [{ set: { name: 'ban6' } }] }), 6), []);
+  assert.deepEqual(intervalsFromElements(6, []), []);
 });
 
 test('targets parse strictly into canonical text', () => {

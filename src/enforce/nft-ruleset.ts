@@ -40,6 +40,12 @@ export interface NftRulesetOptions {
    * long before user space could answer. Allowlisted sources are accepted before it.
    */
   fastPath?: { answersPerSecond: number; burst: number; banSeconds: number };
+  /**
+   * Responses to banned scanners (src/respond/kernel-rules.ts supplies both lists): one-line
+   * declarations put verbatim into the table (sets, the global cap, counters), and the rules of a
+   * chain `respond` that the input chain jumps to right after the allow sets are accepted.
+   */
+  respond?: { declarations: readonly string[]; rules: readonly string[] };
 }
 
 export interface ResolvedNftRuleset {
@@ -52,6 +58,7 @@ export interface ResolvedNftRuleset {
   readonly prefilter: readonly string[];
   readonly prefilterOutput: readonly string[];
   readonly fastPath: { readonly answersPerSecond: number; readonly burst: number; readonly banSeconds: number } | null;
+  readonly respond: { readonly declarations: readonly string[]; readonly rules: readonly string[] } | null;
 }
 
 export const DEFAULT_TABLE_NAME = 'portwarden';
@@ -95,6 +102,10 @@ export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftR
     prefilter: Object.freeze(prefilter),
     prefilterOutput: Object.freeze(prefilterOutput),
     fastPath: options.fastPath === undefined ? null : Object.freeze(fastPathOptions(options.fastPath)),
+    respond:
+      options.respond === undefined
+        ? null
+        : Object.freeze({ declarations: Object.freeze(ruleLines(options.respond.declarations, 'respond.declarations')), rules: Object.freeze(ruleLines(options.respond.rules, 'respond.rules')) }),
   });
 }
 
@@ -104,12 +115,42 @@ export function buildNftRuleset(options: NftRulesetOptions = {}): string {
 }
 
 export function rulesetText(r: ResolvedNftRuleset): string {
-  const lines: string[] = [
+  return [
     '# portwarden enforcement table: generated, replaced as a whole at every start',
     // Declaring the table first makes the delete succeed whether or not an old copy exists
     // (nft 1.0.6 has no `destroy`); both run in the same transaction as the new table.
     `table inet ${r.tableName} {}`,
     `delete table inet ${r.tableName}`,
+    ...tableBlock(r),
+  ].join('\n');
+}
+
+/** Sets whose elements outlive a restart in `keepBansRulesetText`: bans, and the kernel fast path's. */
+const KEPT_SETS: ReadonlySet<string> = new Set(['ban4', 'ban6', 'answered4', 'answered6', 'fastban4', 'fastban6']);
+
+/**
+ * The restart variant: the table stays, and with it the elements of the ban sets, so a restart never
+ * opens a gap in enforcement and 100,000 bans need no copying out and back in. In one transaction:
+ * every rule goes (`flush table` leaves sets alone), the chains that exist now are deleted, the new
+ * declarations are laid over what is left, and every other set is emptied (the daemon refills the
+ * allow sets). nft refuses a set whose definition changed; the caller then replaces the table.
+ */
+export function keepBansRulesetText(r: ResolvedNftRuleset, existingChains: readonly string[]): string {
+  const declared = tableBlock(r);
+  const sets = declared.map((line) => /^\t(?:set|map) (\S+) \{/.exec(line)?.[1]).filter((name): name is string => name !== undefined);
+  return [
+    '# portwarden enforcement table: rules replaced, bans kept (restart)',
+    `table inet ${r.tableName} {}`,
+    `flush table inet ${r.tableName}`,
+    ...existingChains.map((chain) => `delete chain inet ${r.tableName} ${chain}`),
+    ...declared,
+    ...sets.filter((name) => !KEPT_SETS.has(name)).map((name) => `flush set inet ${r.tableName} ${name}`),
+    '',
+  ].join('\n');
+}
+
+function tableBlock(r: ResolvedNftRuleset): string[] {
+  const lines: string[] = [
     `table inet ${r.tableName} {`,
     ...setBlock(SET_NAMES.allow4, 'ipv4_addr', 'interval'),
     ...setBlock(SET_NAMES.allow6, 'ipv6_addr', 'interval'),
@@ -117,6 +158,7 @@ export function rulesetText(r: ResolvedNftRuleset): string {
     ...setBlock(SET_NAMES.ban4, 'ipv4_addr', 'interval,timeout'),
     ...setBlock(SET_NAMES.ban6, 'ipv6_addr', 'interval,timeout'),
     ...(r.fastPath === null ? [] : fastPathSets(r.fastPath.banSeconds)),
+    ...(r.respond === null ? [] : [...r.respond.declarations.map((line) => `\t${line}`), '\tchain respond {', ...r.respond.rules.map((rule) => `\t\t${rule}`), '\t}']),
     ...chainBlock(r, 'input', r.prefilter),
   ];
   if (r.hooks.forward) lines.push(...chainBlock(r, 'forward', []));
@@ -125,7 +167,7 @@ export function rulesetText(r: ResolvedNftRuleset): string {
     lines.push('\tchain output {', `\t\ttype filter hook output priority ${r.priority}; policy accept;`, ...output.map((rule) => `\t\t${rule}`), '\t}');
   }
   lines.push('}', '');
-  return lines.join('\n');
+  return lines;
 }
 
 function setBlock(name: string, type: string, flags: string): string[] {
@@ -138,6 +180,8 @@ function chainBlock(r: ResolvedNftRuleset, hook: 'input' | 'forward', prefilter:
   const rules = [
     `ip saddr @${SET_NAMES.allow4} accept`,
     `ip6 saddr @${SET_NAMES.allow6} accept`,
+    // Banned scanners' SYNs are answered (or counted) before any drop; allowlisted sources never get here.
+    ...(r.respond === null || hook !== 'input' ? [] : ['jump respond']),
     ...(r.fastPath === null || hook !== 'input' ? [] : ['ip saddr @fastban4 drop', 'ip6 saddr @fastban6 drop']),
     // Matching on the source alone drops every protocol from a banned source, ICMP included.
     `ip saddr @${SET_NAMES.ban4} drop`,

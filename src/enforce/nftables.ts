@@ -15,7 +15,7 @@
 import { PortwardenError } from '../errors.js';
 import type { CommitResult, EnforcementBackend, KernelBan } from './backend.js';
 import { EnforceError, QueueingBackend, type EnforceFailure } from './decisions.js';
-import { ElementState, type QueuedChange, type SetName } from './element-state.js';
+import { ElementState, type BanEntry, type QueuedChange, type SetName } from './element-state.js';
 import { runNft } from './nft-cli.js';
 import {
   encodeDeleteTableBatch,
@@ -23,12 +23,13 @@ import {
   encodeSetElementBatch,
   ENOENT,
   errnoName,
+  intervalsFromElements,
   NftNetlink,
   SEQ_MASK,
   type BatchOutcome,
 } from './nft-netlink.js';
-import { resolveNftRuleset, rulesetText, type NftRulesetOptions, type ResolvedNftRuleset } from './nft-ruleset.js';
-import { parseTarget, rangeToTargets, type Family, type ParsedTarget } from './targets.js';
+import { keepBansRulesetText, resolveNftRuleset, rulesetText, type NftRulesetOptions, type ResolvedNftRuleset } from './nft-ruleset.js';
+import { parseTarget, type Family } from './targets.js';
 
 interface Transaction {
   /** Index of the first decision the transaction did not take. */
@@ -99,16 +100,64 @@ export class NftablesBackend extends QueueingBackend implements EnforcementBacke
     });
   }
 
+  /**
+   * Restart: lays the new ruleset over the existing table and keeps the ban sets' elements (see
+   * keepBansRulesetText), in about 20 ms whatever the number of bans. False when there is no table or
+   * nft refused (a set's definition changed): then `setup` replaces the table.
+   */
+  setupKeepingBans(): Promise<boolean> {
+    return this.#serial(async () => {
+      let chains: string[];
+      try {
+        const { stdout } = await runNft(this.#nftPath, ['-j', 'list', 'chains', 'inet']);
+        chains = chainNames(stdout, this.ruleset.tableName);
+      } catch {
+        return false;
+      }
+      if (chains.length === 0) return false;
+      try {
+        await runNft(this.#nftPath, ['-f', '-'], keepBansRulesetText(this.ruleset, chains));
+      } catch {
+        return false;
+      }
+      // The kernel holds bans this backend never planned: the daemon puts its own back (same element
+      // again is accepted and refreshes the timeout), the reconciler compares the rest.
+      this.#state.clear();
+      return true;
+    });
+  }
+
+  /**
+   * Bans known to be in the kernel already (after `setupKeepingBans`): planned with from now on, so
+   * a later ban inside one of them or its unban is planned right, and nothing is sent.
+   */
+  adoptBans(bans: readonly { target: string; expiresAtMs: number | null }[]): void {
+    const entries: BanEntry[] = [];
+    for (const b of bans) {
+      const parsed = parseTarget(b.target);
+      if (parsed.ok) entries.push({ target: parsed.target, expiresAtMs: b.expiresAtMs });
+    }
+    this.#state.adopt(entries);
+  }
+
+  /** Stops planning with a ban the kernel turned out not to hold (so banning it again is a plain add). */
+  forgetBan(target: string): void {
+    const parsed = parseTarget(target);
+    if (parsed.ok) this.#state.forget(parsed.target.family === 4 ? 'ban4' : 'ban6', parsed.target);
+  }
+
   commit(): Promise<CommitResult> {
     const changes = this.takeQueued();
     return this.#serial(() => this.#commit(changes));
   }
 
-  /** Lists through nft: not on the hot path, and nft knows how to print interval sets. */
+  /** Lists through a netlink dump of both ban sets (restore after a restart reads 100,000 this way). */
   bans(): Promise<KernelBan[]> {
     // Serialised too, so a listing asked for after a commit sees it.
     return this.#serial(async () => {
-      const [v4, v6] = await Promise.all([this.#listSet('ban4', 4), this.#listSet('ban6', 6)]);
+      // One request at a time on the socket.
+      const v4 = await this.#listSet('ban4', 4);
+      const v6 = await this.#listSet('ban6', 6);
       return [...v4, ...v6];
     });
   }
@@ -247,8 +296,13 @@ export class NftablesBackend extends QueueingBackend implements EnforcementBacke
   }
 
   async #listSet(set: SetName, family: Family): Promise<KernelBan[]> {
-    const { stdout } = await runNft(this.#nftPath, ['-j', 'list', 'set', 'inet', this.ruleset.tableName, set]);
-    return parseNftSetJson(stdout, family);
+    const elements = await this.#socket().dumpSetElements(this.ruleset.tableName, set);
+    const out: KernelBan[] = [];
+    for (const { targets, expiresInMs } of intervalsFromElements(family, elements)) {
+      const expiresInSeconds = expiresInMs === null ? null : Math.floor(expiresInMs / 1000);
+      for (const target of targets) out.push({ target: target.text, expiresInSeconds });
+    }
+    return out;
   }
 }
 
@@ -258,51 +312,13 @@ function failure(decision: QueuedChange, errno: number, context?: string): Enfor
   return { action: decision.action, target: decision.target.text, errno, reason };
 }
 
-/**
- * The elements of `nft -j list set …`: a bare value for an element without timeout, else
- * {"elem": {"val", "timeout", "expires"}} (seconds, whole); a value is an address, {"prefix"} or,
- * when nft joined adjacent elements, {"range"} — given back as its prefixes.
- */
-export function parseNftSetJson(json: string, family: Family): KernelBan[] {
-  const doc: unknown = JSON.parse(json);
-  const items = isRecord(doc) && Array.isArray(doc.nftables) ? doc.nftables : [];
-  const out: KernelBan[] = [];
-  for (const item of items) {
-    if (!isRecord(item) || !isRecord(item.set)) continue;
-    const elements = Array.isArray(item.set.elem) ? item.set.elem : [];
-    for (const element of elements) {
-      let value: unknown = element;
-      let expiresInSeconds: number | null = null;
-      if (isRecord(element) && isRecord(element.elem)) {
-        value = element.elem.val;
-        const seconds = element.elem.expires ?? element.elem.timeout;
-        if (typeof seconds === 'number') expiresInSeconds = seconds;
-      }
-      for (const target of valueTargets(value, family)) out.push({ target: target.text, expiresInSeconds });
-    }
+/** The chains of table inet `table` in `nft -j list chains inet` output. */
+function chainNames(json: string, table: string): string[] {
+  const doc = JSON.parse(json) as { nftables?: { chain?: { family?: string; table?: string; name?: string } }[] };
+  const out: string[] = [];
+  for (const item of doc.nftables ?? []) {
+    const c = item.chain;
+    if (c !== undefined && c.family === 'inet' && c.table === table && typeof c.name === 'string') out.push(c.name);
   }
   return out;
 }
-
-function valueTargets(value: unknown, family: Family): ParsedTarget[] {
-  if (typeof value === 'string') {
-    const parsed = parseTarget(value);
-    return parsed.ok ? [parsed.target] : [];
-  }
-  if (isRecord(value) && isRecord(value.prefix)) {
-    const parsed = parseTarget(`${String(value.prefix.addr)}/${String(value.prefix.len)}`);
-    return parsed.ok ? [parsed.target] : [];
-  }
-  if (isRecord(value) && Array.isArray(value.range) && value.range.length === 2) {
-    const first = parseTarget(String(value.range[0]));
-    const last = parseTarget(String(value.range[1]));
-    if (!first.ok || !last.ok || first.target.family !== family || last.target.family !== family) return [];
-    return rangeToTargets(family, first.target.start, last.target.start);
-  }
-  return [];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-

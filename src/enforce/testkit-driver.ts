@@ -16,7 +16,7 @@ import type { NftRulesetOptions } from './nft-ruleset.js';
 
 export type DriverRequest =
   | { op: 'init'; args: { ruleset: NftRulesetOptions } }
-  | { op: 'setup' | 'commit' | 'bans' | 'present' | 'teardown' | 'exit'; args?: undefined }
+  | { op: 'setup' | 'setupKeepingBans' | 'commit' | 'bans' | 'present' | 'teardown' | 'exit'; args?: undefined }
   | { op: 'queue'; args: { changes: DriverChange[] } }
   | { op: 'listenTcp' | 'listenUdp'; args: { host: string; port: number } }
   | { op: 'connectTcp' | 'probeUdp'; args: { from: string; to: string; port: number; timeoutMs: number } };
@@ -47,6 +47,8 @@ async function handle(request: DriverRequest): Promise<unknown> {
       return null;
     case 'setup':
       return need().setup();
+    case 'setupKeepingBans':
+      return need().setupKeepingBans();
     case 'queue':
       for (const change of request.args.changes) {
         if (change.action === 'ban') need().ban({ target: change.target, timeoutSeconds: change.timeoutSeconds } satisfies Ban);

@@ -4,6 +4,7 @@
  * tiny TCP endpoints, driven by one JSON request per stdin line, one JSON answer per stdout line:
  * {id, op, args} → {id, ok, result} or {id, ok: false, error}.
  */
+import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PortwardenError } from '../errors.js';
@@ -56,6 +57,27 @@ async function handle(request: Request): Promise<unknown> {
         server.once('error', reject);
         server.listen({ host: args.host as string, port: args.port as number }, () => resolve(null));
         servers.push(server);
+      });
+    case 'listenUdp':
+      return new Promise<null>((resolve, reject) => {
+        const socket = createSocket(args.host.includes(':') ? 'udp6' : 'udp4');
+        socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
+        socket.once('error', reject);
+        socket.bind(args.port as number, args.host as string, () => resolve(null));
+      });
+    case 'probeUdp':
+      // 'reply' when the echo comes back, else 'timeout'.
+      return new Promise<string>((resolve) => {
+        const socket = createSocket(args.to.includes(':') ? 'udp6' : 'udp4');
+        const done = (outcome: string) => {
+          clearTimeout(timer);
+          socket.close();
+          resolve(outcome);
+        };
+        const timer = setTimeout(() => done('timeout'), (args.timeoutMs as number | undefined) ?? 700);
+        socket.once('message', () => done('reply'));
+        socket.once('error', (error: NodeJS.ErrnoException) => done(`error ${error.code}`));
+        socket.bind(0, args.from as string, () => socket.send('ping', args.port as number, args.to as string));
       });
     case 'connectTcp':
       return new Promise<string>((resolve) => {

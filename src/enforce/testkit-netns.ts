@@ -219,6 +219,9 @@ export class Driver {
   setup(): Promise<null> {
     return this.call('setup');
   }
+  setupKeepingBans(): Promise<boolean> {
+    return this.call('setupKeepingBans');
+  }
   queue(...changes: DriverChange[]): Promise<null> {
     return this.call('queue', { changes });
   }

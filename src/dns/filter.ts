@@ -1,0 +1,195 @@
+/**
+ * The DNS half of inline mode: for each queued DNS packet, the verdict (accept, or drop with an
+ * answer injected in its place) and the query log.
+ *
+ * Policy at the edges (each counted in `counters`):
+ * - a response, or a packet without a question (a bare TCP ACK): accepted, not logged;
+ * - a malformed message: accepted or dropped as `malformed` says (default accept: a filter that
+ *   cannot read a packet must not take DNS down), never an exception;
+ * - a blocked name: `action` drop (no answer: the client times out), nxdomain, or sinkhole (A and
+ *   AAAA answered with the configured addresses, other types with an empty NOERROR); over TCP the
+ *   query is dropped and, unless the action is drop, the connection reset.
+ * A TCP segment may carry several length-prefixed queries: every complete one is checked.
+ */
+import { DecodeEvent, DecodeStats } from '../decode/events.js';
+import type { Packet } from '../decode/packet.js';
+import { dnsQuestion } from '../decode/dns.js';
+import { formatIPv4, formatIPv6 } from '../decode/address.js';
+import { u16 } from '../decode/bytes.js';
+import type { EventLogger } from '../observe/log.js';
+import type { Blocklist, BlocklistMatch } from './blocklist.js';
+import { buildTcpReset, buildUdpAnswer, Rcode } from './answer.js';
+
+export type DnsAction = 'drop' | 'nxdomain' | 'sinkhole';
+
+export interface DnsFilterSettings {
+  action: DnsAction;
+  /** Sinkhole answers: A records (4 bytes) and AAAA records (16 bytes). */
+  sinkhole4: Uint8Array;
+  sinkhole6: Uint8Array;
+  answerTtlSeconds: number;
+  malformed: 'accept' | 'drop';
+  /** all: every query; blocked: only blocked ones; none. */
+  logQueries: 'all' | 'blocked' | 'none';
+}
+
+/** What to do with one packet: `reply`, when set, is an IP packet to send in its place. */
+export interface DnsVerdict {
+  accept: boolean;
+  reply: Buffer | null;
+}
+
+export const DNS_COUNTERS = ['dns.queries', 'dns.blocked', 'dns.allowed', 'dns.malformed', 'dns.answered', 'dns.reset', 'dns.unanswerable', 'dns.other'] as const;
+export type DnsCounter = (typeof DNS_COUNTERS)[number];
+
+const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY' };
+
+const DNS_MALFORMED = DecodeEvent['dns.malformed'];
+const ACCEPT: DnsVerdict = Object.freeze({ accept: true, reply: null });
+const DROP: DnsVerdict = Object.freeze({ accept: false, reply: null });
+
+export class DnsFilter {
+  #blocklist: Blocklist;
+  #settings: DnsFilterSettings;
+  readonly #log: EventLogger;
+  readonly #decodeStats = new DecodeStats();
+  readonly counters: Record<DnsCounter, number> = Object.fromEntries(DNS_COUNTERS.map((c) => [c, 0])) as Record<DnsCounter, number>;
+
+  constructor(blocklist: Blocklist, settings: DnsFilterSettings, log: EventLogger) {
+    this.#blocklist = blocklist;
+    this.#settings = settings;
+    this.#log = log;
+  }
+
+  /** Swaps list and settings at once (reload): the next packet sees the new ones. */
+  replace(blocklist: Blocklist, settings: DnsFilterSettings): void {
+    this.#blocklist = blocklist;
+    this.#settings = settings;
+  }
+
+  get blocklistSize(): number {
+    return this.#blocklist.size;
+  }
+
+  /** The verdict for a decoded packet to or from port 53 (UDP or TCP). Never throws on packet content. */
+  decide(p: Packet): DnsVerdict {
+    if (p.protocol === 17) return this.#udp(p);
+    if (p.protocol === 6) return this.#tcp(p);
+    this.counters['dns.other']++;
+    return ACCEPT;
+  }
+
+  #udp(p: Packet): DnsVerdict {
+    const before = this.#decodeStats.counts[DNS_MALFORMED];
+    const q = dnsQuestion(p, this.#decodeStats);
+    if (q === null) {
+      if (this.#decodeStats.counts[DNS_MALFORMED] !== before || p.payloadLength === 0) return this.#malformed(p);
+      this.counters['dns.other']++;
+      return ACCEPT;
+    }
+    if (q.isResponse) {
+      this.counters['dns.other']++;
+      return ACCEPT;
+    }
+    this.counters['dns.queries']++;
+    const match = this.#blocklist.match(q.name);
+    this.#logQuery(p, q.name, q.type, match);
+    if (match === null) {
+      this.counters['dns.allowed']++;
+      return ACCEPT;
+    }
+    this.counters['dns.blocked']++;
+    const s = this.#settings;
+    if (s.action === 'drop') return DROP;
+    const reply = buildUdpAnswer(p, {
+      rcode: s.action === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR,
+      address4: s.sinkhole4,
+      address6: s.sinkhole6,
+      ttlSeconds: s.answerTtlSeconds,
+    });
+    if (reply === null) this.counters['dns.unanswerable']++;
+    else this.counters['dns.answered']++;
+    return { accept: false, reply };
+  }
+
+  /** Every complete length-prefixed message in the segment; the first blocked one decides. */
+  #tcp(p: Packet): DnsVerdict {
+    if (p.payloadLength === 0) return ACCEPT;
+    const buf = p.buf;
+    const end = Math.min(p.payloadOffset + p.payloadLength, buf.length);
+    let at = p.payloadOffset;
+    let sawQuery = false;
+    while (at + 2 <= end) {
+      const length = u16(buf, at);
+      const msgEnd = at + 2 + length;
+      // A message continued in the next segment is not read (its first part was checked, or it
+      // started in an earlier segment that was).
+      if (length < 12 || msgEnd > end) break;
+      // dnsQuestion reads a TCP payload as one message at payloadOffset: point it at this one.
+      const payloadOffset = p.payloadOffset;
+      const payloadLength = p.payloadLength;
+      p.payloadOffset = at;
+      p.payloadLength = msgEnd - at;
+      const q = dnsQuestion(p, this.#decodeStats);
+      p.payloadOffset = payloadOffset;
+      p.payloadLength = payloadLength;
+      if (q === null) return sawQuery ? ACCEPT : this.#malformed(p);
+      if (!q.isResponse) {
+        sawQuery = true;
+        this.counters['dns.queries']++;
+        const match = this.#blocklist.match(q.name);
+        this.#logQuery(p, q.name, q.type, match);
+        if (match !== null) {
+          this.counters['dns.blocked']++;
+          if (this.#settings.action === 'drop') return DROP;
+          const reply = buildTcpReset(p);
+          if (reply !== null) this.counters['dns.reset']++;
+          return { accept: false, reply };
+        }
+        this.counters['dns.allowed']++;
+      }
+      at = msgEnd;
+    }
+    if (!sawQuery) this.counters['dns.other']++;
+    return ACCEPT;
+  }
+
+  #malformed(p: Packet): DnsVerdict {
+    this.counters['dns.malformed']++;
+    if (this.#settings.logQueries !== 'none') {
+      this.#log.warn({ 'event.kind': 'event', 'event.action': 'dns-malformed', 'source.ip': sourceIp(p), 'network.transport': p.protocol === 6 ? 'tcp' : 'udp', 'event.outcome': this.#settings.malformed === 'drop' ? 'failure' : 'success' }, `malformed DNS packet from ${sourceIp(p)}: ${this.#settings.malformed === 'drop' ? 'dropped' : 'accepted'}`);
+    }
+    return this.#settings.malformed === 'drop' ? DROP : ACCEPT;
+  }
+
+  #logQuery(p: Packet, name: string, type: number, match: BlocklistMatch | null): void {
+    const mode = this.#settings.logQueries;
+    if (mode === 'none' || (mode === 'blocked' && match === null)) return;
+    const blocked = match !== null;
+    this.#log.info(
+      {
+        'event.kind': blocked ? 'alert' : 'event',
+        'event.action': blocked ? 'dns-block' : 'dns-query',
+        'event.outcome': blocked ? 'failure' : 'success',
+        'dns.question.name': name,
+        'dns.question.type': TYPE_NAMES[type] ?? `TYPE${type}`,
+        'source.ip': sourceIp(p),
+        'source.port': p.srcPort,
+        'destination.ip': destinationIp(p),
+        'destination.port': String(p.dstPort),
+        'network.transport': p.protocol === 6 ? 'tcp' : 'udp',
+        ...(blocked ? { 'rule.name': `dns-blocklist/${match.entry}`, 'dns.block.kind': match.kind, 'dns.block.action': this.#settings.action } : {}),
+      },
+      blocked ? `DNS query for ${name} blocked (${match.kind} ${match.entry})` : `DNS query for ${name}`,
+    );
+  }
+}
+
+function sourceIp(p: Packet): string {
+  return p.ipVersion === 6 ? formatIPv6(p.buf, p.src6Offset) : formatIPv4(p.src4 >>> 0);
+}
+
+function destinationIp(p: Packet): string {
+  return p.ipVersion === 6 ? formatIPv6(p.buf, p.dst6Offset) : formatIPv4(p.dst4 >>> 0);
+}
+

@@ -1,0 +1,213 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DecodeEvent, DecodeEventDoc, type DecodeEventName, type DecodeStats } from '../decode/events.js';
+import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
+import type { IncidentKind } from '../detect/incident.js';
+import { PROBE_CLASS_NAMES } from '../detect/probe-class.js';
+
+/**
+ * Prometheus metrics of the live daemon. Metric names are a public vocabulary (dashboards and alert
+ * rules depend on them), kept in one table with their help text; docs/reference.md lists it.
+ *
+ * Most series are read from the daemon's own counters when Prometheus scrapes (pull): the packet path
+ * pays nothing for them. Only what has no counter elsewhere is pushed: incidents, bans and unbans (a few
+ * per incident), the decision-to-kernel latency histogram (per commit), alert deliveries (per message).
+ */
+export const METRICS = {
+  portwarden_build_info: 'always 1; the version label names the running build',
+  portwarden_packets_seen_total: 'frames handed to the decoder (what the kernel prefilter let through)',
+  portwarden_packets_decoded_total: 'frames that decoded without a malformed event',
+  portwarden_packets_malformed_total: 'frames that stopped at a malformed layer, by decoder event (reason)',
+  portwarden_decoder_notices_total: 'decoder notices: noteworthy but still valid frames, by event',
+  portwarden_detection_events_total: 'detection counters (docs/reference.md "Detection counters"), by counter name',
+  portwarden_probes_total: 'probes seen, by probe class (repeats included)',
+  portwarden_incidents_total: 'incidents detected, by kind',
+  portwarden_bans_active: 'bans the daemon holds in the kernel now, by address family (ipv4, ipv6)',
+  portwarden_bans_total: 'bans decided (detection) or requested (operator), by origin',
+  portwarden_unbans_total: 'bans lifted by an operator (CLI, dashboard) or an allow',
+  portwarden_decision_to_kernel_seconds: 'time from a ban or unban queued in the daemon to the end of the kernel transaction that applied it',
+  portwarden_capture_received_total: 'packets the kernel logged to the daemon (NFLOG messages read)',
+  portwarden_capture_drops_total: 'packets the kernel logged but could not queue to the daemon (receive buffer full)',
+  portwarden_queue_verdicts_total: 'inline mode (NFQUEUE) verdicts, by verdict',
+  portwarden_reconcile_repairs_total: 'drift the reconciler repaired (a deleted table, a ban missing from the kernel)',
+  portwarden_reconcile_last_timestamp_seconds: 'Unix time the reconciler last finished comparing kernel and daemon (the daemon\'s start before its first round)',
+  portwarden_alert_deliveries_total: 'alert messages by channel and outcome (sent, failed, dropped)',
+} as const;
+
+export type MetricName = keyof typeof METRICS;
+
+/** Buckets for the decision-to-kernel latency: the design goal is a median under 5 ms, p99 under 25 ms. */
+const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood'];
+
+const MALFORMED_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('malformed:'));
+const NOTICE_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('notice:'));
+
+/** Capture counters as NflogSource.stats has them (only what the metrics read). */
+export interface CaptureCounters {
+  readonly received: number;
+  readonly lost: number;
+}
+
+/**
+ * What the metrics read on a scrape. Getters, not values: the daemon builds its pipeline and captures
+ * after the metrics exist, and replaces parts of them on reload.
+ */
+export interface MetricsSource {
+  version: string;
+  decodeStats(): DecodeStats | null;
+  detectionCounters(): Readonly<Record<string, number>> | null;
+  /** Indexed by ProbeClass id. */
+  probesByClass(): ArrayLike<number> | null;
+  captures(): readonly CaptureCounters[];
+  /** Active bans: target → wall-clock expiry (null: none). Expired entries are skipped, not trusted. */
+  bans(): ReadonlyMap<string, { readonly expiresAtMs: number | null }>;
+  repairs(): number;
+  lastReconcileMs(): number | null;
+}
+
+/** Inline mode's verdict counts (verdict name → total so far); see registerQueueVerdicts. */
+export type QueueVerdictProvider = () => Readonly<Record<string, number>>;
+
+export type AlertOutcome = 'sent' | 'failed' | 'dropped';
+
+/** What an alert channel reports after each delivery attempt. Cheap: one counter increment. */
+export interface AlertDeliveryMetrics {
+  alertDelivery(channel: string, outcome: AlertOutcome, messages?: number): void;
+}
+
+export class DaemonMetrics implements AlertDeliveryMetrics {
+  readonly registry = new Registry();
+  readonly #incidents: Counter<'kind'>;
+  readonly #bans: Counter<'origin'>;
+  readonly #unbans: Counter;
+  readonly #latency: Histogram;
+  readonly #alerts: Counter<'channel' | 'outcome'>;
+  readonly #queueProviders: QueueVerdictProvider[] = [];
+
+  constructor(source: MetricsSource, options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const help = (name: MetricName) => ({ name, help: METRICS[name], registers });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters: promtool (and Prometheus' naming rules) reject them; the same counts
+      // are in nodejs_active_handles, nodejs_active_requests and nodejs_active_resources, by type.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+    }
+
+    new Gauge({ ...help('portwarden_build_info'), labelNames: ['version'] }).set({ version: source.version }, 1);
+
+    // Pulled counters: reset and refilled from the daemon's totals on each scrape.
+    const pulled = <L extends string>(name: MetricName, labelNames: readonly L[], fill: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
+      new Counter<L>({
+        ...help(name),
+        labelNames,
+        collect(this: Counter<L>) {
+          this.reset();
+          fill((labels, value) => this.inc(labels, value));
+        },
+      });
+
+    pulled('portwarden_packets_seen_total', [], (set) => set({}, source.decodeStats()?.frames ?? 0));
+    pulled('portwarden_packets_decoded_total', [], (set) => set({}, source.decodeStats()?.decoded ?? 0));
+    pulled('portwarden_packets_malformed_total', ['reason'], (set) => {
+      const counts = source.decodeStats()?.counts;
+      for (const name of MALFORMED_EVENTS) set({ reason: name }, counts?.[DecodeEvent[name]] ?? 0);
+    });
+    pulled('portwarden_decoder_notices_total', ['event'], (set) => {
+      const counts = source.decodeStats()?.counts;
+      for (const name of NOTICE_EVENTS) set({ event: name }, counts?.[DecodeEvent[name]] ?? 0);
+    });
+    pulled('portwarden_detection_events_total', ['counter'], (set) => {
+      const values = source.detectionCounters();
+      for (const name of DETECTION_COUNTER_NAMES) set({ counter: name }, values?.[name] ?? 0);
+    });
+    pulled('portwarden_probes_total', ['class'], (set) => {
+      const counts = source.probesByClass();
+      PROBE_CLASS_NAMES.forEach((name, id) => set({ class: name }, counts?.[id] ?? 0));
+    });
+    pulled('portwarden_capture_received_total', [], (set) => set({}, source.captures().reduce((n, c) => n + c.received, 0)));
+    pulled('portwarden_capture_drops_total', [], (set) => set({}, source.captures().reduce((n, c) => n + c.lost, 0)));
+    pulled('portwarden_reconcile_repairs_total', [], (set) => set({}, source.repairs()));
+    const providers = this.#queueProviders;
+    pulled('portwarden_queue_verdicts_total', ['verdict'], (set) => {
+      for (const provide of providers) for (const [verdict, n] of Object.entries(provide())) set({ verdict }, n);
+    });
+
+    new Gauge<'family'>({
+      ...help('portwarden_bans_active'),
+      labelNames: ['family'],
+      collect(this: Gauge<'family'>) {
+        const now = Date.now();
+        let v4 = 0;
+        let v6 = 0;
+        for (const [target, ban] of source.bans()) {
+          if (ban.expiresAtMs !== null && ban.expiresAtMs <= now) continue;
+          if (target.includes(':')) v6++;
+          else v4++;
+        }
+        this.set({ family: 'ipv4' }, v4);
+        this.set({ family: 'ipv6' }, v6);
+      },
+    });
+    new Gauge({
+      ...help('portwarden_reconcile_last_timestamp_seconds'),
+      collect(this: Gauge) {
+        const at = source.lastReconcileMs();
+        if (at === null) this.reset();
+        else this.set(at / 1000);
+      },
+    });
+
+    // Pushed: no counter elsewhere holds these.
+    this.#incidents = new Counter({ ...help('portwarden_incidents_total'), labelNames: ['kind'] });
+    for (const kind of INCIDENT_KINDS) this.#incidents.inc({ kind }, 0);
+    this.#bans = new Counter({ ...help('portwarden_bans_total'), labelNames: ['origin'] });
+    for (const origin of ['detection', 'operator']) this.#bans.inc({ origin }, 0);
+    this.#unbans = new Counter(help('portwarden_unbans_total'));
+    this.#latency = new Histogram({ ...help('portwarden_decision_to_kernel_seconds'), buckets: LATENCY_BUCKETS_SECONDS });
+    this.#alerts = new Counter({ ...help('portwarden_alert_deliveries_total'), labelNames: ['channel', 'outcome'] });
+  }
+
+  incident(kind: IncidentKind): void {
+    this.#incidents.inc({ kind });
+  }
+
+  ban(origin: string): void {
+    this.#bans.inc({ origin });
+  }
+
+  unban(): void {
+    this.#unbans.inc();
+  }
+
+  /** One observation per decision the commit applied, each from when it was queued (performance.now() ms). */
+  committed(queuedAtMs: readonly number[], committedAtMs: number): void {
+    for (const at of queuedAtMs) this.#latency.observe(Math.max(0, committedAtMs - at) / 1000);
+  }
+
+  alertDelivery(channel: string, outcome: AlertOutcome, messages = 1): void {
+    this.#alerts.inc({ channel, outcome }, messages);
+  }
+
+  /**
+   * Inline mode (NFQUEUE) registers its verdict counters here; they are read on each scrape. Returns
+   * the function that removes the registration (when the queue closes).
+   */
+  registerQueueVerdicts(provider: QueueVerdictProvider): () => void {
+    this.#queueProviders.push(provider);
+    return () => {
+      const i = this.#queueProviders.indexOf(provider);
+      if (i >= 0) this.#queueProviders.splice(i, 1);
+    };
+  }
+
+  /** The exposition text for a scrape. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

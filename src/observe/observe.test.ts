@@ -1,0 +1,265 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DecodeEvent, DecodeStats } from '../decode/events.js';
+import type { IncidentRecord } from '../detect/incident.js';
+import { ProbeClass } from '../detect/probe-class.js';
+import { PortwardenError } from '../errors.js';
+import { ObserveHttpServer, type ObserveApi } from './http-server.js';
+import { parseListen, splitListen } from './listen-address.js';
+import { DaemonMetrics, METRICS, type MetricsSource } from './metrics.js';
+import { RecentIncidents } from './recent-incidents.js';
+import { dashboardToken } from './token.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
+  const decode = new DecodeStats();
+  decode.record(0);
+  decode.record(0);
+  decode.record(DecodeEvent['ipv4.truncated']);
+  decode.note(DecodeEvent['tcp.bad_options']);
+  const byClass = new Float64Array(11);
+  byClass[ProbeClass.syn] = 40;
+  byClass[ProbeClass.udp] = 2;
+  return {
+    version: '9.9.9',
+    decodeStats: () => decode,
+    detectionCounters: () => ({ 'packets.seen': 3, 'limit.flows': 1 }),
+    probesByClass: () => byClass,
+    captures: () => [{ received: 3, lost: 4 }],
+    bans: () => new Map([['192.0.2.1', { expiresAtMs: Date.now() + 60_000 }], ['192.0.2.2', { expiresAtMs: Date.now() - 1 }], ['2001:db8::1', { expiresAtMs: null }]]),
+    repairs: () => 5,
+    lastReconcileMs: () => 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+test('every metric in the METRICS table is exported, and nothing of ours outside it', async () => {
+  const m = new DaemonMetrics(source());
+  const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
+  const ours = names.filter((n) => n.startsWith('portwarden_')).sort();
+  assert.deepEqual(ours, Object.keys(METRICS).sort());
+  assert.ok(names.includes('process_cpu_seconds_total'), 'process metrics');
+});
+
+test('scrape values come from the daemon\'s counters; pushed series count what the daemon told', async () => {
+  const m = new DaemonMetrics(source());
+  m.incident('scan');
+  m.incident('scan');
+  m.ban('detection');
+  m.unban();
+  m.committed([10, 12], 14);
+  m.alertDelivery('webhook-1', 'sent', 3);
+  m.alertDelivery('webhook-1', 'failed');
+  const off = m.registerQueueVerdicts(() => ({ accept: 7, drop: 2 }));
+  const text = await m.text();
+  const s = samples(text);
+  const expect: [string, number][] = [
+    ['portwarden_packets_seen_total', 3],
+    ['portwarden_packets_decoded_total', 2],
+    ['portwarden_packets_malformed_total{reason="ipv4.truncated"}', 1],
+    ['portwarden_packets_malformed_total{reason="tcp.truncated"}', 0],
+    ['portwarden_decoder_notices_total{event="tcp.bad_options"}', 1],
+    ['portwarden_detection_events_total{counter="packets.seen"}', 3],
+    ['portwarden_detection_events_total{counter="limit.flows"}', 1],
+    ['portwarden_probes_total{class="syn"}', 40],
+    ['portwarden_probes_total{class="udp"}', 2],
+    ['portwarden_incidents_total{kind="scan"}', 2],
+    ['portwarden_incidents_total{kind="flood"}', 0],
+    ['portwarden_bans_active{family="ipv4"}', 1],
+    ['portwarden_bans_active{family="ipv6"}', 1],
+    ['portwarden_bans_total{origin="detection"}', 1],
+    ['portwarden_unbans_total', 1],
+    ['portwarden_decision_to_kernel_seconds_count', 2],
+    ['portwarden_decision_to_kernel_seconds_bucket{le="0.0025"}', 1],
+    ['portwarden_decision_to_kernel_seconds_bucket{le="0.005"}', 2],
+    ['portwarden_capture_received_total', 3],
+    ['portwarden_capture_drops_total', 4],
+    ['portwarden_reconcile_repairs_total', 5],
+    ['portwarden_reconcile_last_timestamp_seconds', 1_700_000_000],
+    ['portwarden_queue_verdicts_total{verdict="accept"}', 7],
+    ['portwarden_queue_verdicts_total{verdict="drop"}', 2],
+    ['portwarden_alert_deliveries_total{channel="webhook-1",outcome="sent"}', 3],
+    ['portwarden_alert_deliveries_total{channel="webhook-1",outcome="failed"}', 1],
+    ['portwarden_build_info{version="9.9.9"}', 1],
+  ];
+  for (const [key, value] of expect) assert.equal(s.get(key), value, key);
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
+  off();
+  assert.equal(samples(await m.text()).get('portwarden_queue_verdicts_total{verdict="accept"}'), undefined, 'unregistered');
+});
+
+test('before the pipeline exists, a scrape shows zeros, not an error', async () => {
+  const m = new DaemonMetrics(source({ decodeStats: () => null, detectionCounters: () => null, probesByClass: () => null, captures: () => [], lastReconcileMs: () => null }), { processMetrics: false });
+  const s = samples(await m.text());
+  assert.equal(s.get('portwarden_packets_seen_total'), 0);
+  assert.equal(s.get('portwarden_probes_total{class="syn"}'), 0);
+});
+
+test('the Grafana dashboard only queries metrics the daemon exports', async () => {
+  const m = new DaemonMetrics(source());
+  const series = new Set<string>();
+  for (const metric of await m.registry.getMetricsAsJSON()) {
+    series.add(metric.name);
+    if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(metric.name + suffix);
+  }
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'contrib/grafana/portwarden.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+  let exprs = 0;
+  const used = new Set<string>();
+  for (const panel of dashboard.panels) {
+    for (const { expr } of panel.targets) {
+      exprs++;
+      for (const name of expr.match(/\b(portwarden|process|nodejs)_[a-z0-9_]+\b/g) ?? []) {
+        assert.ok(series.has(name), `panel "${panel.title}": ${name} is not exported`);
+        used.add(name.replace(/_(bucket|sum|count)$/, ''));
+      }
+    }
+  }
+  assert.ok(exprs >= 15);
+  for (const name of Object.keys(METRICS).filter((n) => n !== 'portwarden_build_info')) assert.ok(used.has(name), `${name} is on no panel`);
+});
+
+test('the systemd unit passes systemd-analyze verify, keeps only CAP_NET_ADMIN and CAP_NET_RAW, and starts the real bin', () => {
+  const text = readFileSync(join(ROOT, 'contrib/systemd/portwarden.service'), 'utf8');
+  const keys = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (m !== null) keys.set(m[1], m[2]);
+  }
+  const expected: [string, string][] = [
+    ['CapabilityBoundingSet', 'CAP_NET_ADMIN CAP_NET_RAW'],
+    ['AmbientCapabilities', 'CAP_NET_ADMIN CAP_NET_RAW'],
+    ['NoNewPrivileges', 'yes'],
+    ['ProtectSystem', 'strict'],
+    ['ProtectHome', 'yes'],
+    ['PrivateTmp', 'yes'],
+    ['StateDirectory', 'portwarden'],
+    ['RuntimeDirectory', 'portwarden'],
+    ['Restart', 'on-failure'],
+  ];
+  for (const [key, value] of expected) assert.equal(keys.get(key), value, key);
+  // The bin package.json installs, running `start` with the config in /etc.
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const [program, ...args] = keys.get('ExecStart')!.split(' ');
+  assert.ok(program.endsWith(`/${Object.keys(pkg.bin)[0]}`), program);
+  assert.deepEqual(args, ['start', '--config', '/etc/portwarden/portwarden.yaml']);
+  // Verify a copy that points at this checkout's bin (systemd checks that the program exists).
+  const dir = mkdtempSync(join(tmpdir(), 'pw-unit-'));
+  try {
+    const unit = join(dir, 'portwarden.service');
+    writeFileSync(unit, text.replace(program, join(ROOT, pkg.bin.portwarden)));
+    const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), '', 'no warnings (an unknown or misspelled key is one)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('listen addresses: IPv4 and bracketed IPv6 with a port; anything else refused by --metrics-listen', () => {
+  assert.deepEqual(splitListen('127.0.0.1:9717'), { host: '127.0.0.1', port: 9717 });
+  assert.deepEqual(splitListen('[::1]:9717'), { host: '::1', port: 9717 });
+  for (const bad of ['localhost:9717', '127.0.0.1', '127.0.0.1:70000', '::1:9717']) assert.equal(splitListen(bad), null, bad);
+  assert.equal(parseListen('off'), null);
+  assert.throws(() => parseListen('9717'), (e: unknown) => e instanceof PortwardenError && e.code === 'PW_ERR_USAGE');
+});
+
+test('the dashboard token is generated once into the state dir (0600) and kept; a configured one wins', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-token-'));
+  try {
+    const a = dashboardToken(null, dir);
+    assert.ok(a.token.length >= 40);
+    assert.equal(a.file, join(dir, 'dashboard.token'));
+    assert.equal(statSync(a.file).mode & 0o777, 0o600);
+    assert.equal(dashboardToken(null, dir).token, a.token, 'same token after a restart');
+    assert.deepEqual(dashboardToken('configured-token-1234', dir), { token: 'configured-token-1234', file: null });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function record(source: string, kind: IncidentRecord['kind'] = 'scan'): IncidentRecord {
+  return { kind, class: 'syn', 'source.ip': source, probes: 10, first_seen: '', last_seen: '', confidence: 1, evidence: {} };
+}
+
+test('recent incidents: a bounded ring, newest first, with per-minute counts and top offenders', () => {
+  const r = new RecentIncidents(3);
+  const t0 = Date.UTC(2024, 0, 1, 12, 0, 30);
+  r.add(record('192.0.2.1'), 'ban', 'x', t0);
+  r.add(record('192.0.2.2'), 'ban', 'x', t0 + 60_000);
+  r.add(record('192.0.2.2'), 'ban', 'x', t0 + 60_000);
+  r.add({ ...record('192.0.2.3', 'distributed-scan'), 'source.ip': undefined, sources: ['192.0.2.2', '192.0.2.4'] }, 'alert', 'x', t0 + 120_000);
+  const list = r.list();
+  assert.equal(list.length, 3, 'the oldest fell out');
+  assert.deepEqual(list.map((e) => e.id), [4, 3, 2]);
+  assert.deepEqual(r.perMinute(3, t0 + 120_000).map((m) => m.count), [1, 2, 1]);
+  assert.deepEqual(r.topOffenders(2).map((o) => [o.source, o.incidents]), [['192.0.2.2', 3], ['192.0.2.4', 1]]);
+  assert.deepEqual(r.breakdown().kinds, { scan: 2, 'distributed-scan': 1 });
+});
+
+test('the HTTP listener refuses foreign Host names, and actions without the right token', async () => {
+  const unbanned: string[] = [];
+  const api: ObserveApi = {
+    token: 'the-right-token-0123456789',
+    metrics: async () => ({ contentType: 'text/plain; version=0.0.4', text: 'x 1\n' }),
+    readiness: async () => ({ status: 'unready', checks: { capture: { ok: false, detail: '' }, table: { ok: true, detail: '' }, reconcile: { ok: true, detail: '', ageSeconds: 0, maxAgeSeconds: 1 } } }),
+    summary: async () => ({}),
+    incidents: () => [],
+    bans: async () => [],
+    unban: async (target) => {
+      if (target === 'nonsense') throw new PortwardenError('PW_ERR_USAGE', 'nonsense is not an address or network');
+      unbanned.push(target);
+      return { target, removed: true };
+    },
+    subscribe: () => () => undefined,
+  };
+  const server = await ObserveHttpServer.listen({ host: '127.0.0.1', port: 0 }, api);
+  const base = `http://127.0.0.1:${server.address.port}`;
+  const post = (body: string, headers: Record<string, string>) => fetch(`${base}/api/unban`, { method: 'POST', headers, body });
+  const json = { 'content-type': 'application/json' };
+  const auth = { ...json, authorization: `Bearer ${api.token}` };
+  try {
+    assert.equal((await fetch(`${base}/health/live`)).status, 200);
+    assert.equal((await fetch(`${base}/health/ready`)).status, 503);
+    assert.equal((await fetch(`${base}/metrics`)).status, 200);
+    const page = await fetch(`${base}/`);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.match(await page.text(), /<script src="\/dashboard.js"/);
+    // DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends Host: evil.example.
+    const rebound = await new Promise<number | undefined>((resolve, reject) => {
+      get(`${base}/api/bans`, { headers: { host: 'evil.example:9717' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      }).on('error', reject);
+    });
+    assert.equal(rebound, 403);
+    assert.equal((await post('{"target":"192.0.2.1"}', json)).status, 401);
+    assert.equal((await post('{"target":"192.0.2.1"}', { ...json, authorization: 'Bearer the-wrong-token-012345678' })).status, 401);
+    assert.equal((await post('{"target":"192.0.2.1"}', { authorization: auth.authorization, 'content-type': 'text/plain' })).status, 415);
+    assert.equal((await post('{"target":"nonsense"}', auth)).status, 400);
+    assert.equal((await post('x'.repeat(5000), auth)).status, 413);
+    assert.deepEqual(unbanned, []);
+    const ok = await post('{"target":"192.0.2.1"}', auth);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { target: '192.0.2.1', removed: true });
+    assert.deepEqual(unbanned, ['192.0.2.1']);
+  } finally {
+    await server.close();
+  }
+});

@@ -10,6 +10,7 @@ import { DecodeEventDoc } from '../src/decode/events.js';
 import { DetectionCounterDoc } from '../src/detect/counters.js';
 import { PROBE_CLASS_NAMES } from '../src/detect/probe-class.js';
 import { ErrorCode } from '../src/errors.js';
+import { METRICS } from '../src/observe/metrics.js';
 
 const PROBE_CLASS_DOC: Record<(typeof PROBE_CLASS_NAMES)[number], string> = {
   syn: 'TCP SYN from a raw-socket scanner (nmap -sS, masscan, zmap): half-open, reset after a SYN-ACK',
@@ -79,6 +80,15 @@ export function reference(): string {
     '| class | on the wire |',
     '|---|---|',
     ...PROBE_CLASS_NAMES.map((name) => `| \`${name}\` | ${PROBE_CLASS_DOC[name]} |`),
+    '',
+    '## Metrics',
+    '',
+    'Served at `/metrics` on the observe listener (`observe.listen`, default 127.0.0.1:9717), besides the',
+    'standard `process_*` and `nodejs_*` series. contrib/grafana/portwarden.json charts them.',
+    '',
+    '| metric | meaning |',
+    '|---|---|',
+    ...Object.entries(METRICS).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
     '',
   ];
   return lines.join('\n');

@@ -23,6 +23,7 @@ import { NftablesBackend } from './enforce/nftables.js';
 import { PortwardenError } from './errors.js';
 import type { EventLogger } from './observe/log.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
+import { queueVerdicts } from './observe/metrics.js';
 import { Pipeline } from './pipeline.js';
 import { Responder } from './respond/responder.js';
 import { InlineController } from './inline/controller.js';
@@ -31,6 +32,8 @@ export interface DaemonOptions {
   config: PortwardenConfig;
   /** Re-read on reload (SIGHUP, `portwarden reload`); none: reload keeps the built-in defaults. */
   configPath?: string;
+  /** Laid over every config read on reload (the command line's options, which win over the file). */
+  overrides?: (config: PortwardenConfig) => PortwardenConfig;
   /** Decide and log, but put no ban into the kernel (capture rules are still installed). */
   dryRun: boolean;
   /** On stop, remove the table (and with it every ban); default keeps bans, which expire by themselves. */
@@ -175,6 +178,7 @@ export class Daemon {
     await this.#observatory.listen();
     this.#inline = new InlineController(this.#log, (address) => this.#bans.has(address));
     this.#inline.start(c);
+    this.#observatory.metrics.registerQueueVerdicts(() => queueVerdicts(this.#inline?.counters() ?? {}));
 
     this.#every(c.enforce.commitEveryMs, () => void this.#commit());
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
@@ -219,7 +223,7 @@ export class Daemon {
     }
     let next: PortwardenConfig;
     try {
-      next = loadConfigFile(path);
+      next = (this.#options.overrides ?? ((c: PortwardenConfig) => c))(loadConfigFile(path));
     } catch (err) {
       this.#log.error({ 'event.action': 'reload-refused', error: err instanceof Error ? err.message : String(err) }, `reload refused: ${path} is invalid; the running config stays`);
       throw err;

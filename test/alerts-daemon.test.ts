@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { startDaemon, waitUntil } from './support/daemon-process.js';
 import type { WebhookPayload } from '../src/alert/webhook.js';
 
-const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 
 /** Prints `port N`, then one JSON line per request body it receives (answering 200). */
 const RECEIVER = `
@@ -34,14 +34,7 @@ let daemon: ChildProcess;
 const received: { path: string; body: WebhookPayload }[] = [];
 const logLines: Record<string, unknown>[] = [];
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; daemon log:\n${logLines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-}
+const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> => waitUntil(what, check, timeoutMs, logLines);
 
 before(async () => {
   pair = new NetnsPair();
@@ -66,16 +59,7 @@ before(async () => {
     `    - { type: webhook, name: e2e, url: "http://127.0.0.1:${port}/alerts", minSeverity: low, batchWindowMs: 200, retry: { attempts: 3, initialDelayMs: 50, maxDelayMs: 200 } }`,
   ].join('\n');
   writeFileSync(join(dir, 'portwarden.yaml'), config);
-  daemon = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', join(dir, 'portwarden.yaml')]);
-  createInterface({ input: daemon.stdout! }).on('line', (line) => {
-    try {
-      logLines.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logLines.push({ message: line });
-    }
-  });
-  daemon.stderr!.on('data', (c: Buffer) => logLines.push({ stderr: c.toString() }));
-  await until('the daemon to start', () => logLines.some((l) => l['event.action'] === 'started'));
+  daemon = await startDaemon(pair, ['--config', join(dir, 'portwarden.yaml')], logLines);
 });
 
 after(() => {

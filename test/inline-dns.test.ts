@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6 } from './support/nflog-netns.js';
+import { CLI, startDaemon as startPortwarden, waitUntil } from './support/daemon-process.js';
 
-const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 const ANSWER4 = '192.0.2.10';
 const QUEUE = 7400 + (process.pid % 500);
 
@@ -45,36 +45,11 @@ function config(dns: string[]): string {
   ].join('\n');
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; daemon log:\n${logLines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-}
+const until = (what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> => waitUntil(what, check, timeoutMs, logLines);
 
 async function startDaemon(): Promise<void> {
   logLines = [];
-  const d = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', configPath]);
-  daemon = d;
-  let buffered = '';
-  d.stdout!.setEncoding('utf8');
-  d.stdout!.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logLines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logLines.push({ message: line });
-      }
-    }
-  });
-  d.stderr!.on('data', (chunk: Buffer) => logLines.push({ stderr: chunk.toString() }));
-  await until('the daemon to start', () => logLines.some((l) => l['event.action'] === 'started'));
+  daemon = await startPortwarden(pair, ['--config', configPath], logLines);
 }
 
 async function stopDaemon(signal: NodeJS.Signals): Promise<void> {

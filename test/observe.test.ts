@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { CLI, startDaemon, waitUntil } from './support/daemon-process.js';
 
-const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 const BASE = 'http://127.0.0.1:9717';
 
 let pair: NetnsPair;
@@ -62,14 +62,7 @@ function status(): { counters: Record<string, number> } {
   return JSON.parse(r.stdout) as { counters: Record<string, number> };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; daemon log:\n${logLines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-}
+const until = (what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> => waitUntil(what, check, timeoutMs, logLines);
 
 before(async () => {
   pair = new NetnsPair();
@@ -95,24 +88,7 @@ before(async () => {
     ].join('\n'),
   );
   // --metrics-listen overrides the config's observe.listen.
-  daemon = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', configPath, '--metrics-listen', '127.0.0.1:9717']);
-  let buffered = '';
-  daemon.stdout!.setEncoding('utf8');
-  daemon.stdout!.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logLines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logLines.push({ message: line });
-      }
-    }
-  });
-  daemon.stderr!.on('data', (chunk: Buffer) => logLines.push({ stderr: chunk.toString() }));
-  await until('the daemon to start', () => logLines.some((l) => l['event.action'] === 'started'));
+  daemon = await startDaemon(pair, ['--config', configPath, '--metrics-listen', '127.0.0.1:9717'], logLines);
 });
 
 after(() => {

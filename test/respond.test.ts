@@ -19,8 +19,8 @@ import { decodeFrame } from '../src/decode/decoder.js';
 import { DecodeStats } from '../src/decode/events.js';
 import { IpProtocol, Packet, TcpFlag } from '../src/decode/packet.js';
 import { ATTACKER6, NetnsPair, PROTECTED4, PROTECTED6 } from './support/nflog-netns.js';
+import { CLI, startDaemon, waitUntil } from './support/daemon-process.js';
 
-const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 const SCANNER = '10.77.0.21';
 const ALLOWED_SCANNER = '10.77.0.23';
 const TEXT = 'Try Harder, portwarden says';
@@ -82,14 +82,7 @@ function inSet(set: string, address: string): boolean {
   return pair.run(pair.protectedNs, 'nft', ['get', 'element', 'inet', 'portwarden', set, `{ ${address} }`]).code === 0;
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; daemon log:\n${logLines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-}
+const until = (what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> => waitUntil(what, check, timeoutMs, logLines);
 
 function nmap(source: string, args: string[]): string {
   return pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-S', source, '-e', 'veth0', ...args, PROTECTED4]);
@@ -164,24 +157,7 @@ before(async () => {
   socket = join(dir, 'run', 'control.sock');
   configPath = join(dir, 'portwarden.yaml');
   writeFileSync(configPath, config({ mode: 'try-harder' }));
-  daemon = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', configPath]);
-  let buffered = '';
-  daemon.stdout!.setEncoding('utf8');
-  daemon.stdout!.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logLines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logLines.push({ message: line });
-      }
-    }
-  });
-  daemon.stderr!.on('data', (chunk: Buffer) => logLines.push({ stderr: chunk.toString() }));
-  await until('the daemon to start', () => logLines.some((l) => l['event.action'] === 'started'));
+  daemon = await startDaemon(pair, ['--config', configPath], logLines);
 });
 
 after(() => {

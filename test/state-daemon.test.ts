@@ -11,13 +11,12 @@ import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { request } from '../src/control/client.js';
 import { openStateReadOnly, STATE_FILE } from '../src/state/database.js';
 import { BanStore } from '../src/state/ban-store.js';
 import { NetnsPair, systemNamespaces } from './support/nflog-netns.js';
+import { spawnPortwarden, waitUntil } from './support/daemon-process.js';
 
-const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 
 let pair: NetnsPair;
 let dir: string;
@@ -33,28 +32,13 @@ interface Running {
 let daemon: Running | undefined;
 
 function start(): Running {
-  const child = pair.spawn(pair.protectedNs, process.execPath, ['--import', 'tsx', CLI, 'start', '--config', configPath]);
   const logs: Record<string, unknown>[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logs.push({ message: line });
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => logs.push({ stderr: d.toString() }));
+  const child = spawnPortwarden(pair, pair.protectedNs, ['start', '--config', configPath], logs);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, logs, exited };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}; daemon log:\n${(daemon?.logs ?? []).slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-}
+const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> => waitUntil(what, check, timeoutMs, daemon?.logs ?? []);
 
 async function startAndWait(): Promise<Running> {
   daemon = start();

@@ -37,16 +37,21 @@ function version(): string {
 
 /** `portwarden start`: runs until SIGTERM or SIGINT; SIGHUP reloads the config file. Resolves with the exit status. */
 export async function runStart(options: StartOptions, io: Output): Promise<number> {
-  let config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config) : defaultConfig();
-  if (options.interface.length > 0) config = { ...config, capture: { ...config.capture, interfaces: options.interface } };
-  if (options.capture !== undefined) config = { ...config, capture: { ...config.capture, method: options.capture } };
-  if (options.socket !== undefined) config = { ...config, control: { socketPath: options.socket } };
-  if (options.state !== undefined) config = { ...config, state: { ...config.state, dir: options.state } };
-  if (options.metricsListen !== undefined) config = { ...config, observe: { ...config.observe, listen: parseListen(options.metricsListen) } };
-  // A quick run without a config file: inline mode with DNS filtering on these lists.
-  if (options.dnsBlocklist !== undefined && options.dnsBlocklist.length > 0) config = { ...config, inline: { ...config.inline, enabled: true, dns: true }, dns: { ...config.dns, blocklists: [...config.dns.blocklists, ...options.dnsBlocklist] } };
+  // Command-line options win over the file, at start and at every reload.
+  const overrides = (c: PortwardenConfig): PortwardenConfig => {
+    let config = c;
+    if (options.interface.length > 0) config = { ...config, capture: { ...config.capture, interfaces: options.interface } };
+    if (options.capture !== undefined) config = { ...config, capture: { ...config.capture, method: options.capture } };
+    if (options.socket !== undefined) config = { ...config, control: { socketPath: options.socket } };
+    if (options.state !== undefined) config = { ...config, state: { ...config.state, dir: options.state } };
+    if (options.metricsListen !== undefined) config = { ...config, observe: { ...config.observe, listen: parseListen(options.metricsListen) } };
+    // A quick run without a config file: inline mode with DNS filtering on these lists.
+    if (options.dnsBlocklist !== undefined && options.dnsBlocklist.length > 0) config = { ...config, inline: { ...config.inline, enabled: true, dns: true }, dns: { ...config.dns, blocklists: [...config.dns.blocklists, ...options.dnsBlocklist] } };
+    return config;
+  };
+  const config = overrides(options.config !== undefined ? loadConfigFile(options.config) : defaultConfig());
   const logger = createLogger();
-  const daemon = await Daemon.start({ config, configPath: options.config, dryRun: options.dryRun, flushOnExit: options.flushOnExit, logger, version: version() });
+  const daemon = await Daemon.start({ config, configPath: options.config, overrides, dryRun: options.dryRun, flushOnExit: options.flushOnExit, logger, version: version() });
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ 'event.action': 'signal', signal }, `${signal}: stopping`);

@@ -10,6 +10,7 @@
  */
 import type { Packet } from '../decode/packet.js';
 import { u16 } from '../decode/bytes.js';
+import { checksum, pseudoHeaderSum } from '../decode/checksum.js';
 
 export const DnsType = { A: 1, AAAA: 28 } as const;
 export const Rcode = { NOERROR: 0, NXDOMAIN: 3 } as const;
@@ -138,23 +139,5 @@ function writeIpHeader(out: Buffer, p: Packet, protocol: number, total: number):
 
 /** The UDP/TCP checksum over the pseudo-header and [offset, offset + length). */
 function transportChecksum(out: Buffer, v6: boolean, protocol: number, offset: number, length: number): number {
-  let sum = 0;
-  if (v6) {
-    for (let i = 8; i < 40; i += 2) sum += (out[i] << 8) | out[i + 1];
-  } else {
-    for (let i = 12; i < 20; i += 2) sum += (out[i] << 8) | out[i + 1];
-  }
-  sum += protocol + length;
-  return checksum(out, offset, length, sum);
-}
-
-/** One's-complement sum of [offset, offset + length) plus `initial`, complemented. */
-export function checksum(buf: Uint8Array, offset: number, length: number, initial: number): number {
-  let sum = initial;
-  const end = offset + length;
-  let i = offset;
-  for (; i + 1 < end; i += 2) sum += (buf[i] << 8) | buf[i + 1];
-  if (i < end) sum += buf[i] << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  return checksum(out, offset, length, pseudoHeaderSum(out, v6 ? 6 : 4, protocol, length));
 }

@@ -66,6 +66,14 @@ export interface MetricsSource {
   lastReconcileMs(): number | null;
 }
 
+/** Inline mode's counters (src/inline/inline.ts INLINE_COUNTERS) as verdict counts. */
+export function queueVerdicts(counters: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (counters['inline.accepted'] !== undefined) out.accept = counters['inline.accepted'];
+  if (counters['inline.dropped'] !== undefined) out.drop = counters['inline.dropped'];
+  return out;
+}
+
 /** Inline mode's verdict counts (verdict name → total so far); see registerQueueVerdicts. */
 export type QueueVerdictProvider = () => Readonly<Record<string, number>>;
 

@@ -11,7 +11,7 @@ import { ProbeClass } from '../detect/probe-class.js';
 import { PortwardenError } from '../errors.js';
 import { ObserveHttpServer, type ObserveApi } from './http-server.js';
 import { parseListen, splitListen } from './listen-address.js';
-import { DaemonMetrics, METRICS, type MetricsSource } from './metrics.js';
+import { DaemonMetrics, METRICS, queueVerdicts, type MetricsSource } from './metrics.js';
 import { RecentIncidents } from './recent-incidents.js';
 import { dashboardToken } from './token.js';
 
@@ -102,6 +102,8 @@ test('scrape values come from the daemon\'s counters; pushed series count what t
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
   off();
+  assert.deepEqual(queueVerdicts({ 'inline.accepted': 5, 'inline.dropped': 1, 'inline.packets': 6 }), { accept: 5, drop: 1 });
+  assert.deepEqual(queueVerdicts({}), {}, 'inline mode off: no series');
   assert.equal(samples(await m.text()).get('portwarden_queue_verdicts_total{verdict="accept"}'), undefined, 'unregistered');
 });
 
@@ -117,7 +119,7 @@ test('the Grafana dashboard only queries metrics the daemon exports', async () =
   const series = new Set<string>();
   for (const metric of await m.registry.getMetricsAsJSON()) {
     series.add(metric.name);
-    if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(metric.name + suffix);
+    if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(metric.name + suffix);
   }
   const dashboard = JSON.parse(readFileSync(join(ROOT, 'contrib/grafana/portwarden.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
   let exprs = 0;

@@ -15,7 +15,8 @@ import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
 import { IpProtocol, LinkType, Packet, TcpFlag } from '../decode/packet.js';
 import { ipv4, ipv6, tcp } from '../decode/test-frames.js';
-import { checksum, craftReply, pseudoHeaderSum, type ReplyKind } from './craft.js';
+import { checksum, pseudoHeaderSum } from '../decode/checksum.js';
+import { craftReply, type ReplyKind } from './craft.js';
 
 const SCANNER4 = '198.51.100.7';
 const HOST4 = '192.0.2.10';
@@ -38,7 +39,7 @@ function checksumsHold(reply: Buffer, version: 4 | 6): void {
   const ipHeader = version === 4 ? 20 : 40;
   if (version === 4) assert.equal(checksum(reply, 0, 20, 0), 0, 'IPv4 header checksum');
   const tcpLength = reply.length - ipHeader;
-  assert.equal(checksum(reply, ipHeader, tcpLength, pseudoHeaderSum(reply, version, tcpLength)), 0, 'TCP checksum');
+  assert.equal(checksum(reply, ipHeader, tcpLength, pseudoHeaderSum(reply, version, 6, tcpLength)), 0, 'TCP checksum');
 }
 
 const TEXT = Buffer.from('Try Harder\n');

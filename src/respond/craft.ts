@@ -13,6 +13,7 @@
  * Nothing here throws on a probe that is not a SYN: `craftReply` returns null, the caller counts it.
  */
 import { IpProtocol, TcpFlag, type Packet } from '../decode/packet.js';
+import { checksum, pseudoHeaderSum } from '../decode/checksum.js';
 
 export type ReplyKind = 'syn-ack' | 'try-harder';
 
@@ -81,32 +82,7 @@ export function craftReply(probe: Packet, kind: ReplyKind, options: ReplyOptions
   } else {
     out.set(payload, t + TCP_HEADER);
   }
-  out.writeUInt16BE(checksum(out, t, tcpLength, pseudoHeaderSum(out, probe.ipVersion, tcpLength)), t + 16);
+  out.writeUInt16BE(checksum(out, t, tcpLength, pseudoHeaderSum(out, probe.ipVersion, IpProtocol.TCP, tcpLength)), t + 16);
   return out;
 }
 
-/**
- * The sum of the TCP pseudo-header (RFC 793 for IPv4, RFC 8200 §8.1 for IPv6) of the packet in
- * `packet`, whose addresses are already written, for a TCP segment of `tcpLength` bytes.
- */
-export function pseudoHeaderSum(packet: Uint8Array, ipVersion: 4 | 6, tcpLength: number): number {
-  let sum = IpProtocol.TCP + tcpLength;
-  const [from, to] = ipVersion === 4 ? [12, 20] : [8, 40];
-  for (let i = from; i < to; i += 2) sum += (packet[i] << 8) | packet[i + 1];
-  return sum;
-}
-
-/**
- * The Internet checksum (RFC 1071) of `length` bytes at `offset`, starting from `initial` (a
- * pseudo-header sum). The checksum field itself must be zero while it is computed; a packet whose
- * checksum is right sums (field included) to 0xffff, i.e. `checksum(...)` of it is 0.
- */
-export function checksum(data: Uint8Array, offset: number, length: number, initial: number): number {
-  let sum = initial;
-  const end = offset + length;
-  let i = offset;
-  for (; i + 1 < end; i += 2) sum += (data[i] << 8) | data[i + 1];
-  if (i < end) sum += data[i] << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}

@@ -1,0 +1,52 @@
+/**
+ * A real `portwarden start` in one namespace of a NetnsPair, for the tests that watch the daemon
+ * work: its JSON log lines are collected as they come, and waits fail with the log's tail.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { NetnsPair } from './nflog-netns.js';
+
+export const CLI = new URL('./portwarden-cli.ts', import.meta.url).pathname;
+
+export type LogLine = Record<string, unknown>;
+
+/**
+ * Starts `portwarden ARGS…` (through tsx, from the sources) in namespace `ns`; every stdout line goes
+ * into `log` (a line that is not JSON as `{ message }`), stderr as `{ stderr }`.
+ */
+export function spawnPortwarden(pair: NetnsPair, ns: string, args: readonly string[], log: LogLine[]): ChildProcess {
+  const child = pair.spawn(ns, process.execPath, ['--import', 'tsx', CLI, ...args]);
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      log.push(JSON.parse(line) as LogLine);
+    } catch {
+      log.push({ message: line });
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => log.push({ stderr: chunk.toString() }));
+  return child;
+}
+
+/** Polls `check` until it holds; on timeout fails with what was awaited and the last lines of `log`. */
+export async function waitUntil(what: string, check: () => boolean, timeoutMs: number, log: readonly LogLine[]): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting for ${what}; daemon log:\n${log.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
+}
+
+/** Whether the daemon logged `event.action` === `action` (and `also`, when given). */
+export function logged(log: readonly LogLine[], action: string, also: (line: LogLine) => boolean = () => true): boolean {
+  return log.some((l) => l['event.action'] === action && also(l));
+}
+
+/** `portwarden start ARGS…` in the protected namespace, resolved once it logged `started`. */
+export async function startDaemon(pair: NetnsPair, args: readonly string[], log: LogLine[], timeoutMs = 30_000): Promise<ChildProcess> {
+  const child = spawnPortwarden(pair, pair.protectedNs, ['start', ...args], log);
+  await waitUntil('the daemon to start', () => logged(log, 'started') || child.exitCode !== null, timeoutMs, log);
+  assert.equal(child.exitCode, null, `the daemon exited at start:\n${log.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
+  return child;
+}

@@ -14,6 +14,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const child = join(here, 'state-child.js');
 const BANS = 100_000;
 const INCIDENTS = 1_000_000;
+const RUNS = 3;
 
 interface RestartPath {
   /** Until every ban is enforced again. */
@@ -42,18 +43,25 @@ export function stateSuite(dir: string): void {
   const ns = `pwbench-${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
   try {
-    const restoreDir = join(dir, 'state-restore');
-    mkdirSync(restoreDir, { recursive: true });
-    const r = run<{ n: number; reboot: RestartPath; restart: RestartPath }>(['ip', 'netns', 'exec', ns], ['restore', restoreDir, String(BANS)]);
-    for (const [name, p] of [['after a reboot (no table: database only)', r.reboot], ['after a daemon restart (table present)', r.restart]] as const) {
+    // Median of RUNS (this shared VM varies by up to 2× between runs); each run starts from a fresh database.
+    const runs: { n: number; reboot: RestartPath; restart: RestartPath }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const restoreDir = join(dir, `state-restore-${i}`);
+      mkdirSync(restoreDir, { recursive: true });
+      runs.push(run<{ n: number; reboot: RestartPath; restart: RestartPath }>(['ip', 'netns', 'exec', ns], ['restore', restoreDir, String(BANS)]));
+    }
+    const median = (path: 'reboot' | 'restart'): RestartPath => [...runs].sort((a, b) => a[path].ms - b[path].ms)[RUNS >> 1][path];
+    const range = (path: 'reboot' | 'restart') => `${f(Math.min(...runs.map((r) => r[path].ms)))}–${f(Math.max(...runs.map((r) => r[path].ms)))} ms`;
+    for (const [name, path] of [['after a reboot (no table: database only)', 'reboot'], ['after a daemon restart (table present)', 'restart']] as const) {
+      const p = median(path);
       const how = p.kept
         ? `bans kept in the kernel throughout (rules replaced around them, database bans adopted: ${f(p.ms)} ms); compared with the kernel's list in the background in ${f(p.compareMs)} ms (kernel list ${f(p.kernelReadMs)} ms)`
         : `${f(p.ms)} ms until all enforced (kernel read ${f(p.kernelReadMs)} ms, database read ${f(p.dbMs)} ms)`;
-      process.stdout.write(`restore ${f(r.n)} bans ${name}: ${how}; restored ${f(p.restored)}, in the kernel after: ${f(p.inKernel)}\n`);
+      process.stdout.write(`restore ${f(BANS)} bans ${name}, median of ${RUNS} (range ${range(path)}): ${how}; restored ${f(p.restored)}, in the kernel after: ${f(p.inKernel)}\n`);
     }
-    const worst = Math.max(r.reboot.ms, r.restart.ms);
-    const counted = r.reboot.inKernel === r.n && r.restart.inKernel === r.n;
-    process.stdout.write(`goal: 100,000 bans restored in < 2 s: ${worst < 2000 && counted ? 'met' : 'NOT met'} (slower of the two ${f(worst)} ms${counted ? ', count verified' : ', COUNT WRONG'})\n`);
+    const worst = Math.max(median('reboot').ms, median('restart').ms);
+    const counted = runs.every((r) => r.reboot.inKernel === r.n && r.restart.inKernel === r.n);
+    process.stdout.write(`goal: 100,000 bans restored in < 2 s: ${worst < 2000 && counted ? 'met' : 'NOT met'} (slower median of the two ${f(worst)} ms${counted ? ', count verified in every run' : ', COUNT WRONG'})\n`);
   } finally {
     const del = spawnSync('ip', ['netns', 'del', ns], { encoding: 'utf8' });
     if (del.status !== 0) process.stderr.write(`could not delete network namespace ${ns}: ${del.stderr}`);

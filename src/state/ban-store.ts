@@ -59,7 +59,7 @@ export class BanStore {
   constructor(db: StateDatabase) {
     this.#replace = db.prepare('UPDATE bans SET lifted_ms = ? WHERE target = ? AND lifted_ms IS NULL');
     this.#insert = db.prepare(`INSERT INTO bans (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`);
-    this.#live = db.prepare(`SELECT ${COLUMNS} FROM bans WHERE lifted_ms IS NULL AND (expires_ms IS NULL OR expires_ms > ?)`);
+    this.#live = db.prepare(`SELECT ${COLUMNS} FROM bans WHERE lifted_ms IS NULL AND (expires_ms IS NULL OR expires_ms > ?)`).raw(true);
     this.#forTarget = db.prepare(`SELECT ${COLUMNS} FROM bans WHERE target = ? ORDER BY created_ms, id`);
     this.#all = db.prepare(`SELECT ${COLUMNS} FROM bans ORDER BY id`);
     this.#purge = db.prepare('DELETE FROM bans WHERE created_ms < @cutoff AND (lifted_ms IS NOT NULL OR (expires_ms IS NOT NULL AND expires_ms < @cutoff))');
@@ -78,7 +78,14 @@ export class BanStore {
 
   /** Bans in force at `nowMs`. */
   live(nowMs: number): BanRow[] {
-    return (this.#live.all(nowMs) as Row[]).map(banFromRow);
+    // Rows as arrays: restore reads every live ban (100,000 at a time), and named rows cost a third more.
+    const rows = this.#live.all(nowMs) as unknown[][];
+    const out: BanRow[] = new Array<BanRow>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [target, reason, incidentId, createdMs, expiresMs, origin, durationWhy, liftedMs] = rows[i] as [string, string, number | null, number, number | null, BanOrigin, string, number | null];
+      out[i] = { target, reason, incidentId, createdMs, expiresMs, origin, durationWhy, liftedMs };
+    }
+    return out;
   }
 
   /** Every ban of one target (address or prefix), oldest first. */

@@ -82,6 +82,10 @@ export class Daemon {
   /** When each ban or unban waiting for the next commit was queued (performance.now()), for the latency metric. */
   #queuedAt: number[] = [];
   readonly #bans = new Map<string, ActiveBan>();
+  /** The allowlist's networks (host names resolved), as last applied. */
+  #allowlisted = new Set<string>();
+  /** What the kernel allow sets hold: the allowlist and what the lockout guard protects. */
+  #allowed = new Set<string>();
   /** Bans, incidents and offenders in the state database (src/state/), or memory when it is unusable. */
   #state!: StateStore;
   /** Repeat offenders get longer bans (decide/escalation.ts); its offenders live in #state. */
@@ -282,14 +286,15 @@ export class Daemon {
    * SSH peers), into the kernel's allow sets: accepted before any drop, the kernel fast path's included.
    */
   async #applyAllowlist(c: PortwardenConfig): Promise<void> {
-    this.#allowProtected();
+    const listed = new Set<string>();
     for (const entry of c.allowlist) {
       const value = typeof entry === 'string' ? entry : entry.value;
       const network = asNetwork(value);
       const targets = network !== null ? [network] : (await lookup(value, { all: true, verbatim: true })).map((a) => a.address);
-      for (const t of targets) this.#enforcer.allow(t);
+      for (const t of targets) listed.add(asNetwork(t) ?? t);
     }
-    this.#queued++;
+    this.#allowlisted = listed;
+    this.#allowProtected();
     await this.#commit();
   }
 
@@ -424,13 +429,25 @@ export class Daemon {
     this.#log.error({ 'event.action': 'state-write-failed', code: err instanceof PortwardenError ? err.code : 'PW_ERR_STATE', error: message }, message);
   }
 
-  /** Queues an allow for everything the lockout guard protects now. */
+  /**
+   * Makes the kernel allow sets hold exactly the allowlist and what the lockout guard protects now:
+   * what is new is allowed, and what is no longer protected (an SSH session that ended, an address the
+   * host gave up, an entry taken out of the config) is disallowed, each logged.
+   */
   #allowProtected(): void {
     const g = this.#guard.snapshot();
+    const wanted = new Set(this.#allowlisted);
     for (const address of [...g.ownAddresses, ...g.gateways, ...g.resolvers, ...g.sshPeers]) {
       const network = asNetwork(address);
-      if (network !== null) this.#enforcer.allow(network);
+      if (network !== null) wanted.add(network);
     }
+    for (const target of wanted) if (!this.#allowed.has(target)) this.#enforcer.allow(target);
+    for (const target of this.#allowed) {
+      if (wanted.has(target)) continue;
+      this.#enforcer.disallow(target);
+      this.#log.info({ 'event.action': 'disallow', 'source.ip': target }, `${target} is no longer allowlisted or protected; removed from the kernel allow set`);
+    }
+    this.#allowed = wanted;
     this.#queued++;
   }
 
@@ -536,6 +553,7 @@ export class Daemon {
     this.#log.warn({ 'event.action': 'reconcile-table', 'event.reason': 'table missing' }, 'the portwarden table was deleted; restoring it with its bans');
     await this.#table.setup();
     if (this.#enforcer !== this.#table) await this.#enforcer.setup();
+    this.#allowed.clear(); // the new table's allow sets are empty
     await this.#responder?.restore();
     const now = Date.now();
     for (const [target, ban] of this.#bans) {
@@ -634,8 +652,8 @@ export class Daemon {
         this.#config = { ...this.#config, allowlist: [...this.#config.allowlist, { value: r.target, reason: r.reason || 'operator' }] };
         await this.#buildDecide(this.#config);
         if (this.#bans.has(r.target)) this.#unban(r.target);
-        this.#enforcer.allow(r.target);
-        this.#queued++;
+        this.#allowlisted.add(asNetwork(r.target) ?? r.target);
+        this.#allowProtected();
         await this.#commit();
         this.#log.info({ 'event.action': 'allow', 'source.ip': r.target }, `allow ${r.target}`);
         return { target: r.target };

@@ -15,6 +15,7 @@ import { openStateReadOnly } from '../src/state/database.js';
 import { OffenderStore } from '../src/state/offender-store.js';
 
 const ALLOWED_SCANNER = '10.77.0.3';
+const SSH_PEER = '10.77.0.22';
 const FAST_SCANNER = '10.77.0.5';
 const STEALTH_SCANNERS: [string, string][] = [
   ['-sF', '10.77.0.6'],
@@ -41,6 +42,7 @@ function config(extra = ''): string {
     '  reconcileEveryMs: 1000',
     'decide:',
     '  banSeconds: { scan: 900 }',
+    '  sshPorts: [22, 2222]',
     'allowlist:',
     `  - { value: ${ALLOWED_SCANNER}, reason: our own monitoring }`,
     'control:',
@@ -54,6 +56,20 @@ function config(extra = ''): string {
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function allowSet4(): string[] {
+  const out = pair.must(pair.protectedNs, 'nft', ['-j', 'list', 'set', 'inet', 'portwarden', 'allow4']);
+  const json = JSON.parse(out) as { nftables: { set?: { elem?: unknown[] } }[] };
+  return (json.nftables.find((e) => e.set !== undefined)?.set?.elem ?? []).map((e) => (typeof e === 'string' ? e : JSON.stringify(e)));
+}
+
+/** Resolves with the first stdout line of `child`. */
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`exited ${String(code)} before printing`)));
+  });
 }
 
 function kernelBans(): string[] {
@@ -186,6 +202,25 @@ test('allow through the CLI lifts a ban and protects the address from then on', 
   const again = cli('ban', '10.77.0.97');
   assert.equal(again.status, 2);
   assert.match(again.stderr, /refusing to ban 10\.77\.0\.97: allowlist/);
+});
+
+test('an SSH peer is in the kernel allow set while its session lasts, and taken out when it ends', async () => {
+  pair.must(pair.attacker, 'ip', ['addr', 'add', `${SSH_PEER}/24`, 'dev', 'veth0']);
+  const server = pair.spawn(pair.protectedNs, process.execPath, ['-e', `require('net').createServer((s) => s.on('data', () => {})).listen(2222, '${PROTECTED4}', () => console.log('listening'))`]);
+  try {
+    assert.equal(await firstLine(server), 'listening');
+    const session = pair.spawn(pair.attacker, process.execPath, ['-e', `require('net').connect({ host: '${PROTECTED4}', port: 2222, localAddress: '${SSH_PEER}' }, () => console.log('connected')).on('error', () => process.exit(1))`]);
+    assert.equal(await firstLine(session), 'connected');
+    await until('the SSH peer in the allow set', () => allowSet4().includes(SSH_PEER));
+    const ended = new Promise((resolve) => session.once('exit', resolve));
+    session.kill('SIGKILL'); // the session's socket closes with its process
+    await ended;
+    await until('the SSH peer out of the allow set', () => !allowSet4().includes(SSH_PEER));
+    assert.ok(logLines.some((l) => l['event.action'] === 'disallow' && l['source.ip'] === SSH_PEER));
+    assert.ok(allowSet4().includes(ALLOWED_SCANNER), 'the allowlist stays');
+  } finally {
+    server.kill('SIGKILL');
+  }
 });
 
 test('SIGHUP with a broken config keeps the old one running', async () => {

@@ -2,19 +2,20 @@
  * Persistent state with the real daemon in a network namespace (test/support/nflog-netns.ts), real
  * nftables and a real SQLite file in a temporary state directory: restart restores bans with the time
  * they have left, kill -9 in the middle of 1,000 ban requests loses no acknowledged ban, restart
- * repairs bans present in only one of kernel and database, and a corrupt database still leaves a
- * daemon that enforces. Nothing touches the initial namespace.
+ * repairs bans present in only one of kernel and database, and a corrupt database, or one another
+ * process holds locked, still leaves a daemon that enforces. Nothing touches the initial namespace.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from '../src/control/client.js';
 import { openStateReadOnly, STATE_FILE } from '../src/state/database.js';
 import { BanStore } from '../src/state/ban-store.js';
-import { NetnsPair, systemNamespaces } from './support/nflog-netns.js';
+import { NetnsPair, PROTECTED4, systemNamespaces } from './support/nflog-netns.js';
 import { spawnPortwarden, waitUntil } from './support/daemon-process.js';
 
 
@@ -23,6 +24,8 @@ let dir: string;
 let stateDir: string;
 let socket: string;
 let configPath: string;
+/** A scanner for the locked-database test (added to the attacker's veth). */
+const SCANNER = '10.77.0.20';
 
 interface Running {
   child: ChildProcess;
@@ -82,6 +85,7 @@ function databaseBans(): Map<string, number | null> {
 
 before(() => {
   pair = new NetnsPair();
+  pair.must(pair.attacker, 'ip', ['addr', 'add', `${SCANNER}/24`, 'dev', 'veth0']);
   dir = mkdtempSync(join(tmpdir(), 'pw-state-daemon-'));
   stateDir = join(dir, 'state');
   socket = join(dir, 'control.sock');
@@ -193,6 +197,46 @@ test('a corrupt database is reported as PW_ERR_STATE naming the file, and the da
   await request(socket, { command: 'ban', target: '10.77.0.60', seconds: 600, reason: 'in memory' });
   assert.ok(kernelBans().has('10.77.0.60'), 'bans still reach the kernel');
   await stop();
+});
+
+test('a database another process holds the write lock on is reported as PW_ERR_STATE naming the file, and a real scanner is still banned', async () => {
+  await stop();
+  const file = join(stateDir, STATE_FILE);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  // A fresh, healthy database with the daemon's schema, then closed: only the lock stands in the way.
+  await startAndWait();
+  await stop();
+  // Another real process (better-sqlite3, like the daemon) takes the write lock and keeps it.
+  const script = `const db = new (require('better-sqlite3'))(${JSON.stringify(file)}); db.exec('BEGIN IMMEDIATE'); console.log('locked'); setInterval(() => {}, 60000);`;
+  const locker = pair.spawn(pair.protectedNs, process.execPath, ['-e', script]);
+  const lockerExited = new Promise((resolve) => locker.once('exit', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: locker.stdout! }).once('line', (line) => (line === 'locked' ? resolve() : reject(new Error(`locker: ${line}`))));
+      locker.once('exit', (code) => reject(new Error(`the locker exited (${String(code)})`)));
+    });
+    const d = await startAndWait();
+    const err = d.logs.find((l) => l['event.action'] === 'state-unavailable');
+    assert.ok(err !== undefined, `the state error is logged: ${JSON.stringify(d.logs.slice(0, 10))}`);
+    assert.equal(err.code, 'PW_ERR_STATE');
+    assert.ok(String(err.message).startsWith(file), String(err.message));
+    assert.match(String(err.message), /locked by another process/);
+    assert.match(String(err.message), /in-memory state/);
+    // Detection and the kernel work without the database: a real SYN scan is banned.
+    pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-S', SCANNER, '-e', 'veth0', '-sS', '-p', '1-100', PROTECTED4]);
+    await until('the scanner to be banned in the kernel', () => kernelBans().has(SCANNER));
+    assert.ok(d.logs.some((l) => l['event.action'] === 'ban' && l['source.ip'] === SCANNER && l.origin === 'detection'));
+    // And so is an operator's ban through the control socket.
+    await request(socket, { command: 'ban', target: '10.77.0.61', seconds: 600, reason: 'locked database' });
+    assert.ok(kernelBans().has('10.77.0.61'));
+    await stop();
+  } finally {
+    locker.kill('SIGKILL');
+    await lockerExited;
+  }
+  // The daemon kept its hands off the locked file: neither ban is in it.
+  const bans = databaseBans();
+  assert.ok(!bans.has(SCANNER) && !bans.has('10.77.0.61'), `bans in the database: ${[...bans.keys()].join(', ')}`);
 });
 
 test('no namespace is left behind', () => {

@@ -179,7 +179,7 @@ export class InlineFilter {
     }
   }
 
-  /** Counters of the filter, the DNS filter and the queues, for status and metrics. */
+  /** Counters of the filter, the DNS filter and the queues (summed, and `inline.queue.N.received` per queue), for status and metrics. */
   counterValues(): Record<string, number> {
     const out: Record<string, number> = { ...this.counters };
     for (const c of DNS_COUNTERS) out[c] = this.#dns.counters[c as DnsCounter];
@@ -191,6 +191,8 @@ export class InlineFilter {
       stalls += s.watchdogStalls;
       wdAccepted += s.watchdogAccepted;
       malformed += s.malformed;
+      // Per queue too: with several queues, whether the kernel spreads the traffic over them.
+      out[`inline.queue.${q.queueNum}.received`] = s.received;
     }
     out['inline.queue.received'] = received;
     out['inline.queue.enobufs'] = enobufs;

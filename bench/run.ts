@@ -136,8 +136,17 @@ function memorySuite(dir: string): void {
 const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite };
 const wanted = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'portwarden-bench-'));
+// Ctrl-C also reaches the measured child, whose synchronous call then fails: with a handler this process
+// lives on, so the suite's `finally` deletes its network namespace, and no further suite starts.
+let interrupted = false;
+process.on('SIGINT', () => {
+  interrupted = true;
+  process.exitCode = 130;
+  process.stderr.write('interrupted: cleaning up\n');
+});
 try {
   for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+    if (interrupted) break;
     const suite = suites[name];
     if (suite === undefined) throw new Error(`unknown suite ${name}; suites: ${Object.keys(suites).join(', ')}`);
     suite(dir);

@@ -201,7 +201,8 @@ for (let l = 1; l <= 32; l++) V4_MASK[l] = l === 32 ? -1 : ~(0xffffffff >>> l);
 
 const FORMAT_BUF = new Uint8Array(16);
 
-function formatNetwork(family: 4 | 6, length: number, w0: number, w1: number, w2: number, w3: number): string {
+/** Canonical text of a network given as words (IPv4 in w3). */
+export function formatNetwork(family: 4 | 6, length: number, w0: number, w1: number, w2: number, w3: number): string {
   if (family === 4) {
     const text = formatIPv4(w3);
     return length === 32 ? text : `${text}/${length}`;
@@ -230,11 +231,18 @@ function snapshot(): Network {
 
 /** Parses one address or network (host bits must be zero). Throws PW_ERR_DECIDE_INPUT. */
 export function parseNetwork(text: string): Network {
+  const parsed = tryParseNetwork(text);
+  if (typeof parsed === 'string') throw inputError(text, parsed);
+  return parsed;
+}
+
+/** parseNetwork without the throw: the network, or what is wrong with the text. */
+export function tryParseNetwork(text: string): Network | string {
   const err = parseInto(text, true);
-  if (err !== null) throw inputError(text, err);
+  if (err !== null) return err;
   if (hostBitsSet(pFamily, pLength)) {
     for (let i = 0; i < 4; i++) W[i] = pFamily === 4 && i < 3 ? 0 : maskWord(W[i], i, pFamily === 4 ? pLength + 96 : pLength);
-    throw inputError(text, `host bits are set (the network is ${formatNetwork(pFamily, pLength, W[0], W[1], W[2], W[3])})`);
+    return `host bits are set (the network is ${formatNetwork(pFamily, pLength, W[0], W[1], W[2], W[3])})`;
   }
   return snapshot();
 }

@@ -74,7 +74,7 @@ test('defaults: table portwarden, input only, priority -150, no static rules; ne
 test('bad options are refused with PW_ERR_CONFIG_INVALID naming the entry', () => {
   const cases: [NftRulesetOptions, RegExp][] = [
     [{ blockedNetworks: ['192.0.2.0/24', 'example.com'] }, /blockedNetworks\[1\] "example.com": not an IPv4 or IPv6 address/],
-    [{ blockedNetworks: ['192.0.2.1/24'] }, /blockedNetworks\[0\] "192.0.2.1\/24": host bits set/],
+    [{ blockedNetworks: ['192.0.2.1/24'] }, /blockedNetworks\[0\] "192.0.2.1\/24": host bits are set/],
     [{ blockedTcpPorts: [22, 0] }, /blockedTcpPorts\[1\] 0 is not a port/],
     [{ blockedUdpPorts: [65536] }, /blockedUdpPorts\[0\] 65536/],
     [{ blockedTcpPorts: [22.5] }, /blockedTcpPorts\[0\] 22.5/],

@@ -2,7 +2,7 @@
  * Ban and allowlist targets: an address or a network, parsed once into the integer form the kernel
  * sets need (an interval [start, start + 2^(width - prefix))). Not on the packet path.
  */
-import ipaddr from 'ipaddr.js';
+import { formatNetwork, tryParseNetwork } from '../decide/address-set.js';
 
 export type Family = 4 | 6;
 
@@ -20,52 +20,17 @@ export type ParseResult = { ok: true; target: ParsedTarget } | { ok: false; reas
 export const familyWidth = (family: Family): number => (family === 4 ? 32 : 128);
 
 /**
- * Strict on purpose: four-part decimal IPv4 only (ipaddr.js alone also takes '10' or '0x0a.1'),
- * no zone ids, and no host bits under the prefix ('192.0.2.7/24' is refused, not silently widened,
- * because a typo there would ban or allow 255 other hosts). IPv4-mapped IPv6 is stored as IPv4:
- * the kernel sees those sources as IPv4 packets.
+ * The decide layer's parser (decide/address-set.ts), so a ban and an allowlist entry follow the same
+ * rules: four-part decimal IPv4 only, no zone ids, and no host bits under the prefix ('192.0.2.7/24'
+ * is refused, not silently widened, because a typo there would ban or allow 255 other hosts).
+ * IPv4-mapped IPv6 is IPv4: the kernel sees those sources as IPv4 packets.
  */
 export function parseTarget(input: string): ParseResult {
-  const text = input.trim();
-  const fast = parseIPv4Fast(text);
-  if (fast !== null) return fast;
-  const slash = text.indexOf('/');
-  const addressText = slash < 0 ? text : text.slice(0, slash);
-  const lengthText = slash < 0 ? null : text.slice(slash + 1);
-
-  let family: Family;
-  let bytes: number[];
-  if (ipaddr.IPv4.isValidFourPartDecimal(addressText)) {
-    family = 4;
-    bytes = ipaddr.IPv4.parse(addressText).toByteArray();
-  } else if (ipaddr.IPv6.isValid(addressText) && !addressText.includes('%')) {
-    const v6 = ipaddr.IPv6.parse(addressText);
-    family = 6;
-    bytes = v6.toByteArray();
-  } else {
-    return { ok: false, reason: 'not an IPv4 or IPv6 address' };
-  }
-
-  const width = familyWidth(family);
-  let prefixLength = width;
-  if (lengthText !== null) {
-    if (!/^\d{1,3}$/.test(lengthText)) return { ok: false, reason: 'prefix length is not a number' };
-    prefixLength = Number(lengthText);
-    if (prefixLength > width) return { ok: false, reason: `prefix length above ${width}` };
-  }
-
-  let start = bytesToBigint(bytes);
-  if (family === 6 && prefixLength >= 96 && start >> 32n === 0xffffn) {
-    family = 4;
-    prefixLength -= 96;
-    start &= 0xffffffffn;
-  }
-  const hostBits = BigInt(familyWidth(family) - prefixLength);
-  if (start & ((1n << hostBits) - 1n)) {
-    const network = makeTarget(family, (start >> hostBits) << hostBits, prefixLength);
-    return { ok: false, reason: `host bits set under the prefix (the network is ${network.text})` };
-  }
-  return { ok: true, target: makeTarget(family, start, prefixLength) };
+  const parsed = tryParseNetwork(input.trim());
+  if (typeof parsed === 'string') return { ok: false, reason: parsed.startsWith('host bits') ? parsed : `not an IPv4 or IPv6 address or network (${parsed})` };
+  const [w0, w1, w2, w3] = parsed.words;
+  const start = parsed.family === 4 ? BigInt(w3) : (BigInt(w0) << 96n) | (BigInt(w1) << 64n) | (BigInt(w2) << 32n) | BigInt(w3);
+  return { ok: true, target: { family: parsed.family, start, prefixLength: parsed.length, text: parsed.text } };
 }
 
 export function makeTarget(family: Family, start: bigint, prefixLength: number): ParsedTarget {
@@ -105,12 +70,9 @@ export function keyBytes(family: Family, value: bigint): Buffer {
 }
 
 export function formatAddress(family: Family, value: bigint): string {
-  const bytes = keyBytes(family, value);
-  if (family === 4) return new ipaddr.IPv4([...bytes]).toString();
-  const parts: number[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(bytes.readUInt16BE(i));
-  // RFC 5952 text, so the same network always has the same key in logs and maps.
-  return new ipaddr.IPv6(parts).toRFC5952String();
+  if (family === 4) return formatNetwork(4, 32, 0, 0, 0, Number(value));
+  const word = (i: number): number => Number((value >> BigInt(96 - 32 * i)) & 0xffffffffn);
+  return formatNetwork(6, 128, word(0), word(1), word(2), word(3));
 }
 
 /**
@@ -133,32 +95,4 @@ export function rangeToTargets(family: Family, first: bigint, last: bigint): Par
     start += 1n << BigInt(size);
   }
   return out;
-}
-
-const IPV4_CIDR = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:\/(0|[1-9]\d?))?$/;
-
-/**
- * The common case (a dotted quad, maybe with a prefix) without ipaddr.js, which costs a few µs
- * per address: restoring 100,000 bans parses 100,000 of them. Anything unusual → null → slow path.
- */
-function parseIPv4Fast(text: string): ParseResult | null {
-  const m = IPV4_CIDR.exec(text);
-  if (m === null) return null;
-  const a = Number(m[1]);
-  const b = Number(m[2]);
-  const c = Number(m[3]);
-  const d = Number(m[4]);
-  const prefixLength = m[5] === undefined ? 32 : Number(m[5]);
-  if (a > 255 || b > 255 || c > 255 || d > 255 || prefixLength > 32) return null;
-  const value = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-  const hostMask = prefixLength === 0 ? 0xffffffff : (2 ** (32 - prefixLength) - 1) >>> 0;
-  if ((value & hostMask) >>> 0 !== 0) return null; // the slow path words the error
-  const address = `${a}.${b}.${c}.${d}`;
-  return { ok: true, target: { family: 4, start: BigInt(value), prefixLength, text: prefixLength === 32 ? address : `${address}/${prefixLength}` } };
-}
-
-function bytesToBigint(bytes: readonly number[]): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
 }

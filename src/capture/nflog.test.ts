@@ -289,7 +289,7 @@ function has(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 const liveSkip =
-  process.getuid?.() !== 0 ? 'needs root (network namespaces, nft)' : (['ip', 'nft', 'nmap', 'hping3', '/usr/bin/perl'].find((c) => !has(c)) ?? '') !== '' ? 'needs ip, nft, nmap, hping3 and perl' : false;
+  process.getuid?.() !== 0 ? 'needs root (network namespaces, nft)' : (['ip', 'nft', 'nmap', 'hping3'].find((c) => !has(c)) ?? '') !== '' ? 'needs ip, nft, nmap and hping3' : false;
 
 const GROUP = 7;
 type Msg = Record<string, unknown>;

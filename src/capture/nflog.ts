@@ -1,7 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import { RawNetlinkSocket, type ErrnoException } from 'netlink';
+import { NETLINK_NETFILTER, NETLINK_NO_ENOBUFS, NetlinkSocket, SOL_NETLINK, SOL_SOCKET, SO_RCVBUF } from '../netlink/socket.js';
 import { PortwardenError } from '../errors.js';
 import { u16, u32 } from '../decode/bytes.js';
 import { LinkType } from '../decode/packet.js';
@@ -14,13 +12,13 @@ import type { FrameHandler } from './capture-file.js';
  *
  * Why NFLOG: the kernel's conntrack already knows which packets open something new, so an
  * established download of a million packets costs JavaScript two frames (its SYN and SYN-ACK),
- * not a million. Reading goes through the `netlink` npm package (prebuilt, no compiler); the
- * NFLOG messages themselves are built and parsed here, byte by byte, because that package has no
- * netfilter layer.
+ * not a million. Reading goes through our netlink addon (src/netlink/socket.ts: every datagram a
+ * wakeup finds, in one callback); the NFLOG messages themselves are built and parsed here, byte by
+ * byte.
  *
  * Loss is detected, never silent: the group is configured with per-packet sequence numbers, so a
  * gap in them is exactly the number of packets the kernel logged but could not queue to us
- * (`stats.lost`), and the source keeps running (see guardOverruns for why ENOBUFS is switched off).
+ * (`stats.lost`), and the source keeps running (NETLINK_NO_ENOBUFS is set, so an overflow only drops).
  */
 
 // ---- nft rules -------------------------------------------------------------------------------
@@ -105,7 +103,6 @@ function checkGroup(group: number): void {
 
 // ---- netlink protocol constants (linux/netlink.h, linux/netfilter/nfnetlink*.h) ----------------
 
-const NETLINK_NETFILTER = 12;
 const NLMSG_HDRLEN = 16;
 const NLMSG_NOOP = 1;
 const NLMSG_ERROR = 2;
@@ -138,15 +135,14 @@ const NLBUFSIZ_MIN = 3776;
 const NLBUFSIZ_MAX = 131072;
 /** Attribute type bits; the top two are the nested / byte-order flags. */
 const NLA_TYPE_MASK = 0x3fff;
-/** SOL_NETLINK / NETLINK_NO_ENOBUFS (linux/netlink.h). */
-const SOL_NETLINK = 270;
-const NETLINK_NO_ENOBUFS = 5;
+/** Room around a logged packet's bytes in its message (headers, prefix, hardware header, timestamps…). */
+const MESSAGE_OVERHEAD = 1024;
 
 // ---- the source ------------------------------------------------------------------------------
 
 /**
- * Adaptive batching: one packet per datagram costs about 12 µs of CPU (two system calls, a
- * Buffer and a callback in the netlink package), 64 per datagram about 2 µs per packet, but a
+ * Adaptive batching: one packet per datagram costs more CPU than 64 per datagram (the kernel
+ * builds and queues one skb per datagram, and a wakeup reads fewer packets), but a
  * partial batch waits for the kernel's next timer tick (up to 4 ms at HZ=250). So the source
  * asks for single packets while the rate is low (latency matters: a ban should follow the
  * deciding probe within milliseconds) and for batches once it is high (a batch then fills in well
@@ -196,7 +192,7 @@ export class NflogStats {
   malformed = 0;
   /** Packets the kernel logged but could not queue to the socket (buffer full): the gaps in the per-packet sequence numbers. */
   lost = 0;
-  /** ENOBUFS reports (receive buffer overflowed; once per episode). Only without the overrun guard: with it, loss shows in `lost` alone. */
+  /** ENOBUFS reports (receive buffer overflowed; once per episode). Only if NETLINK_NO_ENOBUFS could not be set: with it, loss shows in `lost` alone. */
   overruns = 0;
   /** Other socket errors. */
   socketErrors = 0;
@@ -227,7 +223,7 @@ const ACK_TIMEOUT_MS = 2000;
 /**
  * Reads one NFLOG group. Lifecycle: idle → start() → running → stop() → stopped (start() again
  * opens a new socket). Frames are delivered synchronously from the socket's read callback; the
- * buffer is the datagram the netlink package allocated, valid only during the call.
+ * buffer holds every datagram of one wakeup and is valid only during the call.
  *
  * Back-pressure: none is possible, the kernel never waits for us. What does not fit in the
  * receive buffer is dropped by the kernel and counted (`stats.lost`); a bigger `bufferBytes`
@@ -245,7 +241,7 @@ export class NflogSource {
   readonly #flushTimeoutCs: number;
   readonly #batchBytes: number;
   #state: State = 'idle';
-  #socket: RawNetlinkSocket | null = null;
+  #socket: NetlinkSocket | null = null;
   #seq = 1;
   readonly #pending = new Map<number, PendingAck>();
   /** Sequence number the next logged packet should carry, or -1 before the first. */
@@ -277,13 +273,13 @@ export class NflogSource {
 
   /** The socket's netlink port id (as /proc/net/netlink shows it), or 0 when no socket is open. */
   get portId(): number {
-    return this.#socket === null ? 0 : this.#socket.address().port;
+    return this.#socket === null ? 0 : this.#socket.portId;
   }
 
   /**
    * True when the socket has NETLINK_NO_ENOBUFS set: a full receive buffer then only drops
-   * packets (counted in `stats.lost`). False means an overflow reaches the netlink package as an
-   * error, which in netlink 0.3.0 aborts the process (see guardOverruns).
+   * packets (counted in `stats.lost`). False (the option was refused) means an overflow is also
+   * reported, as a count in `stats.overruns`; the loss still shows in `stats.lost`.
    */
   get overrunGuard(): boolean {
     return this.#overrunGuard;
@@ -303,25 +299,31 @@ export class NflogSource {
     if (this.#state === 'starting' || this.#state === 'running') {
       throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG group ${this.group}: already started`);
     }
-    let socket: RawNetlinkSocket;
+    let socket: NetlinkSocket | null = null;
+    // A datagram holds up to the kernel's batch buffer (one page by default, batchBytes when set),
+    // or a single packet larger than that: the receive buffers take the larger of both.
+    const recvBytes = Math.max(this.#batchBytes > 0 ? this.#batchBytes : 16384, this.#snaplen + MESSAGE_OVERHEAD);
     try {
-      socket = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: this.#bufferBytes, sendBufferSize: 0 });
-      this.stats.receiveBufferBytes = socket.getRecvBufferSize();
+      const opened: NetlinkSocket = new NetlinkSocket(
+        NETLINK_NETFILTER,
+        (data, datagrams, enobufs, truncated, errno) => this.#batchIn(opened, data, datagrams, enobufs, truncated, errno),
+        { recvBytes },
+      );
+      socket = opened;
+      opened.setsockopt(SOL_SOCKET, SO_RCVBUF, this.#bufferBytes);
+      this.stats.receiveBufferBytes = opened.getsockopt(SOL_SOCKET, SO_RCVBUF);
+      opened.bind();
     } catch (err) {
+      socket?.close();
       throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG group ${this.group}: cannot open a netfilter netlink socket: ${errText(err)}`, { cause: err });
     }
     this.#socket = socket;
     this.#state = 'starting';
     this.#expectedSeq = -1;
     this.#batch = this.#fixedBatch;
-    socket.on('message', (msg) => this.ingest(msg));
-    socket.on('truncatedMessage', () => {
-      // Only possible without message peeking, which this source never turns off.
-      this.stats.datagrams++;
-      this.stats.malformed++;
-    });
-    socket.on('error', (err) => this.#socketError(socket, err));
-    this.#overrunGuard = guardOverruns(socket.address().port);
+    // A full receive buffer then only drops packets, which the sequence numbers count, instead of
+    // also raising ENOBUFS on the socket (our addon would count that too, in stats.overruns).
+    this.#overrunGuard = setNoEnobufs(socket);
     // No PF_UNBIND / PF_BIND: `log group N` rules name their group, so the kernel finds this
     // listener without them, and PF_BIND would also make NFLOG the namespace's default logger,
     // taking plain `log` rules and conntrack's own messages away from the kernel log.
@@ -369,7 +371,7 @@ export class NflogSource {
     }
     const socket = this.#socket;
     try {
-      socket.send(configMessage(this.group, { cmd: NFULNL_CFG_CMD_UNBIND }), undefined, () => {});
+      socket.send(configMessage(this.group, { cmd: NFULNL_CFG_CMD_UNBIND }));
     } catch {
       // Closing releases the binding anyway.
     }
@@ -384,14 +386,35 @@ export class NflogSource {
    */
   ingest(buf: Buffer): void {
     if (this.#state === 'stopped') return;
+    this.stats.datagrams++;
+    this.#parse(buf);
+  }
+
+  /** One wakeup's read from the socket: its datagrams back to back (each padded to 4 bytes), and what went wrong. */
+  #batchIn(socket: NetlinkSocket, data: Buffer | undefined, datagrams: number, enobufs: number, truncated: number, errno: number): void {
+    if (this.#socket !== socket || this.#state === 'stopped') return;
     const stats = this.stats;
-    stats.datagrams++;
+    // The kernel dropped what did not fit; the sequence gap tells how many. Keep reading.
+    stats.overruns += enobufs;
+    // A datagram over the receive buffer size: cut off, left out by the socket.
+    stats.datagrams += truncated;
+    stats.malformed += truncated;
+    if (data !== undefined) {
+      stats.datagrams += datagrams;
+      this.#parse(data);
+    }
+    if (errno !== 0 && this.#socket === socket) this.#socketError(socket, errno);
+  }
+
+  /** Walks netlink messages (one datagram, or several back to back). */
+  #parse(buf: Buffer): void {
+    const stats = this.stats;
     const end = buf.length;
     let o = 0;
     let nowUs = -1;
     while (end - o >= NLMSG_HDRLEN) {
-      // Netlink headers are in host order (little-endian on every platform the package ships
-      // prebuilt for); attribute values of NFLOG in network order. Manual byte reads: the bounds
+      // Netlink headers are in host order (read as little-endian: x86-64 and arm64, the platforms
+      // portwarden runs on); attribute values of NFLOG in network order. Manual byte reads: the bounds
       // were checked once, and Buffer#read* would check (and maybe throw) again per field.
       const len = (buf[o] | (buf[o + 1] << 8) | (buf[o + 2] << 16) | (buf[o + 3] << 24)) >>> 0;
       const type = buf[o + 4] | (buf[o + 5] << 8);
@@ -471,8 +494,12 @@ export class NflogSource {
     this.#batch = want;
     this.stats.batchSwitches++;
     // No acknowledgement awaited: a refusal comes back as an error message nobody waits for,
-    // and the group keeps working with the previous setting.
-    socket.send(configMessage(this.group, { qthresh: want }), undefined, () => {});
+    // and the group keeps working with the previous setting (so does a failed send).
+    try {
+      socket.send(configMessage(this.group, { qthresh: want }));
+    } catch {
+      // counted nowhere: the next interval tries again
+    }
   }
 
   #ack(buf: Buffer, o: number, msgEnd: number): void {
@@ -493,7 +520,7 @@ export class NflogSource {
     }
   }
 
-  #request(socket: RawNetlinkSocket, msg: Buffer): Promise<void> {
+  #request(socket: NetlinkSocket, msg: Buffer): Promise<void> {
     const seq = this.#seq++ >>> 0;
     msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
     msg.writeUInt32LE(seq, 8);
@@ -514,25 +541,23 @@ export class NflogSource {
         },
       };
       this.#pending.set(seq, done);
-      socket.send(msg, undefined, (err) => {
-        if (err !== undefined && this.#pending.delete(seq)) done.reject(err);
-      });
+      try {
+        socket.send(msg);
+      } catch (err) {
+        if (this.#pending.delete(seq)) done.reject(err as Error);
+      }
     });
   }
 
-  #socketError(socket: RawNetlinkSocket, err: ErrnoException): void {
-    if (this.#socket !== socket) return;
-    if (err.code === 'ENOBUFS') {
-      // The kernel dropped what did not fit; the sequence gap tells how many. Keep reading.
-      this.stats.overruns++;
-      return;
-    }
+  #socketError(socket: NetlinkSocket, errno: number): void {
     this.stats.socketErrors++;
+    const code = errnoName(errno);
+    const err = Object.assign(new Error(`receiving failed: ${code}`), { errno, code });
     const wrapped = new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG group ${this.group}: socket error: ${errText(err)}`, { cause: err });
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-    // A failed receive leaves the socket usable; any other failure (the poll) means the package closed it.
-    if (err.syscall !== 'recvmsg') this.#close();
+    // A failed receive leaves the socket usable; a socket that can no longer be polled is closed.
+    if (socket.stats().polling === 0) this.#close();
     this.#onError?.(wrapped);
   }
 
@@ -547,61 +572,19 @@ export class NflogSource {
     const closed = new Error('socket closed');
     for (const p of this.#pending.values()) p.reject(closed);
     this.#pending.clear();
-    if (socket !== null) {
-      try {
-        socket.close();
-      } catch {
-        // Already closed by the package after a poll error.
-      }
-    }
+    socket?.close();
   }
 }
 
 /**
- * Sets NETLINK_NO_ENOBUFS on the package's socket, so that a full receive buffer only drops
- * packets (which the sequence numbers count) instead of raising an error. Why this detour:
- * netlink 0.3.0 exposes no setsockopt for it, and the error it would prevent is fatal there: an
- * overflow sets the socket error, epoll reports EPOLLERR, libuv calls the package's poll callback
- * with a status, and the package builds its exception with a NULL syscall name, which throws in
- * C++ and aborts the process. A flood could then kill the daemon.
- *
- * The socket is found by its port id in /proc/self/net/netlink (inode) and /proc/self/fd, handed
- * to a `perl` child as its fd 3 (perl-base is Essential on Debian), which sets the option on the
- * shared socket and reads it back; this blocks start() for a few milliseconds, once. Replace with
- * a native setsockopt when the package offers one.
+ * Sets NETLINK_NO_ENOBUFS (and reads it back): a full receive buffer then only drops packets, which
+ * the sequence numbers count. False if the kernel refused; the source still works, an overflow is
+ * then also counted in `stats.overruns`.
  */
-function guardOverruns(portId: number): boolean {
+function setNoEnobufs(socket: NetlinkSocket): boolean {
   try {
-    let inode = '';
-    for (const line of readFileSync('/proc/self/net/netlink', 'utf8').split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f[1] === String(NETLINK_NETFILTER) && f[2] === String(portId)) {
-        inode = f[9] ?? '';
-        break;
-      }
-    }
-    if (inode === '') return false;
-    const link = `socket:[${inode}]`;
-    let fd = -1;
-    for (const name of readdirSync('/proc/self/fd')) {
-      try {
-        if (readlinkSync(`/proc/self/fd/${name}`) === link) {
-          fd = Number(name);
-          break;
-        }
-      } catch {
-        // The directory's own fd, or one closed meanwhile.
-      }
-    }
-    if (fd < 0) return false;
-    const script =
-      `open(my $s, '+<&=', 3) or die "open: $!\\n"; ` +
-      `setsockopt($s, ${SOL_NETLINK}, ${NETLINK_NO_ENOBUFS}, pack('i', 1)) or die "setsockopt: $!\\n"; ` +
-      `my $v = getsockopt($s, ${SOL_NETLINK}, ${NETLINK_NO_ENOBUFS}) or die "getsockopt: $!\\n"; print unpack('i', $v);`;
-    // Absolute path and an empty environment: this runs as root, so neither PATH nor PERL5OPT /
-    // PERL5LIB may choose what executes.
-    const r = spawnSync('/usr/bin/perl', ['-e', script], { stdio: ['ignore', 'pipe', 'pipe', fd], encoding: 'utf8', timeout: 5000, env: {} });
-    return r.status === 0 && r.stdout.trim() === '1';
+    socket.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
+    return socket.getsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS) === 1;
   } catch {
     return false;
   }

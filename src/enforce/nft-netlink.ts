@@ -1,7 +1,7 @@
 /**
  * nf_tables over netlink, just the part enforcement needs: set-element batches, one table query and
- * one table deletion. The `netlink` package gives the raw NETLINK_NETFILTER socket; the messages are
- * encoded here the way nft (libnftnl) encodes them, which `nft --debug=mnl` shows.
+ * one table deletion. Our netlink addon (src/netlink/socket.ts) gives the raw NETLINK_NETFILTER socket;
+ * the messages are encoded here the way nft (libnftnl) encodes them, which `nft --debug=mnl` shows.
  *
  * A batch is one sendmsg: NFNL_MSG_BATCH_BEGIN, the messages, NFNL_MSG_BATCH_END. The kernel runs it
  * as one transaction: all of it or nothing. It processes every message even after one fails and
@@ -10,7 +10,7 @@
  */
 import { constants as osConstants, endianness } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Protocol, RawNetlinkSocket } from 'netlink';
+import { NETLINK_NETFILTER, NetlinkSocket, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from '../netlink/socket.js';
 import { PortwardenError } from '../errors.js';
 import { familyWidth, intervalEnd, rangeToTargets, type Family, type ParsedTarget } from './targets.js';
 import type { ElementChange } from './element-state.js';
@@ -378,7 +378,7 @@ export interface NftNetlinkOptions {
  * matched by sequence number. The socket does not keep the process alive while idle.
  */
 export class NftNetlink {
-  readonly #socket: RawNetlinkSocket;
+  readonly #socket: NetlinkSocket;
   readonly #replyTimeoutMs: number;
   /** Largest sendmsg the socket takes (the kernel refuses one above SO_SNDBUF - 32 with EMSGSIZE). */
   readonly maxBatchBytes: number;
@@ -392,20 +392,21 @@ export class NftNetlink {
     // A fixed 64 KiB read buffer instead of peeking each message's size: the kernel sizes a dump's
     // parts by the reader's buffer (up to 32 KiB), and a set dump walks the set from its start for
     // every part, so small parts made listing 100,000 bans take seconds.
-    this.#socket = new RawNetlinkSocket(Protocol.NETFILTER, { messagePeeking: false, msgBufferSize: 64 * 1024, recvBufferSize: 0, sendBufferSize: 0 });
+    // One wakeup's datagrams arrive back to back in one Buffer: netlink messages delimit themselves.
+    this.#socket = new NetlinkSocket(NETLINK_NETFILTER, (data, _datagrams, enobufs, truncated, errno) => this.#batchIn(data, enobufs, truncated, errno), {
+      recvBytes: 64 * 1024,
+    });
     this.#socket.unref();
     // Big buffers so a large batch goes in one sendmsg and its error reports all fit; the kernel caps
     // both at net.core.{w,r}mem_max (best effort: the cap is what we get).
     try {
-      this.#socket.setSendBufferSize(4 << 20);
-      this.#socket.setRecvBufferSize(4 << 20);
+      this.#socket.setsockopt(SOL_SOCKET, SO_SNDBUF, 4 << 20);
+      this.#socket.setsockopt(SOL_SOCKET, SO_RCVBUF, 4 << 20);
     } catch {
       // keep the defaults
     }
-    this.maxBatchBytes = this.#socket.getSendBufferSize() - 1024;
+    this.maxBatchBytes = this.#socket.getsockopt(SOL_SOCKET, SO_SNDBUF) - 1024;
     this.#seq = Math.floor(Date.now() / 1000) & 0x3fffffff;
-    this.#socket.on('message', (data) => this.#receive(data));
-    this.#socket.on('error', (error) => this.#pending?.(error));
   }
 
   close(): void {
@@ -493,10 +494,20 @@ export class NftNetlink {
         if (reply instanceof Error) finish(enforceError('netlink socket error', reply));
         else if (onReply(reply)) finish();
       };
-      this.#socket.send(data, { port: 0 }, (error) => {
-        if (error) finish(enforceError(`sending to the kernel failed (${error.code ?? error.message})`, error));
-      });
+      try {
+        this.#socket.send(data);
+      } catch (error) {
+        finish(enforceError(`sending to the kernel failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error));
+      }
     });
+  }
+
+  /** What one wakeup read: the replies first, then any loss (a lost report would otherwise be waited for until the timeout). */
+  #batchIn(data: Buffer | undefined, enobufs: number, truncated: number, errno: number): void {
+    if (data !== undefined) this.#receive(data);
+    if (enobufs > 0) this.#pending?.(Object.assign(new Error('the receive buffer overflowed (ENOBUFS): replies were lost'), { code: 'ENOBUFS' }));
+    else if (truncated > 0) this.#pending?.(new Error(`${truncated} reply datagram(s) over 64 KiB were cut off`));
+    else if (errno !== 0) this.#pending?.(Object.assign(new Error(`receiving from the kernel failed (${errnoName(errno)})`), { errno, code: errnoName(errno) }));
   }
 
   #receive(data: Buffer): void {

@@ -275,7 +275,14 @@ export class Daemon {
       // A repeat offender's IPv6 source is banned as its whole /64 (by default): one host of a /64
       // usually means its neighbours are one machine or one customer. Offenders live in the state database.
       ipv6PrefixFor: (address) => (this.#state.hasOffenderIn64(net64(address) ?? '') ? ipv6RepeatOffenderPrefix : c.decide.ipv6Prefix),
-      durationFor: (target, base) => this.#escalation.durationFor(target, base, Date.now()),
+      durationFor: (target, base) => {
+        // Still banned: probes that raced the kernel commit were re-reported. The same ban with the
+        // time it has left, and no new offence.
+        const now = Date.now();
+        const active = this.#bans.get(target);
+        if (active !== undefined && (active.expiresAtMs === null || active.expiresAtMs > now)) return active.expiresAtMs === null ? null : Math.ceil((active.expiresAtMs - now) / 1000);
+        return this.#escalation.durationFor(target, base, now);
+      },
       log: (e) => {
         this.#log.warn(e, e.reason);
         this.#alerts.publish(decideAlert(e));

@@ -223,9 +223,9 @@ test('a database another process holds the write lock on is reported as PW_ERR_S
     assert.match(String(err.message), /locked by another process/);
     assert.match(String(err.message), /in-memory state/);
     // Detection and the kernel work without the database: a real SYN scan is banned.
-    pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-S', SCANNER, '-e', 'veth0', '-sS', '-p', '1-100', PROTECTED4]);
+    pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-S', SCANNER, '-e', 'veth0', '-sS', '-p', '1-100', '--min-rate', '500', PROTECTED4]);
     await until('the scanner to be banned in the kernel', () => kernelBans().has(SCANNER));
-    assert.ok(d.logs.some((l) => l['event.action'] === 'ban' && l['source.ip'] === SCANNER && l.origin === 'detection'));
+    await until('the ban in the log', () => d.logs.some((l) => l['event.action'] === 'ban' && l['source.ip'] === SCANNER && l.origin === 'detection'));
     // And so is an operator's ban through the control socket.
     await request(socket, { command: 'ban', target: '10.77.0.61', seconds: 600, reason: 'locked database' });
     assert.ok(kernelBans().has('10.77.0.61'));

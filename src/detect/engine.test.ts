@@ -79,6 +79,16 @@ test('a scanner that comes back after its ban is reported again (live), while an
   assert.equal(sc.finish().length, 1);
 });
 
+test('a scanner that comes back to the very ports it tried before is reported again too (its ban lapsed or was lifted)', () => {
+  const sc = new Scenario();
+  for (let i = 0; i < 10; i++) sc.at(i * 10).synProbe(SCANNER, TARGET, 1000 + i, 'closed');
+  assert.equal(sc.opened.length, 1);
+  // A new run of the scanner: new source ports, the same destination ports.
+  for (let i = 0; i < 5; i++) sc.at(600_000 + i * 10).synProbe(SCANNER, TARGET, 1000 + i, 'closed', 50000 + i);
+  assert.equal(sc.opened.length, 2, 'the open incident was handed to decide again');
+  assert.equal(sc.finish().length, 1);
+});
+
 test('an ICMP port unreachable resolves the UDP probe it quotes at once', () => {
   const sc = new Scenario();
   for (let i = 0; i < 5; i++) sc.at(i * 10).udp(SCANNER, TARGET, 5555, 100 + i).portUnreachable(TARGET, SCANNER, 5555, 100 + i);

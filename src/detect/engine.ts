@@ -460,6 +460,9 @@ export class DetectionEngine {
         }
       } else if (ports.has(portKey)) {
         ports.addRepeat(now);
+        // An open incident's source trying a known port again is back too (a banned source's packets
+        // never get here): a scanner whose ban lapsed or was lifted repeats its port list.
+        if (ports.incident !== null) this.#judgeScan(ports, now, true);
         return;
       }
       if (ports !== null) {

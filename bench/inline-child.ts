@@ -58,7 +58,7 @@ if (mode === 'blocklist') {
   const log = createLogger({ stream: sink, format: 'json', level: 'warn' });
   const f = InlineFilter.start({
     inline: { enabled: true, backend: 'iptables', queue: Number(a), queues: 1, cpuFanout: false, dns: true, tcpPorts: [], forward: false, failOpen: true, maxlen: 65536, copyBytes: 512, rcvbufBytes: 16 << 20, watchdogMs: 1000 },
-    dns: { blocklists: [], strictLists: false, action: 'nxdomain', sinkhole4: '0.0.0.0', sinkhole6: '::', answerTtlSeconds: 60, malformed: 'accept', logQueries: 'none' },
+    dns: { blocklists: [], strictLists: false, action: 'nxdomain', sinkhole4: '0.0.0.0', sinkhole6: '::', answerTtlSeconds: 60, malformed: 'accept', logQueries: 'none', answerMaxPerSecond: 1_000_000, answerBurst: 1_000_000, answerPerSourcePerSecond: 1_000_000, answerPerSourceBurst: 1_000_000, answerMaxSources: 65536 },
     log,
   });
   process.stdout.write('ready\n');

@@ -117,7 +117,7 @@ async function restartPath(): Promise<{ ms: number; kept: boolean; compareMs: nu
   const t = performance.now();
   const backend = new NftablesBackend();
   const present = await backend.present();
-  const kept = present && (await backend.setupKeepingBans());
+  const kept = present && (await backend.setupKeepingBans()) === null;
   const d = performance.now();
   const state = openState(dir, fail);
   const stored = state.liveBans(Date.now());

@@ -8,6 +8,7 @@ import { ControlServer } from './control/server.js';
 import { buildAllowlist } from './decide/allowlist.js';
 import { lookup } from 'node:dns/promises';
 import { canonical } from './decide/address-set.js';
+import { AddressIndexedMap } from './decide/indexed-bans.js';
 import { LockoutGuard } from './decide/lockout-guard.js';
 import { DecisionPolicy, policySettings } from './decide/policy.js';
 import { Escalation } from './decide/escalation.js';
@@ -81,7 +82,8 @@ export class Daemon {
   #observatory!: Observatory;
   /** When each ban or unban waiting for the next commit was queued (performance.now()), for the latency metric. */
   #queuedAt: number[] = [];
-  readonly #bans = new Map<string, ActiveBan>();
+  /** Keyed by target; `.addresses` indexes them (prefixes included) for inline mode's per-packet check. */
+  readonly #bans = new AddressIndexedMap<ActiveBan>();
   /** The reconciler lists the kernel's bans again from then on (Date.now() ms). */
   #nextBanListingMs = 0;
   /** The allowlist's networks (host names resolved), as last applied. */
@@ -92,7 +94,12 @@ export class Daemon {
   #state!: StateStore;
   /** Repeat offenders get longer bans (decide/escalation.ts); its offenders live in #state. */
   #escalation!: Escalation;
-  #purging = false;
+  /** A purge in progress (stop waits for it before closing the database). */
+  #purgeRun: Promise<void> | null = null;
+  /** Targets unbanned while the restart's background comparison runs: not to be recorded back from the kernel's list. */
+  #unbannedWhileComparing: Set<string> | null = null;
+  /** `portwarden allow` entries: kept across reloads (until the daemon stops). */
+  readonly #operatorAllows: { value: string; reason: string }[] = [];
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
   #restoring: Promise<void> | null = null;
   #queued = 0;
@@ -110,7 +117,14 @@ export class Daemon {
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     const d = new Daemon(options);
-    await d.#start();
+    try {
+      await d.#start();
+    } catch (err) {
+      // Whatever did start (capture, the control socket, the listener, the database) stops, so the
+      // process can exit with the error instead of hanging half started.
+      await d.stop().catch((e: unknown) => options.logger.error({ 'event.action': 'stop-failed', error: e instanceof Error ? e.message : String(e) }, 'stopping after a failed start failed'));
+      throw err;
+    }
     return d;
   }
 
@@ -161,7 +175,12 @@ export class Daemon {
     // database runs once started. Otherwise (iptables, or nft refused): read what the kernel holds
     // before the table is replaced, and put it back with the time it had left.
     const tablePresent = await this.#table.present();
-    const kept = tablePresent && !dryRun && this.#table instanceof NftablesBackend && (await this.#table.setupKeepingBans());
+    let kept = false;
+    if (tablePresent && !dryRun && this.#table instanceof NftablesBackend) {
+      const refused = await this.#table.setupKeepingBans();
+      kept = refused === null;
+      if (!kept) this.#log.warn({ 'event.action': 'restore-fallback', 'event.reason': refused }, `the table cannot be kept across the restart (${refused}); replacing it, bans are read out and put back`);
+    }
     const surviving = tablePresent && !kept ? await this.#table.bans() : [];
     // The table carries the capture rules even in dry-run; then bans only go to the log.
     if (!kept) await this.#table.setup();
@@ -182,7 +201,7 @@ export class Daemon {
     await this.#responder?.start();
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler());
     await this.#observatory.listen();
-    this.#inline = new InlineController(this.#log, (address) => this.#bans.has(address));
+    this.#inline = new InlineController(this.#log, this.#bans.addresses);
     this.#inline.start(c);
     this.#observatory.metrics.registerQueueVerdicts(() => queueVerdicts(this.#inline?.counters() ?? {}));
 
@@ -190,7 +209,7 @@ export class Daemon {
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
     this.#every(CLOCK_EVERY_MS, () => this.#pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void this.#reconcile().then(() => this.#observatory.reconciled()));
-    this.#every(c.state.purgeEveryMs, () => void this.#purge());
+    this.#every(c.state.purgeEveryMs, () => this.#purge());
     this.#log.info(
       { 'event.action': 'started', profile: c.profile, backend: dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
       `portwarden started (profile ${c.profile}${dryRun ? ', dry run' : ''})`,
@@ -206,14 +225,16 @@ export class Daemon {
     this.#inline?.stop();
     await this.#responder?.stop();
     await this.#restoring;
+    await this.#purgeRun;
     await this.#committing;
-    await this.#commit();
-    await this.#control.close();
-    await this.#alerts.close(this.#config.alerts.shutdownTimeoutMs);
-    await this.#observatory.close();
-    if (this.#options.flushOnExit) await this.#table.teardown();
+    // After a failed start some parts were never built.
+    if (this.#enforcer !== undefined) await this.#commit();
+    await this.#control?.close();
+    await this.#alerts?.close(this.#config.alerts.shutdownTimeoutMs);
+    await this.#observatory?.close();
+    if (this.#options.flushOnExit) await this.#table?.teardown();
     if (this.#table instanceof NftablesBackend) this.#table.close();
-    this.#closeState();
+    if (this.#state !== undefined) this.#closeState();
     this.#log.info({ 'event.action': 'stopped', 'flush.on.exit': this.#options.flushOnExit }, this.#options.flushOnExit ? 'portwarden stopped; table removed' : 'portwarden stopped; bans stay until they expire');
   }
 
@@ -230,6 +251,7 @@ export class Daemon {
     let next: PortwardenConfig;
     try {
       next = (this.#options.overrides ?? ((c: PortwardenConfig) => c))(loadConfigFile(path));
+      next = { ...next, allowlist: [...next.allowlist, ...this.#operatorAllows] };
     } catch (err) {
       this.#log.error({ 'event.action': 'reload-refused', error: err instanceof Error ? err.message : String(err) }, `reload refused: ${path} is invalid; the running config stays`);
       throw err;
@@ -363,12 +385,17 @@ export class Daemon {
     } catch (err) {
       this.#stateFailed(err);
     }
+    this.#unbannedWhileComparing = new Set();
     this.#restoring = (async () => {
       try {
         const kernel = await table.bans();
         const now = Date.now();
         // Read after the listing: a ban decided meanwhile is in the database before the kernel.
         const plan = planRestore(this.#state.liveBans(now), kernel, true, now);
+        // An unban that raced the listing is in the database but was still in the kernel's list.
+        const unbanned = this.#unbannedWhileComparing ?? new Set<string>();
+        plan.record = plan.record.filter((b) => !unbanned.has(b.target));
+        plan.repairs = plan.repairs.filter((r) => !unbanned.has(r.target));
         const missing = new Set(plan.repairs.filter((r) => r.kind === 'missing-from-kernel').map((r) => r.target));
         for (const b of plan.restore) {
           if (!missing.has(b.target)) continue;
@@ -390,6 +417,8 @@ export class Daemon {
         );
       } catch (err) {
         this.#log.error({ 'event.action': 'restore-failed', error: err instanceof Error ? err.message : String(err) }, 'comparing kernel and database bans after the restart failed; the reconciler puts back what is missing');
+      } finally {
+        this.#unbannedWhileComparing = null;
       }
     })();
   }
@@ -412,16 +441,17 @@ export class Daemon {
   }
 
   /** Retention: old incidents, ended bans and forgotten offenders go; the file is compacted. */
-  async #purge(): Promise<void> {
-    if (this.#purging || this.#stopped) return;
-    this.#purging = true;
+  #purge(): void {
+    if (this.#purgeRun !== null || this.#stopped) return;
+    this.#purgeRun = this.#purgeOnce().finally(() => (this.#purgeRun = null));
+  }
+
+  async #purgeOnce(): Promise<void> {
     try {
       const r = await this.#state.purge(Date.now(), this.#config.state);
       if (r.incidents + r.bans + r.offenders + r.vacuumedPages > 0) this.#log.info({ 'event.action': 'state-purged', ...r }, `purged ${r.incidents} incident(s), ${r.bans} ban(s), ${r.offenders} offender(s); ${r.vacuumedPages} page(s) given back`);
     } catch (err) {
       this.#stateFailed(err);
-    } finally {
-      this.#purging = false;
     }
   }
 
@@ -502,6 +532,7 @@ export class Daemon {
   }
 
   #unban(target: string): boolean {
+    this.#unbannedWhileComparing?.add(target);
     const had = this.#bans.delete(target);
     this.#state.liftBan(target, Date.now());
     this.#enforcer.unban(target);
@@ -662,7 +693,9 @@ export class Daemon {
       },
       allow: async (r) => {
         if (asNetwork(r.target) === null) throw new PortwardenError('PW_ERR_USAGE', `${r.target} is not an address or network`);
-        this.#config = { ...this.#config, allowlist: [...this.#config.allowlist, { value: r.target, reason: r.reason || 'operator' }] };
+        const entry = { value: r.target, reason: r.reason || 'operator' };
+        this.#operatorAllows.push(entry);
+        this.#config = { ...this.#config, allowlist: [...this.#config.allowlist, entry] };
         await this.#buildDecide(this.#config);
         if (this.#bans.has(r.target)) this.#unban(r.target);
         this.#allowlisted.add(asNetwork(r.target) ?? r.target);

@@ -6,10 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { logged, spawnPortwarden, waitUntil, type LogLine } from './support/daemon-process.js';
 
 const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;
 
@@ -93,6 +94,32 @@ test('--flush-on-exit removes the table, and every ban with it, when the daemon 
     daemon.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.notEqual(pair.run(pair.protectedNs, 'nft', ['list', 'table', 'inet', 'portwarden']).code, 0, 'the table is gone');
+  } finally {
+    pair.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a start that fails half way (a blocklist file that is not there) stops what it started and exits with the error', async () => {
+  const pair = new NetnsPair();
+  const dir = mkdtempSync(join(tmpdir(), 'pw-variant-'));
+  try {
+    const config = join(dir, 'portwarden.yaml');
+    const socket = join(dir, 'control.sock');
+    // Inline mode starts after capture, the control socket and the listener: its failure is the last step.
+    writeFileSync(config, [`capture:`, `  nflogGroup: ${7900 + (process.pid % 90)}`, `control:`, `  socketPath: ${socket}`, `state:`, `  dir: ${join(dir, 'state')}`, 'observe:', '  listen: 127.0.0.1:9717', 'inline:', '  enabled: true', '  dns: true', 'dns:', `  blocklists: [${join(dir, 'missing.txt')}]`].join('\n'));
+    const log: LogLine[] = [];
+    const daemon = spawnPortwarden(pair, pair.protectedNs, ['start', '--config', config], log);
+    try {
+      await waitUntil('the daemon to exit', () => daemon.exitCode !== null, 60_000, log);
+    } finally {
+      daemon.kill('SIGKILL'); // a daemon hanging half started must not outlive the test
+    }
+    assert.notEqual(daemon.exitCode, 0);
+    assert.ok(log.some((l) => JSON.stringify(l).includes('missing.txt')), `the error names the file:\n${log.map((l) => JSON.stringify(l)).join('\n')}`);
+    assert.ok(logged(log, 'stopped'), 'what had started was stopped');
+    assert.ok(!existsSync(socket), 'the control socket is gone');
+    assert.notEqual(pair.run(pair.protectedNs, 'curl', ['-s', '-o', '/dev/null', '-m', '2', 'http://127.0.0.1:9717/health/live']).code, 0, 'the listener is closed');
   } finally {
     pair.destroy();
     rmSync(dir, { recursive: true, force: true });

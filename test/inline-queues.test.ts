@@ -30,7 +30,7 @@ let daemon: ChildProcess | null = null;
 let dnsmasq: ChildProcess | null = null;
 const logLines: LogLine[] = [];
 
-function config(cpuFanout: boolean): string {
+function config(cpuFanout: boolean, queue = QUEUE): string {
   return [
     'capture:',
     `  nflogGroup: ${8700 + (process.pid % 300)}`,
@@ -43,7 +43,7 @@ function config(cpuFanout: boolean): string {
     'inline:',
     '  enabled: true',
     '  backend: iptables',
-    `  queue: ${QUEUE}`,
+    `  queue: ${queue}`,
     '  queues: 2',
     `  cpuFanout: ${cpuFanout}`,
     '  watchdogMs: 250',
@@ -192,6 +192,35 @@ test('cpuFanout (on reload): the queue is chosen by the CPU, so a client pinned 
     const now = perQueue();
     assert.ok(now[queue] - before[queue] >= 10, `CPU ${cpu}: queue ${QUEUE + queue} got ${now[queue] - before[queue]} of 10`);
     assert.equal(now[1 - queue] - before[1 - queue], 0, `CPU ${cpu}: queue ${QUEUE + 1 - queue} got packets too`);
+  }
+});
+
+test('a reload whose queues cannot be bound reopens the previous ones: DNS stays filtered, and the log says so', async () => {
+  // queue 65535 with queues: 2 passes the schema, but NFQUEUE 65536 does not exist: the first new
+  // queue binds, the second fails, and the half-opened first must be undone.
+  const failedBefore = logLines.filter((l) => l['event.action'] === 'inline-reload-failed').length;
+  const startedBefore = logLines.filter((l) => l['event.action'] === 'inline-started').length;
+  writeFileSync(configPath, config(true, 65535));
+  try {
+    const r = cli('reload');
+    assert.equal(r.status, 0, r.stderr);
+    await waitUntil('the failed reload in the log', () => logLines.filter((l) => l['event.action'] === 'inline-reload-failed').length > failedBefore, 15_000, logLines);
+    const failed = logLines.filter((l) => l['event.action'] === 'inline-reload-failed').pop()!;
+    assert.match(String(failed.message), /running filter and lists stay/, JSON.stringify(failed));
+    assert.match(String(failed.error), /NFQUEUE 65536/, JSON.stringify(failed));
+    // The previous queues were bound again and their rules installed: what the log claims is true.
+    const started = logLines.filter((l) => l['event.action'] === 'inline-started');
+    assert.ok(started.length > startedBefore, 'inline mode was reopened with the previous settings');
+    assert.equal(started.at(-1)?.['inline.queues'], `${QUEUE}-${QUEUE + 1}`);
+    const rules = pair.must(pair.protectedNs, 'iptables-nft', ['-S']);
+    assert.match(rules, new RegExp(`--queue-balance ${QUEUE}:${QUEUE + 1} --queue-bypass`), rules);
+    assert.doesNotMatch(rules, /--queue-balance 65535:/, rules);
+    assert.equal(dig('after-failed-reload.ads.lab.test', `${SOURCES4[7]}#32000`).status, 'NXDOMAIN', 'blocked names are still blocked');
+    assert.deepEqual(dig('after-failed-reload.lab.test', `${SOURCES4[7]}#32001`).answers, [ANSWER4]);
+    // Queue 65535 was closed again: the per-queue counters are the previous two only.
+    assert.deepEqual(Object.keys(counters()).filter((k) => /^inline\.queue\.\d+\.received$/.test(k)).sort(), [`inline.queue.${QUEUE}.received`, `inline.queue.${QUEUE + 1}.received`]);
+  } finally {
+    writeFileSync(configPath, config(true));
   }
 });
 

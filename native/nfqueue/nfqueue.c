@@ -12,6 +12,9 @@
  *     is bound);
  *   - close() accepts everything still queued before unbinding (the kernel drops what is queued at
  *     unbind), is idempotent, and is safe after a failed open;
+ *   - a batch whose delivery fails (its arguments cannot be built, or the callback throws) is
+ *     accepted up to its highest id at once, never left held (failedBatchAccepts);
+ *   - injected answers leave through native/rawsend (src/respond/rawsend.ts), not this addon.
  *   - no failure aborts the process: every return value is checked and becomes a JS error or a
  *     counter.
  */
@@ -101,7 +104,7 @@ struct queue_s {
   int saw_packet;
   /* counters (main thread) */
   double received, verdicts, send_errors, kernel_errors, recv_errors, enobufs, batches, callback_errors,
-      malformed, setup_accepted, close_accepted;
+      malformed, setup_accepted, close_accepted, failed_batch_accepts;
   int last_kernel_error;
   /* watchdog thread; its counters are atomics */
   pthread_t wd_thread;
@@ -275,6 +278,16 @@ static int send_all(int fd, const uint8_t *buf, size_t len) {
   }
 }
 
+/* Accepts every packet still queued with an id up to `id` (NFQNL_MSG_VERDICT_BATCH), counted
+   in failed_batch_accepts; a send error is counted in send_errors. No-op on a closed queue. */
+static void accept_up_to(queue_t *q, uint32_t id) {
+  if (!q->opened || q->fd < 0) return;
+  uint8_t msg[64];
+  size_t n = put_verdict(msg, q->num, NFQNL_MSG_VERDICT_BATCH, id, NF_ACCEPT, NULL, 0);
+  if (send_all(q->fd, msg, n) != 0) q->send_errors++;
+  else q->failed_batch_accepts++;
+}
+
 /* ---------- receiving ---------- */
 
 static int grow(void **ptr, size_t *cap, size_t need, size_t elem) {
@@ -375,22 +388,21 @@ static void deliver(queue_t *q) {
     memcpy(meta_mem, q->meta, count * M_FIELDS * sizeof(uint32_t));
     if (q->data_len > 0) memcpy(data_mem, q->data, q->data_len);
   }
+  /* The batch's highest id: what a failed delivery accepts up to (ids grow per queue). */
+  uint32_t batch_max = q->meta[M_ID];
+  for (size_t i = 1; i < count; i++) {
+    uint32_t id = q->meta[i * M_FIELDS + M_ID];
+    if ((int32_t)(id - batch_max) > 0) batch_max = id;
+  }
   /* Reset before calling JS: the callback may close the queue. */
   q->count = 0;
   q->data_len = 0;
+  int failed = !ok;
   if (ok) {
     napi_value argv[2] = {meta, data};
-    napi_status st = napi_make_callback(env, q->async, global, cb, 2, argv, &result);
-    if (st != napi_ok) {
-      q->callback_errors++;
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value ex;
-        napi_get_and_clear_last_exception(env, &ex);
-      }
-    }
-  } else {
+    if (napi_make_callback(env, q->async, global, cb, 2, argv, &result) != napi_ok) failed = 1;
+  }
+  if (failed) {
     q->callback_errors++;
     bool pending = false;
     napi_is_exception_pending(env, &pending);
@@ -398,6 +410,9 @@ static void deliver(queue_t *q) {
       napi_value ex;
       napi_get_and_clear_last_exception(env, &ex);
     }
+    /* Nobody gave these packets a verdict (or only some): accept the whole batch now, fail-open,
+       rather than leave them held until close. Already-answered ids are no longer queued. */
+    accept_up_to(q, batch_max);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -943,6 +958,7 @@ static napi_value queue_stats(napi_env env, napi_callback_info info) {
       {"enobufs", q->enobufs},
       {"batches", q->batches},
       {"callbackErrors", q->callback_errors},
+      {"failedBatchAccepts", q->failed_batch_accepts},
       {"malformed", q->malformed},
       {"setupAccepted", q->setup_accepted},
       {"closeAccepted", q->close_accepted},
@@ -956,118 +972,6 @@ static napi_value queue_stats(napi_env env, napi_callback_info info) {
       return NULL;
     }
   return o;
-}
-
-/* ---------- raw IP sender (answers injected toward the client) ---------- */
-
-typedef struct {
-  int fd4, fd6;
-} raw_t;
-
-static void finalize_raw(napi_env env, void *data, void *hint) {
-  raw_t *r = data;
-  if (r->fd4 >= 0) close(r->fd4);
-  if (r->fd6 >= 0) close(r->fd6);
-  free(r);
-}
-
-static napi_value raw_new(napi_env env, napi_callback_info info) {
-  napi_value self;
-  size_t argc = 0;
-  CHECK(env, napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
-  raw_t *r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    throw_errno(env, "cannot allocate", ENOMEM);
-    return NULL;
-  }
-  r->fd4 = r->fd6 = -1;
-  if (napi_wrap(env, self, r, finalize_raw, NULL, NULL) != napi_ok) {
-    free(r);
-    throw_msg(env, "cannot wrap RawSocket");
-    return NULL;
-  }
-  return self;
-}
-
-static raw_t *unwrap_raw(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  raw_t *r = NULL;
-  if (napi_unwrap(env, self, (void **)&r) != napi_ok || r == NULL) {
-    throw_msg(env, "not a RawSocket");
-    return NULL;
-  }
-  return r;
-}
-
-/* raw.send(ipPacket: Uint8Array): sends a complete IPv4 or IPv6 packet (header included) to its destination. */
-static napi_value raw_send(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  raw_t *r = unwrap_raw(env, info, &argc, argv);
-  if (r == NULL) return NULL;
-  bool is_ta = false;
-  napi_typedarray_type tt;
-  size_t len = 0, off;
-  void *d = NULL;
-  napi_value ab;
-  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &tt, &len, &d, &ab, &off) != napi_ok || tt != napi_uint8_array || len < 20) {
-    napi_throw_type_error(env, ERR_CODE, "send(packet): packet must be a Uint8Array holding an IP packet");
-    return NULL;
-  }
-  const uint8_t *p = d;
-  int version = p[0] >> 4;
-  ssize_t n;
-  if (version == 4) {
-    if (r->fd4 < 0) {
-      r->fd4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-      if (r->fd4 < 0) {
-        throw_errno(env, "cannot open a raw IPv4 socket", errno);
-        return NULL;
-      }
-    }
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    memcpy(&sa.sin_addr, p + 16, 4);
-    n = sendto(r->fd4, p, len, 0, (struct sockaddr *)&sa, sizeof sa);
-  } else if (version == 6 && len >= 40) {
-    if (r->fd6 < 0) {
-      r->fd6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-      if (r->fd6 < 0) {
-        throw_errno(env, "cannot open a raw IPv6 socket", errno);
-        return NULL;
-      }
-    }
-    struct sockaddr_in6 sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin6_family = AF_INET6;
-    memcpy(&sa.sin6_addr, p + 24, 16);
-    n = sendto(r->fd6, p, len, 0, (struct sockaddr *)&sa, sizeof sa);
-  } else {
-    napi_throw_range_error(env, ERR_CODE, "send(packet): not an IPv4 or IPv6 packet");
-    return NULL;
-  }
-  if (n < 0) {
-    throw_errno(env, "cannot send the raw packet", errno);
-    return NULL;
-  }
-  napi_value out;
-  CHECK(env, napi_create_uint32(env, (uint32_t)n, &out));
-  return out;
-}
-
-static napi_value raw_close(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  raw_t *r = unwrap_raw(env, info, &argc, NULL);
-  if (r == NULL) return NULL;
-  if (r->fd4 >= 0) close(r->fd4);
-  if (r->fd6 >= 0) close(r->fd6);
-  r->fd4 = r->fd6 = -1;
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  return undef;
 }
 
 /* ---------- module ---------- */
@@ -1084,13 +988,6 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value qcls;
   CHECK(env, napi_define_class(env, "Queue", NAPI_AUTO_LENGTH, queue_new, NULL, sizeof qprops / sizeof qprops[0], qprops, &qcls));
   CHECK(env, napi_set_named_property(env, exports, "Queue", qcls));
-  napi_property_descriptor rprops[] = {
-      {"send", NULL, raw_send, NULL, NULL, NULL, napi_default_method, NULL},
-      {"close", NULL, raw_close, NULL, NULL, NULL, napi_default_method, NULL},
-  };
-  napi_value rcls;
-  CHECK(env, napi_define_class(env, "RawSocket", NAPI_AUTO_LENGTH, raw_new, NULL, sizeof rprops / sizeof rprops[0], rprops, &rcls));
-  CHECK(env, napi_set_named_property(env, exports, "RawSocket", rcls));
   napi_value fields;
   CHECK(env, napi_create_uint32(env, M_FIELDS, &fields));
   CHECK(env, napi_set_named_property(env, exports, "META_FIELDS", fields));

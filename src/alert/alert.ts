@@ -79,7 +79,7 @@ function base(action: AlertAction, severity: Severity, message: string, nowMs: n
  * distributed scan or a flood high; scans, sweeps and decoy scans medium; an incident decide found
  * already covered (`ignore`: its sources are banned already) only info.
  */
-export function severityOfIncident(record: IncidentRecord, decision: Decision['action']): Severity {
+function severityOfIncident(record: IncidentRecord, decision: Decision['action']): Severity {
   if (decision === 'ignore') return 'info';
   switch (record.kind) {
     case 'flood':

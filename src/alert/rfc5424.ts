@@ -10,7 +10,7 @@
  */
 import type { Alert, Severity } from './alert.js';
 
-export const FACILITIES = {
+const FACILITIES = {
   kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
   local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
 } as const;
@@ -25,8 +25,8 @@ const WARNING = 4;
  * number; 32473 is the one RFC 5612 reserves for documentation and examples, used until portwarden has
  * its own.
  */
-export const SD_ID = 'portwarden@32473';
-export const APP_NAME = 'portwarden';
+const SD_ID = 'portwarden@32473';
+const APP_NAME = 'portwarden';
 
 export interface SyslogHeader {
   facility: Facility;

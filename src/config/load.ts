@@ -132,7 +132,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
     alerts: { shutdownTimeoutMs: 5000, channels: [] },
     respond: { ...RESPOND_PROFILES[profile] },
     inline: { enabled: false, backend: 'auto', queue: 7400, queues: 1, cpuFanout: true, dns: true, tcpPorts: [], forward: false, failOpen: true, maxlen: 4096, copyBytes: 4096, rcvbufBytes: 4_194_304, watchdogMs: 250 },
-    dns: { blocklists: [], strictLists: false, action: 'nxdomain', sinkhole4: '0.0.0.0', sinkhole6: '::', answerTtlSeconds: 60, malformed: 'accept', logQueries: 'all' },
+    dns: { blocklists: [], strictLists: false, action: 'nxdomain', sinkhole4: '0.0.0.0', sinkhole6: '::', answerTtlSeconds: 60, malformed: 'accept', logQueries: 'all', answerMaxPerSecond: 200, answerBurst: 400, answerPerSourcePerSecond: 5, answerPerSourceBurst: 20, answerMaxSources: 65536 },
   };
 }
 

@@ -437,6 +437,11 @@ export const dnsSchema = section({
   answerTtlSeconds: z.number().int().min(0).max(2_147_483_647),
   malformed: z.enum(['accept', 'drop'], { error: (issue) => `must be accept or drop, got ${describe(issue.input)}` }),
   logQueries: z.enum(['all', 'blocked', 'none'], { error: (issue) => `must be all, blocked or none, got ${describe(issue.input)}` }),
+  answerMaxPerSecond: positiveInt,
+  answerBurst: positiveInt,
+  answerPerSourcePerSecond: positiveInt,
+  answerPerSourceBurst: positiveInt,
+  answerMaxSources: positiveInt,
 });
 
 /** The whole config document. New sections go here, each with its defaults in load.ts `baseDocument`. */

@@ -464,6 +464,31 @@ export class AddressSet {
     return this.#someChild(fam, net);
   }
 
+  /**
+   * Whether some entry contains the address given as words (IPv4: the address in `w3`, the others
+   * ignored; IPv6: four big-endian words): `match` without parsing or formatting, for a per-packet
+   * check (inline mode's banned sources).
+   */
+  containsWords(family: 4 | 6, w0: number, w1: number, w2: number, w3: number): boolean {
+    if (family === 4) {
+      const fam = this.#v4;
+      const lengths = fam.lengths;
+      for (let i = 0; i < lengths.length; i++) if (fam.maps[lengths[i]].has(w3 & V4_MASK[lengths[i]])) return true;
+      return this.#v6Has(0, 0, 0xffff, w3, 96);
+    }
+    return this.#v6Has(w0, w1, w2, w3, 128);
+  }
+
+  #v6Has(w0: number, w1: number, w2: number, w3: number, maxLength: number): boolean {
+    const fam = this.#v6;
+    const lengths = fam.lengths;
+    for (let i = 0; i < lengths.length; i++) {
+      const l = lengths[i];
+      if (l <= maxLength && fam.maps[l].has(keyOf(6, l, w0, w1, w2, w3))) return true;
+    }
+    return false;
+  }
+
   /** Every entry, IPv4 first, longest prefixes first. */
   *entries(): IterableIterator<AddressMatch> {
     const w = new Uint32Array(4);

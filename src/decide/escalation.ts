@@ -102,7 +102,7 @@ function seconds(n: number): string {
 }
 
 /** Checks settings (PW_ERR_DECIDE_INPUT naming the field) and returns a frozen copy. */
-export function validateEscalation(s: EscalationSettings): Readonly<EscalationSettings> {
+function validateEscalation(s: EscalationSettings): Readonly<EscalationSettings> {
   const bad = (field: string, message: string) => new PortwardenError('PW_ERR_DECIDE_INPUT', `decide.escalation.${field}: ${message}`);
   if (!(s.factor >= 1 && s.factor <= 100)) throw bad('factor', `must be from 1 to 100, got ${s.factor}`);
   if (!(Number.isInteger(s.maxBanSeconds) && s.maxBanSeconds > 0)) throw bad('maxBanSeconds', `must be whole seconds above 0, got ${s.maxBanSeconds}`);

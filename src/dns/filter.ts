@@ -8,7 +8,10 @@
  *   cannot read a packet must not take DNS down), never an exception;
  * - a blocked name: `action` drop (no answer: the client times out), nxdomain, or sinkhole (A and
  *   AAAA answered with the configured addresses, other types with an empty NOERROR); over TCP the
- *   query is dropped and, unless the action is drop, the connection reset.
+ *   query is dropped and, unless the action is drop, the connection reset;
+ * - answers (and resets) are rate-limited per source and in all (`answerLimit`): a query's source
+ *   can be spoofed, and answering every one would make this host a reflector. Over the limit the
+ *   query is still dropped, unanswered (`dns.answer_suppressed`).
  * A TCP segment may carry several length-prefixed queries: every complete one is checked.
  */
 import { DecodeEvent, DecodeStats } from '../decode/events.js';
@@ -18,6 +21,7 @@ import { formatIPv4, formatIPv6 } from '../decode/address.js';
 import { u16 } from '../decode/bytes.js';
 import type { EventLogger } from '../observe/log.js';
 import type { Blocklist, BlocklistMatch } from './blocklist.js';
+import { SourceLimiter, TokenBucket } from '../respond/rate-limit.js';
 import { buildTcpReset, buildUdpAnswer, Rcode } from './answer.js';
 
 export type DnsAction = 'drop' | 'nxdomain' | 'sinkhole';
@@ -31,6 +35,16 @@ export interface DnsFilterSettings {
   malformed: 'accept' | 'drop';
   /** all: every query; blocked: only blocked ones; none. */
   logQueries: 'all' | 'blocked' | 'none';
+  /** Caps on answers (and TCP resets) to blocked queries: in all, and per source address. */
+  answerLimit: AnswerLimit;
+}
+
+export interface AnswerLimit {
+  maxPerSecond: number;
+  burst: number;
+  perSourcePerSecond: number;
+  perSourceBurst: number;
+  maxSources: number;
 }
 
 /** What to do with one packet: `reply`, when set, is an IP packet to send in its place. */
@@ -39,7 +53,7 @@ export interface DnsVerdict {
   reply: Buffer | null;
 }
 
-export const DNS_COUNTERS = ['dns.queries', 'dns.blocked', 'dns.allowed', 'dns.malformed', 'dns.answered', 'dns.reset', 'dns.unanswerable', 'dns.other'] as const;
+export const DNS_COUNTERS = ['dns.queries', 'dns.blocked', 'dns.allowed', 'dns.malformed', 'dns.answered', 'dns.reset', 'dns.unanswerable', 'dns.answer_suppressed', 'dns.other'] as const;
 export type DnsCounter = (typeof DNS_COUNTERS)[number];
 
 const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY' };
@@ -53,18 +67,42 @@ export class DnsFilter {
   #settings: DnsFilterSettings;
   readonly #log: EventLogger;
   readonly #decodeStats = new DecodeStats();
+  /** Milliseconds, monotonic; tests drive it. */
+  readonly #now: () => number;
+  #perSource: SourceLimiter;
+  #global: TokenBucket;
   readonly counters: Record<DnsCounter, number> = Object.fromEntries(DNS_COUNTERS.map((c) => [c, 0])) as Record<DnsCounter, number>;
 
-  constructor(blocklist: Blocklist, settings: DnsFilterSettings, log: EventLogger) {
+  constructor(blocklist: Blocklist, settings: DnsFilterSettings, log: EventLogger, now: () => number = () => performance.now()) {
     this.#blocklist = blocklist;
     this.#settings = settings;
     this.#log = log;
+    this.#now = now;
+    [this.#perSource, this.#global] = this.#limiters(settings.answerLimit);
   }
 
-  /** Swaps list and settings at once (reload): the next packet sees the new ones. */
+  /** Swaps list and settings at once (reload): the next packet sees the new ones. Changed answer caps start full. */
   replace(blocklist: Blocklist, settings: DnsFilterSettings): void {
+    const limits = JSON.stringify(settings.answerLimit) !== JSON.stringify(this.#settings.answerLimit) ? this.#limiters(settings.answerLimit) : null;
     this.#blocklist = blocklist;
     this.#settings = settings;
+    if (limits !== null) [this.#perSource, this.#global] = limits;
+  }
+
+  /** @throws RangeError for rates or bursts out of range (the config schema refuses them first). */
+  #limiters(l: AnswerLimit): [SourceLimiter, TokenBucket] {
+    return [new SourceLimiter(l.perSourcePerSecond, l.perSourceBurst, l.maxSources), new TokenBucket(l.maxPerSecond, l.burst, this.#now())];
+  }
+
+  /**
+   * Whether a blocked query from this packet's source may be answered now. The source's own bucket
+   * first, so one flooding (or spoofed) source cannot spend the global budget the others need.
+   */
+  #mayAnswer(p: Packet): boolean {
+    const now = this.#now();
+    if (this.#perSource.take(sourceIp(p), now) && this.#global.take(now)) return true;
+    this.counters['dns.answer_suppressed']++;
+    return false;
   }
 
   get blocklistSize(): number {
@@ -100,7 +138,7 @@ export class DnsFilter {
     }
     this.counters['dns.blocked']++;
     const s = this.#settings;
-    if (s.action === 'drop') return DROP;
+    if (s.action === 'drop' || !this.#mayAnswer(p)) return DROP;
     const reply = buildUdpAnswer(p, {
       rcode: s.action === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR,
       address4: s.sinkhole4,
@@ -141,7 +179,7 @@ export class DnsFilter {
         this.#logQuery(p, q.name, q.type, match);
         if (match !== null) {
           this.counters['dns.blocked']++;
-          if (this.#settings.action === 'drop') return DROP;
+          if (this.#settings.action === 'drop' || !this.#mayAnswer(p)) return DROP;
           const reply = buildTcpReset(p);
           if (reply !== null) this.counters['dns.reset']++;
           return { accept: false, reply };

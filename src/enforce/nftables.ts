@@ -102,28 +102,28 @@ export class NftablesBackend extends QueueingBackend implements EnforcementBacke
 
   /**
    * Restart: lays the new ruleset over the existing table and keeps the ban sets' elements (see
-   * keepBansRulesetText), in about 20 ms whatever the number of bans. False when there is no table or
-   * nft refused (a set's definition changed): then `setup` replaces the table.
+   * keepBansRulesetText), in about 20 ms whatever the number of bans. Null when it did; otherwise why
+   * not (no table, or nft refused: a set's definition changed), and `setup` replaces the table.
    */
-  setupKeepingBans(): Promise<boolean> {
+  setupKeepingBans(): Promise<string | null> {
     return this.#serial(async () => {
       let chains: string[];
       try {
         const { stdout } = await runNft(this.#nftPath, ['-j', 'list', 'chains', 'inet']);
         chains = chainNames(stdout, this.ruleset.tableName);
-      } catch {
-        return false;
+      } catch (err) {
+        return `listing the chains failed: ${err instanceof Error ? err.message : String(err)}`;
       }
-      if (chains.length === 0) return false;
+      if (chains.length === 0) return `no table inet ${this.ruleset.tableName}`;
       try {
         await runNft(this.#nftPath, ['-f', '-'], keepBansRulesetText(this.ruleset, chains));
-      } catch {
-        return false;
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
       }
-      // The kernel holds bans this backend never planned: the daemon puts its own back (same element
-      // again is accepted and refreshes the timeout), the reconciler compares the rest.
+      // The kernel holds bans this backend never planned: the daemon adopts its own (adoptBans), the
+      // comparison with the kernel's list finds the rest.
       this.#state.clear();
-      return true;
+      return null;
     });
   }
 

@@ -219,7 +219,7 @@ export class Driver {
   setup(): Promise<null> {
     return this.call('setup');
   }
-  setupKeepingBans(): Promise<boolean> {
+  setupKeepingBans(): Promise<string | null> {
     return this.call('setupKeepingBans');
   }
   queue(...changes: DriverChange[]): Promise<null> {

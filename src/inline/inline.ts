@@ -9,12 +9,18 @@
  * - the queue has NFQA_CFG_F_FAIL_OPEN and a bounded length: a full queue accepts;
  * - a watchdog thread in the addon accepts what the event loop has not read for `watchdogMs`;
  * - a verdict that cannot be computed (an exception) is accept (`inline.failed_open`);
+ * - verdicts that cannot be sent: the batch is accepted up to its highest id (`inline.verdict_fallback`),
+ *   and the addon does the same for a batch it cannot hand over or whose callback throws;
  * - a packet that does not decode is accept (`inline.undecodable`);
  * - stop removes the rules first, then accepts what is still queued.
  *
  * Ownership and back-pressure: the addon hands over every packet read in one wakeup; this module
  * answers all of them before returning (one send() of verdicts per batch), so nothing waits on
  * JavaScript beyond the batch.
+ *
+ * Answers to blocked DNS queries leave through the raw sockets of src/respond/rawsend.ts, rate-limited
+ * by the DNS filter (a query's source can be spoofed); a send the kernel refuses is counted
+ * (`inline.inject_failed`), never thrown.
  */
 import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
@@ -24,8 +30,9 @@ import type { EventLogger } from '../observe/log.js';
 import { loadBlocklists, formatBadLine } from '../dns/blocklist-file.js';
 import { Blocklist } from '../dns/blocklist.js';
 import { DNS_COUNTERS, DnsFilter, type DnsCounter, type DnsFilterSettings } from '../dns/filter.js';
-import { parseAddress } from '../decode/address.js';
-import { META_FIELDS, Meta, NfQueue, RawIpSender, VERDICT_ACCEPT, VERDICT_DROP } from './nfqueue.js';
+import { formatIPv4, formatIPv6, parseAddress } from '../decode/address.js';
+import { RawSender } from '../respond/rawsend.js';
+import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from './nfqueue.js';
 import { detectQueueBackend, installQueueRules, removeQueueRules, type QueueBackend } from './rules.js';
 
 export interface InlineSettings {
@@ -54,6 +61,11 @@ export interface DnsSettings {
   answerTtlSeconds: number;
   malformed: 'accept' | 'drop';
   logQueries: 'all' | 'blocked' | 'none';
+  answerMaxPerSecond: number;
+  answerBurst: number;
+  answerPerSourcePerSecond: number;
+  answerPerSourceBurst: number;
+  answerMaxSources: number;
 }
 
 export interface InlineOptions {
@@ -62,6 +74,8 @@ export interface InlineOptions {
   log: EventLogger;
   /** Whether the source of a queued new TCP connection is to be dropped (banned, not yet in the kernel). */
   isBlocked?: (packet: Packet) => boolean;
+  /** Milliseconds, monotonic, for the DNS answer rate limits; tests drive it. */
+  now?: () => number;
 }
 
 export const INLINE_COUNTERS = [
@@ -73,6 +87,8 @@ export const INLINE_COUNTERS = [
   'inline.injected',
   'inline.inject_failed',
   'inline.verdict_errors',
+  'inline.verdict_fallback',
+  'inline.verdict_fallback_failed',
   'inline.tcp.accepted',
   'inline.tcp.dropped',
 ] as const;
@@ -89,7 +105,7 @@ export class InlineFilter {
   #backend: QueueBackend = 'iptables';
   #queues: NfQueue[] = [];
   #rulesInstalled = false;
-  #raw: RawIpSender | null = null;
+  #raw: RawSender | null = null;
   readonly #dns: DnsFilter;
   readonly #packet = new Packet();
   readonly #decodeStats = new DecodeStats();
@@ -105,7 +121,7 @@ export class InlineFilter {
     this.#settings = options.inline;
     this.#dnsSettings = options.dns;
     this.#isBlocked = options.isBlocked;
-    this.#dns = new DnsFilter(blocklist, dnsFilterSettings(options.dns), options.log);
+    this.#dns = new DnsFilter(blocklist, dnsFilterSettings(options.dns), options.log, options.now);
   }
 
   /**
@@ -128,17 +144,24 @@ export class InlineFilter {
     return this.#backend;
   }
 
+  /** Whether the queues are bound and the rules installed (false after stop or a failed reload). */
+  get running(): boolean {
+    return this.#rulesInstalled && this.#queues.length > 0;
+  }
+
   #open(): void {
     const s = this.#settings;
     this.#backend = s.backend === 'auto' ? detectQueueBackend() : s.backend;
-    this.#raw = new RawIpSender();
+    // Sockets open on the first answer: with action drop none is needed (a failure is counted then).
+    this.#raw = new RawSender();
     for (let i = 0; i < s.queues; i++) {
       const queue = new NfQueue(s.queue + i, (meta, data) => this.#onBatch(queue, meta, data));
       this.#queues.push(queue);
       queue.open({ maxlen: s.maxlen, copyBytes: s.copyBytes, failOpen: s.failOpen, gso: false, rcvbufBytes: s.rcvbufBytes, noEnobufs: true, watchdogMs: s.watchdogMs });
     }
-    installQueueRules(this.#backend, { queue: s.queue, queues: s.queues, cpuFanout: s.cpuFanout, dns: s.dns, tcpPorts: s.tcpPorts, forward: s.forward });
+    // Marked first: a half-installed rule set (iptables rule by rule) is removed by stop() too.
     this.#rulesInstalled = true;
+    installQueueRules(this.#backend, { queue: s.queue, queues: s.queues, cpuFanout: s.cpuFanout, dns: s.dns, tcpPorts: s.tcpPorts, forward: s.forward });
     const every = Math.max(250, s.watchdogMs);
     this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), every);
     this.#watchdogTimer.unref();
@@ -166,24 +189,42 @@ export class InlineFilter {
   /**
    * Re-reads the blocklists (always: the files may have changed while the config did not) and takes
    * new settings; queue or rule changes re-bind the queues. A list that fails to load is refused
-   * and the running one kept.
+   * and the running one kept. When the new queues or rules cannot be set up, what was half set up
+   * is undone and the old settings are opened again (lists and DNS settings stay the old ones too),
+   * then the error is thrown; if even that fails the filter is stopped (`running` false) and the
+   * error thrown.
+   * @throws PortwardenError PW_ERR_INLINE, PW_ERR_DNS_BLOCKLIST
    */
   reload(inline: InlineSettings, dns: DnsSettings): void {
     const blocklist = loadLists(dns, this.#log);
-    this.#dns.replace(blocklist, dnsFilterSettings(dns));
-    this.#dnsSettings = dns;
+    const filterSettings = dnsFilterSettings(dns);
     if (JSON.stringify(inline) !== JSON.stringify(this.#settings)) {
+      const previous = this.#settings;
       this.stop();
       this.#settings = inline;
-      this.#open();
+      try {
+        this.#open();
+      } catch (err) {
+        this.stop(); // the queues and rules the failed open left
+        this.#settings = previous;
+        try {
+          this.#open();
+        } catch (again) {
+          this.stop();
+          throw new PortwardenError('PW_ERR_INLINE', `${err instanceof Error ? err.message : String(err)}; reopening the previous settings failed too: ${again instanceof Error ? again.message : String(again)}`, { cause: err });
+        }
+        throw err;
+      }
     }
+    this.#dns.replace(blocklist, filterSettings);
+    this.#dnsSettings = dns;
   }
 
   /** Counters of the filter, the DNS filter and the queues (summed, and `inline.queue.N.received` per queue), for status and metrics. */
   counterValues(): Record<string, number> {
     const out: Record<string, number> = { ...this.counters };
     for (const c of DNS_COUNTERS) out[c] = this.#dns.counters[c as DnsCounter];
-    let received = 0, enobufs = 0, stalls = 0, wdAccepted = 0, malformed = 0;
+    let received = 0, enobufs = 0, stalls = 0, wdAccepted = 0, malformed = 0, callbackErrors = 0, batchAccepts = 0;
     for (const q of this.#queues) {
       const s = q.stats();
       received += s.received;
@@ -191,6 +232,8 @@ export class InlineFilter {
       stalls += s.watchdogStalls;
       wdAccepted += s.watchdogAccepted;
       malformed += s.malformed;
+      callbackErrors += s.callbackErrors;
+      batchAccepts += s.failedBatchAccepts;
       // Per queue too: with several queues, whether the kernel spreads the traffic over them.
       out[`inline.queue.${q.queueNum}.received`] = s.received;
     }
@@ -199,6 +242,8 @@ export class InlineFilter {
     out['inline.watchdog.stalls'] = stalls;
     out['inline.watchdog.accepted'] = wdAccepted;
     out['inline.queue.malformed'] = malformed;
+    out['inline.queue.callback_errors'] = callbackErrors;
+    out['inline.queue.failed_batch_accepts'] = batchAccepts;
     out['dns.blocklist.size'] = this.#dns.blocklistSize;
     return out;
   }
@@ -212,6 +257,11 @@ export class InlineFilter {
     const ids = this.#ids;
     const verdicts = this.#verdicts;
     let i = 0;
+    let maxId = n > 0 ? meta[Meta.id] : 0;
+    for (let k = 1; k < n; k++) {
+      const id = meta[k * META_FIELDS + Meta.id];
+      if (((id - maxId) | 0) > 0) maxId = id; // ids grow per queue (and wrap)
+    }
     try {
       for (; i < n; i++) {
         const base = i * META_FIELDS;
@@ -231,8 +281,17 @@ export class InlineFilter {
     try {
       queue.verdictMany(ids, verdicts, n);
     } catch (err) {
+      // The watchdog only accepts packets nobody read and fail-open only new arrivals: these were
+      // read, so without a verdict they would stay held until close. Accept the batch at once.
       this.counters['inline.verdict_errors'] += n;
-      this.#logError('inline-verdict-send-failed', 'verdicts could not be sent (the watchdog or the queue length will let the packets through)', err);
+      try {
+        queue.verdictUpTo(maxId, VERDICT_ACCEPT);
+        this.counters['inline.verdict_fallback'] += n;
+        this.#logError('inline-verdict-send-failed', 'verdicts could not be sent; the batch was accepted unfiltered', err);
+      } catch (again) {
+        this.counters['inline.verdict_fallback_failed'] += n;
+        this.#logError('inline-verdict-send-failed', `verdicts could not be sent, nor the batch accepted (${again instanceof Error ? again.message : String(again)}); its packets stay queued until the queue closes`, err);
+      }
     }
   }
 
@@ -265,14 +324,24 @@ export class InlineFilter {
     return VERDICT_ACCEPT;
   }
 
+  /** Sends an answer we built (IPv4 or IPv6, header included) toward its destination; failures are counted. */
   #inject(packet: Buffer): void {
+    const raw = this.#raw;
+    if (raw === null) return;
+    let outcome: string;
     try {
-      this.#raw?.send(packet);
-      this.counters['inline.injected']++;
+      const v6 = packet[0] >> 4 === 6;
+      outcome = v6 ? raw.send(packet, formatIPv6(packet, 24), 6) : raw.send(packet, formatIPv4(packet.readUInt32BE(16)), 4);
     } catch (err) {
-      this.counters['inline.inject_failed']++;
-      this.#logError('dns-answer-failed', 'the answer to a blocked query could not be sent', err);
+      // The addon is missing or a socket cannot be opened (no CAP_NET_RAW).
+      outcome = err instanceof Error ? err.message : String(err);
     }
+    if (outcome === 'sent') {
+      this.counters['inline.injected']++;
+      return;
+    }
+    this.counters['inline.inject_failed']++;
+    this.#logError('dns-answer-failed', `the answer to a blocked query could not be sent: ${outcome}`, outcome);
   }
 
   #checkWatchdog(): void {
@@ -315,5 +384,13 @@ export function dnsFilterSettings(d: DnsSettings): DnsFilterSettings {
   if (a6 === null || a6.version !== 6) throw new PortwardenError('PW_ERR_INLINE', `dns.sinkhole6 ${JSON.stringify(d.sinkhole6)} is not an IPv6 address`);
   const v4 = new Uint8Array(4);
   new DataView(v4.buffer).setUint32(0, a4.v4 >>> 0);
-  return { action: d.action, sinkhole4: v4, sinkhole6: a6.v6, answerTtlSeconds: d.answerTtlSeconds, malformed: d.malformed, logQueries: d.logQueries };
+  return {
+    action: d.action,
+    sinkhole4: v4,
+    sinkhole6: a6.v6,
+    answerTtlSeconds: d.answerTtlSeconds,
+    malformed: d.malformed,
+    logQueries: d.logQueries,
+    answerLimit: { maxPerSecond: d.answerMaxPerSecond, burst: d.answerBurst, perSourcePerSecond: d.answerPerSourcePerSecond, perSourceBurst: d.answerPerSourceBurst, maxSources: d.answerMaxSources },
+  };
 }

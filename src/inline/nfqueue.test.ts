@@ -19,7 +19,7 @@ before(() => {
   execFileSync('ip', ['netns', 'add', NS]);
   process.once('exit', () => spawnSync('ip', ['netns', 'del', NS]));
   inNs('ip', ['link', 'set', 'lo', 'up']);
-  for (const port of ['9999', '9998', '9997']) inNs('iptables-nft', ['-A', 'INPUT', '-p', 'udp', '--dport', port, '-j', 'NFQUEUE', '--queue-num', String(QUEUE), '--queue-bypass']);
+  for (const port of ['9999', '9998', '9997', '9996']) inNs('iptables-nft', ['-A', 'INPUT', '-p', 'udp', '--dport', port, '-j', 'NFQUEUE', '--queue-num', String(QUEUE), '--queue-bypass']);
   const r = spawnSync('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', CHILD, String(QUEUE)], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `child failed (${String(r.status)}): ${r.stderr}`);
   result = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -52,4 +52,12 @@ test('close accepts packets still waiting for a verdict (an unbind would drop th
   assert.equal(result.doubleClose, null);
   assert.notEqual(result.verdictAfterClose, null, 'a verdict on a closed queue throws');
   assert.equal((result.stats as { open: number }).open, 0);
+});
+
+test('a batch whose callback throws is accepted at once by the addon, not held until close', () => {
+  const t = result.throwing as { receivedBeforeClose: number; callbackErrors: number; failedBatchAccepts: number; received: number; closeAccepted: number };
+  assert.equal(t.received, 3, JSON.stringify(t));
+  assert.equal(t.receivedBeforeClose, 3, `the packets got through while the queue was still open (watchdog off): ${JSON.stringify(t)}`);
+  assert.ok(t.callbackErrors >= 1, JSON.stringify(t));
+  assert.equal(t.failedBatchAccepts, t.callbackErrors, JSON.stringify(t));
 });

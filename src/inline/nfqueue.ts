@@ -5,7 +5,8 @@ import { PortwardenError } from '../errors.js';
 
 /**
  * Typed access to our NFQUEUE addon (native/nfqueue): one netlink queue, packets handed over in
- * batches, verdicts one by one or many per syscall, a raw IP socket for injected answers.
+ * batches, verdicts one by one or many per syscall. (Injected answers leave through
+ * src/respond/rawsend.ts.)
  *
  * Why our own addon and not the npm package `nfqueue` (about 55,000 verdicts/s here): that package
  * has no close, no fail-open flag and no queue length, and calls JavaScript once per packet. Ours
@@ -61,7 +62,10 @@ export interface QueueStats {
   recvErrors: number;
   enobufs: number;
   batches: number;
+  /** Batches whose delivery failed (arguments not built, or the callback threw). */
   callbackErrors: number;
+  /** Of those, batches the addon then accepted up to their highest id. */
+  failedBatchAccepts: number;
   malformed: number;
   setupAccepted: number;
   closeAccepted: number;
@@ -82,14 +86,8 @@ interface NativeQueue {
   close(): void;
 }
 
-interface NativeRaw {
-  send(packet: Uint8Array): number;
-  close(): void;
-}
-
 interface NativeModule {
   Queue: new (onBatch: BatchHandler) => NativeQueue;
-  RawSocket: new () => NativeRaw;
   META_FIELDS: number;
 }
 
@@ -162,28 +160,6 @@ export class NfQueue {
   }
 
   /** Accepts what is still queued, unbinds, frees. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-}
-
-/** Sends complete IP packets (answers we build) toward their destination address. Needs CAP_NET_RAW. */
-export class RawIpSender {
-  readonly #native: NativeRaw;
-
-  constructor() {
-    this.#native = new (loadNfqueueAddon().RawSocket)();
-  }
-
-  /** @throws PortwardenError PW_ERR_INLINE when the socket cannot be opened or the kernel refuses. */
-  send(packet: Uint8Array): void {
-    try {
-      this.#native.send(packet);
-    } catch (err) {
-      throw wrap(err, 'raw send');
-    }
-  }
-
   close(): void {
     this.#native.close();
   }

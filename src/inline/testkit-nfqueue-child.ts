@@ -106,6 +106,22 @@ out.heldAfterClose = received.filter((t) => t.startsWith('held')).length;
 out.doubleClose = codeOf(() => q.close());
 out.verdictAfterClose = codeOf(() => q.verdict(1, VERDICT_ACCEPT));
 out.stats = q.stats();
+
+// A callback that throws, watchdog off: the addon accepts the batch at once (not only at close).
+const rx3 = dgram.createSocket('udp4');
+const thrown: string[] = [];
+rx3.on('message', (m) => thrown.push(m.toString()));
+await new Promise<void>((r) => rx3.bind(9996, '127.0.0.1', r));
+const throwing = new NfQueue(queueNum, () => {
+  throw new Error('callback failure');
+});
+throwing.open({ maxlen: 64, copyBytes: 512, watchdogMs: 0 });
+for (let i = 0; i < 3; i++) tx.send(`throw-${i}`, 9996, '127.0.0.1');
+for (let i = 0; i < 50 && thrown.length < 3; i++) await sleep(20);
+const ts = throwing.stats();
+out.throwing = { receivedBeforeClose: thrown.length, callbackErrors: ts.callbackErrors, failedBatchAccepts: ts.failedBatchAccepts, received: ts.received, closeAccepted: ts.closeAccepted };
+throwing.close();
+rx3.close();
 rx.close();
 rx2.close();
 tx.close();

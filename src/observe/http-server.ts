@@ -24,6 +24,11 @@ const MAX_BODY_BYTES = 4096;
 /** Open event streams at most: each holds a socket; past it a new one is refused (503), never queued. */
 const MAX_STREAMS = 32;
 const STREAM_KEEPALIVE_MS = 15_000;
+/**
+ * Bytes an event stream may hold unsent (a client that stopped reading): past it the stream is ended,
+ * so a burst of bans cannot grow the buffer without bound. The page reconnects, and polls every 5 s.
+ */
+const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * Strict headers on every answer: the page loads only its own script and style (no inline code, no
@@ -48,6 +53,7 @@ export class ObserveHttpServer {
   readonly #api: ObserveApi;
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
+  #slowStreamsEnded = 0;
 
   private constructor(api: ObserveApi) {
     this.#api = api;
@@ -74,6 +80,11 @@ export class ObserveHttpServer {
       });
     });
     return s;
+  }
+
+  /** Event streams ended because their client stopped reading (over MAX_STREAM_BUFFER_BYTES unsent). */
+  get slowStreamsEnded(): number {
+    return this.#slowStreamsEnded;
   }
 
   /** The bound address (the port is the real one when 0 was asked for). */
@@ -157,15 +168,28 @@ export class ObserveHttpServer {
     res.writeHead(200, { 'content-type': 'text/event-stream', connection: 'keep-alive', ...SECURITY_HEADERS });
     res.write(': portwarden events\n\n');
     this.#streams.add(res);
-    const unsubscribe = this.#api.subscribe((event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), STREAM_KEEPALIVE_MS);
+    let open = true;
+    const write = (text: string): void => {
+      if (!open) return;
+      res.write(text);
+      if (res.writableLength <= MAX_STREAM_BUFFER_BYTES) return;
+      // The client stopped reading: drop the stream and what it holds (it reconnects, or polls).
+      this.#slowStreamsEnded++;
+      finish();
+      res.destroy();
+    };
+    const unsubscribe = this.#api.subscribe((event, data) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+    const keepalive = setInterval(() => write(': keepalive\n\n'), STREAM_KEEPALIVE_MS);
     keepalive.unref();
     res.socket?.setTimeout(0);
-    res.once('close', () => {
+    const finish = (): void => {
+      if (!open) return;
+      open = false;
       clearInterval(keepalive);
       unsubscribe();
       this.#streams.delete(res);
-    });
+    };
+    res.once('close', finish);
   }
 }
 

@@ -265,3 +265,65 @@ test('the HTTP listener refuses foreign Host names, and actions without the righ
     await server.close();
   }
 });
+
+test('an event stream whose client stopped reading is ended once its unsent bytes pass the cap; a reading one stays', async () => {
+  const listeners = new Set<(event: string, data: unknown) => void>();
+  const api: ObserveApi = {
+    token: 'the-right-token-0123456789',
+    metrics: async () => ({ contentType: 'text/plain', text: '' }),
+    readiness: async () => ({ status: 'ready', checks: { capture: { ok: true, detail: '' }, table: { ok: true, detail: '' }, reconcile: { ok: true, detail: '', ageSeconds: 0, maxAgeSeconds: 1 } } }),
+    summary: async () => ({}),
+    incidents: () => [],
+    bans: async () => [],
+    unban: async (target) => ({ target, removed: false }),
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  const server = await ObserveHttpServer.listen({ host: '127.0.0.1', port: 0 }, api);
+  const url = `http://127.0.0.1:${server.address.port}/api/events`;
+  const emit = (event: string, data: unknown): void => {
+    for (const l of [...listeners]) l(event, data);
+  };
+  try {
+    // A client that reads the headers, then nothing more.
+    const stalled = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(url, resolve).on('error', reject));
+    assert.equal(stalled.statusCode, 200);
+    stalled.pause();
+    const closed = new Promise<void>((resolve) => stalled.socket.once('close', () => resolve()));
+    stalled.on('error', () => undefined); // the server cutting it off is the point
+    assert.equal(listeners.size, 1);
+    // A burst of bans, 64 KiB each: far more than socket buffers and the 1 MiB cap hold together.
+    const big = { target: '192.0.2.1', reason: 'x'.repeat(64 * 1024) };
+    let sent = 0;
+    for (; sent < 2000 && server.slowStreamsEnded === 0; sent++) {
+      emit('ban', big);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(server.slowStreamsEnded, 1, `still open after ${sent} events`);
+    assert.ok(sent > 16, `ended after ${sent} events: before 1 MiB was held`);
+    assert.equal(listeners.size, 0, 'the ended stream no longer listens');
+    // Read again: the client takes what got through, then finds the connection closed by the server.
+    stalled.resume();
+    await closed;
+
+    // A client that reads keeps its stream and gets every event.
+    const reading = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(url, resolve).on('error', reject));
+    reading.setEncoding('utf8');
+    let text = '';
+    const got = new Promise<void>((resolve) =>
+      reading.on('data', (chunk: string) => {
+        text += chunk;
+        if ((text.match(/^event: ban$/gm) ?? []).length === 20) resolve();
+      }),
+    );
+    for (let i = 0; i < 20; i++) emit('ban', { target: `192.0.2.${i}` });
+    await got;
+    assert.equal(server.slowStreamsEnded, 1);
+    assert.equal(listeners.size, 1);
+    reading.destroy();
+  } finally {
+    await server.close();
+  }
+});

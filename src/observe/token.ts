@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const TOKEN_FILE = 'dashboard.token';
+const TOKEN_FILE = 'dashboard.token';
 
 /**
  * The token dashboard actions need. A configured one is used as is; otherwise the one in

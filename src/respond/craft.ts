@@ -35,13 +35,18 @@ const MSS_OPTION = 4;
 const WINDOW = 64240;
 const MSS = 1460;
 
+/** Whether `probe` is one `craftReply` answers: a valid IPv4 or IPv6 TCP SYN without ACK or RST. */
+export function isAnswerableSyn(probe: Packet): boolean {
+  return probe.valid && probe.protocol === IpProtocol.TCP && (probe.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN && (probe.ipVersion === 4 || probe.ipVersion === 6);
+}
+
 /**
  * The reply to `probe` (a decoded, valid TCP SYN without ACK), or null when the probe is anything
  * else. The probe's buffer is only read.
  */
 export function craftReply(probe: Packet, kind: ReplyKind, options: ReplyOptions): Buffer | null {
-  if (!probe.valid || probe.protocol !== IpProtocol.TCP || (probe.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) !== TcpFlag.SYN) return null;
-  if (probe.ipVersion !== 4 && probe.ipVersion !== 6) return null;
+  if (!isAnswerableSyn(probe)) return null;
+  if (probe.ipVersion !== 4 && probe.ipVersion !== 6) return null; // narrows the type (checked above)
   const payload = kind === 'try-harder' ? (options.payload ?? new Uint8Array(0)) : new Uint8Array(0);
   const tcpLength = TCP_HEADER + (kind === 'syn-ack' ? MSS_OPTION : 0) + payload.length;
   const ipHeader = probe.ipVersion === 4 ? IPV4_HEADER : IPV6_HEADER;

@@ -13,7 +13,7 @@
  */
 import type { RespondSettings } from './settings.js';
 
-export const RESPOND_CHAIN = 'respond';
+const RESPOND_CHAIN = 'respond';
 export const RESPOND_SETS = { 4: 'respond4', 6: 'respond6' } as const;
 const METER = { 4: 'respond_meter4', 6: 'respond_meter6' } as const;
 const CAP = 'respond_cap';

@@ -31,7 +31,7 @@ import { runNft } from '../enforce/nft-cli.js';
 import { contains, parseTarget, type ParsedTarget } from '../enforce/targets.js';
 import { PortwardenError } from '../errors.js';
 import type { EventLogger } from '../observe/log.js';
-import { craftReply, type ReplyKind } from './craft.js';
+import { craftReply, isAnswerableSyn, type ReplyKind } from './craft.js';
 import { KERNEL_COUNTERS, RESPOND_SETS, replaceRulesText, respondDeclarations, respondRules } from './kernel-rules.js';
 import { SourceLimiter, TokenBucket } from './rate-limit.js';
 import { RawSender } from './rawsend.js';
@@ -77,9 +77,13 @@ const TICK_MS = 1000;
 /** Flood members remembered at once (a spoofed flood names a sample only). */
 const MAX_FLOOD_MEMBERS = 65_536;
 const FLOOD_MEMBER_MS = 10 * 60_000;
+/** Send failures are counted every time but logged at most once per this many ms. */
+const SEND_FAILED_LOG_MS = 10_000;
 
 export class Responder {
   #settings: RespondSettings;
+  /** try-harder's text, encoded once per settings (not per reply). */
+  #payload: Buffer;
   readonly #captureGroup: number;
   readonly #guard: () => Guard;
   readonly #log: EventLogger;
@@ -103,9 +107,13 @@ export class Responder {
   readonly #packet = new Packet();
   readonly #decodeStats = new DecodeStats();
   #stopped = false;
+  /** Send failures not logged yet (throttled), and when the last line was logged. */
+  #sendFailedUnlogged = 0;
+  #sendFailedLoggedAtMs = -Infinity;
 
   constructor(options: ResponderOptions) {
     this.#settings = checkSettings(options.settings, options.captureGroup);
+    this.#payload = Buffer.from(this.#settings.text, 'utf8');
     this.#captureGroup = options.captureGroup;
     this.#guard = options.guard;
     this.#log = options.log;
@@ -167,6 +175,7 @@ export class Responder {
     if (JSON.stringify(next) === JSON.stringify(this.#settings)) return;
     const groupChanged = next.nflogGroup !== this.#settings.nflogGroup;
     this.#settings = next;
+    this.#payload = Buffer.from(next.text, 'utf8');
     const now = this.#clock();
     this.#limiter = new SourceLimiter(next.perSourcePerSecond, next.perSourceBurst, next.maxSources);
     this.#global = new TokenBucket(next.maxPerSecond, next.burst, now);
@@ -250,9 +259,13 @@ export class Responder {
     decodeFrame(p, buf, offset, length, linkType, tsUs, this.#decodeStats);
     const mode = this.#settings.mode;
     if (!answeredInUserSpace(mode)) return;
-    const reply = p.valid ? craftReply(p, mode as ReplyKind, { isn: randomInt(0, 0x100000000), payload: mode === 'try-harder' ? Buffer.from(this.#settings.text, 'utf8') : undefined }) : null;
-    if (reply === null) {
+    // Cheap checks first; the reply is crafted only when it will really be sent.
+    if (!isAnswerableSyn(p)) {
       this.#counters['suppressed.not_syn']++;
+      return;
+    }
+    if (this.#answered.size === 0) {
+      this.#counters['suppressed.unknown']++;
       return;
     }
     const source = p.ipVersion === 4 ? formatIPv4(p.src4) : formatIPv6(p.buf, p.src6Offset);
@@ -278,6 +291,11 @@ export class Responder {
       this.#counters['suppressed.global']++;
       return;
     }
+    const reply = craftReply(p, mode as ReplyKind, { isn: randomInt(0, 0x100000000), payload: mode === 'try-harder' ? this.#payload : undefined });
+    if (reply === null) {
+      this.#counters['suppressed.not_syn']++;
+      return;
+    }
     let outcome: string;
     try {
       outcome = this.#sender.send(reply, source, p.ipVersion as 4 | 6);
@@ -289,7 +307,18 @@ export class Responder {
       return;
     }
     this.#counters['send.failed']++;
-    this.#log.warn({ 'event.action': 'respond-send-failed', 'source.ip': source, error: outcome }, `reply to ${source} not sent: ${outcome}`);
+    this.#logSendFailed(source, outcome, now);
+  }
+
+  /** Send failures are counted every time, logged at most once per SEND_FAILED_LOG_MS with the count since the last line. */
+  #logSendFailed(source: string, error: string, now: number): void {
+    this.#sendFailedUnlogged++;
+    if (now - this.#sendFailedLoggedAtMs < SEND_FAILED_LOG_MS) return;
+    const count = this.#sendFailedUnlogged;
+    this.#sendFailedUnlogged = 0;
+    this.#sendFailedLoggedAtMs = now;
+    const more = count > 1 ? ` (${count} failures since the last report)` : '';
+    this.#log.warn({ 'event.action': 'respond-send-failed', 'source.ip': source, error, count }, `reply to ${source} not sent: ${error}${more}`);
   }
 
   /** User-space counters, plus the kernel's (`kernel.*`) when the table is there. */

@@ -35,7 +35,7 @@ interface Row {
 
 const COLUMNS = 'target, reason, incident_id, created_ms, expires_ms, origin, duration_why, lifted_ms';
 
-export function banFromRow(r: Row): BanRow {
+function banFromRow(r: Row): BanRow {
   return {
     target: r.target,
     reason: r.reason,

@@ -36,7 +36,7 @@ function fromRow(r: Row): StoredIncident {
 }
 
 /** Every source an incident names, once each. */
-export function incidentSources(record: IncidentRecord): string[] {
+function incidentSources(record: IncidentRecord): string[] {
   const all = record['source.ip'] !== undefined ? [record['source.ip'], ...(record.sources ?? [])] : (record.sources ?? []);
   return [...new Set(all)];
 }

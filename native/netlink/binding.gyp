@@ -5,6 +5,7 @@
     {
       "target_name": "portwarden_netlink",
       "sources": ["netlink_socket.c"],
+      "include_dirs": ["../common"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror=implicit-function-declaration", "-O2"]
     }

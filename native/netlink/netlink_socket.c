@@ -18,7 +18,8 @@
  *     becomes a JS error (code: the errno name, plus `errno` and `syscall`) or a counter.
  */
 #define _GNU_SOURCE
-#include <node_api.h>
+#define PW_ERR_CODE "PW_ERR_NETLINK"
+#include "napi_helpers.h"
 #include <uv.h>
 
 #include <errno.h>
@@ -33,8 +34,6 @@
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
-
-#define ERR_CODE "PW_ERR_NETLINK"
 
 typedef struct sock_s sock_t;
 
@@ -90,44 +89,10 @@ static void throw_errno(napi_env env, const char *syscall, const char *what, int
       napi_set_named_property(env, error, "errno", no) != napi_ok ||
       napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc) != napi_ok ||
       napi_set_named_property(env, error, "syscall", sc) != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending) napi_throw_error(env, ERR_CODE, msg);
+    if (!pw_exception_pending(env)) pw_throw_msg(env, msg);
     return;
   }
   napi_throw(env, error);
-}
-
-static void throw_msg(napi_env env, const char *msg) { napi_throw_error(env, ERR_CODE, msg); }
-
-#define CHECK(env, call)                                             \
-  do {                                                               \
-    if ((call) != napi_ok) {                                         \
-      const napi_extended_error_info *info_ = NULL;                  \
-      napi_get_last_error_info((env), &info_);                       \
-      bool pending_ = false;                                         \
-      napi_is_exception_pending((env), &pending_);                   \
-      if (!pending_)                                                 \
-        throw_msg((env), info_ && info_->error_message ? info_->error_message : "N-API call failed"); \
-      return NULL;                                                   \
-    }                                                                \
-  } while (0)
-
-/* Reads an optional whole-number property; absent/undefined leaves *out unchanged. */
-static int opt_u32(napi_env env, napi_value obj, const char *name, uint32_t *out) {
-  bool has = false;
-  if (napi_has_named_property(env, obj, name, &has) != napi_ok) return -1;
-  if (!has) return 0;
-  napi_value v;
-  napi_valuetype t;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
-  if (t == napi_undefined) return 0;
-  if (t != napi_number) return -2;
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return -1;
-  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) return -2;
-  *out = (uint32_t)d;
-  return 0;
 }
 
 /* A JS number that is a whole int32. */
@@ -138,12 +103,6 @@ static int get_int(napi_env env, napi_value v, int32_t *out) {
   if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != (double)(int32_t)d) return -1;
   *out = (int32_t)d;
   return 0;
-}
-
-static napi_value undefined(napi_env env) {
-  napi_value u = NULL;
-  napi_get_undefined(env, &u);
-  return u;
 }
 
 /* ---------- receiving ---------- */
@@ -331,17 +290,7 @@ static void finalize_sock(napi_env env, void *data, void *hint) {
 }
 
 static sock_t *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) {
-    throw_msg(env, "bad call");
-    return NULL;
-  }
-  sock_t *s = NULL;
-  if (napi_unwrap(env, self, (void **)&s) != napi_ok || s == NULL) {
-    throw_msg(env, "not a netlink Socket");
-    return NULL;
-  }
-  return s;
+  return pw_unwrap_this(env, info, argc, argv, "not a netlink Socket");
 }
 
 static int check_open(napi_env env, sock_t *s) {
@@ -354,10 +303,10 @@ static int check_open(napi_env env, sock_t *s) {
 static napi_value sock_new(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  PW_CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
   napi_valuetype t = napi_undefined;
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, ERR_CODE, "new Socket(onBatch): onBatch must be a function");
+    napi_throw_type_error(env, PW_ERR_CODE, "new Socket(onBatch): onBatch must be a function");
     return NULL;
   }
   sock_t *s = calloc(1, sizeof *s);
@@ -368,18 +317,9 @@ static napi_value sock_new(napi_env env, napi_callback_info info) {
   s->env = env;
   s->fd = -1;
   s->refed = 1;
-  napi_value name;
-  if (napi_create_reference(env, argv[0], 1, &s->callback) != napi_ok ||
-      napi_create_string_utf8(env, "portwarden.netlink", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, self, name, &s->async) != napi_ok || napi_wrap(env, self, s, finalize_sock, NULL, NULL) != napi_ok) {
-    if (s->callback != NULL) napi_delete_reference(env, s->callback);
-    if (s->async != NULL) napi_async_destroy(env, s->async);
-    free(s);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending) throw_msg(env, "cannot set up the Socket object");
+  if (pw_wrap_with_callback(env, self, argv[0], s, finalize_sock, "portwarden.netlink", &s->callback, &s->async,
+                            "cannot set up the Socket object") != 0)
     return NULL;
-  }
   return self;
 }
 
@@ -390,12 +330,12 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   sock_t *s = unwrap_this(env, info, &argc, argv);
   if (s == NULL) return NULL;
   if (s->opened || s->fd >= 0) {
-    throw_msg(env, "the netlink socket is already open");
+    pw_throw_msg(env, "the netlink socket is already open");
     return NULL;
   }
   int32_t protocol;
   if (argc < 1 || get_int(env, argv[0], &protocol) != 0 || protocol < 0) {
-    napi_throw_range_error(env, ERR_CODE, "open(protocol): protocol must be a whole number >= 0");
+    napi_throw_range_error(env, PW_ERR_CODE, "open(protocol): protocol must be a whole number >= 0");
     return NULL;
   }
   uint32_t recv_bytes = 65536, vlen = 16, max_per = 256;
@@ -403,20 +343,10 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     const char *names[] = {"recvBytes", "batch", "maxPerWakeup"};
     uint32_t *outs[] = {&recv_bytes, &vlen, &max_per};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-      int r = opt_u32(env, argv[1], names[i], outs[i]);
-      if (r != 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "open(): option %s must be a whole number >= 0", names[i]);
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
-        if (!pending) napi_throw_type_error(env, ERR_CODE, msg);
-        return NULL;
-      }
-    }
+    if (pw_read_u32_options(env, argv[1], names, outs, PW_COUNT(names), false, "a whole number >= 0") != 0) return NULL;
   }
   if (recv_bytes < 256 || recv_bytes > (1u << 24)) {
-    napi_throw_range_error(env, ERR_CODE, "open(): recvBytes must be 256 bytes to 16 MiB");
+    napi_throw_range_error(env, PW_ERR_CODE, "open(): recvBytes must be 256 bytes to 16 MiB");
     return NULL;
   }
   if (vlen == 0) vlen = 1;
@@ -445,7 +375,7 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) {
     teardown(s);
-    throw_msg(env, "no libuv event loop");
+    pw_throw_msg(env, "no libuv event loop");
     return NULL;
   }
   s->box = calloc(1, sizeof *s->box);
@@ -473,7 +403,7 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   }
   s->polling = 1;
   s->opened = 1;
-  return undefined(env);
+  return pw_undefined(env);
 }
 
 /* socket.bind(groups = 0): the kernel picks the port id; returns it. */
@@ -485,9 +415,9 @@ static napi_value sock_bind(napi_env env, napi_callback_info info) {
   uint32_t groups = 0;
   if (argc >= 1) {
     napi_valuetype t;
-    CHECK(env, napi_typeof(env, argv[0], &t));
+    PW_CHECK(env, napi_typeof(env, argv[0], &t));
     if (t != napi_undefined && napi_get_value_uint32(env, argv[0], &groups) != napi_ok) {
-      napi_throw_type_error(env, ERR_CODE, "bind(groups): groups must be a 32-bit group mask");
+      napi_throw_type_error(env, PW_ERR_CODE, "bind(groups): groups must be a 32-bit group mask");
       return NULL;
     }
   }
@@ -506,7 +436,7 @@ static napi_value sock_bind(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out;
-  CHECK(env, napi_create_uint32(env, sa.nl_pid, &out));
+  PW_CHECK(env, napi_create_uint32(env, sa.nl_pid, &out));
   return out;
 }
 
@@ -523,11 +453,11 @@ static napi_value sock_address(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value o, port, groups;
-  CHECK(env, napi_create_object(env, &o));
-  CHECK(env, napi_create_uint32(env, sa.nl_pid, &port));
-  CHECK(env, napi_create_uint32(env, sa.nl_groups, &groups));
-  CHECK(env, napi_set_named_property(env, o, "port", port));
-  CHECK(env, napi_set_named_property(env, o, "groups", groups));
+  PW_CHECK(env, napi_create_object(env, &o));
+  PW_CHECK(env, napi_create_uint32(env, sa.nl_pid, &port));
+  PW_CHECK(env, napi_create_uint32(env, sa.nl_groups, &groups));
+  PW_CHECK(env, napi_set_named_property(env, o, "port", port));
+  PW_CHECK(env, napi_set_named_property(env, o, "groups", groups));
   return o;
 }
 
@@ -539,7 +469,7 @@ static napi_value sock_setsockopt(napi_env env, napi_callback_info info) {
   if (s == NULL || !check_open(env, s)) return NULL;
   int32_t level, name, value;
   if (argc < 3 || get_int(env, argv[0], &level) != 0 || get_int(env, argv[1], &name) != 0 || get_int(env, argv[2], &value) != 0) {
-    napi_throw_type_error(env, ERR_CODE, "setsockopt(level, name, value): three whole numbers");
+    napi_throw_type_error(env, PW_ERR_CODE, "setsockopt(level, name, value): three whole numbers");
     return NULL;
   }
   int v = value;
@@ -549,7 +479,7 @@ static napi_value sock_setsockopt(napi_env env, napi_callback_info info) {
     throw_errno(env, "setsockopt", what, errno);
     return NULL;
   }
-  return undefined(env);
+  return pw_undefined(env);
 }
 
 /* socket.getsockopt(level, name): an int option's value. */
@@ -560,7 +490,7 @@ static napi_value sock_getsockopt(napi_env env, napi_callback_info info) {
   if (s == NULL || !check_open(env, s)) return NULL;
   int32_t level, name;
   if (argc < 2 || get_int(env, argv[0], &level) != 0 || get_int(env, argv[1], &name) != 0) {
-    napi_throw_type_error(env, ERR_CODE, "getsockopt(level, name): two whole numbers");
+    napi_throw_type_error(env, PW_ERR_CODE, "getsockopt(level, name): two whole numbers");
     return NULL;
   }
   int v = 0;
@@ -572,7 +502,7 @@ static napi_value sock_getsockopt(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out;
-  CHECK(env, napi_create_int32(env, v, &out));
+  PW_CHECK(env, napi_create_int32(env, v, &out));
   return out;
 }
 
@@ -582,14 +512,10 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   sock_t *s = unwrap_this(env, info, &argc, argv);
   if (s == NULL || !check_open(env, s)) return NULL;
-  bool is_ta = false;
-  napi_typedarray_type tt;
-  size_t len = 0, off;
+  size_t len = 0;
   void *d = NULL;
-  napi_value ab;
-  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &tt, &len, &d, &ab, &off) != napi_ok || tt != napi_uint8_array) {
-    napi_throw_type_error(env, ERR_CODE, "send(data): data must be a Buffer or Uint8Array");
+  if (argc < 1 || !pw_typedarray(env, argv[0], napi_uint8_array, &d, &len)) {
+    napi_throw_type_error(env, PW_ERR_CODE, "send(data): data must be a Buffer or Uint8Array");
     return NULL;
   }
   struct sockaddr_nl sa;
@@ -604,7 +530,7 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out;
-  CHECK(env, napi_create_double(env, (double)n, &out));
+  PW_CHECK(env, napi_create_double(env, (double)n, &out));
   return out;
 }
 
@@ -614,7 +540,7 @@ static napi_value sock_ref(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   s->refed = 1;
   if (s->box != NULL) uv_ref((uv_handle_t *)&s->box->poll);
-  return undefined(env);
+  return pw_undefined(env);
 }
 
 static napi_value sock_unref(napi_env env, napi_callback_info info) {
@@ -623,7 +549,7 @@ static napi_value sock_unref(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   s->refed = 0;
   if (s->box != NULL) uv_unref((uv_handle_t *)&s->box->poll);
-  return undefined(env);
+  return pw_undefined(env);
 }
 
 static napi_value sock_close(napi_env env, napi_callback_info info) {
@@ -631,53 +557,41 @@ static napi_value sock_close(napi_env env, napi_callback_info info) {
   sock_t *s = unwrap_this(env, info, &argc, NULL);
   if (s == NULL) return NULL;
   teardown(s);
-  return undefined(env);
-}
-
-static int set_num(napi_env env, napi_value obj, const char *name, double v) {
-  napi_value n;
-  return napi_create_double(env, v, &n) == napi_ok && napi_set_named_property(env, obj, name, n) == napi_ok ? 0 : -1;
+  return pw_undefined(env);
 }
 
 static napi_value sock_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   sock_t *s = unwrap_this(env, info, &argc, NULL);
   if (s == NULL) return NULL;
-  napi_value o;
-  CHECK(env, napi_create_object(env, &o));
-  struct { const char *k; double v; } f[] = {
+  pw_num_field f[] = {
       {"datagrams", s->datagrams},       {"bytes", s->bytes},   {"enobufs", s->enobufs},
       {"truncated", s->truncated},       {"recvErrors", s->recv_errors}, {"batches", s->batches},
       {"callbackErrors", s->callback_errors}, {"open", s->opened ? 1 : 0}, {"polling", s->polling ? 1 : 0},
   };
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-    if (set_num(env, o, f[i].k, f[i].v) != 0) {
-      throw_msg(env, "cannot build the stats object");
-      return NULL;
-    }
-  return o;
+  return pw_num_object(env, f, PW_COUNT(f));
 }
 
 /* ---------- module ---------- */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"open", NULL, sock_open, NULL, NULL, NULL, napi_default_method, NULL},
-      {"bind", NULL, sock_bind, NULL, NULL, NULL, napi_default_method, NULL},
-      {"address", NULL, sock_address, NULL, NULL, NULL, napi_default_method, NULL},
-      {"setsockopt", NULL, sock_setsockopt, NULL, NULL, NULL, napi_default_method, NULL},
-      {"getsockopt", NULL, sock_getsockopt, NULL, NULL, NULL, napi_default_method, NULL},
-      {"send", NULL, sock_send, NULL, NULL, NULL, napi_default_method, NULL},
-      {"ref", NULL, sock_ref, NULL, NULL, NULL, napi_default_method, NULL},
-      {"unref", NULL, sock_unref, NULL, NULL, NULL, napi_default_method, NULL},
-      {"stats", NULL, sock_stats, NULL, NULL, NULL, napi_default_method, NULL},
-      {"close", NULL, sock_close, NULL, NULL, NULL, napi_default_method, NULL},
+      PW_METHOD("open", sock_open),
+      PW_METHOD("bind", sock_bind),
+      PW_METHOD("address", sock_address),
+      PW_METHOD("setsockopt", sock_setsockopt),
+      PW_METHOD("getsockopt", sock_getsockopt),
+      PW_METHOD("send", sock_send),
+      PW_METHOD("ref", sock_ref),
+      PW_METHOD("unref", sock_unref),
+      PW_METHOD("stats", sock_stats),
+      PW_METHOD("close", sock_close),
   };
   napi_value cls;
-  CHECK(env, napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, sock_new, NULL, sizeof props / sizeof props[0], props, &cls));
-  CHECK(env, napi_set_named_property(env, exports, "Socket", cls));
+  PW_CHECK(env, napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, sock_new, NULL, PW_COUNT(props), props, &cls));
+  PW_CHECK(env, napi_set_named_property(env, exports, "Socket", cls));
   napi_value constants;
-  CHECK(env, napi_create_object(env, &constants));
+  PW_CHECK(env, napi_create_object(env, &constants));
   struct { const char *k; int v; } c[] = {
       {"SOL_SOCKET", SOL_SOCKET},
       {"SOL_NETLINK", SOL_NETLINK},
@@ -696,13 +610,13 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
     napi_value v;
-    CHECK(env, napi_create_int32(env, c[i].v, &v));
-    CHECK(env, napi_set_named_property(env, constants, c[i].k, v));
+    PW_CHECK(env, napi_create_int32(env, c[i].v, &v));
+    PW_CHECK(env, napi_set_named_property(env, constants, c[i].k, v));
   }
-  CHECK(env, napi_set_named_property(env, exports, "constants", constants));
+  PW_CHECK(env, napi_set_named_property(env, exports, "constants", constants));
   napi_value version;
-  CHECK(env, napi_create_uint32(env, 1, &version));
-  CHECK(env, napi_set_named_property(env, exports, "ABI", version));
+  PW_CHECK(env, napi_create_uint32(env, 1, &version));
+  PW_CHECK(env, napi_set_named_property(env, exports, "ABI", version));
   return exports;
 }
 

@@ -19,7 +19,8 @@
  *     counter.
  */
 #define _GNU_SOURCE
-#include <node_api.h>
+#define PW_ERR_CODE "PW_ERR_INLINE"
+#include "napi_helpers.h"
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -48,8 +49,6 @@
 #ifndef NETLINK_NO_ENOBUFS
 #define NETLINK_NO_ENOBUFS 5
 #endif
-
-#define ERR_CODE "PW_ERR_INLINE"
 
 /* Per packet in the batch's metadata (Uint32Array), in this order. */
 enum { M_ID, M_HWPROTO, M_HOOK, M_MARK, M_INDEV, M_OUTDEV, M_OFFSET, M_LENGTH, M_ORIGLEN, M_FIELDS };
@@ -119,50 +118,6 @@ struct queue_s {
 };
 
 /* ---------- helpers ---------- */
-
-static void throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s (errno %d)", what, strerror(err), err);
-  napi_throw_error(env, ERR_CODE, msg);
-}
-
-static void throw_msg(napi_env env, const char *msg) { napi_throw_error(env, ERR_CODE, msg); }
-
-#define CHECK(env, call)                                             \
-  do {                                                               \
-    if ((call) != napi_ok) {                                         \
-      const napi_extended_error_info *info_ = NULL;                  \
-      napi_get_last_error_info((env), &info_);                       \
-      bool pending_ = false;                                         \
-      napi_is_exception_pending((env), &pending_);                   \
-      if (!pending_)                                                 \
-        throw_msg((env), info_ && info_->error_message ? info_->error_message : "N-API call failed"); \
-      return NULL;                                                   \
-    }                                                                \
-  } while (0)
-
-/* Reads an optional numeric or boolean property; absent/undefined leaves *out unchanged. */
-static int opt_u32(napi_env env, napi_value obj, const char *name, uint32_t *out) {
-  bool has = false;
-  if (napi_has_named_property(env, obj, name, &has) != napi_ok) return -1;
-  if (!has) return 0;
-  napi_value v;
-  napi_valuetype t;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
-  if (t == napi_undefined) return 0;
-  if (t == napi_boolean) {
-    bool b;
-    if (napi_get_value_bool(env, v, &b) != napi_ok) return -1;
-    *out = b ? 1 : 0;
-    return 0;
-  }
-  if (t != napi_number) return -2;
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return -1;
-  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) return -2;
-  *out = (uint32_t)d;
-  return 0;
-}
 
 /* Walks one datagram of netlink messages; calls `on_packet` for every queued packet. */
 static void parse_datagram(queue_t *q, const uint8_t *buf, size_t len, void (*on_packet)(queue_t *, const packet_t *, void *), void *ctx, int count_errors) {
@@ -587,50 +542,30 @@ static void finalize_queue(napi_env env, void *data, void *hint) {
 }
 
 static queue_t *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) {
-    throw_msg(env, "bad call");
-    return NULL;
-  }
-  queue_t *q = NULL;
-  if (napi_unwrap(env, self, (void **)&q) != napi_ok || q == NULL) {
-    throw_msg(env, "not a Queue");
-    return NULL;
-  }
-  return q;
+  return pw_unwrap_this(env, info, argc, argv, "not a Queue");
 }
 
 /* new Queue(onBatch(meta: Uint32Array, data: Buffer)) */
 static napi_value queue_new(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  PW_CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
   napi_valuetype t = napi_undefined;
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, ERR_CODE, "new Queue(onBatch): onBatch must be a function");
+    napi_throw_type_error(env, PW_ERR_CODE, "new Queue(onBatch): onBatch must be a function");
     return NULL;
   }
   queue_t *q = calloc(1, sizeof *q);
   if (q == NULL) {
-    throw_errno(env, "cannot allocate the queue", ENOMEM);
+    pw_throw_errno(env, "cannot allocate the queue", ENOMEM);
     return NULL;
   }
   q->env = env;
   q->fd = -1;
   q->wd_stop_fd = -1;
-  napi_value name;
-  if (napi_create_reference(env, argv[0], 1, &q->callback) != napi_ok ||
-      napi_create_string_utf8(env, "portwarden.nfqueue", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, self, name, &q->async) != napi_ok ||
-      napi_wrap(env, self, q, finalize_queue, NULL, NULL) != napi_ok) {
-    if (q->callback != NULL) napi_delete_reference(env, q->callback);
-    if (q->async != NULL) napi_async_destroy(env, q->async);
-    free(q);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending) throw_msg(env, "cannot set up the Queue object");
+  if (pw_wrap_with_callback(env, self, argv[0], q, finalize_queue, "portwarden.nfqueue", &q->callback, &q->async,
+                            "cannot set up the Queue object") != 0)
     return NULL;
-  }
   return self;
 }
 
@@ -641,7 +576,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
   queue_t *q = unwrap_this(env, info, &argc, argv);
   if (q == NULL) return NULL;
   if (q->opened || q->h != NULL) {
-    throw_msg(env, "the queue is already open");
+    pw_throw_msg(env, "the queue is already open");
     return NULL;
   }
   uint32_t num = 0, maxlen = 0, copy = 0xffff, fail_open = 1, gso = 0, rcvbuf = 0, no_enobufs = 1, vlen = 32, max_per = 256, wd_ms = 0;
@@ -649,24 +584,14 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_number || napi_get_value_double(env, argv[0], &dnum) != napi_ok ||
       !(dnum >= 0 && dnum <= 65535) || dnum != (double)(uint32_t)dnum) {
-    napi_throw_range_error(env, ERR_CODE, "open(queueNum): queueNum must be a whole number 0-65535");
+    napi_throw_range_error(env, PW_ERR_CODE, "open(queueNum): queueNum must be a whole number 0-65535");
     return NULL;
   }
   num = (uint32_t)dnum;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     const char *names[] = {"maxlen", "copyBytes", "failOpen", "gso", "rcvbufBytes", "noEnobufs", "batch", "maxPerWakeup", "watchdogMs"};
     uint32_t *outs[] = {&maxlen, &copy, &fail_open, &gso, &rcvbuf, &no_enobufs, &vlen, &max_per, &wd_ms};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-      int r = opt_u32(env, argv[1], names[i], outs[i]);
-      if (r != 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "open(): option %s must be a whole number >= 0 or a boolean", names[i]);
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
-        if (!pending) napi_throw_type_error(env, ERR_CODE, msg);
-        return NULL;
-      }
-    }
+    if (pw_read_u32_options(env, argv[1], names, outs, PW_COUNT(names), true, "a whole number >= 0 or a boolean") != 0) return NULL;
   }
   if (copy == 0 || copy > 0xffff) copy = 0xffff;
   if (vlen == 0) vlen = 1;
@@ -683,7 +608,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
   if (q->h == NULL) {
     int e = errno ? errno : EPERM;
     teardown(q);
-    throw_errno(env, "cannot open a netfilter_queue netlink socket (needs CAP_NET_ADMIN)", e);
+    pw_throw_errno(env, "cannot open a netfilter_queue netlink socket (needs CAP_NET_ADMIN)", e);
     return NULL;
   }
   errno = 0;
@@ -692,7 +617,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
     int e = errno ? errno : EBUSY;
     teardown(q);
     snprintf(what, sizeof what, "cannot bind NFQUEUE %u (is another process bound to it?)", num);
-    throw_errno(env, what, e);
+    pw_throw_errno(env, what, e);
     return NULL;
   }
   struct { int rc; const char *what; } steps[3];
@@ -708,7 +633,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
       int e = errno ? errno : EINVAL;
       teardown(q);
       snprintf(what, sizeof what, "NFQUEUE %u: %s", num, steps[i].what);
-      throw_errno(env, what, e);
+      pw_throw_errno(env, what, e);
       return NULL;
     }
   }
@@ -719,7 +644,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
         setsockopt(q->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0) {
       int e = errno;
       teardown(q);
-      throw_errno(env, "cannot set the receive buffer size", e);
+      pw_throw_errno(env, "cannot set the receive buffer size", e);
       return NULL;
     }
   }
@@ -728,7 +653,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
     if (setsockopt(q->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one) < 0) {
       int e = errno;
       teardown(q);
-      throw_errno(env, "cannot set NETLINK_NO_ENOBUFS", e);
+      pw_throw_errno(env, "cannot set NETLINK_NO_ENOBUFS", e);
       return NULL;
     }
   }
@@ -738,19 +663,19 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
   q->sbuf = malloc(SEND_CHUNK + 65536 + 256);
   if (q->rbuf == NULL || q->msgs == NULL || q->iovs == NULL || q->sbuf == NULL) {
     teardown(q);
-    throw_errno(env, "cannot allocate the receive buffers", ENOMEM);
+    pw_throw_errno(env, "cannot allocate the receive buffers", ENOMEM);
     return NULL;
   }
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) {
     teardown(q);
-    throw_msg(env, "no libuv event loop");
+    pw_throw_msg(env, "no libuv event loop");
     return NULL;
   }
   q->box = calloc(1, sizeof *q->box);
   if (q->box == NULL) {
     teardown(q);
-    throw_errno(env, "cannot allocate the poll handle", ENOMEM);
+    pw_throw_errno(env, "cannot allocate the poll handle", ENOMEM);
     return NULL;
   }
   q->box->owner = q;
@@ -760,7 +685,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
     q->box = NULL;
     teardown(q);
     snprintf(what, sizeof what, "uv_poll_init failed: %s", uv_strerror(ur));
-    throw_msg(env, what);
+    pw_throw_msg(env, what);
     return NULL;
   }
   q->box->poll.data = q->box;
@@ -768,7 +693,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
   if (ur != 0) {
     teardown(q);
     snprintf(what, sizeof what, "uv_poll_start failed: %s", uv_strerror(ur));
-    throw_msg(env, what);
+    pw_throw_msg(env, what);
     return NULL;
   }
   q->opened = 1;
@@ -780,25 +705,23 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
     if (q->wd_rbuf == NULL || q->wd_sbuf == NULL || q->wd_stop_fd < 0) {
       int e = q->wd_stop_fd < 0 ? errno : ENOMEM;
       teardown(q);
-      throw_errno(env, "cannot set up the watchdog", e);
+      pw_throw_errno(env, "cannot set up the watchdog", e);
       return NULL;
     }
     int pr = pthread_create(&q->wd_thread, NULL, wd_main, q);
     if (pr != 0) {
       teardown(q);
-      throw_errno(env, "cannot start the watchdog thread", pr);
+      pw_throw_errno(env, "cannot start the watchdog thread", pr);
       return NULL;
     }
     q->wd_running = 1;
   }
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  return undef;
+  return pw_undefined(env);
 }
 
 static int check_open(napi_env env, queue_t *q) {
   if (q->opened && q->fd >= 0) return 1;
-  throw_msg(env, "the queue is not open");
+  pw_throw_msg(env, "the queue is not open");
   return 0;
 }
 
@@ -812,28 +735,28 @@ static napi_value queue_verdict(napi_env env, napi_callback_info info) {
   if (q == NULL || !check_open(env, q)) return NULL;
   uint32_t id, verdict;
   if (argc < 2 || napi_get_value_uint32(env, argv[0], &id) != napi_ok || napi_get_value_uint32(env, argv[1], &verdict) != napi_ok || !verdict_value(verdict)) {
-    napi_throw_type_error(env, ERR_CODE, "verdict(id, verdict[, replacement]): id a packet id, verdict 0 (drop) or 1 (accept)");
+    napi_throw_type_error(env, PW_ERR_CODE, "verdict(id, verdict[, replacement]): id a packet id, verdict 0 (drop) or 1 (accept)");
     return NULL;
   }
   const uint8_t *payload = NULL;
   size_t plen = 0;
   if (argc >= 3) {
     napi_valuetype t;
-    CHECK(env, napi_typeof(env, argv[2], &t));
+    PW_CHECK(env, napi_typeof(env, argv[2], &t));
     if (t != napi_undefined && t != napi_null) {
       bool is_ta = false;
-      CHECK(env, napi_is_typedarray(env, argv[2], &is_ta));
+      PW_CHECK(env, napi_is_typedarray(env, argv[2], &is_ta));
       if (!is_ta) {
-        napi_throw_type_error(env, ERR_CODE, "verdict(): replacement must be a Buffer or Uint8Array");
+        napi_throw_type_error(env, PW_ERR_CODE, "verdict(): replacement must be a Buffer or Uint8Array");
         return NULL;
       }
       napi_typedarray_type tt;
       size_t len, off;
       void *d;
       napi_value ab;
-      CHECK(env, napi_get_typedarray_info(env, argv[2], &tt, &len, &d, &ab, &off));
+      PW_CHECK(env, napi_get_typedarray_info(env, argv[2], &tt, &len, &d, &ab, &off));
       if (tt != napi_uint8_array || len == 0 || len > MAX_REPLACEMENT) {
-        napi_throw_range_error(env, ERR_CODE, "verdict(): replacement must be a non-empty Uint8Array of at most 65531 bytes");
+        napi_throw_range_error(env, PW_ERR_CODE, "verdict(): replacement must be a non-empty Uint8Array of at most 65531 bytes");
         return NULL;
       }
       payload = d;
@@ -844,13 +767,11 @@ static napi_value queue_verdict(napi_env env, napi_callback_info info) {
   int e = send_all(q->fd, q->sbuf, n);
   if (e != 0) {
     q->send_errors++;
-    throw_errno(env, "cannot send the verdict", e);
+    pw_throw_errno(env, "cannot send the verdict", e);
     return NULL;
   }
   q->verdicts++;
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  return undef;
+  return pw_undefined(env);
 }
 
 /* queue.verdictMany(ids: Uint32Array, verdicts: Uint8Array, count): one send() per 32 KiB of verdicts. */
@@ -859,17 +780,12 @@ static napi_value queue_verdict_many(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   queue_t *q = unwrap_this(env, info, &argc, argv);
   if (q == NULL || !check_open(env, q)) return NULL;
-  napi_typedarray_type t1, t2;
-  size_t n1 = 0, n2 = 0, off;
+  size_t n1 = 0, n2 = 0;
   void *d1 = NULL, *d2 = NULL;
-  napi_value ab;
   uint32_t count = 0;
-  bool a1 = false, a2 = false;
-  if (argc < 3 || napi_is_typedarray(env, argv[0], &a1) != napi_ok || napi_is_typedarray(env, argv[1], &a2) != napi_ok || !a1 || !a2 ||
-      napi_get_typedarray_info(env, argv[0], &t1, &n1, &d1, &ab, &off) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &t2, &n2, &d2, &ab, &off) != napi_ok || t1 != napi_uint32_array || t2 != napi_uint8_array ||
+  if (argc < 3 || !pw_typedarray(env, argv[0], napi_uint32_array, &d1, &n1) || !pw_typedarray(env, argv[1], napi_uint8_array, &d2, &n2) ||
       napi_get_value_uint32(env, argv[2], &count) != napi_ok || count > n1 || count > n2) {
-    napi_throw_type_error(env, ERR_CODE, "verdictMany(ids: Uint32Array, verdicts: Uint8Array, count)");
+    napi_throw_type_error(env, PW_ERR_CODE, "verdictMany(ids: Uint32Array, verdicts: Uint8Array, count)");
     return NULL;
   }
   const uint32_t *ids = d1;
@@ -878,7 +794,7 @@ static napi_value queue_verdict_many(napi_env env, napi_callback_info info) {
   int err = 0;
   for (uint32_t i = 0; i < count; i++) {
     if (!verdict_value(vs[i])) {
-      napi_throw_range_error(env, ERR_CODE, "verdictMany(): every verdict must be 0 (drop) or 1 (accept)");
+      napi_throw_range_error(env, PW_ERR_CODE, "verdictMany(): every verdict must be 0 (drop) or 1 (accept)");
       return NULL;
     }
   }
@@ -895,13 +811,11 @@ static napi_value queue_verdict_many(napi_env env, napi_callback_info info) {
     if (e != 0) { q->send_errors++; err = e; }
   }
   if (err != 0) {
-    throw_errno(env, "cannot send verdicts", err);
+    pw_throw_errno(env, "cannot send verdicts", err);
     return NULL;
   }
   q->verdicts += count;
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  return undef;
+  return pw_undefined(env);
 }
 
 /* queue.verdictUpTo(id, verdict): every queued packet with an id up to `id` (NFQNL_MSG_VERDICT_BATCH). */
@@ -912,19 +826,17 @@ static napi_value queue_verdict_up_to(napi_env env, napi_callback_info info) {
   if (q == NULL || !check_open(env, q)) return NULL;
   uint32_t id, verdict;
   if (argc < 2 || napi_get_value_uint32(env, argv[0], &id) != napi_ok || napi_get_value_uint32(env, argv[1], &verdict) != napi_ok || !verdict_value(verdict)) {
-    napi_throw_type_error(env, ERR_CODE, "verdictUpTo(id, verdict)");
+    napi_throw_type_error(env, PW_ERR_CODE, "verdictUpTo(id, verdict)");
     return NULL;
   }
   size_t n = put_verdict(q->sbuf, q->num, NFQNL_MSG_VERDICT_BATCH, id, verdict, NULL, 0);
   int e = send_all(q->fd, q->sbuf, n);
   if (e != 0) {
     q->send_errors++;
-    throw_errno(env, "cannot send the batch verdict", e);
+    pw_throw_errno(env, "cannot send the batch verdict", e);
     return NULL;
   }
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  return undef;
+  return pw_undefined(env);
 }
 
 static napi_value queue_close(napi_env env, napi_callback_info info) {
@@ -932,23 +844,14 @@ static napi_value queue_close(napi_env env, napi_callback_info info) {
   queue_t *q = unwrap_this(env, info, &argc, NULL);
   if (q == NULL) return NULL;
   teardown(q);
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  return undef;
-}
-
-static int set_num(napi_env env, napi_value obj, const char *name, double v) {
-  napi_value n;
-  return napi_create_double(env, v, &n) == napi_ok && napi_set_named_property(env, obj, name, n) == napi_ok ? 0 : -1;
+  return pw_undefined(env);
 }
 
 static napi_value queue_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   queue_t *q = unwrap_this(env, info, &argc, NULL);
   if (q == NULL) return NULL;
-  napi_value o;
-  CHECK(env, napi_create_object(env, &o));
-  struct { const char *k; double v; } f[] = {
+  pw_num_field f[] = {
       {"received", q->received},
       {"verdicts", q->verdicts},
       {"sendErrors", q->send_errors},
@@ -966,31 +869,26 @@ static napi_value queue_stats(napi_env env, napi_callback_info info) {
       {"watchdogAccepted", (double)__atomic_load_n(&q->wd_accepted, __ATOMIC_RELAXED)},
       {"open", q->opened ? 1 : 0},
   };
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-    if (set_num(env, o, f[i].k, f[i].v) != 0) {
-      throw_msg(env, "cannot build the stats object");
-      return NULL;
-    }
-  return o;
+  return pw_num_object(env, f, PW_COUNT(f));
 }
 
 /* ---------- module ---------- */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor qprops[] = {
-      {"open", NULL, queue_open, NULL, NULL, NULL, napi_default_method, NULL},
-      {"verdict", NULL, queue_verdict, NULL, NULL, NULL, napi_default_method, NULL},
-      {"verdictMany", NULL, queue_verdict_many, NULL, NULL, NULL, napi_default_method, NULL},
-      {"verdictUpTo", NULL, queue_verdict_up_to, NULL, NULL, NULL, napi_default_method, NULL},
-      {"stats", NULL, queue_stats, NULL, NULL, NULL, napi_default_method, NULL},
-      {"close", NULL, queue_close, NULL, NULL, NULL, napi_default_method, NULL},
+      PW_METHOD("open", queue_open),
+      PW_METHOD("verdict", queue_verdict),
+      PW_METHOD("verdictMany", queue_verdict_many),
+      PW_METHOD("verdictUpTo", queue_verdict_up_to),
+      PW_METHOD("stats", queue_stats),
+      PW_METHOD("close", queue_close),
   };
   napi_value qcls;
-  CHECK(env, napi_define_class(env, "Queue", NAPI_AUTO_LENGTH, queue_new, NULL, sizeof qprops / sizeof qprops[0], qprops, &qcls));
-  CHECK(env, napi_set_named_property(env, exports, "Queue", qcls));
+  PW_CHECK(env, napi_define_class(env, "Queue", NAPI_AUTO_LENGTH, queue_new, NULL, PW_COUNT(qprops), qprops, &qcls));
+  PW_CHECK(env, napi_set_named_property(env, exports, "Queue", qcls));
   napi_value fields;
-  CHECK(env, napi_create_uint32(env, M_FIELDS, &fields));
-  CHECK(env, napi_set_named_property(env, exports, "META_FIELDS", fields));
+  PW_CHECK(env, napi_create_uint32(env, M_FIELDS, &fields));
+  PW_CHECK(env, napi_set_named_property(env, exports, "META_FIELDS", fields));
   return exports;
 }
 

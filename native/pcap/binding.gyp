@@ -5,6 +5,7 @@
     {
       "target_name": "portwarden_pcap",
       "sources": ["pcap_binding.c"],
+      "include_dirs": ["../common"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"],
       "libraries": ["-lpcap"]

@@ -24,7 +24,8 @@
  * `error` (reading); a closed or never-opened handle is a no-op for close() and an error for
  * nothing else.
  */
-#include <node_api.h>
+#define PW_ERR_CODE "PCAP_ERROR"
+#include "napi_helpers.h"
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -279,14 +280,10 @@ out:
 /* ---- the class ----------------------------------------------------------------------------- */
 
 static capture_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
   void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "PCAP_ERROR_USAGE", "not a Capture");
-    return NULL;
-  }
-  return (capture_t *)data;
+  int r = pw_get_this(env, info, argc, argv, &data);
+  if (r == PW_THIS_NOT_WRAPPED) napi_throw_type_error(env, "PCAP_ERROR_USAGE", "not a Capture");
+  return r == PW_THIS_OK ? (capture_t *)data : NULL;
 }
 
 static void finalize(napi_env env, void *data, void *hint) {
@@ -303,14 +300,12 @@ static napi_value Construct(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok) return NULL;
   capture_t *c = calloc(1, sizeof *c);
   if (c == NULL) {
-    napi_throw_error(env, "PCAP_ERROR", "out of memory");
-    return NULL;
+    PW_THROW(env, "out of memory");
   }
   c->env = env;
   if (napi_wrap(env, self, c, finalize, NULL, NULL) != napi_ok) {
     free(c);
-    napi_throw_error(env, "PCAP_ERROR", "cannot wrap the capture");
-    return NULL;
+    PW_THROW(env, "cannot wrap the capture");
   }
   return self;
 }
@@ -505,9 +500,7 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   capture_t *c = unwrap(env, info, &argc, NULL);
   if (c == NULL) return NULL;
   release(c);
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  return undefined;
+  return pw_undefined(env);
 }
 
 static napi_value Stats(napi_env env, napi_callback_info info) {
@@ -521,20 +514,20 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   if (napi_create_object(env, &result) != napi_ok) return NULL;
-  napi_set_named_property(env, result, "received", make_uint(env, c->last.ps_recv));
-  napi_set_named_property(env, result, "dropped", make_uint(env, c->last.ps_drop));
-  napi_set_named_property(env, result, "ifdropped", make_uint(env, c->last.ps_ifdrop));
+  pw_set_num(env, result, "received", c->last.ps_recv);
+  pw_set_num(env, result, "dropped", c->last.ps_drop);
+  pw_set_num(env, result, "ifdropped", c->last.ps_ifdrop);
   return result;
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
-      {"open", NULL, Open, NULL, NULL, NULL, napi_default_method, NULL},
-      {"close", NULL, Close, NULL, NULL, NULL, napi_default_method, NULL},
-      {"stats", NULL, Stats, NULL, NULL, NULL, napi_default_method, NULL},
+      PW_METHOD("open", Open),
+      PW_METHOD("close", Close),
+      PW_METHOD("stats", Stats),
   };
   napi_value cls, version;
-  if (napi_define_class(env, "Capture", NAPI_AUTO_LENGTH, Construct, NULL, sizeof methods / sizeof methods[0], methods, &cls) != napi_ok ||
+  if (napi_define_class(env, "Capture", NAPI_AUTO_LENGTH, Construct, NULL, PW_COUNT(methods), methods, &cls) != napi_ok ||
       napi_set_named_property(env, exports, "Capture", cls) != napi_ok) {
     return NULL;
   }

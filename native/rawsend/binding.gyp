@@ -3,6 +3,7 @@
     {
       "target_name": "rawsend",
       "sources": ["rawsend.c"],
+      "include_dirs": ["../common"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

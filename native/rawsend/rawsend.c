@@ -12,7 +12,8 @@
  * wrapper keeps -1 after closing); here a failing close is reported, not fatal.
  */
 #define _GNU_SOURCE
-#include <node_api.h>
+#define PW_ERR_CODE "PW_ERR_RESPOND"
+#include "napi_helpers.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,40 +22,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define THROW(env, msg)                          \
-  do {                                           \
-    napi_throw_error((env), "PW_ERR_RESPOND", (msg)); \
-    return NULL;                                 \
-  } while (0)
-
-#define CHECK(env, call, msg) \
-  do {                        \
-    if ((call) != napi_ok) THROW(env, msg); \
-  } while (0)
-
 static napi_value make_int(napi_env env, int64_t v) {
   napi_value out;
   if (napi_create_int64(env, v, &out) != napi_ok) return NULL;
   return out;
 }
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s failed: %s (errno %d)", what, strerror(err), err);
-  napi_throw_error(env, "PW_ERR_RESPOND", msg);
-  return NULL;
-}
-
 /* open(family: 4 | 6): fd. Needs CAP_NET_RAW. */
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "rawsend.open: bad call");
-  if (argc < 1) THROW(env, "rawsend.open(family): family missing");
+  PW_CHECK_MSG(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "rawsend.open: bad call");
+  if (argc < 1) PW_THROW(env, "rawsend.open(family): family missing");
   int32_t family = 0;
-  if (napi_get_value_int32(env, argv[0], &family) != napi_ok || (family != 4 && family != 6)) THROW(env, "rawsend.open(family): family must be 4 or 6");
+  if (napi_get_value_int32(env, argv[0], &family) != napi_ok || (family != 4 && family != 6)) PW_THROW(env, "rawsend.open(family): family must be 4 or 6");
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
-  if (fd < 0) return throw_errno(env, family == 4 ? "socket(AF_INET, SOCK_RAW, IPPROTO_RAW)" : "socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)", errno);
+  if (fd < 0) return pw_throw_errno(env, family == 4 ? "socket(AF_INET, SOCK_RAW, IPPROTO_RAW) failed" : "socket(AF_INET6, SOCK_RAW, IPPROTO_RAW) failed", errno);
   if (family == 6) {
 #ifdef IPV6_HDRINCL
     /* IPPROTO_RAW implies it on Linux; say it anyway so an older or stricter kernel refuses loudly. */
@@ -62,7 +45,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &on, sizeof on) != 0) {
       int err = errno;
       if (close(fd) != 0) { /* nothing more to do: the fd is gone either way */ }
-      return throw_errno(env, "setsockopt(IPV6_HDRINCL)", err);
+      return pw_throw_errno(env, "setsockopt(IPV6_HDRINCL) failed", err);
     }
 #endif
   }
@@ -76,39 +59,39 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 static napi_value Send(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "rawsend.send: bad call");
-  if (argc < 4) THROW(env, "rawsend.send(fd, packet, address, family): arguments missing");
+  PW_CHECK_MSG(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "rawsend.send: bad call");
+  if (argc < 4) PW_THROW(env, "rawsend.send(fd, packet, address, family): arguments missing");
   int32_t fd = -1, family = 0;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) THROW(env, "rawsend.send: fd must be an open socket");
-  if (napi_get_value_int32(env, argv[3], &family) != napi_ok || (family != 4 && family != 6)) THROW(env, "rawsend.send: family must be 4 or 6");
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) PW_THROW(env, "rawsend.send: fd must be an open socket");
+  if (napi_get_value_int32(env, argv[3], &family) != napi_ok || (family != 4 && family != 6)) PW_THROW(env, "rawsend.send: family must be 4 or 6");
   bool is_buffer = false;
-  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer) THROW(env, "rawsend.send: packet must be a Buffer");
+  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer) PW_THROW(env, "rawsend.send: packet must be a Buffer");
   void *data = NULL;
   size_t length = 0;
-  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &length), "rawsend.send: cannot read the packet buffer");
-  if (length < 20 || length > 65535) THROW(env, "rawsend.send: packet must be 20 to 65535 bytes");
+  PW_CHECK_MSG(env, napi_get_buffer_info(env, argv[1], &data, &length), "rawsend.send: cannot read the packet buffer");
+  if (length < 20 || length > 65535) PW_THROW(env, "rawsend.send: packet must be 20 to 65535 bytes");
   char address[INET6_ADDRSTRLEN + 1];
   size_t address_len = 0;
-  if (napi_get_value_string_utf8(env, argv[2], address, sizeof address, &address_len) != napi_ok) THROW(env, "rawsend.send: address must be a string");
-  if (address_len >= sizeof address - 1) THROW(env, "rawsend.send: address too long");
+  if (napi_get_value_string_utf8(env, argv[2], address, sizeof address, &address_len) != napi_ok) PW_THROW(env, "rawsend.send: address must be a string");
+  if (address_len >= sizeof address - 1) PW_THROW(env, "rawsend.send: address too long");
 
   ssize_t sent;
   if (family == 4) {
     struct sockaddr_in to;
     memset(&to, 0, sizeof to);
     to.sin_family = AF_INET;
-    if (inet_pton(AF_INET, address, &to.sin_addr) != 1) THROW(env, "rawsend.send: not an IPv4 address");
+    if (inet_pton(AF_INET, address, &to.sin_addr) != 1) PW_THROW(env, "rawsend.send: not an IPv4 address");
     sent = sendto(fd, data, length, MSG_DONTWAIT, (const struct sockaddr *)&to, sizeof to);
   } else {
     struct sockaddr_in6 to;
     memset(&to, 0, sizeof to);
     to.sin6_family = AF_INET6;
-    if (inet_pton(AF_INET6, address, &to.sin6_addr) != 1) THROW(env, "rawsend.send: not an IPv6 address");
+    if (inet_pton(AF_INET6, address, &to.sin6_addr) != 1) PW_THROW(env, "rawsend.send: not an IPv6 address");
     sent = sendto(fd, data, length, MSG_DONTWAIT, (const struct sockaddr *)&to, sizeof to);
   }
   if (sent < 0) {
     int err = errno;
-    if (err == EBADF || err == ENOTSOCK) return throw_errno(env, "sendto", err);
+    if (err == EBADF || err == ENOTSOCK) return pw_throw_errno(env, "sendto failed", err);
     return make_int(env, -(int64_t)err);
   }
   return make_int(env, (int64_t)sent);
@@ -118,25 +101,22 @@ static napi_value Send(napi_env env, napi_callback_info info) {
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "rawsend.close: bad call");
+  PW_CHECK_MSG(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "rawsend.close: bad call");
   int32_t fd = -1;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) THROW(env, "rawsend.close(fd): fd must be a socket number");
-  if (close(fd) != 0 && errno != EINTR) return throw_errno(env, "close", errno);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) PW_THROW(env, "rawsend.close(fd): fd must be a socket number");
+  if (close(fd) != 0 && errno != EINTR) return pw_throw_errno(env, "close failed", errno);
   napi_value out;
-  CHECK(env, napi_get_boolean(env, true, &out), "rawsend.close: cannot return");
+  PW_CHECK_MSG(env, napi_get_boolean(env, true, &out), "rawsend.close: cannot return");
   return out;
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
-      {"send", NULL, Send, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      PW_FUNCTION("open", Open),
+      PW_FUNCTION("send", Send),
+      PW_FUNCTION("close", Close),
   };
-  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
-    napi_throw_error(env, "PW_ERR_RESPOND", "rawsend: cannot define exports");
-    return NULL;
-  }
+  PW_CHECK_MSG(env, napi_define_properties(env, exports, PW_COUNT(props), props), "rawsend: cannot define exports");
   return exports;
 }
 

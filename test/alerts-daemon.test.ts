@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
 import { startDaemon, waitUntil } from './support/daemon-process.js';
 import type { WebhookPayload } from '../src/alert/webhook.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
 import { logged, spawnPortwarden, waitUntil, type LogLine } from './support/daemon-process.js';
 
 const CLI = new URL('./support/portwarden-cli.ts', import.meta.url).pathname;

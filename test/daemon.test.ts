@@ -1,6 +1,6 @@
 /**
  * The live daemon in network namespaces: real nmap against a real daemon with real nftables. The
- * attacker and the protected host are two namespaces (test/support/nflog-netns.ts); nothing touches the
+ * attacker and the protected host are two namespaces (test/support/testkit-netns.ts); nothing touches the
  * initial namespace.
  */
 import { after, before, test } from 'node:test';
@@ -9,7 +9,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/testkit-netns.js';
 import { CLI, logged, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
 import { openStateReadOnly } from '../src/state/database.js';
 import { OffenderStore } from '../src/state/offender-store.js';

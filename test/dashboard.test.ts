@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
 import { startDaemon, waitUntil } from './support/daemon-process.js';
 
 const URL_BASE = 'http://127.0.0.1:9717/';

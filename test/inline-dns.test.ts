@@ -9,7 +9,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6 } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6 } from './support/testkit-netns.js';
 import { CLI, startDaemon as startPortwarden, waitUntil } from './support/daemon-process.js';
 
 const ANSWER4 = '192.0.2.10';

@@ -11,7 +11,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/testkit-netns.js';
 import { CLI, logged, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
 
 const ANSWER4 = '192.0.2.10';

@@ -11,7 +11,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/nflog-netns.js';
+import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
 import { CLI, startDaemon, waitUntil } from './support/daemon-process.js';
 
 const BASE = 'http://127.0.0.1:9717';

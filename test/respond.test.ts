@@ -18,7 +18,7 @@ import { formatIPv4, formatIPv6 } from '../src/decode/address.js';
 import { decodeFrame } from '../src/decode/decoder.js';
 import { DecodeStats } from '../src/decode/events.js';
 import { IpProtocol, Packet, TcpFlag } from '../src/decode/packet.js';
-import { ATTACKER6, NetnsPair, PROTECTED4, PROTECTED6 } from './support/nflog-netns.js';
+import { ATTACKER6, NetnsPair, PROTECTED4, PROTECTED6 } from './support/testkit-netns.js';
 import { CLI, startDaemon, waitUntil } from './support/daemon-process.js';
 
 const SCANNER = '10.77.0.21';

@@ -1,5 +1,5 @@
 /**
- * Persistent state with the real daemon in a network namespace (test/support/nflog-netns.ts), real
+ * Persistent state with the real daemon in a network namespace (test/support/testkit-netns.ts), real
  * nftables and a real SQLite file in a temporary state directory: restart restores bans with the time
  * they have left, kill -9 in the middle of 1,000 ban requests loses no acknowledged ban, restart
  * repairs bans present in only one of kernel and database, and a corrupt database, or one another
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { request } from '../src/control/client.js';
 import { openStateReadOnly, STATE_FILE } from '../src/state/database.js';
 import { BanStore } from '../src/state/ban-store.js';
-import { NetnsPair, PROTECTED4, systemNamespaces } from './support/nflog-netns.js';
+import { NetnsPair, PROTECTED4, systemNamespaces } from './support/testkit-netns.js';
 import { spawnPortwarden, waitUntil } from './support/daemon-process.js';
 
 

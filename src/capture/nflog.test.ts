@@ -19,7 +19,7 @@ import {
   PROTECTED6,
   liveNamespaces,
   systemNamespaces,
-} from '../../test/support/nflog-netns.js';
+} from '../../test/support/testkit-netns.js';
 
 // ---- building NFLOG datagrams ----------------------------------------------------------------
 

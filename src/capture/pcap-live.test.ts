@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { PortwardenError } from '../errors.js';
 import { LinkType } from '../decode/packet.js';
 import { DEFAULT_PCAP_BUFFER_BYTES, PCAP_PREFILTER, PcapLiveSource } from './pcap-live.js';
-import { ATTACKER4, JsonLines, NetnsPair, PROTECTED4, PROTECTED6 } from '../../test/support/nflog-netns.js';
+import { ATTACKER4, JsonLines, NetnsPair, PROTECTED4, PROTECTED6 } from '../../test/support/testkit-netns.js';
 
 const isCaptureError = (e: unknown) => e instanceof PortwardenError && e.code === 'PW_ERR_CAPTURE_LIVE';
 

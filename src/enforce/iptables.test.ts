@@ -5,137 +5,49 @@
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import type { CommitResult, KernelBan } from './backend.js';
+import type { KernelBan } from './backend.js';
 import type { IptablesBackendOptions } from './iptables.js';
 import { iptablesPrefilterRules, ipsetLine } from './iptables.js';
 import { queuedBan } from './decisions.js';
-import type { IptDriverChange } from './testkit-iptables-driver.js';
-import { must, run, wireLab } from './testkit-netns.js';
+import { destroyAll, Driver, driverErrorOf, leftoverNamespaces, manyAttackersLab, mustIn, NetnsPair } from '../../test/support/testkit-netns.js';
 
-const NS_PREFIX = `pwipt-${process.pid}-`;
-const PROTECTED4 = '10.78.0.1';
-const PROTECTED6 = '2001:db8:78::1';
 const ATTACKER4 = ['10.78.1.2', '10.78.1.3', '10.78.1.7', '10.78.2.2'] as const;
 const ATTACKER6 = ['2001:db8:78:1::2', '2001:db8:78:1::3', '2001:db8:78:2::2'] as const;
-const PROTECTED_MAC = '02:00:00:78:00:01';
-const ATTACKER_MAC = '02:00:00:78:00:02';
+const LAB = manyAttackersLab('pwipt', 78, ATTACKER4, ATTACKER6);
+const { protected4: PROTECTED4, protected6: PROTECTED6 } = LAB;
 const PORT = 8080;
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DRIVER = fileURLToPath(new URL('./testkit-iptables-driver.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-let counter = 0;
-const live = new Set<Lab>();
-
-interface DriverError {
-  name: string;
-  code?: string;
-  message: string;
-  failures?: { action: string; target: string; reason: string }[];
-}
-
-class CallError extends Error {
-  constructor(readonly detail: DriverError) {
-    super(`${detail.code ?? detail.name}: ${detail.message}`);
-  }
-}
-
-class Driver {
-  readonly #waiting = new Map<number, (reply: { ok: boolean; result?: unknown; error?: DriverError }) => void>();
-  #nextId = 1;
-  private constructor(readonly child: ChildProcessWithoutNullStreams) {}
-
-  static start(ns: string): Promise<Driver> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', DRIVER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const driver = new Driver(child);
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const message = JSON.parse(line) as { id: number; ok: boolean; ready?: boolean; result?: unknown; error?: DriverError };
-        if (message.ready) resolve(driver);
-        else driver.#waiting.get(message.id)?.(message);
-      });
-      child.once('exit', (code) => {
-        reject(new Error(`driver in ${ns} exited (${code}): ${stderr.trim()}`));
-        for (const waiter of driver.#waiting.values()) waiter({ ok: false, error: { name: 'Error', message: `driver exited: ${stderr.trim()}` } });
-      });
-    });
-  }
-
-  call<T>(op: string, args?: unknown): Promise<T> {
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#waiting.set(id, (reply) => {
-        this.#waiting.delete(id);
-        if (reply.ok) resolve(reply.result as T);
-        else reject(new CallError(reply.error ?? { name: 'Error', message: 'unknown' }));
-      });
-      this.child.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
-    });
-  }
-
-  queue = (...changes: IptDriverChange[]) => this.call<null>('queue', { changes });
-  commit = () => this.call<CommitResult>('commit');
-  bans = () => this.call<KernelBan[]>('bans');
-  stop(): void {
-    this.child.stdin.end();
-    this.child.kill();
-  }
-}
 
 interface Lab {
   protectedNs: string;
   attackerNs: string;
-  guard: Driver;
-  attacker: Driver | null;
-}
-
-async function destroy(lab: Pick<Lab, 'protectedNs' | 'attackerNs'> & Partial<Lab>): Promise<void> {
-  live.delete(lab as Lab);
-  lab.guard?.stop();
-  lab.attacker?.stop();
-  await run('ip', ['netns', 'del', lab.protectedNs]);
-  await run('ip', ['netns', 'del', lab.attackerNs]);
+  guard: Driver<'iptables'>;
+  attacker: Driver<'iptables'> | null;
 }
 
 async function withLab(options: { backend?: IptablesBackendOptions; traffic: boolean }, body: (lab: Lab) => Promise<void>): Promise<void> {
-  const base = `${NS_PREFIX}${++counter}-`;
-  const names = { protectedNs: `${base}p`, attackerNs: `${base}a` };
-  const partial: Pick<Lab, 'protectedNs' | 'attackerNs'> & Partial<Lab> = { ...names };
-  live.add(partial as Lab);
+  const pair = new NetnsPair(LAB);
   try {
-    await wireLab(names.protectedNs, names.attackerNs, {
-      protected4: PROTECTED4,
-      protected6: PROTECTED6,
-      attacker4: ATTACKER4,
-      attacker6: ATTACKER6,
-      protectedMac: PROTECTED_MAC,
-      attackerMac: ATTACKER_MAC,
-    });
-    partial.guard = await Driver.start(names.protectedNs);
-    if (options.traffic) partial.attacker = await Driver.start(names.attackerNs);
-    const lab: Lab = { ...names, guard: partial.guard, attacker: partial.attacker ?? null };
-    await lab.guard.call('init', options.backend ?? {});
+    const guard = await pair.driver('protected', 'iptables');
+    const attacker = options.traffic ? await pair.driver('attacker', 'iptables') : null;
+    const lab: Lab = { protectedNs: pair.protectedNs, attackerNs: pair.attacker, guard, attacker };
+    await lab.guard.init(options.backend ?? {});
     if (options.traffic) {
       await lab.guard.call('listenTcp', { host: PROTECTED4, port: PORT });
       await lab.guard.call('listenTcp', { host: PROTECTED6, port: PORT });
     }
     await body(lab);
   } finally {
-    await destroy(partial);
+    pair.destroy();
   }
 }
 
-after(async () => {
-  for (const lab of [...live]) await destroy(lab);
-  const left = (await must('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(NS_PREFIX));
-  assert.deepEqual(left, [], 'every test namespace is deleted');
+after(() => {
+  destroyAll();
+  assert.deepEqual(leftoverNamespaces(LAB.tag), [], 'every test namespace is deleted');
 });
 
-const inNs = (ns: string, command: string, args: readonly string[], input?: string) => must('ip', ['netns', 'exec', ns, command, ...args], input);
+const inNs = (ns: string, command: string, args: readonly string[], input?: string) => mustIn(ns, command, args, input);
 const save = (ns: string, family: 4 | 6) => inNs(ns, family === 4 ? 'iptables-save' : 'ip6tables-save', ['-t', 'filter']);
 /** Rule and chain lines of an iptables-save text, without comments and counters. */
 const rulesOf = (saved: string) => saved.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':')).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
@@ -152,16 +64,6 @@ async function expectReach(lab: Lab, expected: Record<string, 'open' | 'timeout'
 }
 
 const byTarget = (bans: KernelBan[]) => new Map(bans.map((b) => [b.target, b.expiresInSeconds]));
-
-async function callErrorOf(promise: Promise<unknown>): Promise<CallError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof CallError, String(error));
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
 
 test('ipset lines and prefilter rules', () => {
   assert.equal(ipsetLine(queuedBan({ target: '192.0.2.7', timeoutSeconds: 1.2 })), 'add portwarden-ban4 192.0.2.7 timeout 2');
@@ -290,7 +192,7 @@ test('refused lines surface as PW_ERR_ENFORCE per decision, and the rest is appl
       { action: 'ban', target: '::/0', timeoutSeconds: 60 },
       { action: 'ban', target: '2001:db8::1', timeoutSeconds: 60 },
     );
-    const error = await callErrorOf(guard.commit());
+    const error = await driverErrorOf(guard.commit());
     assert.equal(error.detail.code, 'PW_ERR_ENFORCE');
     assert.deepEqual(error.detail.failures?.map((f) => [f.action, f.target]), [['ban', '0.0.0.0/0'], ['ban', '::/0']]);
     assert.deepEqual([...byTarget(await guard.bans()).keys()].sort(), ['10.78.1.2', '10.78.1.3', '2001:db8::1']);
@@ -300,7 +202,7 @@ test('refused lines surface as PW_ERR_ENFORCE per decision, and the rest is appl
     await inNs(ns, 'ipset', ['destroy', 'portwarden-ban4']);
     assert.equal(await guard.call('present'), false);
     await guard.queue({ action: 'ban', target: '10.78.2.3', timeoutSeconds: 60 });
-    const missing = await callErrorOf(guard.commit());
+    const missing = await driverErrorOf(guard.commit());
     assert.deepEqual(missing.detail.failures?.map((f) => f.target), ['10.78.2.3']);
     // Setup repairs it.
     await guard.call('setup');
@@ -394,7 +296,7 @@ test('static drops: more than 15 ports take several multiport rules; a /0 is blo
   });
   for (const bad of [{ blockedNetworks: ['10.0.0.1/8'] }, { blockedTcpPorts: [0] }, { blockedUdpPorts: [70000] }]) {
     await withLab({ traffic: false }, async ({ guard }) => {
-      const error = await callErrorOf(guard.call('init', bad));
+      const error = await driverErrorOf(guard.init(bad));
       assert.equal(error.detail.code, 'PW_ERR_CONFIG_INVALID', JSON.stringify(bad));
     });
   }
@@ -418,13 +320,13 @@ test('forward (a router): FORWARD jumps to PORTWARDEN(6)-FWD with the allow, ban
     // The FORWARD jump removed under us: not present.
     await inNs(ns, 'iptables', ['-D', 'FORWARD', '-j', 'PORTWARDEN-FWD']);
     assert.equal(await guard.call('present'), false);
-    await guard.call('init', { nflogGroup: 5 });
+    await guard.init({ nflogGroup: 5 });
     await guard.call('setup');
     for (const family of [4, 6] as const) {
       const rules = rulesOf(await save(ns, family));
       assert.ok(!rules.some((l) => l.includes('FWD')), rules.join('\n'));
     }
-    await guard.call('init', backend);
+    await guard.init(backend);
     await guard.call('setup');
     await guard.call('teardown');
     assert.deepEqual(rulesOf(await save(ns, 4)), [':INPUT ACCEPT', ':FORWARD ACCEPT', ':OUTPUT ACCEPT']);

@@ -7,27 +7,23 @@ import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KernelBan } from './backend.js';
 import type { NftRulesetOptions } from './nft-ruleset.js';
-import {
-  ATTACKER4,
-  ATTACKER6,
-  destroyAll,
-  Driver,
-  DriverCallError,
-  leftoverNamespaces,
-  NetnsPair,
-  nft,
-  PROTECTED4,
-  PROTECTED6,
-  run,
-} from './testkit-netns.js';
+import { destroyAll, Driver, driverErrorOf, leftoverNamespaces, manyAttackersLab, mustIn, NetnsPair, runIn } from '../../test/support/testkit-netns.js';
 
+/** Attacker sources: several per /24 and per /64, so bans of one can be told from the others. */
+const ATTACKER4 = ['10.77.1.2', '10.77.1.3', '10.77.1.7', '10.77.1.8', '10.77.2.2', '10.77.3.2'] as const;
+const ATTACKER6 = ['2001:db8:77:1::2', '2001:db8:77:1::3', '2001:db8:77:2::2', '2001:db8:77:3::2'] as const;
+const LAB = manyAttackersLab('pwnft', 77, ATTACKER4, ATTACKER6);
+const { protected4: PROTECTED4, protected6: PROTECTED6 } = LAB;
 const PORT = 8080;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-after(async () => {
-  await destroyAll();
-  assert.deepEqual(await leftoverNamespaces(), [], 'every test namespace is deleted');
+after(() => {
+  destroyAll();
+  assert.deepEqual(leftoverNamespaces(LAB.tag), [], 'every test namespace is deleted');
 });
+
+/** `nft …` inside a namespace. */
+const nft = (ns: string, args: readonly string[], input?: string): Promise<string> => mustIn(ns, 'nft', args, input);
 
 interface Lab {
   pair: NetnsPair;
@@ -38,9 +34,9 @@ interface Lab {
 }
 
 async function withLab(options: { ruleset?: NftRulesetOptions; traffic: boolean }, body: (lab: Lab) => Promise<void>): Promise<void> {
-  const pair = await NetnsPair.create();
+  const pair = new NetnsPair(LAB);
   try {
-    const [guard, attacker] = await Promise.all([pair.driver('protected'), options.traffic ? pair.driver('attacker') : null]);
+    const [guard, attacker] = await Promise.all([pair.driver('protected', 'nftables'), options.traffic ? pair.driver('attacker') : null]);
     await guard.init(options.ruleset ?? {});
     if (options.traffic) {
       await guard.listenTcp(PROTECTED4, PORT);
@@ -48,7 +44,7 @@ async function withLab(options: { ruleset?: NftRulesetOptions; traffic: boolean 
     }
     await body({ pair, guard, attacker });
   } finally {
-    await pair.destroy();
+    pair.destroy();
   }
 }
 
@@ -66,16 +62,6 @@ async function expectReach(lab: Lab, expected: Record<string, 'open' | 'timeout'
 }
 
 const byTarget = (bans: KernelBan[]): Map<string, number | null> => new Map(bans.map((b) => [b.target, b.expiresInSeconds]));
-
-async function enforceErrorOf(promise: Promise<unknown>): Promise<DriverCallError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof DriverCallError, String(error));
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
 
 test('setup creates exactly its own table and leaves another table untouched', async () => {
   await withLab({ ruleset: { hooks: { input: true, forward: true } }, traffic: false }, async ({ pair, guard }) => {
@@ -117,7 +103,7 @@ test('a banned IPv4 address and a banned IPv6 /64 cannot connect; other sources 
 
     // ICMP from a banned source is dropped too (the ban matches the source, whatever the protocol).
     const ping = (source: string) =>
-      run('timeout', ['3', 'ip', 'netns', 'exec', lab.pair.attackerNs, 'hping3', '--icmp', '-c', '1', '-a', source, PROTECTED4]);
+      runIn(lab.pair.attacker, 'timeout', ['3', 'hping3', '--icmp', '-c', '1', '-a', source, PROTECTED4]);
     const [banned, other] = await Promise.all([ping(a), ping(b)]);
     assert.match(banned.stderr, / 0 packets received/);
     assert.match(other.stderr, / 1 packets received/);
@@ -260,7 +246,7 @@ test('a restart keeps the bans in the kernel while the rules and the allow sets 
     assert.ok((byTarget(await lab.guard.bans()).get('10.77.1.2') ?? 0) <= 300, 'and its timeout is the new one');
 
     // A set whose definition differs cannot be laid over: refused, so the caller replaces the table.
-    await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], 'flush table inet portwarden\ndelete set inet portwarden allow4\nadd set inet portwarden allow4 { type ipv4_addr; }\n');
+    await runIn(ns, 'nft', ['-f', '-'], 'flush table inet portwarden\ndelete set inet portwarden allow4\nadd set inet portwarden allow4 { type ipv4_addr; }\n');
     assert.match((await lab.guard.setupKeepingBans()) ?? 'kept', /allow4/, 'refused, naming the set nft would not lay over');
     assert.deepEqual([...byTarget(await lab.guard.bans()).keys()].sort(), ['10.77.1.2', '2001:db8:77:1::/64'], 'a refused attempt changed nothing');
   });
@@ -333,7 +319,7 @@ test('kernel refusals surface as PW_ERR_ENFORCE per decision, and the rest is ap
     // Someone else put a network into our set: our ban inside it overlaps, the other ban goes in.
     await nft(ns, ['add', 'element', 'inet', 'portwarden', 'ban4', '{ 10.77.1.0/24 timeout 60s }']);
     await guard.queue({ action: 'ban', target: '10.77.1.2', timeoutSeconds: 60 }, { action: 'ban', target: '10.77.2.2', timeoutSeconds: 60 });
-    const overlap = await enforceErrorOf(guard.commit());
+    const overlap = await driverErrorOf(guard.commit());
     assert.equal(overlap.detail.code, 'PW_ERR_ENFORCE');
     assert.deepEqual(
       overlap.detail.failures?.map((f) => [f.action, f.target, f.errno]),
@@ -345,12 +331,12 @@ test('kernel refusals surface as PW_ERR_ENFORCE per decision, and the rest is ap
     await nft(ns, ['delete', 'table', 'inet', 'portwarden']);
     assert.equal(await guard.present(), false);
     await guard.queue({ action: 'ban', target: '10.77.2.3', timeoutSeconds: 60 });
-    const missing = await enforceErrorOf(guard.commit());
+    const missing = await driverErrorOf(guard.commit());
     assert.equal(missing.detail.code, 'PW_ERR_ENFORCE');
     assert.deepEqual(missing.detail.failures?.map((f) => [f.target, f.errno]), [['10.77.2.3', 2]]); // ENOENT
 
     // Invalid input is refused when queued.
-    const invalid = await enforceErrorOf(guard.queue({ action: 'ban', target: '10.77.1.2/24', timeoutSeconds: 60 }));
+    const invalid = await driverErrorOf(guard.queue({ action: 'ban', target: '10.77.1.2/24', timeoutSeconds: 60 }));
     assert.equal(invalid.detail.code, 'PW_ERR_ENFORCE');
   });
 });

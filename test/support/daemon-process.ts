@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { NetnsPair } from './nflog-netns.js';
+import type { NetnsPair } from './testkit-netns.js';
 
 export const CLI = new URL('./portwarden-cli.ts', import.meta.url).pathname;
 

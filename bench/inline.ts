@@ -102,6 +102,8 @@ export function inlineSuite(dir: string): void {
     process.stdout.write(`  DNS round trip, ${n} sequential queries to dnsmasq: without queue median ${us(plain.medianUs)}, p99 ${us(plain.p99Us)}; through the queue median ${us(queued.medianUs)}, p99 ${us(queued.p99Us)} (+${((queued.medianUs as number) - (plain.medianUs as number)).toFixed(0)} µs median)\n`);
   } finally {
     dnsmasq?.kill('SIGKILL');
+    // dnsmasq forks a child per TCP query; one still holding a connection outlives its parent.
+    spawnSync('pkill', ['-KILL', '-f', '--', `pid-file=${join(dir, 'dnsmasq.pid')}`]);
     spawnSync('ip', ['netns', 'del', server]);
     spawnSync('ip', ['netns', 'del', client]);
   }

@@ -124,6 +124,8 @@ after(async () => {
     });
   }
   dnsmasq?.kill('SIGKILL');
+  // dnsmasq forks a child per TCP query; one still holding a connection outlives its parent.
+  spawnSync('pkill', ['-KILL', '-f', '--', `pid-file=${join(dir, 'dnsmasq.pid')}`]);
   pair?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });

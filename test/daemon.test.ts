@@ -5,12 +5,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/testkit-netns.js';
-import { CLI, logged, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
+import { controlCli, logged, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
 import { openStateReadOnly } from '../src/state/database.js';
 import { OffenderStore } from '../src/state/offender-store.js';
 
@@ -53,10 +53,7 @@ function config(extra = ''): string {
   ].join('\n');
 }
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (...args: string[]) => controlCli(socket, ...args);
 
 function allowSet4(): string[] {
   const out = pair.must(pair.protectedNs, 'nft', ['-j', 'list', 'set', 'inet', 'portwarden', 'allow4']);

@@ -7,7 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { openStateReadOnly } from '../src/state/database.js';
 import { BanStore } from '../src/state/ban-store.js';
 import { OffenderStore } from '../src/state/offender-store.js';
 import { NetnsPair, PROTECTED4, systemNamespaces } from './support/testkit-netns.js';
-import { CLI, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
+import { controlCli, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
 
 const SCANNER = '10.77.0.30';
 const BASE = 10;
@@ -31,10 +31,7 @@ const logLines: LogLine[] = [];
 
 const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> => waitUntil(what, check, timeoutMs, logLines);
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (...args: string[]) => controlCli(socket, ...args);
 
 /** ban4 of the kernel: address → the timeout its element was added with (seconds; null: none). */
 function kernelBans(): Map<string, number | null> {

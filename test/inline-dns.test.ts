@@ -5,12 +5,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6 } from './support/testkit-netns.js';
-import { CLI, startDaemon as startPortwarden, waitUntil } from './support/daemon-process.js';
+import { controlCli, startDaemon as startPortwarden, statusCounters, waitUntil } from './support/daemon-process.js';
+import { dig as labDig, startDnsmasq, stopDnsmasq, type DigOptions } from './support/dns-lab.js';
 
 const ANSWER4 = '192.0.2.10';
 const QUEUE = 7400 + (process.pid % 500);
@@ -63,33 +64,10 @@ async function stopDaemon(signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-interface Dig {
-  status: string | null;
-  answers: string[];
-  timedOut: boolean;
-  output: string;
-}
-
 /** dig from the attacker namespace; one try, short timeout. */
-function dig(name: string, opts: { server?: string; type?: string; tcp?: boolean } = {}): Dig {
-  const args = [`@${opts.server ?? PROTECTED4}`, name, opts.type ?? 'A', '+tries=1', '+time=2', '+nocookie', '+noedns', ...(opts.tcp ? ['+tcp'] : [])];
-  const r = pair.run(pair.attacker, 'dig', args);
-  const output = r.stdout + r.stderr;
-  const status = /status: (\w+)/.exec(output)?.[1] ?? null;
-  const answers = [...output.matchAll(/^\S+\s+\d+\s+IN\s+(?:A|AAAA)\s+(\S+)$/gm)].map((m) => m[1]);
-  return { status, answers, timedOut: r.code === 9 || /timed out|no servers could be reached/.test(output), output };
-}
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function counters(): Record<string, number> {
-  const r = cli('status', '--json');
-  assert.equal(r.status, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters;
-}
+const dig = (name: string, opts: DigOptions = {}) => labDig(pair, name, opts);
+const cli = (...args: string[]) => controlCli(socket, ...args);
+const counters = () => statusCounters(socket);
 
 function inlineChains(): string {
   return pair.run(pair.protectedNs, 'iptables-nft', ['-S']).stdout;
@@ -107,25 +85,14 @@ before(async () => {
   writeFileSync(lists.hosts, '# hosts file\n127.0.0.1 localhost\n0.0.0.0 hosts.lab.test\n');
   writeFileSync(lists.adblock, '[Adblock Plus 2.0]\n! comment\n||ads.lab.test^\n');
   writeFileSync(configPath, config(['action: nxdomain']));
-  dnsmasq = pair.spawn(pair.protectedNs, 'dnsmasq', [
-    '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', '--user=root',
-    `--pid-file=${join(dir, 'dnsmasq.pid')}`, `--listen-address=${PROTECTED4}`, `--listen-address=${PROTECTED6}`,
-    `--address=/lab.test/${ANSWER4}`, '--address=/lab.test/2001:db8:10::10',
-  ]);
   // dnsmasq answers before the daemon starts: the lab itself works.
-  const end = Date.now() + 10_000;
-  while (dig('www.lab.test').answers[0] !== ANSWER4) {
-    if (Date.now() > end) assert.fail(`dnsmasq does not answer: ${dig('www.lab.test').output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  dnsmasq = await startDnsmasq(pair, dir, [ANSWER4, '2001:db8:10::10']);
   await startDaemon();
 });
 
 after(async () => {
   await stopDaemon('SIGKILL');
-  dnsmasq?.kill('SIGKILL');
-  // dnsmasq forks a child per TCP query; one still holding a connection outlives its parent.
-  spawnSync('pkill', ['-KILL', '-f', '--', `pid-file=${join(dir, 'dnsmasq.pid')}`]);
+  stopDnsmasq(dnsmasq, dir);
   pair?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });

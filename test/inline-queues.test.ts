@@ -7,12 +7,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTACKER4, NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/testkit-netns.js';
-import { CLI, logged, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
+import { NetnsPair, PROTECTED4, PROTECTED6, systemNamespaces } from './support/testkit-netns.js';
+import { controlCli, logged, startDaemon, statusCounters, waitUntil, type LogLine } from './support/daemon-process.js';
+import { dig as labDig, startDnsmasq, stopDnsmasq } from './support/dns-lab.js';
 
 const ANSWER4 = '192.0.2.10';
 /** Away from inline-dns.test.ts's queue numbers, in case both ever run at once. */
@@ -54,32 +55,10 @@ function config(cpuFanout: boolean, queue = QUEUE): string {
   ].join('\n');
 }
 
-interface Dig {
-  status: string | null;
-  answers: string[];
-  output: string;
-}
-
 /** One dig from the attacker namespace, from `source` (address#port), optionally pinned to a CPU. */
-function dig(name: string, source: string, opts: { server?: string; cpu?: number } = {}): Dig {
-  const args = ['dig', `@${opts.server ?? PROTECTED4}`, '-b', source, name, 'A', '+tries=1', '+time=2', '+nocookie', '+noedns'];
-  const r = opts.cpu === undefined ? pair.run(pair.attacker, args[0], args.slice(1)) : pair.run(pair.attacker, 'taskset', ['-c', String(opts.cpu), ...args]);
-  const output = r.stdout + r.stderr;
-  const status = /status: (\w+)/.exec(output)?.[1] ?? null;
-  const answers = [...output.matchAll(/^\S+\s+\d+\s+IN\s+A\s+(\S+)$/gm)].map((m) => m[1]);
-  return { status, answers, output };
-}
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function counters(): Record<string, number> {
-  const r = cli('status', '--json');
-  assert.equal(r.status, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters;
-}
+const dig = (name: string, source: string, opts: { server?: string; cpu?: number } = {}) => labDig(pair, name, { ...opts, source });
+const cli = (...args: string[]) => controlCli(socket, ...args);
+const counters = () => statusCounters(socket);
 
 /** Packets each of our two queues received, per the daemon. */
 function perQueue(): [number, number] {
@@ -101,16 +80,7 @@ before(async () => {
   blocklist = join(dir, 'blocklist.txt');
   writeFileSync(blocklist, 'ads.lab.test\n');
   writeFileSync(configPath, config(false));
-  dnsmasq = pair.spawn(pair.protectedNs, 'dnsmasq', [
-    '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', '--user=root',
-    `--pid-file=${join(dir, 'dnsmasq.pid')}`, `--listen-address=${PROTECTED4}`, `--listen-address=${PROTECTED6}`,
-    `--address=/lab.test/${ANSWER4}`,
-  ]);
-  const end = Date.now() + 10_000;
-  while (dig('www.lab.test', ATTACKER4).answers[0] !== ANSWER4) {
-    if (Date.now() > end) assert.fail(`dnsmasq does not answer: ${dig('www.lab.test', ATTACKER4).output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  dnsmasq = await startDnsmasq(pair, dir, [ANSWER4]);
   daemon = await startDaemon(pair, ['--config', configPath], logLines);
 });
 
@@ -123,9 +93,7 @@ after(async () => {
       d.kill('SIGKILL');
     });
   }
-  dnsmasq?.kill('SIGKILL');
-  // dnsmasq forks a child per TCP query; one still holding a connection outlives its parent.
-  spawnSync('pkill', ['-KILL', '-f', '--', `pid-file=${join(dir, 'dnsmasq.pid')}`]);
+  stopDnsmasq(dnsmasq, dir);
   pair?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -9,7 +9,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { decodeFrame } from '../src/decode/decoder.js';
 import { DecodeStats } from '../src/decode/events.js';
 import { IpProtocol, Packet, TcpFlag } from '../src/decode/packet.js';
 import { ATTACKER6, NetnsPair, PROTECTED4, PROTECTED6 } from './support/testkit-netns.js';
-import { CLI, startDaemon, waitUntil } from './support/daemon-process.js';
+import { controlCli, startDaemon, waitUntil } from './support/daemon-process.js';
 
 const SCANNER = '10.77.0.21';
 const ALLOWED_SCANNER = '10.77.0.23';
@@ -66,10 +66,7 @@ function config(r: RespondConfig): string {
   ].join('\n');
 }
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (...args: string[]) => controlCli(socket, ...args);
 
 async function reload(r: RespondConfig): Promise<void> {
   writeFileSync(configPath, config(r));

@@ -3,7 +3,7 @@
  * work: its JSON log lines are collected as they come, and waits fail with the log's tail.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { NetnsPair } from './testkit-netns.js';
 
@@ -49,4 +49,17 @@ export async function startDaemon(pair: NetnsPair, args: readonly string[], log:
   await waitUntil('the daemon to start', () => logged(log, 'started') || child.exitCode !== null, timeoutMs, log);
   assert.equal(child.exitCode, null, `the daemon exited at start:\n${log.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
   return child;
+}
+
+/** `portwarden ARGS… --socket SOCKET` (a control command), run to completion. */
+export function controlCli(socket: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--socket', socket], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The daemon's counters from `portwarden status --json`. */
+export function statusCounters(socket: string): Record<string, number> {
+  const r = controlCli(socket, 'status', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters;
 }

@@ -5,7 +5,7 @@
  */
 import { readCaptureFileSync } from '../src/capture/capture-file.js';
 import { defaultConfig } from '../src/config/load.js';
-import { analyzeFiles, Pipeline } from '../src/pipeline.js';
+import { analyzeFiles, Pipeline } from '../src/detect/pipeline.js';
 
 const [mode, file] = process.argv.slice(2);
 if ((mode !== 'analyze' && mode !== 'read') || file === undefined) {

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { IncidentRecord } from '../src/detect/incident.js';
+import type { IncidentRecord } from '../src/model/incident.js';
 import { NftablesBackend } from '../src/enforce/nftables.js';
 import { openStateReadOnly, STATE_FILE } from '../src/state/database.js';
 import { IncidentStore } from '../src/state/incident-store.js';

@@ -15,7 +15,7 @@ import { closeSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } fr
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter } from '../src/capture/pcap-writer.js';
-import { LinkType } from '../src/decode/packet.js';
+import { LinkType } from '../src/model/packet.js';
 import * as f from './frames.js';
 
 const OUT_DIR = fileURLToPath(new URL('../test/fixtures/crafted/', import.meta.url));

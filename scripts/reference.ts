@@ -4,11 +4,11 @@
  * this output. Regenerate with: npx tsx scripts/reference.ts > docs/reference.md
  */
 import { fileURLToPath } from 'node:url';
-import { DecideEvent } from '../src/decide/policy.js';
+import { DecideEvent } from '../src/model/decision.js';
 import { StateEvent } from '../src/state/state-store.js';
 import { DecodeEventDoc } from '../src/decode/events.js';
 import { DetectionCounterDoc } from '../src/detect/counters.js';
-import { PROBE_CLASS_NAMES } from '../src/detect/probe-class.js';
+import { PROBE_CLASS_NAMES } from '../src/model/probe.js';
 import { ErrorCode } from '../src/errors.js';
 import { METRICS } from '../src/observe/metrics.js';
 

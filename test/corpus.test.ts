@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/config/load.js';
-import type { ProfileName } from '../src/config/profiles.js';
-import type { IncidentRecord } from '../src/detect/incident.js';
-import { analyzeFiles, Pipeline } from '../src/pipeline.js';
+import type { ProfileName } from '../src/model/profile.js';
+import type { IncidentRecord } from '../src/model/incident.js';
+import { analyzeFiles, Pipeline } from '../src/detect/pipeline.js';
 
 interface ExpectedIncident {
   kind: string;

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { reference } from '../scripts/reference.js';
 import { ErrorCode } from '../src/errors.js';
 import { ClassCounts } from '../src/detect/incident.js';
-import { PROBE_CLASS_COUNT } from '../src/detect/probe-class.js';
+import { PROBE_CLASS_COUNT } from '../src/model/probe.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 

@@ -14,10 +14,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCaptureFileSync } from '../src/capture/capture-file.js';
-import { formatIPv4, formatIPv6 } from '../src/decode/address.js';
+import { formatIPv4, formatIPv6 } from '../src/net/address.js';
 import { decodeFrame } from '../src/decode/decoder.js';
 import { DecodeStats } from '../src/decode/events.js';
-import { IpProtocol, Packet, TcpFlag } from '../src/decode/packet.js';
+import { IpProtocol, Packet, TcpFlag } from '../src/model/packet.js';
 import { ATTACKER6, NetnsPair, PROTECTED4, PROTECTED6 } from './support/testkit-netns.js';
 import { controlCli, startDaemon, waitUntil } from './support/daemon-process.js';
 

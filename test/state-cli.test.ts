@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
-import type { IncidentRecord } from '../src/detect/incident.js';
+import type { IncidentRecord } from '../src/model/incident.js';
 import { openState, type StateStore } from '../src/state/state-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-state-cli-'));

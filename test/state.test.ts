@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { IncidentRecord } from '../src/detect/incident.js';
+import type { IncidentRecord } from '../src/model/incident.js';
 import { PortwardenError } from '../src/errors.js';
 import { openStateDatabase, openStateReadOnly, SCHEMA_VERSION, STATE_FILE } from '../src/state/database.js';
 import { IncidentStore } from '../src/state/incident-store.js';

@@ -8,9 +8,9 @@
  * above its `minSeverity`.
  */
 import { hostname } from 'node:os';
-import type { Decision } from '../decide/decision.js';
-import type { DecideLogEvent } from '../decide/policy.js';
-import type { IncidentRecord } from '../detect/incident.js';
+import type { Decision } from '../model/decision.js';
+import type { DecideLogEvent } from '../model/decision.js';
+import type { IncidentRecord } from '../model/incident.js';
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];

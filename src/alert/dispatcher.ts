@@ -17,7 +17,7 @@
  *   jitter, up to `attempts` tries; then it is counted `failed` and logged.
  * Every outcome goes to the `DeliveryObserver` (metrics) with the number of alerts it concerned.
  */
-import type { EventLogger } from '../observe/log.js';
+import type { EventLogger } from '../model/logger.js';
 import { severityRank, type Alert, type Severity } from './alert.js';
 import type { AlertBatch, AlertChannel } from './channel.js';
 

@@ -3,7 +3,7 @@
  * A new kind of channel is one more file and one more case here (and in config/schema.ts).
  */
 import type { PortwardenConfig } from '../config/load.js';
-import type { EventLogger } from '../observe/log.js';
+import type { EventLogger } from '../model/logger.js';
 import type { AlertChannel } from './channel.js';
 import { AlertDispatcher, type ChannelSettings, type DeliveryObserver } from './dispatcher.js';
 import { EmailChannel } from './email.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readCaptureFile, readCaptureFileSync, type CaptureFileSummary, type FrameHandler } from './capture-file.js';
 import { PcapWriter } from './pcap-writer.js';
 import { CaptureError, type ErrorCodeName } from '../errors.js';
-import { LinkType } from '../decode/packet.js';
+import { LinkType } from '../model/packet.js';
 
 // Specification of the capture-file reader: every case is a real file, built byte by byte below,
 // read by the real reader three ways (async with the default 4 MiB chunk, async with 64-byte

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { DEFAULT_NFLOG_SNAPLEN, NflogSource, nflogPrefilterRules } from './nflog.js';
-import { LinkType } from '../decode/packet.js';
+import { LinkType } from '../model/packet.js';
 import { PortwardenError } from '../errors.js';
 import {
   ATTACKER4,

@@ -1,8 +1,8 @@
 import { constants } from 'node:os';
-import { NETLINK_NETFILTER, NETLINK_NO_ENOBUFS, NetlinkSocket, SOL_NETLINK, SOL_SOCKET, SO_RCVBUF } from '../netlink/socket.js';
+import { NETLINK_NETFILTER, NETLINK_NO_ENOBUFS, NetlinkSocket, SOL_NETLINK, SOL_SOCKET, SO_RCVBUF } from '../kernel/netlink-socket.js';
 import { PortwardenError } from '../errors.js';
 import { u16, u32 } from '../decode/bytes.js';
-import { LinkType } from '../decode/packet.js';
+import { LinkType } from '../model/packet.js';
 import type { FrameHandler } from './capture-file.js';
 
 /**

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PortwardenError } from '../errors.js';
-import { LinkType } from '../decode/packet.js';
+import { LinkType } from '../model/packet.js';
 import { DEFAULT_PCAP_BUFFER_BYTES, PCAP_PREFILTER, PcapLiveSource } from './pcap-live.js';
 import { ATTACKER4, JsonLines, NetnsPair, PROTECTED4, PROTECTED6 } from '../../test/support/testkit-netns.js';
 

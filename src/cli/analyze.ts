@@ -1,6 +1,6 @@
 import { loadConfigFile, defaultConfig, type PortwardenConfig } from '../config/load.js';
-import type { ProfileName } from '../config/profiles.js';
-import { analyzeFiles, Pipeline } from '../pipeline.js';
+import type { ProfileName } from '../model/profile.js';
+import { analyzeFiles, Pipeline } from '../detect/pipeline.js';
 import { formatCount, formatIncidentLine } from './format.js';
 import { ProgressReporter } from './progress.js';
 

@@ -1,4 +1,4 @@
-import type { IncidentRecord } from '../detect/incident.js';
+import type { IncidentRecord } from '../model/incident.js';
 
 /** One incident as one readable line (the JSON record has everything; this is for people). */
 export function formatIncidentLine(r: IncidentRecord): string {

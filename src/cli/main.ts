@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../config/load.js';
-import { PROFILE_NAMES, type ProfileName } from '../config/profiles.js';
+import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
 import { PortwardenError } from '../errors.js';
 import { runAnalyze, type Output } from './analyze.js';
 import { runControl, runStart } from './daemon-commands.js';

@@ -4,7 +4,7 @@
  * runs or not (and after it is gone); no control socket is needed, only read access to the state
  * directory (`--state DIR`, or `state.dir` of `--config`, default /var/lib/portwarden).
  */
-import { canonical } from '../decide/address-set.js';
+import { canonical } from '../net/address-set.js';
 import { defaultConfig, loadConfigFile } from '../config/load.js';
 import { PortwardenError } from '../errors.js';
 import { BanStore, type BanRow } from '../state/ban-store.js';

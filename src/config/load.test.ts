@@ -6,7 +6,8 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type ErrorCodeName } from '../errors.js';
 import { defaultConfig, loadConfigFile, parseConfigText, type PortwardenConfig } from './load.js';
-import { PROFILES, PROFILE_NAMES, type DetectionSettings, type ProfileName } from './profiles.js';
+import { PROFILES, type DetectionSettings } from './profiles.js';
+import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
 
 const FILE = 'test.yaml';
 const EXAMPLE = fileURLToPath(new URL('../../config/portwarden.example.yaml', import.meta.url));

@@ -1,3 +1,4 @@
+import type { ProfileName } from '../model/profile.js';
 /**
  * Detection settings and the three built-in profiles. Every threshold the detectors read lives here,
  * with its unit in its name; a config file overrides any of them (src/config/load.ts).
@@ -102,8 +103,6 @@ export interface DetectionSettings {
   };
 }
 
-export const PROFILE_NAMES = ['normal', 'aggressive', 'paranoid'] as const;
-export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

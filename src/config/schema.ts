@@ -7,7 +7,8 @@
  * error, never silently ignored. Messages are written for an operator reading `file:line:col: field:`.
  */
 import { z } from 'zod';
-import { PROFILE_NAMES, type DetectionSettings, type ProfileName } from './profiles.js';
+import { type DetectionSettings } from './profiles.js';
+import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
 import { SEVERITIES } from '../alert/alert.js';
 import { MAX_TEXT_BYTES, RESPONSE_MODES, type RespondSettings } from '../respond/settings.js';
 

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { ErrorCode, PortwardenError, type ErrorCodeName } from '../errors.js';
-import type { CommandName, Reply, Request, ResultOf } from './protocol.js';
+import type { CommandName, Reply, Request, ResultOf } from '../model/control.js';
 
 /** Sends one request to the daemon and returns its result; daemon-side errors keep their codes. */
 export async function request<C extends CommandName>(path: string, req: Extract<Request, { command: C }>, timeoutMs = 10_000): Promise<ResultOf[C]> {

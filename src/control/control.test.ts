@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortwardenError } from '../errors.js';
 import { request } from './client.js';
-import type { BanView, ControlHandler } from './protocol.js';
+import type { BanView, ControlHandler } from '../model/control.js';
 import { ControlServer } from './server.js';
 
 /** A daemon stand-in that keeps bans in a map: the protocol under test, not the daemon. */

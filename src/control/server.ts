@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PortwardenError } from '../errors.js';
-import { requestProblem, type ControlHandler, type Reply, type Request } from './protocol.js';
+import { requestProblem, type ControlHandler, type Reply, type Request } from '../model/control.js';
 
 /** A request line longer than this is refused: the peer is local, but never trusted. */
 const MAX_LINE_BYTES = 64 * 1024;

@@ -8,7 +8,7 @@
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { PortwardenError } from '../errors.js';
-import { AddressSet } from './address-set.js';
+import { AddressSet } from '../net/address-set.js';
 
 export interface AllowlistEntry {
   /** An address ('192.0.2.7'), a network ('198.51.100.0/24', '2001:db8::/48') or a host name ('bastion.example.com'). */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decayedScore, Escalation, ordinal, seededRandom, type EscalationSettings, type OffenderBook, type OffenderRecord } from './escalation.js';
+import { decayedScore, Escalation, ordinal, seededRandom, type EscalationSettings } from './escalation.js';
+import { type OffenderBook, type OffenderRecord } from '../model/offender.js';
 
 function book(): OffenderBook & { map: Map<string, OffenderRecord> } {
   const map = new Map<string, OffenderRecord>();

@@ -1,3 +1,4 @@
+import type { OffenderBook, OffenderRecord } from '../model/offender.js';
 /**
  * Escalation for repeat offenders (the decision policy's `durationFor` hook): a target banned again
  * gets a longer ban, base × factor^(n−1), capped at `maxBanSeconds`, with jitter, and optionally a ban
@@ -15,9 +16,9 @@
  *
  * Every result carries a sentence saying why the ban has its length; it is stored with the ban.
  */
-import type { ProfileName } from '../config/profiles.js';
+import type { ProfileName } from '../model/profile.js';
 import { PortwardenError } from '../errors.js';
-import { formatDuration } from './decision.js';
+import { formatDuration } from '../model/decision.js';
 
 export interface EscalationSettings {
   /** Off: every ban is the profile's length, offences are still recorded. */
@@ -48,22 +49,6 @@ export const ESCALATION_PROFILES: Readonly<Record<ProfileName, Readonly<Escalati
   paranoid: Object.freeze({ enabled: true, factor: 4, maxBanSeconds: 90 * DAY, jitterRatio: 0.1, permanentAfter: 6, scoreHalfLifeSeconds: 90 * DAY }),
 };
 
-/** What is remembered about an offender (an address or prefix that was banned). */
-export interface OffenderRecord {
-  address: string;
-  /** Offences in all (lifetime, across kinds). */
-  offences: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  /** Reputation at lastSeenMs; decays from there. */
-  score: number;
-}
-
-/** Where offenders are kept: the state database, or memory when it is unavailable. */
-export interface OffenderBook {
-  get(address: string): OffenderRecord | undefined;
-  put(record: OffenderRecord): void;
-}
 
 export interface Escalated {
   /** Ban length; null: no expiry. */

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { endianness, tmpdir, type NetworkInterfaceInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AddressSet } from './address-set.js';
+import { AddressSet } from '../net/address-set.js';
 import {
   decodeProcIPv4,
   decodeProcIPv6Words,

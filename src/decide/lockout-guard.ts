@@ -23,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { endianness, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { PortwardenError } from '../errors.js';
-import { AddressSet, parseNetwork, type Network } from './address-set.js';
+import { AddressSet, parseNetwork, type Network } from '../net/address-set.js';
 
 export interface Protection {
   /** Why the target must not be banned: 'loopback', 'own address', 'default gateway', 'resolver', 'ssh peer', 'allowlist: <network> (<reason>)'. */

@@ -5,12 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IncidentRecord } from '../detect/incident.js';
+import type { IncidentRecord } from '../model/incident.js';
 import { PortwardenError } from '../errors.js';
-import { AddressSet, type Network } from './address-set.js';
-import type { Decision } from './decision.js';
+import { AddressSet, type Network } from '../net/address-set.js';
+import type { Decision } from '../model/decision.js';
 import type { Guard, Protection } from './lockout-guard.js';
-import { DecisionPolicy, POLICY_PROFILES, policySettings, type DecideLogEvent, type PolicyOptions, type PolicySettings } from './policy.js';
+import { DecisionPolicy, POLICY_PROFILES, policySettings, type PolicyOptions, type PolicySettings } from './policy.js';
+import { type DecideLogEvent } from '../model/decision.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
 const TARGET = '198.51.100.10';

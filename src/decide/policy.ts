@@ -1,3 +1,4 @@
+import type { DecideLogEvent } from '../model/decision.js';
 /**
  * The decision policy: incident in, decision out. detect only reports; this is the one place that
  * decides what gets banned (STYLE.md rule 6). In order, for each source an incident names:
@@ -19,12 +20,12 @@
  * Time is the caller's (`nowMs`: packet time in a replay, wall clock live), so replays are deterministic.
  * Escalation for repeat offenders is not here: `durationFor` is its hook.
  */
-import type { ProfileName } from '../config/profiles.js';
-import type { IncidentKind, IncidentRecord } from '../detect/incident.js';
-import type { Ban } from '../enforce/backend.js';
+import type { ProfileName } from '../model/profile.js';
+import type { IncidentKind, IncidentRecord } from '../model/incident.js';
+import type { Ban } from '../model/ban.js';
 import { PortwardenError } from '../errors.js';
-import { parseAddress, prefixOf, type Network } from './address-set.js';
-import { capitalize, describeIncident, formatDuration, listText, type Decision, type Refusal } from './decision.js';
+import { parseAddress, prefixOf, type Network } from '../net/address-set.js';
+import { capitalize, describeIncident, formatDuration, listText, type Decision, type Refusal } from '../model/decision.js';
 import type { Guard } from './lockout-guard.js';
 
 export interface PolicySettings {
@@ -128,22 +129,6 @@ export function policySettings(profile: ProfileName, overrides: Partial<PolicySe
   return validatePolicySettings({ ...base, ...overrides, banSeconds: { ...base.banSeconds, ...overrides.banSeconds } });
 }
 
-/** Log events of decide, by `event.action`. */
-export const DecideEvent = {
-  'ban-refused': 'a target the lockout guard protects was not banned (reason says which protection)',
-  'ban-capped': 'a target was not banned because the new-ban cap was reached',
-  'ban-widened': 'past the new-ban cap, sources of one prefix were banned as that one prefix',
-  'bad-source': 'an incident named a source that is not an IP address',
-} as const;
-
-export interface DecideLogEvent {
-  'event.action': keyof typeof DecideEvent;
-  /** The target concerned (address or prefix). */
-  'source.ip': string;
-  /** The incident kind. */
-  'rule.name': IncidentKind;
-  reason: string;
-}
 
 export interface PolicyOptions {
   guard: Guard;

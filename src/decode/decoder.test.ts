@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Packet, LinkType, IpProtocol, TcpFlag } from './packet.js';
+import { Packet, LinkType, IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent, DecodeStats, type DecodeEventName } from './events.js';
 import { decodeFrame } from './decoder.js';
 import { dnsQuestion } from './dns.js';
-import { formatIPv4 } from './address.js';
+import { formatIPv4 } from '../net/address.js';
 import {
   EtherType, concat, decodeOne, dnsMessage, ethernet, fragmentHeader, icmp, ipv4, ipv6, nullLoopback, optionsHeader,
   sll, sll2, tcp, udp, vlanEthernet,
-} from './test-frames.js';
+} from '../../test/support/frames.js';
 
 const SYN_OPTIONS = [2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
 

@@ -1,4 +1,4 @@
-import { LinkType, type Packet } from './packet.js';
+import { LinkType, type Packet } from '../model/packet.js';
 import { DecodeEvent, type DecodeStats } from './events.js';
 import { decodeEthernet, decodeLoop, decodeNull, decodeRaw, decodeSll, decodeSll2 } from './link.js';
 import { decodeIPv4 } from './ipv4.js';

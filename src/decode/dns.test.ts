@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol, TcpFlag } from './packet.js';
+import { IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
 import { dnsQuestion } from './dns.js';
-import { EtherType, be16, concat, decodeOne, dnsMessage, dnsName, ethernet, ipv4, ipv6, tcp, udp } from './test-frames.js';
+import { EtherType, be16, concat, decodeOne, dnsMessage, dnsName, ethernet, ipv4, ipv6, tcp, udp } from '../../test/support/frames.js';
 
 const A = 1;
 const AAAA = 28;

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol, TcpFlag } from './packet.js';
+import { IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
-import { formatIPv4, formatIPv6, hashIPv6 } from './address.js';
+import { formatIPv4, formatIPv6, hashIPv6 } from '../net/address.js';
 import {
   EtherType, concat, decodeOne, ethernet, fragmentHeader, icmp, ipv4, ipv6, optionsHeader, tcp, udp,
-} from './test-frames.js';
+} from '../../test/support/frames.js';
 
 const SCANNER = '203.0.113.66';
 const TARGET = '192.0.2.10';

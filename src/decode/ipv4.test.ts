@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol, TcpFlag } from './packet.js';
+import { IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent, type DecodeEventName } from './events.js';
-import { formatIPv4 } from './address.js';
-import { EtherType, concat, decodeOne, ethernet, ipv4, tcp, udp, type Ipv4Spec } from './test-frames.js';
+import { formatIPv4 } from '../net/address.js';
+import { EtherType, concat, decodeOne, ethernet, ipv4, tcp, udp, type Ipv4Spec } from '../../test/support/frames.js';
 
 const synSegment = tcp({ srcPort: 33000, dstPort: 443, flags: TcpFlag.SYN, seq: 1 });
 

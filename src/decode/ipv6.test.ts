@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol, TcpFlag } from './packet.js';
+import { IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
-import { formatIPv6, hashIPv6 } from './address.js';
+import { formatIPv6, hashIPv6 } from '../net/address.js';
 import { MAX_IPV6_EXT_HEADERS } from './ipv6-ext.js';
 import {
   EtherType, authenticationHeader, concat, decodeOne, ethernet, fragmentHeader, ipv6, optionsHeader, tcp, udp,
-} from './test-frames.js';
+} from '../../test/support/frames.js';
 
 const HOP_BY_HOP = 0;
 const ROUTING = 43;

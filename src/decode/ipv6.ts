@@ -1,7 +1,7 @@
-import type { Packet } from './packet.js';
+import type { Packet } from '../model/packet.js';
 import { DecodeEvent, type DecodeStats } from './events.js';
 import { u16 } from './bytes.js';
-import { hashIPv6Signed } from './address.js';
+import { hashIPv6Signed } from '../net/address.js';
 import { Ipv6Chain, walkIPv6Chain } from './ipv6-ext.js';
 import { decodeTcp } from './tcp.js';
 import { decodeUdp } from './udp.js';

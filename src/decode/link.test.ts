@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LinkType, IpProtocol, TcpFlag } from './packet.js';
+import { LinkType, IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
-import { formatIPv4, formatIPv6 } from './address.js';
+import { formatIPv4, formatIPv6 } from '../net/address.js';
 import {
   EtherType, decodeOne, ethernet, ipv4, ipv6, nullLoopback, sll, sll2, tcp, udp, vlanEthernet, concat,
-} from './test-frames.js';
+} from '../../test/support/frames.js';
 
 const syn4 = ipv4({ src: '203.0.113.7', dst: '192.0.2.80', protocol: IpProtocol.TCP }, tcp({ srcPort: 40000, dstPort: 22, flags: TcpFlag.SYN }));
 const syn6 = ipv6({ src: '2001:db8::7', dst: '2001:db8::50', nextHeader: IpProtocol.TCP }, tcp({ srcPort: 40000, dstPort: 22, flags: TcpFlag.SYN }));

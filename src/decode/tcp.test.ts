@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol, TcpFlag } from './packet.js';
+import { IpProtocol, TcpFlag } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
-import { EtherType, concat, decodeOne, ethernet, ipv4, tcp, type TcpSpec } from './test-frames.js';
+import { EtherType, concat, decodeOne, ethernet, ipv4, tcp, type TcpSpec } from '../../test/support/frames.js';
 
 function tcpFrame(spec: TcpSpec, payload: number[] = []): Buffer {
   return ethernet(EtherType.IPV4, ipv4({ protocol: IpProtocol.TCP }, tcp(spec, payload)));

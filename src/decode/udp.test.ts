@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol } from './packet.js';
+import { IpProtocol } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
-import { EtherType, concat, decodeOne, ethernet, ipv4, ipv6, udp } from './test-frames.js';
+import { EtherType, concat, decodeOne, ethernet, ipv4, ipv6, udp } from '../../test/support/frames.js';
 
 test('udp: ports and payload over IPv4 and IPv6', () => {
   for (const frame of [

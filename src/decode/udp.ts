@@ -1,4 +1,4 @@
-import type { Packet } from './packet.js';
+import type { Packet } from '../model/packet.js';
 import { DecodeEvent } from './events.js';
 import { u16 } from './bytes.js';
 

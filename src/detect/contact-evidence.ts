@@ -1,6 +1,7 @@
 import type { WindowThreshold } from '../config/profiles.js';
 import { contactClass, contactCompleted, contactOsSyn, contactOutcome, contactReset, Outcome } from './first-contact.js';
-import { ClassCounts, type AddressKey, type Incident } from './incident.js';
+import { ClassCounts, type Incident } from './incident.js';
+import { type AddressKey } from '../model/incident.js';
 import type { TrwModel } from './trw.js';
 import { firstWindowReached } from './windowed-count.js';
 

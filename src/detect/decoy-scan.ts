@@ -1,4 +1,5 @@
-import { ClassCounts, Incident, compareAddressKeys, formatAddressKey, formatPortKey, isoTime, sample, type AddressKey, type IncidentRecord } from './incident.js';
+import { ClassCounts, Incident, compareAddressKeys, isoTime, sample } from './incident.js';
+import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 
 const SLOTS = 4096;
 

@@ -1,5 +1,6 @@
 import type { DetectionSettings } from '../config/profiles.js';
-import { ClassCounts, Incident, compareAddressKeys, formatAddressKey, formatPortKey, isoTime, sample, type AddressKey, type IncidentRecord } from './incident.js';
+import { ClassCounts, Incident, compareAddressKeys, isoTime, sample } from './incident.js';
+import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 
 /** Marks a port that more than one source probed: not part of a disjoint slice. */
 const SHARED = '';

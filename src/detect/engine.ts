@@ -1,6 +1,6 @@
 import type { DetectionSettings } from '../config/profiles.js';
-import { formatIPv6 } from '../decode/address.js';
-import { IpProtocol, TcpFlag, type Packet } from '../decode/packet.js';
+import { formatIPv6 } from '../net/address.js';
+import { IpProtocol, TcpFlag, type Packet } from '../model/packet.js';
 import { ContactEvidence, ItemBudget, type ContactThresholds } from './contact-evidence.js';
 import { DETECTION_COUNTER_NAMES, DetectionCounter, type DetectionCounterName } from './counters.js';
 import { DecoyFingerprints, DecoyGroup, DecoyIncident, fingerprint } from './decoy-scan.js';
@@ -25,9 +25,11 @@ import {
 } from './first-contact.js';
 import { FloodClass, FloodDetector, TargetState } from './flood.js';
 import { FlowState, FlowTable } from './flow-table.js';
-import { compareAddressKeys, formatAddressKey, PortFamily, type AddressKey, type Incident } from './incident.js';
+import { compareAddressKeys, type Incident } from './incident.js';
+import { formatAddressKey, PortFamily, type AddressKey } from '../model/incident.js';
 import { PendingProbes } from './pending-probes.js';
-import { PROBE_CLASS_COUNT, ProbeClass, classifyTcpFlags } from './probe-class.js';
+import { classifyTcpFlags } from './probe-class.js';
+import { PROBE_CLASS_COUNT, ProbeClass } from '../model/probe.js';
 import { Claim, SlotTable } from './slot-table.js';
 import { SweepIncident } from './sweep.js';
 import { TrwModel } from './trw.js';

@@ -1,6 +1,7 @@
 import type { DetectionSettings } from '../config/profiles.js';
 import { HyperLogLog } from './hyperloglog.js';
-import { Incident, compareAddressKeys, formatAddressKey, formatPortKey, isoTime, type AddressKey, type IncidentRecord } from './incident.js';
+import { Incident, compareAddressKeys, isoTime } from './incident.js';
+import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 import type { DistributedState } from './distributed-scan.js';
 
 export const FloodClass = { syn: 0, udp: 1, icmp: 2 } as const;

@@ -1,4 +1,4 @@
-import type { AddressKey } from './incident.js';
+import type { AddressKey } from '../model/incident.js';
 
 /**
  * First contacts waiting for an answer, oldest first, in a fixed ring of typed arrays. An entry names

@@ -1,12 +1,6 @@
 import type { ContactEvidence } from './contact-evidence.js';
-import {
-  Incident,
-  formatAddressKey,
-  formatPortKey,
-  isoTime,
-  type AddressKey,
-  type IncidentRecord,
-} from './incident.js';
+import { Incident, isoTime } from './incident.js';
+import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 import type { TrwModel } from './trw.js';
 import { describeTrigger } from './vertical-scan.js';
 

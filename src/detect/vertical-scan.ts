@@ -1,13 +1,6 @@
 import type { ContactEvidence } from './contact-evidence.js';
-import {
-  Incident,
-  formatAddressKey,
-  formatPortKey,
-  isoTime,
-  windowName,
-  type AddressKey,
-  type IncidentRecord,
-} from './incident.js';
+import { Incident, isoTime, windowName } from './incident.js';
+import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 import type { TrwModel } from './trw.js';
 
 /** One source probing many ports of one target. */

@@ -8,7 +8,7 @@
  * query accepted in place would still follow the query's route (INPUT delivers it to no socket,
  * FORWARD sends it on toward the server).
  */
-import type { Packet } from '../decode/packet.js';
+import type { Packet } from '../model/packet.js';
 import { u16 } from '../decode/bytes.js';
 import { checksum, pseudoHeaderSum } from '../decode/checksum.js';
 

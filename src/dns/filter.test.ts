@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { IpProtocol } from '../decode/packet.js';
-import { EtherType, decodeOne, dnsMessage, ethernet, ipv4, ipv6, udp } from '../decode/test-frames.js';
+import { IpProtocol } from '../model/packet.js';
+import { EtherType, decodeOne, dnsMessage, ethernet, ipv4, ipv6, udp } from '../../test/support/frames.js';
 import { createLogger } from '../observe/log.js';
 import { Blocklist, MatchKind } from './blocklist.js';
 import { DnsFilter, type AnswerLimit, type DnsFilterSettings } from './filter.js';

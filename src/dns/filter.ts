@@ -15,13 +15,13 @@
  * A TCP segment may carry several length-prefixed queries: every complete one is checked.
  */
 import { DecodeEvent, DecodeStats } from '../decode/events.js';
-import type { Packet } from '../decode/packet.js';
+import type { Packet } from '../model/packet.js';
 import { dnsQuestion } from '../decode/dns.js';
-import { formatIPv4, formatIPv6 } from '../decode/address.js';
+import { formatIPv4, formatIPv6 } from '../net/address.js';
 import { u16 } from '../decode/bytes.js';
-import type { EventLogger } from '../observe/log.js';
+import type { EventLogger } from '../model/logger.js';
 import type { Blocklist, BlocklistMatch } from './blocklist.js';
-import { SourceLimiter, TokenBucket } from '../respond/rate-limit.js';
+import { SourceLimiter, TokenBucket } from '../net/rate-limit.js';
 import { buildTcpReset, buildUdpAnswer, Rcode } from './answer.js';
 
 export type DnsAction = 'drop' | 'nxdomain' | 'sinkhole';

@@ -1,24 +1,10 @@
+import type { Ban, KernelBan, Target } from '../model/ban.js';
 /**
  * What every enforcement backend offers (nftables, iptables+ipset, dry-run): a small interface in the
  * CrowdSec bouncer's spirit. decide makes decisions; a backend only applies them. Changes are queued
  * with `ban`/`unban`/`allow` and applied together by `commit`, one kernel transaction per call, so the
  * daemon can batch a few milliseconds of decisions into one round trip.
  */
-
-/** An address or network: canonical text ('192.0.2.7', '2001:db8::/64'). */
-export type Target = string;
-
-export interface Ban {
-  target: Target;
-  /** Seconds the kernel keeps the ban before it lifts it by itself; null keeps it until unbanned. */
-  timeoutSeconds: number | null;
-}
-
-export interface KernelBan {
-  target: Target;
-  /** Seconds left as the kernel reports them; null for a ban without timeout. */
-  expiresInSeconds: number | null;
-}
 
 export interface CommitResult {
   /** Changes applied in this transaction. */

@@ -4,9 +4,9 @@
  * bad target never reaches a kernel transaction.
  */
 import { PortwardenError } from '../errors.js';
-import type { Ban, Target } from './backend.js';
+import type { Ban, Target } from '../model/ban.js';
 import type { QueuedChange } from './element-state.js';
-import { parseTarget, type ParsedTarget } from './targets.js';
+import { parseTarget, type ParsedTarget } from '../net/target.js';
 
 export type Action = QueuedChange['action'];
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PortwardenError } from '../errors.js';
-import type { KernelBan } from './backend.js';
+import type { KernelBan } from '../model/ban.js';
 import { EnforceError } from './decisions.js';
 import { DryRunBackend, type DryRunLogEntry } from './dry-run.js';
 

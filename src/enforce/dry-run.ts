@@ -6,7 +6,8 @@
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { PortwardenError } from '../errors.js';
-import type { CommitResult, EnforcementBackend, KernelBan, Target } from './backend.js';
+import type { CommitResult, EnforcementBackend } from './backend.js';
+import type { KernelBan, Target } from '../model/ban.js';
 import { EnforceError, QueueingBackend, type Action, type EnforceFailure } from './decisions.js';
 import { ElementState, type SetName } from './element-state.js';
 

@@ -24,7 +24,7 @@
  * the addition is dropped instead (measured on Linux 6.18: ban, re-ban, re-ban of one /25 in one
  * batch — delete, add, delete, add — has the second delete refused with ENOENT).
  */
-import { contains, familyWidth, widen, type Family, type ParsedTarget } from './targets.js';
+import { targetContains, familyWidth, widen, type Family, type ParsedTarget } from '../net/target.js';
 
 export type SetName = 'allow4' | 'allow6' | 'ban4' | 'ban6';
 
@@ -91,7 +91,7 @@ class PrefixTable<V extends Entry> {
     if (target.prefixLength === familyWidth(target.family)) return out;
     for (const [length, level] of this.#byLength) {
       if (length <= target.prefixLength) continue;
-      for (const value of level.values()) if (contains(target, value.target)) out.push(value);
+      for (const value of level.values()) if (targetContains(target, value.target)) out.push(value);
     }
     return out;
   }

@@ -5,7 +5,7 @@
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KernelBan } from './backend.js';
+import type { KernelBan } from '../model/ban.js';
 import type { IptablesBackendOptions } from './iptables.js';
 import { iptablesPrefilterRules, ipsetLine } from './iptables.js';
 import { queuedBan } from './decisions.js';

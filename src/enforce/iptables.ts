@@ -26,10 +26,11 @@
  */
 import { spawn } from 'node:child_process';
 import { PortwardenError } from '../errors.js';
-import type { CommitResult, EnforcementBackend, KernelBan } from './backend.js';
+import type { CommitResult, EnforcementBackend } from './backend.js';
+import type { KernelBan } from '../model/ban.js';
 import { EnforceError, QueueingBackend, type EnforceFailure } from './decisions.js';
 import type { QueuedChange } from './element-state.js';
-import { parseTarget, type Family } from './targets.js';
+import { parseTarget, type Family } from '../net/target.js';
 
 export const IPSET_ALLOW4 = 'portwarden-allow4';
 export const IPSET_ALLOW6 = 'portwarden-allow6';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
 import type { ElementChange } from './element-state.js';
 import { encodeDeleteTableBatch, encodeSetElementBatch, intervalsFromElements, type DumpedElement } from './nft-netlink.js';
-import { parseTarget, rangeToTargets, type ParsedTarget } from './targets.js';
+import { parseTarget, rangeToTargets, type ParsedTarget } from '../net/target.js';
 
 function target(text: string): ParsedTarget {
   const parsed = parseTarget(text);

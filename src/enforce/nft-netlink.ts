@@ -10,9 +10,9 @@
  */
 import { constants as osConstants, endianness } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { NETLINK_NETFILTER, NetlinkSocket, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from '../netlink/socket.js';
+import { NETLINK_NETFILTER, NetlinkSocket, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from '../kernel/netlink-socket.js';
 import { PortwardenError } from '../errors.js';
-import { familyWidth, intervalEnd, rangeToTargets, type Family, type ParsedTarget } from './targets.js';
+import { familyWidth, intervalEnd, rangeToTargets, type Family, type ParsedTarget } from '../net/target.js';
 import type { ElementChange } from './element-state.js';
 
 const NFNL_SUBSYS_NFTABLES = 10;

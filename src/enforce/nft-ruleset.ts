@@ -9,7 +9,7 @@
  * filter would drop (no "established, related accept").
  */
 import { PortwardenError } from '../errors.js';
-import { contains, parseTarget, type ParsedTarget } from './targets.js';
+import { targetContains, parseTarget, type ParsedTarget } from '../net/target.js';
 
 export interface NftRulesetOptions {
   /** Default 'portwarden'. */
@@ -214,7 +214,7 @@ function ports(list: readonly number[], field: string): number[] {
 function widestOnly(targets: readonly ParsedTarget[]): ParsedTarget[] {
   const sorted = [...targets].sort((a, b) => a.prefixLength - b.prefixLength);
   const kept: ParsedTarget[] = [];
-  for (const t of sorted) if (!kept.some((k) => contains(k, t))) kept.push(t);
+  for (const t of sorted) if (!kept.some((k) => targetContains(k, t))) kept.push(t);
   return kept.sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
 }
 

@@ -5,7 +5,7 @@
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KernelBan } from './backend.js';
+import type { KernelBan } from '../model/ban.js';
 import type { NftRulesetOptions } from './nft-ruleset.js';
 import { destroyAll, Driver, driverErrorOf, leftoverNamespaces, manyAttackersLab, mustIn, NetnsPair, runIn } from '../../test/support/testkit-netns.js';
 

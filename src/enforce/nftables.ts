@@ -13,10 +13,11 @@
  * someone removed it); the refused decisions are then thrown as one EnforceError (PW_ERR_ENFORCE).
  */
 import { PortwardenError } from '../errors.js';
-import type { CommitResult, EnforcementBackend, KernelBan } from './backend.js';
+import type { CommitResult, EnforcementBackend } from './backend.js';
+import type { KernelBan } from '../model/ban.js';
 import { EnforceError, QueueingBackend, type EnforceFailure } from './decisions.js';
 import { ElementState, type BanEntry, type QueuedChange, type SetName } from './element-state.js';
-import { runNft } from './nft-cli.js';
+import { runNft } from '../kernel/nft.js';
 import {
   encodeDeleteTableBatch,
   encodeGetTable,
@@ -29,7 +30,7 @@ import {
   type BatchOutcome,
 } from './nft-netlink.js';
 import { keepBansRulesetText, resolveNftRuleset, rulesetText, type NftRulesetOptions, type ResolvedNftRuleset } from './nft-ruleset.js';
-import { parseTarget, type Family } from './targets.js';
+import { parseTarget, type Family } from '../net/target.js';
 
 interface Transaction {
   /** Index of the first decision the transaction did not take. */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpProtocol } from '../decode/packet.js';
-import { EtherType, decodeOne, ethernet, ipv4, ipv6, tcp } from '../decode/test-frames.js';
-import { AddressIndexedMap } from '../decide/indexed-bans.js';
+import { IpProtocol } from '../model/packet.js';
+import { EtherType, decodeOne, ethernet, ipv4, ipv6, tcp } from '../../test/support/frames.js';
+import { AddressIndexedMap } from '../net/address-map.js';
 import { sourceBanned } from './controller.js';
 
 function syn(src: string) {

@@ -2,8 +2,8 @@
  * What the daemon holds for inline mode: starts it when the config enables it, follows reloads
  * (on → off → on, settings, blocklists re-read every time), stops it. Keeps daemon.ts to a few calls.
  */
-import type { Packet } from '../decode/packet.js';
-import type { EventLogger } from '../observe/log.js';
+import type { Packet } from '../model/packet.js';
+import type { EventLogger } from '../model/logger.js';
 import { InlineFilter, type DnsSettings, type InlineSettings } from './inline.js';
 
 export interface InlineConfig {

@@ -24,14 +24,14 @@
  */
 import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
-import { LinkType, Packet } from '../decode/packet.js';
+import { LinkType, Packet } from '../model/packet.js';
 import { PortwardenError } from '../errors.js';
-import type { EventLogger } from '../observe/log.js';
+import type { EventLogger } from '../model/logger.js';
 import { loadBlocklists, formatBadLine } from '../dns/blocklist-file.js';
 import { Blocklist } from '../dns/blocklist.js';
 import { DNS_COUNTERS, DnsFilter, type DnsCounter, type DnsFilterSettings } from '../dns/filter.js';
-import { formatIPv4, formatIPv6, parseAddress } from '../decode/address.js';
-import { RawSender } from '../respond/rawsend.js';
+import { formatIPv4, formatIPv6, parseAddressBytes } from '../net/address.js';
+import { RawSender } from '../kernel/raw-send.js';
 import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from './nfqueue.js';
 import { detectQueueBackend, installQueueRules, removeQueueRules, type QueueBackend } from './rules.js';
 
@@ -378,8 +378,8 @@ function loadLists(dns: DnsSettings, log: EventLogger): Blocklist {
 
 /** The DNS filter's settings from the config's, addresses parsed once. */
 export function dnsFilterSettings(d: DnsSettings): DnsFilterSettings {
-  const a4 = parseAddress(d.sinkhole4);
-  const a6 = parseAddress(d.sinkhole6);
+  const a4 = parseAddressBytes(d.sinkhole4);
+  const a6 = parseAddressBytes(d.sinkhole6);
   if (a4 === null || a4.version !== 4) throw new PortwardenError('PW_ERR_INLINE', `dns.sinkhole4 ${JSON.stringify(d.sinkhole4)} is not an IPv4 address`);
   if (a6 === null || a6.version !== 6) throw new PortwardenError('PW_ERR_INLINE', `dns.sinkhole6 ${JSON.stringify(d.sinkhole6)} is not an IPv6 address`);
   const v4 = new Uint8Array(4);

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 
 const NS = `pwnfq-${process.pid}`;
 const QUEUE = 7000 + (process.pid % 500);
-const CHILD = new URL('./testkit-nfqueue-child.ts', import.meta.url).pathname;
+const CHILD = new URL('../../test/support/nfqueue-child.ts', import.meta.url).pathname;
 let result: Record<string, unknown>;
 
 function inNs(cmd: string, args: string[]): string {

@@ -1,4 +1,5 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, type DestinationStream } from 'pino';
+import type { EventLogger } from '../model/logger.js';
 
 /**
  * Structured logs: one JSON object per line with Elastic Common Schema field names (`@timestamp`,
@@ -6,18 +7,6 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * `destination.port`, `rule.name`), so they go straight into Elasticsearch, Loki or a SIEM; or, when the
  * output is a terminal, one readable line each.
  */
-
-/** What an event is about, in ECS terms; every field optional. */
-export interface EventFields {
-  'event.kind'?: 'alert' | 'event' | 'state';
-  'event.action'?: string;
-  'event.reason'?: string;
-  'source.ip'?: string;
-  'destination.ip'?: string;
-  'destination.port'?: string;
-  'rule.name'?: string;
-  [field: string]: unknown;
-}
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -29,7 +18,6 @@ export interface LogOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-export type EventLogger = Logger;
 
 export function createLogger(options: LogOptions = {}): EventLogger {
   const stream = options.stream ?? process.stdout;

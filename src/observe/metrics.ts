@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DecodeEvent, DecodeEventDoc, type DecodeEventName, type DecodeStats } from '../decode/events.js';
 import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
-import type { IncidentKind } from '../detect/incident.js';
-import { PROBE_CLASS_NAMES } from '../detect/probe-class.js';
+import type { IncidentKind } from '../model/incident.js';
+import { PROBE_CLASS_NAMES } from '../model/probe.js';
 
 /**
  * Prometheus metrics of the live daemon. Metric names are a public vocabulary (dashboards and alert

@@ -1,13 +1,13 @@
 import type { ConfigDocument } from '../config/schema.js';
-import type { ControlHandler } from '../control/protocol.js';
-import { canonical } from '../decide/address-set.js';
-import type { IncidentRecord } from '../detect/incident.js';
-import { PROBE_CLASS_NAMES } from '../detect/probe-class.js';
+import type { ControlHandler } from '../model/control.js';
+import { canonical } from '../net/address-set.js';
+import type { IncidentRecord } from '../model/incident.js';
+import { PROBE_CLASS_NAMES } from '../model/probe.js';
 import { PortwardenError } from '../errors.js';
 import { readiness, type HealthSource, type Readiness } from './health.js';
 import { ObserveHttpServer, type ObserveApi } from './http-server.js';
 import { splitListen } from './listen-address.js';
-import type { EventLogger } from './log.js';
+import type { EventLogger } from '../model/logger.js';
 import { DaemonMetrics, type MetricsSource } from './metrics.js';
 import { RecentIncidents } from './recent-incidents.js';
 import { dashboardToken } from './token.js';

@@ -1,4 +1,4 @@
-import type { IncidentRecord } from '../detect/incident.js';
+import type { IncidentRecord } from '../model/incident.js';
 
 /** One incident as the dashboard shows it: the record, what was decided, and when (wall clock). */
 export interface RecentIncident {

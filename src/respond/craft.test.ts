@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapWriter } from '../capture/pcap-writer.js';
-import { formatIPv4, formatIPv6 } from '../decode/address.js';
+import { formatIPv4, formatIPv6 } from '../net/address.js';
 import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
-import { IpProtocol, LinkType, Packet, TcpFlag } from '../decode/packet.js';
-import { ipv4, ipv6, tcp } from '../decode/test-frames.js';
+import { IpProtocol, LinkType, Packet, TcpFlag } from '../model/packet.js';
+import { ipv4, ipv6, tcp } from '../../test/support/frames.js';
 import { checksum, pseudoHeaderSum } from '../decode/checksum.js';
 import { craftReply, type ReplyKind } from './craft.js';
 

@@ -12,7 +12,7 @@
  *
  * Nothing here throws on a probe that is not a SYN: `craftReply` returns null, the caller counts it.
  */
-import { IpProtocol, TcpFlag, type Packet } from '../decode/packet.js';
+import { IpProtocol, TcpFlag, type Packet } from '../model/packet.js';
 import { checksum, pseudoHeaderSum } from '../decode/checksum.js';
 
 export type ReplyKind = 'syn-ack' | 'try-harder';

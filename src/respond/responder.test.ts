@@ -6,13 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Decision } from '../decide/decision.js';
+import type { Decision } from '../model/decision.js';
 import type { Guard } from '../decide/lockout-guard.js';
 import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
-import { IpProtocol, LinkType, Packet, TcpFlag } from '../decode/packet.js';
-import { ipv4, tcp } from '../decode/test-frames.js';
-import type { EventLogger } from '../observe/log.js';
+import { IpProtocol, LinkType, Packet, TcpFlag } from '../model/packet.js';
+import { ipv4, tcp } from '../../test/support/frames.js';
+import type { EventLogger } from '../model/logger.js';
 import { Responder } from './responder.js';
 import { RESPOND_PROFILES, type RespondSettings } from './settings.js';
 

@@ -20,21 +20,21 @@
  */
 import { randomInt } from 'node:crypto';
 import { NflogSource } from '../capture/nflog.js';
-import type { Decision } from '../decide/decision.js';
+import type { Decision } from '../model/decision.js';
 import type { Guard } from '../decide/lockout-guard.js';
-import { formatIPv4, formatIPv6 } from '../decode/address.js';
+import { formatIPv4, formatIPv6 } from '../net/address.js';
 import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
-import { Packet } from '../decode/packet.js';
-import type { IncidentRecord } from '../detect/incident.js';
-import { runNft } from '../enforce/nft-cli.js';
-import { contains, parseTarget, type ParsedTarget } from '../enforce/targets.js';
+import { Packet } from '../model/packet.js';
+import type { IncidentRecord } from '../model/incident.js';
+import { runNft } from '../kernel/nft.js';
+import { targetContains, parseTarget, type ParsedTarget } from '../net/target.js';
 import { PortwardenError } from '../errors.js';
-import type { EventLogger } from '../observe/log.js';
+import type { EventLogger } from '../model/logger.js';
 import { craftReply, isAnswerableSyn, type ReplyKind } from './craft.js';
 import { KERNEL_COUNTERS, RESPOND_SETS, replaceRulesText, respondDeclarations, respondRules } from './kernel-rules.js';
-import { SourceLimiter, TokenBucket } from './rate-limit.js';
-import { RawSender } from './rawsend.js';
+import { SourceLimiter, TokenBucket } from '../net/rate-limit.js';
+import { RawSender } from '../kernel/raw-send.js';
 import { answeredInUserSpace, type RespondSettings } from './settings.js';
 
 /** Counters, by name as status shows them (`respond.<name>`). */
@@ -230,7 +230,7 @@ export class Responder {
     for (const source of sources) {
       const parsed = parseTarget(source);
       if (!parsed.ok || parsed.target.prefixLength !== (parsed.target.family === 4 ? 32 : 128)) continue;
-      const covering = bans.find((b) => contains(b.parsed.target, parsed.target));
+      const covering = bans.find((b) => targetContains(b.parsed.target, parsed.target));
       if (covering === undefined) continue; // not banned (cap, guard): not answered either
       const address = parsed.target.text;
       if (this.#guard().protects(address) !== null) {

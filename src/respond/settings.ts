@@ -8,7 +8,7 @@
  *
  * The profiles all default to `drop`: an answer is an active measure the operator opts into.
  */
-import type { ProfileName } from '../config/profiles.js';
+import type { ProfileName } from '../model/profile.js';
 
 export const RESPONSE_MODES = ['drop', 'rst', 'try-harder', 'syn-ack'] as const;
 export type ResponseMode = (typeof RESPONSE_MODES)[number];

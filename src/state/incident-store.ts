@@ -7,7 +7,7 @@
  * streams row by row. Retention deletes old rows in chunks (each its own short transaction), so the
  * daemon's writes never wait long behind a purge of a million rows.
  */
-import type { IncidentRecord } from '../detect/incident.js';
+import type { IncidentRecord } from '../model/incident.js';
 import type { StateDatabase } from './database.js';
 
 export interface IncidentEntry {

@@ -3,8 +3,8 @@
  * first and last seen, and its reputation score (decide/escalation.ts). `net64` is the IPv6 /64 the
  * offender lies in, so a returning neighbour of a banned IPv6 address can be banned as the whole /64.
  */
-import { parseNetwork, prefixOf } from '../decide/address-set.js';
-import type { OffenderRecord } from '../decide/escalation.js';
+import { parseNetwork, prefixOf } from '../net/address-set.js';
+import type { OffenderRecord } from '../model/offender.js';
 import type { StateDatabase } from './database.js';
 
 /** The IPv6 /64 of an address or prefix as canonical text; null for IPv4 and for anything else. */

@@ -12,7 +12,7 @@
  *     database cannot happen in that order, but an operator's `nft add element` or an older version
  *     can): kept with the kernel's remaining time, written to the database, and logged as a repair.
  */
-import type { KernelBan } from '../enforce/backend.js';
+import type { KernelBan } from '../model/ban.js';
 import type { BanRow } from './ban-store.js';
 
 export interface RestoreBan {

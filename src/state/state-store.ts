@@ -14,7 +14,7 @@
 import type { Transaction } from 'better-sqlite3';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OffenderBook, OffenderRecord } from '../decide/escalation.js';
+import type { OffenderBook, OffenderRecord } from '../model/offender.js';
 import { PortwardenError } from '../errors.js';
 import { BanStore, type BanRow } from './ban-store.js';
 import { openStateDatabase, stateError, STATE_FILE, type StateDatabase } from './database.js';

@@ -7,8 +7,8 @@
  */
 import { decodeFrame } from '../../src/decode/decoder.js';
 import { DecodeStats } from '../../src/decode/events.js';
-import { Packet } from '../../src/decode/packet.js';
-import { formatIPv4, formatIPv6 } from '../../src/decode/address.js';
+import { Packet } from '../../src/model/packet.js';
+import { formatIPv4, formatIPv6 } from '../../src/net/address.js';
 import { NflogSource, type NflogSourceOptions } from '../../src/capture/nflog.js';
 import { PortwardenError } from '../../src/errors.js';
 import { createInterface } from 'node:readline';

@@ -3,10 +3,12 @@
  * tests read as a story: who sent what to whom, when, and what came back.
  */
 import { defaultConfig } from '../../src/config/load.js';
-import type { DetectionSettings, ProfileName } from '../../src/config/profiles.js';
-import type { Incident, IncidentRecord } from '../../src/detect/incident.js';
-import { LinkType } from '../../src/decode/packet.js';
-import { Pipeline } from '../../src/pipeline.js';
+import type { DetectionSettings } from '../../src/config/profiles.js';
+import type { ProfileName } from '../../src/model/profile.js';
+import type { Incident } from '../../src/detect/incident.js';
+import type { IncidentRecord } from '../../src/model/incident.js';
+import { LinkType } from '../../src/model/packet.js';
+import { Pipeline } from '../../src/detect/pipeline.js';
 import { ethernet, etherTypeOf, icmpEcho, icmpUnreachable, ipPacket, Proto, tcp, udp, type TcpOptionSet } from '../../scripts/frames.js';
 
 const MAC_A = '02:00:00:00:00:01';

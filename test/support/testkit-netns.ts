@@ -17,7 +17,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { CommitResult, KernelBan } from '../../src/enforce/backend.js';
+import type { CommitResult } from '../../src/enforce/backend.js';
+import type { KernelBan } from '../../src/model/ban.js';
 import type { BackendKind, BackendOptions, DriverChange, DriverError } from './testkit-driver.js';
 
 export const ATTACKER4 = '10.77.0.1';

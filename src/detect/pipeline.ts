@@ -1,10 +1,10 @@
-import { readCaptureFileSync, type CaptureFileSummary } from './capture/capture-file.js';
-import type { DetectionSettings } from './config/profiles.js';
-import { decodeFrame } from './decode/decoder.js';
-import { DecodeStats } from './decode/events.js';
-import { Packet } from './decode/packet.js';
-import { DetectionEngine, type IncidentListener } from './detect/engine.js';
-import { CaptureError } from './errors.js';
+import { readCaptureFileSync, type CaptureFileSummary } from '../capture/capture-file.js';
+import type { DetectionSettings } from '../config/profiles.js';
+import { decodeFrame } from '../decode/decoder.js';
+import { DecodeStats } from '../decode/events.js';
+import { Packet } from '../model/packet.js';
+import { DetectionEngine, type IncidentListener } from './engine.js';
+import { CaptureError } from '../errors.js';
 
 /**
  * capture → decode → detect, wired once. `onFrame` is the one function every capture source calls;

@@ -3,10 +3,10 @@
  * byte from a small spec, so a test reads as "this header, these fields" and can break exactly
  * one field. Checksums are left zero: the decoder does not verify them.
  */
-import { Packet, LinkType } from './packet.js';
-import { DecodeStats } from './events.js';
-import { decodeFrame } from './decoder.js';
-import { parseAddress } from './address.js';
+import { Packet, LinkType } from '../../src/model/packet.js';
+import { DecodeStats } from '../../src/decode/events.js';
+import { decodeFrame } from '../../src/decode/decoder.js';
+import { parseAddressBytes } from '../../src/net/address.js';
 
 export type Bytes = ArrayLike<number>;
 
@@ -25,13 +25,13 @@ export function be32(n: number): number[] {
 }
 
 export function v4(text: string): number {
-  const a = parseAddress(text);
+  const a = parseAddressBytes(text);
   if (a === null || a.version !== 4) throw new Error(`not an IPv4 address: ${text}`);
   return a.v4;
 }
 
 export function v6(text: string): Uint8Array {
-  const a = parseAddress(text);
+  const a = parseAddressBytes(text);
   if (a === null || a.version !== 6) throw new Error(`not an IPv6 address: ${text}`);
   return a.v6;
 }

@@ -2,8 +2,8 @@
  * A decision: what decide concluded about one incident, and why, in words an operator reads in a
  * log line or an alert. enforce applies `bans`; observe logs and alerts the whole object.
  */
-import type { IncidentRecord } from '../detect/incident.js';
-import type { Ban } from '../enforce/backend.js';
+import type { IncidentKind, IncidentRecord } from './incident.js';
+import type { Ban } from './ban.js';
 
 export type DecisionAction = 'ban' | 'alert' | 'ignore';
 
@@ -110,4 +110,21 @@ export function describeIncident(r: IncidentRecord): string {
 
 export function capitalize(s: string): string {
   return s.length === 0 ? s : s[0].toUpperCase() + s.slice(1);
+}
+
+/** Log events of decide, by `event.action`. */
+export const DecideEvent = {
+  'ban-refused': 'a target the lockout guard protects was not banned (reason says which protection)',
+  'ban-capped': 'a target was not banned because the new-ban cap was reached',
+  'ban-widened': 'past the new-ban cap, sources of one prefix were banned as that one prefix',
+  'bad-source': 'an incident named a source that is not an IP address',
+} as const;
+
+export interface DecideLogEvent {
+  'event.action': keyof typeof DecideEvent;
+  /** The target concerned (address or prefix). */
+  'source.ip': string;
+  /** The incident kind. */
+  'rule.name': IncidentKind;
+  reason: string;
 }

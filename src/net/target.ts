@@ -2,7 +2,7 @@
  * Ban and allowlist targets: an address or a network, parsed once into the integer form the kernel
  * sets need (an interval [start, start + 2^(width - prefix))). Not on the packet path.
  */
-import { formatNetwork, tryParseNetwork } from '../decide/address-set.js';
+import { formatNetwork, tryParseNetwork } from './address-set.js';
 
 export type Family = 4 | 6;
 
@@ -45,7 +45,7 @@ export function intervalEnd(target: ParsedTarget): bigint {
 }
 
 /** Whether `outer` contains `inner` (equal counts). Prefixes either nest or are disjoint. */
-export function contains(outer: ParsedTarget, inner: ParsedTarget): boolean {
+export function targetContains(outer: ParsedTarget, inner: ParsedTarget): boolean {
   if (outer.family !== inner.family || outer.prefixLength > inner.prefixLength) return false;
   const shift = BigInt(familyWidth(outer.family) - outer.prefixLength);
   return inner.start >> shift === outer.start >> shift;

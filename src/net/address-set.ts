@@ -17,7 +17,7 @@
  * that allows more than its author wrote is a hole. Every refusal is a PortwardenError with code
  * PW_ERR_DECIDE_INPUT that quotes the bad entry.
  */
-import { formatIPv4, formatIPv6 } from '../decode/address.js';
+import { formatIPv4, formatIPv6 } from './address.js';
 import { PortwardenError } from '../errors.js';
 
 /** An address or network, parsed. IPv4 keeps its address in `words[3]` (as in ::ffff:a.b.c.d) and zeros before it. */

@@ -88,7 +88,7 @@ export type ParsedAddress = { version: 4; v4: number } | { version: 6; v6: Uint8
  * dotted quad); null for anything else. Strict on purpose: no leading zeros in IPv4 octets (they
  * mean octal to some tools), no zone ids, no brackets or prefix lengths.
  */
-export function parseAddress(text: string): ParsedAddress | null {
+export function parseAddressBytes(text: string): ParsedAddress | null {
   if (text.includes(':')) {
     const v6 = parseIPv6(text);
     return v6 === null ? null : { version: 6, v6 };

@@ -5,8 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { PortwardenError } from '../errors.js';
-import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from './nfqueue.js';
+import { PortwardenError } from '../../src/errors.js';
+import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from '../../src/inline/nfqueue.js';
 
 const queueNum = Number(process.argv[2]);
 const out: Record<string, unknown> = {};

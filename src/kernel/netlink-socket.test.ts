@@ -19,8 +19,8 @@ import {
   SO_SNDBUF,
   loadNetlinkAddon,
   type NetlinkBatchHandler,
-} from './socket.js';
-import * as socketModule from './socket.js';
+} from './netlink-socket.js';
+import * as socketModule from './netlink-socket.js';
 import { encodeGetTable } from '../enforce/nft-netlink.js';
 
 const NLMSG_NOOP = 1;
@@ -324,7 +324,7 @@ test('close() inside the callback stops delivery; nothing more arrives', async (
 });
 
 test('an unref()ed socket does not keep the process alive; a ref()ed one does until close()', () => {
-  const mod = new URL('./socket.ts', import.meta.url).pathname;
+  const mod = new URL('./netlink-socket.js', import.meta.url).pathname;
   const run = (body: string) =>
     spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { NetlinkSocket } from ${JSON.stringify(mod)};\n${body}`], {
       encoding: 'utf8',

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatIPv4, formatIPv6, hashIPv6, parseAddress } from './address.js';
+import { formatIPv4, formatIPv6, hashIPv6, parseAddressBytes } from './address.js';
 
 function bytes6(text: string): Uint8Array {
-  const a = parseAddress(text);
+  const a = parseAddressBytes(text);
   assert.ok(a !== null && a.version === 6, text);
   return a.v6;
 }
@@ -43,10 +43,10 @@ test('formatIPv6 gives the RFC 5952 canonical form', () => {
   }
 });
 
-test('parseAddress reads IPv4 and every IPv6 text form', () => {
-  assert.deepEqual(parseAddress('192.0.2.1'), { version: 4, v4: 0xc0000201 });
-  assert.deepEqual(parseAddress('255.255.255.255'), { version: 4, v4: 0xffffffff });
-  assert.deepEqual(parseAddress('0.0.0.0'), { version: 4, v4: 0 });
+test('parseAddressBytes reads IPv4 and every IPv6 text form', () => {
+  assert.deepEqual(parseAddressBytes('192.0.2.1'), { version: 4, v4: 0xc0000201 });
+  assert.deepEqual(parseAddressBytes('255.255.255.255'), { version: 4, v4: 0xffffffff });
+  assert.deepEqual(parseAddressBytes('0.0.0.0'), { version: 4, v4: 0 });
   const cases: [string, string][] = [
     ['::', '00000000000000000000000000000000'],
     ['::1', '00000000000000000000000000000001'],
@@ -61,16 +61,16 @@ test('parseAddress reads IPv4 and every IPv6 text form', () => {
   for (const [text, hex] of cases) assert.equal(Buffer.from(bytes6(text)).toString('hex'), hex, text);
 });
 
-test('parseAddress rejects anything that is not exactly one address', () => {
+test('parseAddressBytes rejects anything that is not exactly one address', () => {
   const bad = [
     '', '1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '1.2.3.-4', ' 1.2.3.4', '1.2.3.4/24', 'a.b.c.d',
     '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '1::2::3', ':::', ':1::', '1:', '12345::', 'g::', '[::1]',
     'fe80::1%eth0', '::1.2.3', '1.2.3.4::', '1:2:3:4:5:6:7::8', '::ffff:256.0.0.1', 'example.com',
   ];
-  for (const text of bad) assert.equal(parseAddress(text), null, JSON.stringify(text));
+  for (const text of bad) assert.equal(parseAddressBytes(text), null, JSON.stringify(text));
 });
 
-test('parseAddress and the formatters round-trip', () => {
+test('parseAddressBytes and the formatters round-trip', () => {
   let seed = 12345;
   const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
   for (let i = 0; i < 2000; i++) {
@@ -84,7 +84,7 @@ test('parseAddress and the formatters round-trip', () => {
     const text = formatIPv6(bytes, 0);
     assert.deepEqual(bytes6(text), bytes, text);
     const n = ((next() << 24) | (next() << 16) | (next() << 8) | next()) >>> 0;
-    assert.deepEqual(parseAddress(formatIPv4(n)), { version: 4, v4: n });
+    assert.deepEqual(parseAddressBytes(formatIPv4(n)), { version: 4, v4: n });
   }
 });
 

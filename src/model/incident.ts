@@ -1,0 +1,61 @@
+import { formatIPv4 } from '../net/address.js';
+import type { IncidentClass } from './probe.js';
+
+/**
+ * A source or destination address: IPv4 as a signed 32-bit integer (`addr | 0`, which V8 stores
+ * unboxed), IPv6 as canonical text.
+ */
+export type AddressKey = number | string;
+
+export function formatAddressKey(key: AddressKey): string {
+  return typeof key === 'number' ? formatIPv4(key) : key;
+}
+
+/** 32-bit hash of an address key, for sketches. */
+export function hashAddressKey(key: AddressKey): number {
+  if (typeof key === 'number') return key | 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Port keys put the protocol family in the upper bits, so TCP 53 and UDP 53 are different "ports" of a
+ * target and an IP-protocol probe or an echo request counts as one of its own.
+ */
+export const PortFamily = { tcp: 0, udp: 1 << 16, proto: 2 << 16, icmp: 3 << 16 } as const;
+
+export function formatPortKey(key: number): string {
+  const family = key >>> 16;
+  const value = key & 0xffff;
+  switch (family) {
+    case 0:
+      return `tcp/${value}`;
+    case 1:
+      return `udp/${value}`;
+    case 2:
+      return `proto/${value}`;
+    default:
+      return 'icmp/echo';
+  }
+}
+
+export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood';
+
+/** One incident as reported by `analyze --json`, logs and the API (DESIGN.md "Incident records"). */
+export interface IncidentRecord {
+  kind: IncidentKind;
+  class: IncidentClass;
+  'source.ip'?: string;
+  sources?: string[];
+  'destination.ip'?: string;
+  'destination.port'?: string;
+  ports?: { count: number; sample: string[] };
+  hosts?: { count: number; sample: string[] };
+  probes: number;
+  first_seen: string;
+  last_seen: string;
+  confidence: number;
+  evidence: Record<string, unknown>;
+}
+

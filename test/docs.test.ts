@@ -29,3 +29,10 @@ test('the README documents the commands, exit statuses and the quick start it pr
   }
   assert.match(readme, /exit status/i);
 });
+
+test('docs/layout.md lists the rooms in the order the layout check enforces (scripts/layers.cjs)', async () => {
+  const { createRequire } = await import('node:module');
+  const layers = createRequire(import.meta.url)('../scripts/layers.cjs') as string[];
+  const rows = [...read('docs/layout.md').matchAll(/^\| (\d+) \| `([^`]+?)\/?` \|/gm)].map((m) => m[2]);
+  assert.deepEqual(rows, layers);
+});

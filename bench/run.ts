@@ -6,6 +6,7 @@
  *   enforce  decision-to-kernel latency and 100,000 bans, against a process per ban (issue: live daemon)
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
+ *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { enforceSuite } from './enforce.js';
 import { stateSuite } from './state.js';
 import { inlineSuite } from './inline.js';
+import { abSuite } from './ab.js';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
 import { NODE_FLAGS } from './node-flags.js';
 
@@ -133,8 +135,10 @@ function memorySuite(dir: string): void {
   rmSync(big);
 }
 
-const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite };
-const wanted = process.argv.slice(2);
+const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef) };
+const args = process.argv.slice(2);
+const wanted = args.filter((a) => !a.startsWith('--ref='));
+const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);
 const dir = mkdtempSync(join(tmpdir(), 'portwarden-bench-'));
 // Ctrl-C also reaches the measured child, whose synchronous call then fails: with a handler this process
 // lives on, so the suite's `finally` deletes its network namespace, and no further suite starts.

@@ -64,3 +64,14 @@ test('bash and zsh completions are generated from the command definitions, curre
   assert.equal(zsh.error, undefined, 'zsh is installed (scripts/setup.sh --test)');
   assert.equal(zsh.status, 0, zsh.stderr);
 });
+
+test('npm pack ships what runs and what an operator needs, and no build output of this machine', () => {
+  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: new URL('..', import.meta.url).pathname, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+  for (const needed of ['bin/portwarden.js', 'dist/src/cli/main.js', 'LICENSE', 'config/portwarden.example.yaml', 'contrib/systemd/portwarden.service', 'docs/reference.md', 'docs/portwarden.8', 'contrib/completion/portwarden.bash', 'scripts/build-native.mjs', 'native/netlink/binding.gyp']) {
+    assert.ok(files.includes(needed), `ships ${needed}`);
+  }
+  const unwanted = files.filter((f) => /(^|\/)build\/|\.node$|\.o$|^dist\/(bench|scripts|test)\/|\.map$|\.test\.js$|^test\//.test(f));
+  assert.deepEqual(unwanted, []);
+});

@@ -4,7 +4,7 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow reload history incidents export demo config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow reload history incidents export report demo config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
   if [[ "$cmd" == "config" ]]; then
@@ -24,6 +24,7 @@ _portwarden() {
     "history") opts="--state --config --json --limit --help" ;;
     "incidents") opts="--state --config --since --json --limit --help" ;;
     "export") opts="--state --config --format --what --help" ;;
+    "report") opts="--state --config --since --format --out --help" ;;
     "demo") opts=" --help" ;;
     "config check") opts="--profile --help" ;;
   esac

@@ -123,6 +123,14 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
       setStatus((await import('./state-commands.js')).runExport(opts, io));
     });
 
+  stateCommand('report', 'a self-contained report of a period (incidents over time, top sources, bans and outcomes, escalations, health) as HTML or PDF')
+    .option('--since <duration>', 'the period, back from now: 7d, 30d, 12h (default 30d)')
+    .option('--format <format>', 'html (standard output unless --out) or pdf (printed by headless chromium)', 'html')
+    .option('--out <file>', 'write the report to this file (pdf default: portwarden-report.pdf)')
+    .action(async (opts: { state?: string; config?: string; since?: string; format: string; out?: string }) => {
+      setStatus((await import('./report.js')).runReport(opts, io));
+    });
+
   program
     .command('demo')
     .description('build a lab of network namespaces, run the daemon against real nmap scans and benign traffic, report, and remove the lab')

@@ -30,7 +30,7 @@ export function stateDir(options: StateOptions): string {
   return (config !== undefined ? loadConfigFile(config) : defaultConfig()).state.dir;
 }
 
-function withDatabase<T>(options: StateOptions, fn: (db: StateDatabase) => T): T {
+export function withDatabase<T>(options: StateOptions, fn: (db: StateDatabase) => T): T {
   const db = openStateReadOnly(stateDir(options));
   try {
     return fn(db);

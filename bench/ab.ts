@@ -8,6 +8,7 @@
  *  - `portwarden analyze --json` of the same inputs by both CLIs, alternating old and new run by run (the shared
  *    machine's noise then falls on both alike): frames per CPU-second (user+sys, measured inside each process by a
  *    preloaded hook), wall time and peak RSS, the median of RUNS; and whether both printed the same incidents.
+ *  - a control call (`status`, `bans`) and the idle daemon's RSS (bench/cli.ts) of both builds;
  *  - the enforce, state and inline suites of both builds' own `bench/run.js`: lines that read the same once their
  *    numbers are taken out are paired, and their numbers printed side by side.
  */
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
 import { NODE_FLAGS } from './node-flags.js';
+import { measureCli, printCli } from './cli.js';
 
 const RUNS = 5;
 /** The last commit of round 1 (main before the layout work of issue 10). */
@@ -136,7 +138,7 @@ function suiteAB(builds: Build[], suite: string): void {
   }
 }
 
-export function abSuite(dir: string, ref: string = process.env.PORTWARDEN_AB_REF ?? ROUND_1): void {
+export async function abSuite(dir: string, ref: string = process.env.PORTWARDEN_AB_REF ?? ROUND_1): Promise<void> {
   process.stdout.write(`== ab: build ${ref} (old) against this checkout (new), same run, same machine\n`);
   const { build: old, remove } = buildOld(ref);
   try {
@@ -151,6 +153,8 @@ export function abSuite(dir: string, ref: string = process.env.PORTWARDEN_AB_REF
       { name: 'spoofed flood 1M', file: flood, frames: f.frames },
       { name: 'nmap 9 types (public)', file: join(repoRoot, 'test', 'fixtures', 'public', 'scan_nmap_9types_probingdataset.pcap'), frames: countFrames(old, join(repoRoot, 'test', 'fixtures', 'public', 'scan_nmap_9types_probingdataset.pcap')) },
     ]);
+    process.stdout.write('-- cli: a control call and the idle daemon, both builds\n');
+    for (const b of builds) printCli(b.label, await measureCli(b.root, b.label));
     for (const suite of (process.env.PORTWARDEN_AB_SUITES ?? 'enforce,state,inline').split(',').filter(Boolean)) suiteAB(builds, suite);
   } finally {
     remove();

@@ -6,6 +6,7 @@
  *   enforce  decision-to-kernel latency and 100,000 bans, against a process per ban (issue: live daemon)
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
+ *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
  *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
  * Results and method: BENCHMARKS.md.
  */
@@ -18,6 +19,7 @@ import { enforceSuite } from './enforce.js';
 import { stateSuite } from './state.js';
 import { inlineSuite } from './inline.js';
 import { abSuite } from './ab.js';
+import { cliSuite } from './cli.js';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
 import { NODE_FLAGS } from './node-flags.js';
 
@@ -135,7 +137,7 @@ function memorySuite(dir: string): void {
   rmSync(big);
 }
 
-const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef) };
+const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));
 const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);
@@ -153,7 +155,7 @@ try {
     if (interrupted) break;
     const suite = suites[name];
     if (suite === undefined) throw new Error(`unknown suite ${name}; suites: ${Object.keys(suites).join(', ')}`);
-    suite(dir);
+    await suite(dir);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ export const ErrorCode = {
   PW_ERR_RESPOND: 'cannot answer scanners: the rawsend addon is missing or a raw socket cannot be opened (needs CAP_NET_RAW), or a crafted reply is invalid',
   PW_ERR_INLINE: 'inline mode failed: the nfqueue addon is missing, an NFQUEUE cannot be bound or configured, or its queue rules cannot be installed',
   PW_ERR_DNS_BLOCKLIST: 'a DNS blocklist file cannot be read, or a line in it is not a domain name (file:line)',
+  PW_ERR_RUNNING: 'another portwarden daemon already holds this state directory or control socket (its pid is named)',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -51,13 +51,10 @@ export async function readCaptureFile(
     throw openError(path, 0, err);
   });
   try {
-    const size = await handle.stat().then(
-      (st) => st.size,
-      (err: unknown) => {
-        throw openError(path, 0, err);
-      },
-    );
-    const loop = new ChunkLoop(path, onFrame, options.onProgress, size, chunkSize);
+    const st = await handle.stat().catch((err: unknown) => {
+      throw openError(path, 0, err);
+    });
+    const loop = new ChunkLoop(path, onFrame, options.onProgress, st.size, st.isFile(), chunkSize);
     for (;;) {
       const n = await readAsync(handle, loop, path);
       if (n === 0) return loop.finish();
@@ -83,6 +80,7 @@ export function readCaptureFileSync(path: string, onFrame: FrameHandler, options
   const name = stdin ? STDIN_NAME : path;
   let fd: number;
   let size: number;
+  let regular: boolean;
   try {
     fd = stdin ? 0 : openSync(path, 'r');
   } catch (err) {
@@ -91,11 +89,13 @@ export function readCaptureFileSync(path: string, onFrame: FrameHandler, options
   try {
     try {
       // A pipe's size is 0: progress then stays quiet, as it does for small files.
-      size = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      size = st.size;
+      regular = st.isFile();
     } catch (err) {
       throw openError(name, 0, err);
     }
-    const loop = new ChunkLoop(name, onFrame, options.onProgress, size, chunkSize);
+    const loop = new ChunkLoop(name, onFrame, options.onProgress, size, regular, chunkSize);
     for (;;) {
       const n = readSyncChunk(fd, loop, name);
       if (n === 0) return loop.finish();
@@ -197,6 +197,8 @@ class ChunkLoop {
   readonly #onFrame: FrameHandler;
   readonly #onProgress: ((bytesRead: number, fileSize: number) => void) | undefined;
   readonly #fileSize: number;
+  /** A regular file's size bounds every record in it; a pipe's says nothing. */
+  readonly #sizeBounds: boolean;
   readonly #chunkSize: number;
 
   constructor(
@@ -204,12 +206,14 @@ class ChunkLoop {
     onFrame: FrameHandler,
     onProgress: ((bytesRead: number, fileSize: number) => void) | undefined,
     fileSize: number,
+    regularFile: boolean,
     chunkSize: number,
   ) {
     this.#file = file;
     this.#onFrame = onFrame;
     this.#onProgress = onProgress;
     this.#fileSize = fileSize;
+    this.#sizeBounds = regularFile;
     this.#chunkSize = chunkSize;
     this.buf = Buffer.allocUnsafe(Math.max(chunkSize, MAGIC_BYTES));
   }
@@ -222,7 +226,7 @@ class ChunkLoop {
     if (parser !== null) {
       const consumed = parser.parse(this.buf, 0, this.filled, this.#base);
       this.#keepTail(consumed);
-      this.#ensureRoom(parser.need);
+      this.#ensureRoom(parser);
     }
     this.#reportProgress();
   }
@@ -231,14 +235,7 @@ class ChunkLoop {
   finish(): CaptureFileSummary {
     const parser = this.#parser;
     if (parser === null) throw this.#tooShort();
-    if (this.filled > 0) {
-      throw new CaptureError(
-        'PW_ERR_CAPTURE_TRUNCATED',
-        this.#file,
-        this.#base,
-        `file ends inside the ${parser.pendingRecord}: ${this.filled} of ${parser.need} bytes present`,
-      );
-    }
+    if (this.filled > 0) throw this.#truncated(parser, this.filled);
     if (this.#onProgress !== undefined && this.#lastProgress !== this.bytesRead) {
       this.#onProgress(this.bytesRead, this.#fileSize);
     }
@@ -255,6 +252,15 @@ class ChunkLoop {
       throw new CaptureError('PW_ERR_CAPTURE_FORMAT', this.#file, 0, `not a pcap or pcapng file (starts with 0x${hex})`);
     }
     return this.#parser;
+  }
+
+  #truncated(parser: RecordParser, present: number): CaptureError {
+    return new CaptureError(
+      'PW_ERR_CAPTURE_TRUNCATED',
+      this.#file,
+      this.#base,
+      `file ends inside the ${parser.pendingRecord}: ${present} of ${parser.need} bytes present`,
+    );
   }
 
   #tooShort(): CaptureError {
@@ -277,7 +283,8 @@ class ChunkLoop {
    * Grows the buffer when the pending record does not fit. The parser reports a record's size
    * as soon as its header is read, so an absurd length is caught here before any allocation.
    */
-  #ensureRoom(need: number): void {
+  #ensureRoom(parser: RecordParser): void {
+    const need = parser.need;
     if (need <= this.buf.length) return;
     if (need > MAX_RECORD_BYTES) {
       throw new CaptureError(
@@ -287,6 +294,9 @@ class ChunkLoop {
         `record of ${need} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`,
       );
     }
+    // A record longer than the rest of a regular file can only end in truncation: say so now, rather
+    // than grow the buffer up to 256 MiB for a length a few corrupt bytes made up.
+    if (this.#sizeBounds && this.#base + need > this.#fileSize) throw this.#truncated(parser, this.#fileSize - this.#base);
     const chunks = Math.ceil(need / this.#chunkSize);
     const grown = Buffer.allocUnsafe(Math.min(chunks * this.#chunkSize, MAX_RECORD_BYTES));
     this.buf.copy(grown, 0, 0, this.filled);

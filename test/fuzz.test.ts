@@ -26,12 +26,12 @@ const SEED = Number(process.env.PW_FUZZ_SEED ?? 20261206);
  * Analyze runs in-process, each over 1 to BATCH mutated captures read as one capture (as
  * `analyze a b c`): batches spare building a pipeline per capture, single captures reach statuses 0 and 1.
  */
-const RUNS = 150;
+const RUNS = 300;
 const BATCH = 16;
 /** Frames per mutated capture at most. */
 const WINDOW = 400;
 /** Mutated captures also read with a small chunk size, which must give the same frames and error. */
-const CHUNK_CHECKS = 300;
+const CHUNK_CHECKS = 600;
 /** Mutated captures through the CLI as a child process. */
 const CHILD_RUNS = 4;
 

@@ -66,11 +66,11 @@ export interface Corpus {
   frames: number;
 }
 
-const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..');
-/** The compiled bench runs from dist/bench, the test from bench/: both find the fixtures from the repo root. */
+const here = fileURLToPath(new URL('.', import.meta.url));
+/** The test runs this file from bench/, the bench from dist/bench/: the fixtures are one level up or two. */
 function fixturesDir(): string {
-  const fromSource = join(repoRoot, 'test', 'fixtures');
-  const fromDist = join(repoRoot, '..', 'test', 'fixtures');
+  const fromSource = join(here, '..', 'test', 'fixtures');
+  const fromDist = join(here, '..', '..', 'test', 'fixtures');
   for (const dir of [fromSource, fromDist]) {
     try {
       readdirSync(dir);
@@ -79,7 +79,7 @@ function fixturesDir(): string {
       // try the next
     }
   }
-  throw new Error(`test/fixtures not found from ${repoRoot}`);
+  throw new Error(`test/fixtures not found from ${here}`);
 }
 
 /** Every pcap and pcapng of test/fixtures (sorted, so a seed means the same everywhere), at most `maxFrames` frames of each. */

@@ -20,6 +20,7 @@ import { stateSuite } from './state.js';
 import { inlineSuite } from './inline.js';
 import { abSuite } from './ab.js';
 import { cliSuite } from './cli.js';
+import { fuzzSuite } from './fuzz.js';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
 import { NODE_FLAGS } from './node-flags.js';
 
@@ -138,6 +139,7 @@ function memorySuite(dir: string): void {
 }
 
 const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
+suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));
 const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);

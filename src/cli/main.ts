@@ -39,7 +39,7 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
   program
     .command('analyze')
     .description('analyse capture files (pcap, pcapng) and report incidents; exit 0 none, 1 incidents, 2 error')
-    .argument('<file...>', 'capture files, read in order as one capture')
+    .argument('<file...>', 'capture files, read in order as one capture; - reads standard input')
     .option('--json', 'one incident per line as JSON (summary on stderr)', false)
     .option('--profile <name>', `detection profile: ${PROFILE_NAMES.join(', ')}`, parseProfile)
     .option('--config <file>', 'YAML config file')

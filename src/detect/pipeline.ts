@@ -14,15 +14,19 @@ export class Pipeline {
   readonly packet = new Packet();
   readonly decodeStats = new DecodeStats();
   readonly engine: DetectionEngine;
-  /** Bound once so capture sources can call it without a closure per frame. */
-  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number) => void;
+  /**
+   * Bound once so capture sources can call it without a closure per frame. A FrameHandler; a file
+   * source's recordOffset is where decoder events say a frame is.
+   */
+  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number, originalLength?: number, recordOffset?: number) => void;
 
   constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
     this.engine = new DetectionEngine(settings, listener);
     const packet = this.packet;
     const stats = this.decodeStats;
     const engine = this.engine;
-    this.onFrame = (buf, offset, length, tsUs, linkType) => {
+    this.onFrame = (buf, offset, length, tsUs, linkType, _originalLength, recordOffset = -1) => {
+      stats.position = recordOffset;
       decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
       packet.frameIndex = stats.frames - 1;
       engine.process(packet);
@@ -49,6 +53,7 @@ export function analyzeFiles(
 ): FileReport[] {
   const reports: FileReport[] = [];
   for (const path of paths) {
+    pipeline.decodeStats.beginSource(path);
     try {
       const summary = readCaptureFileSync(path, pipeline.onFrame, {
         onProgress: onProgress === undefined ? undefined : (read, size) => onProgress(path, read, size),

@@ -1,0 +1,78 @@
+/**
+ * The enforce stage assembled: the table of the chosen backend kind (backends.ts), set up without
+ * lifting a ban; where bans go (the table, or the dry-run log); the ban book; the allow sets; the
+ * reconciler. Built before its table is touched, so a start that fails halfway can still be stopped.
+ */
+import type { EventLogger } from '../model/logger.js';
+import { AllowSets, type AllowEntry, type ProtectedView } from './allow-sets.js';
+import type { EnforcementBackend } from './backend.js';
+import { buildEnforcer, buildTable, startTable, type BackendKind, type TableOptions, type TableStart } from './backends.js';
+import { BanBook, type BanBookEvents, type BanRecorder } from './ban-book.js';
+import { Reconciler } from './reconciler.js';
+
+export interface EnforcementOptions<Incident> {
+  kind: BackendKind;
+  table: TableOptions;
+  recorder: BanRecorder<Incident>;
+  events: BanBookEvents;
+  /** The lockout guard in force (rebuilt on reload): what it protects goes into the allow sets. */
+  guard: () => ProtectedView;
+  /** The running config's allowlist (a table set up again gets it back). */
+  allowlist: () => readonly AllowEntry[];
+  /** Others' parts of the table to put back after the reconciler set it up again (the responder's sets). */
+  afterTableRestored?: () => Promise<void>;
+  log: EventLogger;
+}
+
+export class Enforcement<Incident> {
+  readonly table: EnforcementBackend;
+  readonly #o: EnforcementOptions<Incident>;
+  #book?: BanBook<Incident>;
+  #allowSets?: AllowSets;
+  #reconciler?: Reconciler;
+
+  constructor(options: EnforcementOptions<Incident>) {
+    this.#o = options;
+    this.table = buildTable(options.kind, options.table);
+  }
+
+  /** The ban book; none before start(). */
+  get book(): BanBook<Incident> | undefined {
+    return this.#book;
+  }
+
+  get allowSets(): AllowSets | undefined {
+    return this.#allowSets;
+  }
+
+  /**
+   * Sets the table up (keeping its ban sets where the backend can) and fills the allow sets. Returns
+   * the ban book and allow sets, and how the table came up (for restore).
+   */
+  async start(): Promise<{ book: BanBook<Incident>; allowSets: AllowSets; tableStart: TableStart }> {
+    const { kind, log } = this.#o;
+    const tableStart = await startTable(this.table, !kind.dryRun, log);
+    const book = (this.#book = new BanBook<Incident>({ backend: await buildEnforcer(kind, this.table, log), recorder: this.#o.recorder, log, events: this.#o.events }));
+    const allowSets = (this.#allowSets = new AllowSets(book, this.#o.guard, log));
+    this.#reconciler = new Reconciler({ table: this.table, book, allow: allowSets, allowlist: this.#o.allowlist, afterTableRestored: this.#o.afterTableRestored, log });
+    await allowSets.apply(this.#o.allowlist());
+    return { book, allowSets, tableStart };
+  }
+
+  /** One reconcile round (enforce.reconcileEveryMs). */
+  reconcile(): Promise<void> {
+    return this.#reconciler?.reconcile() ?? Promise.resolve();
+  }
+
+  /** No reconcile from now on; what is queued is committed (after a commit under way). */
+  async stop(): Promise<void> {
+    this.#reconciler?.stop();
+    await this.#book?.commit();
+  }
+
+  /** Last: with `flush` the table (and every ban in it) goes; otherwise bans stay until they expire. */
+  async close(flush: boolean): Promise<void> {
+    if (flush) await this.table.teardown();
+    this.table.close?.();
+  }
+}

@@ -1,21 +1,22 @@
-import { readFileSync } from 'node:fs';
 import { NflogSource } from './capture/nflog.js';
 import { PcapLiveSource } from './capture/pcap-live.js';
 import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
-import { loadConfigFile, type PortwardenConfig } from './config/load.js';
+import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
+import { RunningConfig } from './control/running-config.js';
 import { ControlServer } from './control/server.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
-import type { AllowSets } from './enforce/allow-sets.js';
 import { backendKind } from './enforce/backends.js';
-import type { BanBook } from './enforce/ban-book.js';
 import { buildDeciding } from './enforce/decider.js';
-import { IncidentFlow, type Decider, type IncidentListener } from './enforce/incident-flow.js';
+import type { Decider } from './enforce/incident-flow.js';
 import { Enforcement } from './enforce/enforcement.js';
 import { PortwardenError } from './errors.js';
 import { InlineController } from './inline/controller.js';
+import { defaultRouteInterface } from './kernel/default-route.js';
 import type { ControlHandler } from './model/control.js';
+import type { Decision } from './model/decision.js';
+import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
 import { queueVerdicts } from './observe/metrics.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
@@ -52,17 +53,16 @@ export class Daemon {
   readonly #options: DaemonOptions;
   readonly #log: EventLogger;
   readonly #startedAt = new Date();
-  #config: PortwardenConfig;
+  /** The config in force: changed by reload and `portwarden allow`. */
+  readonly #running: RunningConfig;
   // The parts, built by #start; after a failed start some are missing, and stop() skips them.
   #keeper?: StateKeeper;
   #observatory?: Observatory;
   #alerts?: AlertDispatcher;
-  /** The decide side (lockout guard, policy, escalation), rebuilt on reload and `portwarden allow`. */
+  /** The lockout guard in force (rebuilt with the decision policy on reload and `portwarden allow`). */
   #guard!: LockoutGuard;
-  #decider!: Decider;
   /** The table (capture rules, allow sets, bans), the ban book and the reconciler. */
   #enforcement?: Enforcement<IncidentHandle>;
-  #flow?: IncidentFlow<IncidentHandle>;
   #pipeline?: Pipeline;
   #captures: (NflogSource | PcapLiveSource)[] = [];
   #responder: Responder | null = null;
@@ -71,14 +71,12 @@ export class Daemon {
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
   #restoring: Promise<void> | null = null;
-  /** `portwarden allow` entries: kept across reloads (until the daemon stops). */
-  readonly #operatorAllows: { value: string; reason: string }[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
-    this.#config = options.config;
+    this.#running = new RunningConfig({ config: options.config, path: options.configPath, overrides: options.overrides, log: options.logger });
     this.#log = options.logger;
   }
 
@@ -96,12 +94,12 @@ export class Daemon {
   }
 
   async #start(): Promise<void> {
-    const c = this.#config;
+    const c = this.#running.current;
     const log = this.#log;
     const keeper = (this.#keeper = StateKeeper.open(c.state.dir, log));
     const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource() }));
     this.#alerts = this.#buildAlerts(c);
-    await this.#buildDecide(c);
+    const decider = await this.#buildDecide(c);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
     const nflog = c.capture.method === 'nflog';
     // Default: the interface of the default route; a host without one is watched on every interface
@@ -109,6 +107,7 @@ export class Daemon {
     const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
     if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
+    const responder = this.#responder;
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -116,41 +115,52 @@ export class Daemon {
         interfaces: interfaces.length > 0 ? interfaces : undefined,
         // With libpcap capture the kernel logs nothing for detection; the table still enforces.
         nflog: nflog ? { group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes } : undefined,
-        respond: this.#responder?.kernelRuleset(),
+        respond: responder?.kernelRuleset(),
       },
       recorder: keeper,
-      events: {
-        banned: (target, seconds, origin) => observatory.ban(target, seconds, origin),
-        unbanned: (target) => (this.#decider.forget(target), observatory.unban(target)),
-        committed: (queuedAt, at) => observatory.committed(queuedAt, at),
-        refused: (message, target) => this.#alerts?.publish(enforceFailureAlert(message, target)),
-      },
+      decider,
+      listeners: [
+        observatory,
+        {
+          incident: (_, decision) => this.#alerts?.publish(incidentAlert(decision)),
+          ban: (target, seconds, origin, reason) => this.#alerts?.publish(banAlert(target, seconds, reason, origin)),
+          refused: (message, target) => this.#alerts?.publish(enforceFailureAlert(message, target)),
+        },
+        // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
+        ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
+      ],
       guard: () => this.#guard,
-      allowlist: () => this.#config.allowlist,
-      afterTableRestored: async () => this.#responder?.restore(),
+      allowlist: () => this.#running.current.allowlist,
+      afterTableRestored: async () => responder?.restore(),
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
-    const { book, allowSets, tableStart } = await enforcement.start();
+    const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
-
-    // detect → decide → enforce, connected once; alerts, metrics and the responder listen.
-    const listeners: IncidentListener[] = [
-      { decided: (_, decision) => this.#alerts?.publish(incidentAlert(decision)), banned: (ban, reason) => this.#alerts?.publish(banAlert(ban.target, ban.timeoutSeconds, reason, 'detection')) },
-      { decided: (record, decision) => observatory.incident(record, decision) },
-    ];
-    // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
-    const responder = this.#responder;
-    if (responder !== null) listeners.push({ decided: (record, decision) => (responder.onIncident(record), responder.onDecision(decision)) });
-    this.#flow = new IncidentFlow({ book, decider: this.#decider, record: (entry) => keeper.addIncident(entry), log, listeners });
-    const pipeline = (this.#pipeline = new Pipeline(c.detection, this.#flow.onIncident));
+    // detect → decide → enforce, connected once.
+    const pipeline = (this.#pipeline = new Pipeline(c.detection, flow.onIncident));
     const onError = (err: Error) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
     if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: pipeline.onFrame, onError }));
     else for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: pipeline.onFrame, onError }));
     for (const source of this.#captures) await source.start();
     await this.#responder?.start();
-    this.#control = await ControlServer.listen(c.control.socketPath, (this.#handler = this.#controlHandler(book, allowSets)));
+    this.#handler = controlHandlers({
+      ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
+      guard: () => this.#guard,
+      incidents: () => enforcement.incidents,
+      counters: async () => ({
+        ...pipeline.engine.counterValues(),
+        'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
+        'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
+        'reconcile.repairs': book.repairs,
+        ...(await this.#responder?.counters()),
+        ...this.#inline?.counters(),
+      }),
+      redecide: (config) => this.#buildDecide(config),
+      reload: () => this.reload(),
+    });
+    this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();
     this.#inline = new InlineController(log, book.active.addresses);
     this.#inline.start(c);
@@ -160,7 +170,7 @@ export class Daemon {
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
     this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
-    this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#config.state));
+    this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
     log.info(
       { 'event.action': 'started', profile: c.profile, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
       `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''})`,
@@ -179,7 +189,7 @@ export class Daemon {
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
     await this.#control?.close();
-    await this.#alerts?.close(this.#config.alerts.shutdownTimeoutMs);
+    await this.#alerts?.close(this.#running.current.alerts.shutdownTimeoutMs);
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
     this.#keeper?.close();
@@ -191,31 +201,23 @@ export class Daemon {
    * a valid one replaces decisions, allowlist and static rules without dropping bans.
    */
   async reload(): Promise<{ profile: string; changed: boolean }> {
-    const path = this.#options.configPath;
-    if (path === undefined) {
-      this.#inline?.reload(this.#config); // blocklist files are re-read even without a config file
-      return { profile: this.#config.profile, changed: false };
+    const reread = this.#running.reread();
+    if (reread === null) {
+      this.#inline?.reload(this.#running.current); // blocklist files are re-read even without a config file
+      return { profile: this.#running.current.profile, changed: false };
     }
-    let next: PortwardenConfig;
-    try {
-      next = (this.#options.overrides ?? ((c: PortwardenConfig) => c))(loadConfigFile(path));
-      next = { ...next, allowlist: [...next.allowlist, ...this.#operatorAllows] };
-    } catch (err) {
-      this.#log.error({ 'event.action': 'reload-refused', error: err instanceof Error ? err.message : String(err) }, `reload refused: ${path} is invalid; the running config stays`);
-      throw err;
-    }
-    const changed = JSON.stringify({ ...next, source: '' }) !== JSON.stringify({ ...this.#config, source: '' });
+    const { next, changed, path } = reread;
     if (changed) {
       await this.#buildDecide(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);
-      if (JSON.stringify(next.alerts) !== JSON.stringify(this.#config.alerts)) {
+      if (JSON.stringify(next.alerts) !== JSON.stringify(this.#running.current.alerts)) {
         // New channels take alerts from now on; the old ones send what they hold, in the background.
         const old = this.#alerts;
         this.#alerts = this.#buildAlerts(next);
         void old?.close(next.alerts.shutdownTimeoutMs);
       }
-      this.#config = next;
+      this.#running.adopt(next);
     }
     this.#inline?.reload(next);
     this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
@@ -231,41 +233,15 @@ export class Daemon {
   }
 
   /** The lockout guard, escalation and decision policy of `c` (again on reload and `portwarden allow`). */
-  async #buildDecide(c: PortwardenConfig): Promise<void> {
+  async #buildDecide(c: PortwardenConfig): Promise<Decider> {
     const { guard, decider } = await buildDeciding({
       ...{ profile: c.profile, settings: c.decide, allowlist: c.allowlist, offenders: this.#keeper!.store, net64, log: this.#log },
       remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
       refused: (e) => this.#alerts?.publish(decideAlert(e)),
     });
     this.#guard = guard;
-    this.#decider = decider;
-    if (this.#flow !== undefined) this.#flow.decider = decider;
-  }
-
-  #controlHandler(book: BanBook<IncidentHandle>, allowSets: AllowSets): ControlHandler {
-    return controlHandlers({
-      book,
-      allowSets,
-      guard: () => this.#guard,
-      identity: () => ({ version: this.#options.version, startedAt: this.#startedAt.toISOString(), profile: this.#config.profile, interfaces: this.#config.capture.interfaces }),
-      incidents: () => this.#flow?.incidents ?? 0,
-      counters: async () => ({
-        ...this.#pipeline?.engine.counterValues(),
-        'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
-        'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
-        'reconcile.repairs': book.repairs,
-        ...(await this.#responder?.counters()),
-        ...this.#inline?.counters(),
-      }),
-      operatorBanned: (target, seconds, reason) => this.#alerts?.publish(banAlert(target, seconds, reason, 'operator')),
-      allowlisted: async (entry) => {
-        this.#operatorAllows.push(entry);
-        this.#config = { ...this.#config, allowlist: [...this.#config.allowlist, entry] };
-        await this.#buildDecide(this.#config);
-      },
-      reload: () => this.reload(),
-      log: this.#log,
-    });
+    if (this.#enforcement !== undefined) this.#enforcement.decider = decider;
+    return decider;
   }
 
   /** What metrics, health and the dashboard read; getters, since most parts are built after the observatory. */
@@ -279,7 +255,7 @@ export class Daemon {
       bans: () => this.#enforcement?.book?.active ?? new Map(),
       repairs: () => this.#enforcement?.book?.repairs ?? 0,
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
-      reconcileEveryMs: this.#config.enforce.reconcileEveryMs,
+      reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
     };
   }
@@ -289,17 +265,4 @@ export class Daemon {
     t.unref();
     this.#timers.push(t);
   }
-}
-
-/**
- * The interface of the default IPv4 route (/proc/net/route): what the daemon watches by default. With
- * no default route: [] (every interface but loopback).
- */
-function defaultRouteInterface(): string[] {
-  const lines = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1);
-  for (const line of lines) {
-    const [iface, destination, , , , , , mask] = line.trim().split(/\s+/);
-    if (destination === '00000000' && mask === '00000000' && iface !== undefined) return [iface];
-  }
-  return [];
 }

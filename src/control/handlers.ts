@@ -5,25 +5,26 @@
  * the dashboard and the CLI go through the same handlers.
  */
 import { PortwardenError } from '../errors.js';
-import type { ControlHandler, StatusView } from '../model/control.js';
+import type { PortwardenConfig } from '../config/load.js';
+import type { ControlHandler } from '../model/control.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
 import type { BanBook } from '../enforce/ban-book.js';
+import type { RunningConfig } from './running-config.js';
 
 export interface ControlParts {
   book: BanBook;
   allowSets: AllowSets;
   /** Who is never banned (the lockout guard in force; rebuilt on reload). */
   guard(): { protects(target: string): { reason: string } | null };
-  /** version, start time, profile and interfaces of the running daemon. */
-  identity(): Pick<StatusView, 'version' | 'startedAt' | 'profile' | 'interfaces'>;
+  running: RunningConfig;
+  version: string;
+  startedAt: Date;
   incidents(): number;
   /** Every stage's counters (detection, capture, reconcile, responder, inline). */
   counters(): Promise<Record<string, number>>;
-  /** An operator ban was queued (alerts). */
-  operatorBanned(target: string, seconds: number | null, reason: string): void;
-  /** Takes an operator's allow entry into the running config and decisions (kept across reloads). */
-  allowlisted(entry: { value: string; reason: string }): Promise<void>;
+  /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
+  redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<{ profile: string; changed: boolean }>;
   log: EventLogger;
 }
@@ -38,7 +39,10 @@ export function controlHandlers(p: ControlParts): ControlHandler {
   const { book } = p;
   return {
     status: async () => ({
-      ...p.identity(),
+      version: p.version,
+      startedAt: p.startedAt.toISOString(),
+      profile: p.running.current.profile,
+      interfaces: p.running.current.capture.interfaces,
       backend: book.backend.name,
       dryRun: book.backend.name === 'dry-run',
       bans: (await book.backend.bans()).length,
@@ -55,7 +59,6 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       const protectedBy = p.guard().protects(r.target);
       if (protectedBy !== null) throw new PortwardenError('PW_ERR_USAGE', `refusing to ban ${r.target}: ${protectedBy.reason} (the lockout guard never bans it)`);
       book.ban(r.target, r.seconds, r.reason || 'operator', 'operator');
-      p.operatorBanned(r.target, r.seconds, r.reason || 'operator');
       await book.commit();
       return { target: r.target, expiresInSeconds: r.seconds };
     },
@@ -66,7 +69,8 @@ export function controlHandlers(p: ControlParts): ControlHandler {
     },
     allow: async (r) => {
       network(r.target);
-      await p.allowlisted({ value: r.target, reason: r.reason || 'operator' });
+      // The entry joins the running allowlist (kept across reloads) and the decisions built from it.
+      await p.redecide(p.running.allow({ value: r.target, reason: r.reason || 'operator' }));
       if (book.has(r.target)) book.unban(r.target);
       p.allowSets.add(r.target);
       await book.commit();

@@ -30,10 +30,11 @@ export interface BanRecorder<Incident> {
   persist(): void;
 }
 
-/** What others want to hear about (metrics, the decision policy, alerts); every hook is optional. */
-export interface BanBookEvents {
-  banned?(target: Target, seconds: number | null, origin: BanOrigin): void;
-  unbanned?(target: Target): void;
+/** Who wants to hear what the book does (the decision policy, metrics, alerts); every hook is optional. */
+export interface BanListener {
+  /** A ban was queued (restores and repairs are not new bans and are not told). */
+  ban?(target: Target, seconds: number | null, origin: BanOrigin, reason: string): void;
+  unban?(target: Target): void;
   /** A commit went through: when each of its changes was queued (performance.now()) and when it ended. */
   committed?(queuedAtMs: readonly number[], committedAtMs: number): void;
   /** The kernel refused a change (target) or the whole transaction (no target). */
@@ -45,7 +46,7 @@ export interface BanBookOptions<Incident> {
   backend: EnforcementBackend;
   recorder: BanRecorder<Incident>;
   log: EventLogger;
-  events?: BanBookEvents;
+  listeners?: readonly BanListener[];
   /** Wall-clock ms; default Date.now. */
   clock?: () => number;
 }
@@ -59,7 +60,7 @@ export class BanBook<Incident = unknown> {
   readonly active = new AddressIndexedMap<ActiveBan>();
   readonly #recorder: BanRecorder<Incident>;
   readonly #log: EventLogger;
-  readonly #events: BanBookEvents;
+  readonly #listeners: readonly BanListener[];
   readonly #clock: () => number;
   /** Changes queued on the backend since the last commit. */
   #queued = 0;
@@ -76,7 +77,7 @@ export class BanBook<Incident = unknown> {
     this.backend = options.backend;
     this.#recorder = options.recorder;
     this.#log = options.log;
-    this.#events = options.events ?? {};
+    this.#listeners = options.listeners ?? [];
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -122,7 +123,7 @@ export class BanBook<Incident = unknown> {
     this.active.set(target, { reason, expiresAtMs, origin });
     this.#queued++;
     this.#queuedAt.push(performance.now());
-    this.#events.banned?.(target, seconds, origin);
+    for (const l of this.#listeners) l.ban?.(target, seconds, origin, reason);
     this.#log.info({ 'event.action': 'ban', 'source.ip': target, 'event.duration': seconds, origin, 'ban.duration_why': why || undefined }, `ban ${target} for ${seconds === null ? 'ever' : `${seconds} s`}${why ? ` (${why})` : ''}`);
   }
 
@@ -134,7 +135,7 @@ export class BanBook<Incident = unknown> {
     this.backend.unban(target);
     this.#queued++;
     this.#queuedAt.push(performance.now());
-    this.#events.unbanned?.(target);
+    for (const l of this.#listeners) l.unban?.(target);
     this.#log.info({ 'event.action': 'unban', 'source.ip': target }, `unban ${target}`);
     return had;
   }
@@ -174,14 +175,15 @@ export class BanBook<Incident = unknown> {
     this.#committing = (async () => {
       try {
         const r = await this.backend.commit();
-        this.#events.committed?.(queuedAt, performance.now());
+        const at = performance.now();
+        for (const l of this.#listeners) l.committed?.(queuedAt, at);
         if (r.applied > 0) this.#log.debug({ 'event.action': 'commit', applied: r.applied, 'duration.ms': r.durationMs }, `committed ${r.applied} change(s)`);
       } catch (err) {
         const failures = err instanceof EnforceError ? err.failures : [];
         for (const f of failures) this.#log.error({ 'event.action': 'enforce-failed', 'source.ip': f.target, error: f.reason, code: 'PW_ERR_ENFORCE' }, `kernel refused ${f.action} ${f.target}: ${f.reason}`);
         if (failures.length === 0) this.#log.error({ 'event.action': 'enforce-failed', error: err instanceof Error ? err.message : String(err) }, 'kernel transaction failed');
-        for (const f of failures) this.#events.refused?.(`kernel refused ${f.action} ${f.target}: ${f.reason}`, f.target);
-        if (failures.length === 0) this.#events.refused?.(`kernel transaction failed: ${err instanceof Error ? err.message : String(err)}`, undefined);
+        const refused = failures.length > 0 ? failures.map((f) => [`kernel refused ${f.action} ${f.target}: ${f.reason}`, f.target] as const) : [[`kernel transaction failed: ${err instanceof Error ? err.message : String(err)}`, undefined] as const];
+        for (const [message, target] of refused) for (const l of this.#listeners) l.refused?.(message, target);
       } finally {
         this.#committing = null;
       }

@@ -1,9 +1,8 @@
 /**
  * detect → decide → enforce in one place: the pipeline hands each incident here, the decision policy
  * decides it, and a ban goes straight into the ban book. Everyone else who wants to know (alerts,
- * metrics, the responder) listens; nobody in between has to pass the incident on.
+ * metrics, the responder) listens here or to the book; nobody in between has to pass the incident on.
  */
-import type { Ban } from '../model/ban.js';
 import type { Decision } from '../model/decision.js';
 import type { IncidentRecord } from '../model/incident.js';
 import type { EventLogger } from '../model/logger.js';
@@ -18,10 +17,9 @@ export interface Decider {
   forget(target: string): void;
 }
 
+/** Who wants to hear of each incident and its decision (alerts, metrics, the responder). */
 export interface IncidentListener {
-  decided?(record: IncidentRecord, decision: Decision): void;
-  /** A ban of this incident's decision was queued. */
-  banned?(ban: Ban, reason: string): void;
+  incident?(record: IncidentRecord, decision: Decision): void;
 }
 
 export interface IncidentFlowOptions<Handle> {
@@ -68,10 +66,9 @@ export class IncidentFlow<Handle> {
       },
       decision.reason,
     );
-    for (const l of this.#o.listeners) l.decided?.(record, decision);
+    for (const l of this.#o.listeners) l.incident?.(record, decision);
     const stored = this.#o.record({ atMs: Date.now(), record, decision: decision.action, reason: decision.reason });
     if (decision.action !== 'ban') return;
     for (const ban of decision.bans) this.#o.book.ban(ban.target, ban.timeoutSeconds, decision.reason, 'detection', this.decider.takeWhy(ban.target), stored);
-    for (const ban of decision.bans) for (const l of this.#o.listeners) l.banned?.(ban, decision.reason);
   };
 }

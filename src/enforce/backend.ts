@@ -29,4 +29,19 @@ export interface EnforcementBackend {
   present(): Promise<boolean>;
   /** Removes the backend's table and everything in it. */
   teardown(): Promise<void>;
+
+  // Abilities only some backends have: optional, so callers ask `backend.x?.()` instead of naming a class.
+
+  /**
+   * Restart without a gap: lays the new rules over the existing table and keeps the ban sets' elements.
+   * Null when it did; otherwise why not (then `setup` replaces the table). Backends whose sets cannot
+   * survive a restart leave it out, and their bans are read out and put back instead.
+   */
+  setupKeepingBans?(): Promise<string | null>;
+  /** After `setupKeepingBans`: bans known to be in the kernel already, planned with from now on (nothing is sent). */
+  adoptBans?(bans: readonly { target: Target; expiresAtMs: number | null }[]): void;
+  /** Stops planning with a ban the kernel turned out not to hold, so banning it again is a plain add. */
+  forgetBan?(target: Target): void;
+  /** Releases what the backend holds open (a netlink socket); reopened on the next use. */
+  close?(): void;
 }

@@ -1,0 +1,81 @@
+/**
+ * The control handlers over the real parts they are given: a ban book on the dry-run planner with a
+ * state database in a temporary directory, the allow sets, the lockout guard of this host (read only)
+ * and the running config. What ban, bans, unban, allow and status do, not the socket (control.test.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { defaultConfig, type PortwardenConfig } from '../config/load.js';
+import { LockoutGuard } from '../decide/lockout-guard.js';
+import { AllowSets } from '../enforce/allow-sets.js';
+import { BanBook } from '../enforce/ban-book.js';
+import { DryRunBackend } from '../enforce/dry-run.js';
+import { StateKeeper } from '../state/keeper.js';
+import { controlHandlers } from './handlers.js';
+import { RunningConfig } from './running-config.js';
+
+async function withHandlers(fn: (h: ReturnType<typeof controlHandlers>, parts: { book: BanBook; backend: DryRunBackend; running: RunningConfig; elements: string[]; redecided: PortwardenConfig[] }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-handlers-'));
+  const log = pino({ level: 'silent' });
+  const keeper = StateKeeper.open(dir, log);
+  const elements: string[] = [];
+  const backend = new DryRunBackend((e) => {
+    if (e.event === 'add-element') elements.push(`add ${e.set} ${e.target}`);
+    if (e.event === 'delete-element') elements.push(`delete ${e.set} ${e.target}`);
+  });
+  await backend.setup();
+  const book = new BanBook({ backend, recorder: keeper, log });
+  const guard = LockoutGuard.discover({ sshPorts: [22] });
+  const allowSets = new AllowSets(book, () => guard, log);
+  const running = new RunningConfig({ config: defaultConfig(), log });
+  const redecided: PortwardenConfig[] = [];
+  const h = controlHandlers({
+    ...{ book, allowSets, running, version: '9.9.9', startedAt: new Date(0), log },
+    guard: () => guard,
+    incidents: () => 3,
+    counters: async () => ({ 'reconcile.repairs': book.repairs }),
+    redecide: async (config) => redecided.push(config),
+    reload: async () => ({ profile: running.current.profile, changed: false }),
+  });
+  try {
+    await fn(h, { book, backend, running, elements, redecided });
+  } finally {
+    keeper.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('ban refuses what is not an address and what the lockout guard protects; a ban is in the book and the kernel when answered', async () => {
+  await withHandlers(async (h, { book, backend }) => {
+    await assert.rejects(h.ban({ command: 'ban', target: 'not-an-address', seconds: 60, reason: '' }), { code: 'PW_ERR_USAGE' });
+    await assert.rejects(h.ban({ command: 'ban', target: '127.0.0.1', seconds: 60, reason: '' }), (err: Error & { code?: string }) => err.code === 'PW_ERR_USAGE' && /lockout guard/.test(err.message));
+    assert.deepEqual(await h.ban({ command: 'ban', target: '192.0.2.7', seconds: 60, reason: '' }), { target: '192.0.2.7', expiresInSeconds: 60 });
+    assert.equal(book.queued, 0, 'committed before the answer');
+    assert.deepEqual((await backend.bans()).map((b) => b.target), ['192.0.2.7']);
+    const [view] = await h.bans({ command: 'bans' });
+    assert.deepEqual([view.target, view.reason, view.origin], ['192.0.2.7', 'operator', 'operator']);
+    const status = await h.status({ command: 'status' });
+    assert.deepEqual([status.version, status.backend, status.dryRun, status.bans, status.incidents, status.startedAt], ['9.9.9', 'dry-run', true, 1, 3, '1970-01-01T00:00:00.000Z']);
+    assert.deepEqual(await h.unban({ command: 'unban', target: '192.0.2.7' }), { target: '192.0.2.7', removed: true });
+    assert.deepEqual(await h.unban({ command: 'unban', target: '192.0.2.7' }), { target: '192.0.2.7', removed: false });
+    assert.deepEqual(await backend.bans(), []);
+  });
+});
+
+test('allow lifts a ban, joins the running allowlist (the decisions are built again with it) and the kernel allow set', async () => {
+  await withHandlers(async (h, { book, running, elements, redecided }) => {
+    await h.ban({ command: 'ban', target: '192.0.2.9', seconds: 600, reason: 'test' });
+    assert.deepEqual(await h.allow({ command: 'allow', target: '192.0.2.9', reason: 'partner' }), { target: '192.0.2.9' });
+    assert.equal(book.has('192.0.2.9'), false);
+    assert.ok(elements.includes('delete ban4 192.0.2.9'));
+    assert.ok(elements.includes('add allow4 192.0.2.9'));
+    assert.deepEqual(running.current.allowlist.at(-1), { value: '192.0.2.9', reason: 'partner' });
+    assert.equal(redecided.length, 1);
+    assert.deepEqual(redecided[0].allowlist.at(-1), { value: '192.0.2.9', reason: 'partner' });
+    await assert.rejects(h.allow({ command: 'allow', target: 'bastion.example', reason: '' }), { code: 'PW_ERR_USAGE' });
+  });
+});

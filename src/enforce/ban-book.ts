@@ -1,0 +1,257 @@
+/**
+ * The ban book: what this daemon has banned (target → reason, expiry, origin), and the one way a ban
+ * or unban reaches the kernel. Changes are queued on the backend and committed together, every
+ * `enforce.commitEveryMs` or when a caller must wait for its change (a control request); the record
+ * (the state database, behind BanRecorder) is written first, so a ban is on disk before the kernel
+ * has it and before anyone is told it is applied. The kernel owns every ban's timeout, so a daemon
+ * that dies leaves no ban forever; the book is for status, planning, restore and repair.
+ */
+import type { Ban, Target } from '../model/ban.js';
+import type { BanView } from '../model/control.js';
+import type { EventLogger } from '../model/logger.js';
+import { AddressIndexedMap } from '../net/address-map.js';
+import type { EnforcementBackend } from './backend.js';
+import { EnforceError } from './decisions.js';
+
+export type BanOrigin = BanView['origin'];
+
+export interface ActiveBan {
+  reason: string;
+  /** Wall-clock ms when the kernel lifts it; null: no timeout. */
+  expiresAtMs: number | null;
+  origin: BanOrigin;
+}
+
+/** Where bans are recorded (src/state/ implements it); `Incident` is the record's handle of the incident behind a ban. */
+export interface BanRecorder<Incident> {
+  addBan(ban: { target: Target; reason: string; createdMs: number; expiresMs: number | null; origin: BanOrigin; durationWhy: string }, incident: Incident | null): void;
+  liftBan(target: Target, atMs: number): void;
+  /** Writes what is queued, durably; reports its own failures (the kernel still gets the bans). */
+  persist(): void;
+}
+
+/** Who wants to hear what the book does (the decision policy, metrics, alerts); every hook is optional. */
+export interface BanListener {
+  /** A ban was queued (restores and repairs are not new bans and are not told). */
+  ban?(target: Target, seconds: number | null, origin: BanOrigin, reason: string): void;
+  unban?(target: Target): void;
+  /** A commit went through: when each of its changes was queued (performance.now()) and when it ended. */
+  committed?(queuedAtMs: readonly number[], committedAtMs: number): void;
+  /** The kernel refused a change (target) or the whole transaction (no target). */
+  refused?(message: string, target: Target | undefined): void;
+}
+
+export interface BanBookOptions<Incident> {
+  /** Where bans go: the table, or the dry-run log. */
+  backend: EnforcementBackend;
+  recorder: BanRecorder<Incident>;
+  log: EventLogger;
+  listeners?: readonly BanListener[];
+  /** Wall-clock ms; default Date.now. */
+  clock?: () => number;
+}
+
+/** Listing the kernel's bans costs it time quadratic in their size: list at most 1/LISTING_SHARE of the time. */
+const LISTING_SHARE = 50;
+
+export class BanBook<Incident = unknown> {
+  readonly backend: EnforcementBackend;
+  /** Keyed by target; `.addresses` indexes them (prefixes included) for inline mode's per-packet check. */
+  readonly active = new AddressIndexedMap<ActiveBan>();
+  readonly #recorder: BanRecorder<Incident>;
+  readonly #log: EventLogger;
+  readonly #listeners: readonly BanListener[];
+  readonly #clock: () => number;
+  /** Changes queued on the backend since the last commit. */
+  #queued = 0;
+  /** When each ban or unban waiting for the next commit was queued (performance.now()), for the latency metric. */
+  #queuedAt: number[] = [];
+  #committing: Promise<void> | null = null;
+  /** The kernel's bans are listed again from then on (wall-clock ms). */
+  #nextListingMs = 0;
+  /** Targets unbanned while a restore compares kernel and record (watchUnbans). */
+  #unbannedWhileWatching: Set<Target> | null = null;
+  #repairs = 0;
+
+  constructor(options: BanBookOptions<Incident>) {
+    this.backend = options.backend;
+    this.#recorder = options.recorder;
+    this.#log = options.log;
+    this.#listeners = options.listeners ?? [];
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Repairs made so far: bans put back or recorded, a table set up again. */
+  get repairs(): number {
+    return this.#repairs;
+  }
+
+  /** Changes queued and not yet committed. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  countRepair(): void {
+    this.#repairs++;
+  }
+
+  get(target: Target): ActiveBan | undefined {
+    return this.active.get(target);
+  }
+
+  has(target: Target): boolean {
+    return this.active.has(target);
+  }
+
+  /**
+   * Seconds a ban of `target` still has at `nowMs`: a number, null for no expiry, or undefined when
+   * the target is not banned (or its ban has ended).
+   */
+  remainingSeconds(target: Target, nowMs: number): number | null | undefined {
+    const ban = this.active.get(target);
+    if (ban === undefined) return undefined;
+    if (ban.expiresAtMs === null) return null;
+    return ban.expiresAtMs > nowMs ? Math.ceil((ban.expiresAtMs - nowMs) / 1000) : undefined;
+  }
+
+  /** Queues a ban for the kernel and the record; both are written by the next commit, the record first. */
+  ban(target: Target, seconds: number | null, reason: string, origin: BanOrigin, why = '', incident: Incident | null = null): void {
+    const now = this.#clock();
+    const expiresAtMs = seconds === null ? null : now + seconds * 1000;
+    this.#recorder.addBan({ target, reason, createdMs: now, expiresMs: expiresAtMs, origin, durationWhy: why }, incident);
+    this.backend.ban({ target, timeoutSeconds: seconds });
+    this.active.set(target, { reason, expiresAtMs, origin });
+    this.#queued++;
+    this.#queuedAt.push(performance.now());
+    for (const l of this.#listeners) l.ban?.(target, seconds, origin, reason);
+    this.#log.info({ 'event.action': 'ban', 'source.ip': target, 'event.duration': seconds, origin, 'ban.duration_why': why || undefined }, `ban ${target} for ${seconds === null ? 'ever' : `${seconds} s`}${why ? ` (${why})` : ''}`);
+  }
+
+  /** Queues an unban; whether the book had the target. */
+  unban(target: Target): boolean {
+    this.#unbannedWhileWatching?.add(target);
+    const had = this.active.delete(target);
+    this.#recorder.liftBan(target, this.#clock());
+    this.backend.unban(target);
+    this.#queued++;
+    this.#queuedAt.push(performance.now());
+    for (const l of this.#listeners) l.unban?.(target);
+    this.#log.info({ 'event.action': 'unban', 'source.ip': target }, `unban ${target}`);
+    return had;
+  }
+
+  /** Takes a ban into the book without sending it (the kernel has it, or `send` follows). */
+  know(target: Target, ban: ActiveBan): void {
+    this.active.set(target, ban);
+  }
+
+  /** Sends a ban to the kernel without recording it again (restore, repair). */
+  send(ban: Ban): void {
+    this.backend.ban(ban);
+    this.#queued++;
+  }
+
+  /** Counts a change queued on the backend by someone else (allow sets), so the next commit applies it. */
+  touch(): void {
+    this.#queued++;
+  }
+
+  /**
+   * Applies everything queued as one transaction; one commit at a time. A caller arriving during a
+   * commit waits for it and then commits its own changes, so a control request is answered only once
+   * its ban is recorded (written first, fsynced) and in the kernel. Refused changes are logged and
+   * reported one by one; the reconciler repairs what is missing later.
+   */
+  async commit(): Promise<void> {
+    while (this.#committing !== null) await this.#committing;
+    if (this.#queued === 0) {
+      this.#recorder.persist(); // incidents that led to no ban
+      return;
+    }
+    this.#queued = 0;
+    this.#recorder.persist();
+    const queuedAt = this.#queuedAt;
+    this.#queuedAt = [];
+    this.#committing = (async () => {
+      try {
+        const r = await this.backend.commit();
+        const at = performance.now();
+        for (const l of this.#listeners) l.committed?.(queuedAt, at);
+        if (r.applied > 0) this.#log.debug({ 'event.action': 'commit', applied: r.applied, 'duration.ms': r.durationMs }, `committed ${r.applied} change(s)`);
+      } catch (err) {
+        const failures = err instanceof EnforceError ? err.failures : [];
+        for (const f of failures) this.#log.error({ 'event.action': 'enforce-failed', 'source.ip': f.target, error: f.reason, code: 'PW_ERR_ENFORCE' }, `kernel refused ${f.action} ${f.target}: ${f.reason}`);
+        if (failures.length === 0) this.#log.error({ 'event.action': 'enforce-failed', error: err instanceof Error ? err.message : String(err) }, 'kernel transaction failed');
+        const refused = failures.length > 0 ? failures.map((f) => [`kernel refused ${f.action} ${f.target}: ${f.reason}`, f.target] as const) : [[`kernel transaction failed: ${err instanceof Error ? err.message : String(err)}`, undefined] as const];
+        for (const [message, target] of refused) for (const l of this.#listeners) l.refused?.(message, target);
+      } finally {
+        this.#committing = null;
+      }
+    })();
+    await this.#committing;
+  }
+
+  /**
+   * Bans the book holds that the kernel lost (someone deleted an element) go back, each repair logged.
+   * Listing the ban sets costs the kernel time quadratic in their size (1-2 s for 100,000 bans) and
+   * holds back commits meanwhile: with large sets, they are listed at most 2 % of the time.
+   */
+  async repairMissing(): Promise<void> {
+    if (this.backend.name === 'dry-run' || this.#clock() < this.#nextListingMs) return;
+    const listedAt = performance.now();
+    const inKernel = new Set((await this.backend.bans()).map((k) => k.target));
+    const now = this.#clock();
+    this.#nextListingMs = now + LISTING_SHARE * (performance.now() - listedAt);
+    for (const target of missingFromKernel(this.active, inKernel, now)) {
+      this.#repairs++;
+      this.#log.warn({ 'event.action': 'reconcile-element', 'source.ip': target, 'event.reason': 'ban missing from the kernel' }, `ban of ${target} was missing from the kernel; restored`);
+      this.send({ target, timeoutSeconds: secondsLeft(this.active.get(target)?.expiresAtMs ?? null, now) });
+    }
+  }
+
+  /** After the table was set up again (empty): every ban still due goes back; ended ones leave the book. */
+  reinstall(): void {
+    const now = this.#clock();
+    for (const [target, ban] of this.active) {
+      if (ban.expiresAtMs !== null && ban.expiresAtMs <= now) {
+        this.active.delete(target);
+        continue;
+      }
+      this.send({ target, timeoutSeconds: secondsLeft(ban.expiresAtMs, now) });
+    }
+  }
+
+  /**
+   * From now until `stopWatching`, unbans are collected: a restore comparing the kernel's list with the
+   * record must not write back a ban unbanned meanwhile. Returns the live set.
+   */
+  watchUnbans(): ReadonlySet<Target> {
+    this.#unbannedWhileWatching = new Set();
+    return this.#unbannedWhileWatching;
+  }
+
+  stopWatching(): void {
+    this.#unbannedWhileWatching = null;
+  }
+}
+
+/** Seconds until `expiresAtMs` (rounded up), or null for no expiry. */
+function secondsLeft(expiresAtMs: number | null, nowMs: number): number | null {
+  return expiresAtMs === null ? null : Math.ceil((expiresAtMs - nowMs) / 1000);
+}
+
+/**
+ * The repair plan of a reconcile: targets the book holds with more than a second left that the kernel
+ * does not list. Ended bans leave the book here (ones about to end are let go without a repair).
+ */
+export function missingFromKernel(book: Map<Target, ActiveBan>, inKernel: ReadonlySet<Target>, nowMs: number): Target[] {
+  const missing: Target[] = [];
+  for (const [target, ban] of book) {
+    if (ban.expiresAtMs !== null && ban.expiresAtMs <= nowMs + 1000) {
+      if (ban.expiresAtMs <= nowMs) book.delete(target);
+      continue;
+    }
+    if (!inKernel.has(target)) missing.push(target);
+  }
+  return missing;
+}

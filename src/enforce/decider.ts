@@ -1,0 +1,75 @@
+/**
+ * The decision side the ban book serves, built from the decide settings: the lockout guard, the
+ * escalation of repeat offenders and the decision policy, joined to what is banned already (a target
+ * still banned keeps its ban and time left, no new offence). Built again on reload and on
+ * `portwarden allow`; the ban book and its bans stay.
+ */
+import { buildAllowlist, type AllowlistEntry } from '../decide/allowlist.js';
+import { Escalation, type EscalationSettings } from '../decide/escalation.js';
+import { LockoutGuard } from '../decide/lockout-guard.js';
+import { DecisionPolicy, policySettings, type PolicySettings } from '../decide/policy.js';
+import type { DecideLogEvent } from '../model/decision.js';
+import type { EventLogger } from '../model/logger.js';
+import type { OffenderBook } from '../model/offender.js';
+import type { ProfileName } from '../model/profile.js';
+import type { Decider } from './incident-flow.js';
+
+export interface DecideSettings extends PolicySettings {
+  sshPorts: readonly number[];
+  /** Prefix an IPv6 repeat offender is banned as (its /64 by default). */
+  ipv6RepeatOffenderPrefix: number;
+  escalation: EscalationSettings;
+}
+
+export interface DecidingOptions {
+  profile: ProfileName;
+  settings: DecideSettings;
+  allowlist: readonly (string | AllowlistEntry)[];
+  /** The offenders (the state database): escalation's memory, and whether an IPv6 /64 holds one. */
+  offenders: OffenderBook & { hasOffenderIn64(prefix: string): boolean };
+  /** The /64 of an IPv6 address ('' for anything else). */
+  net64(address: string): string | null;
+  /** Seconds a ban of the target still has (null: no expiry), undefined when not banned: the ban book's answer. */
+  remainingSeconds(target: string, nowMs: number): number | null | undefined;
+  log: EventLogger;
+  /** Each refusal, cap and widening (alerts), after it is logged. */
+  refused?(event: DecideLogEvent): void;
+}
+
+export interface Deciding {
+  guard: LockoutGuard;
+  decider: Decider;
+}
+
+export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
+  const allowlist = await buildAllowlist(o.allowlist);
+  const guard = LockoutGuard.discover({ sshPorts: [...o.settings.sshPorts], allowlist, log: (e) => o.log.warn(e, e.message) });
+  const { sshPorts: _, ipv6RepeatOffenderPrefix, escalation: escalationSettings, ...policy } = o.settings;
+  const escalation = new Escalation(escalationSettings, o.offenders);
+  const decisions = new DecisionPolicy(policySettings(o.profile, policy), {
+    guard,
+    profile: o.profile,
+    // A repeat offender's IPv6 source is banned as its whole /64 (by default): one host of a /64
+    // usually means its neighbours are one machine or one customer. Offenders live in the state database.
+    ipv6PrefixFor: (address) => (o.offenders.hasOffenderIn64(o.net64(address) ?? '') ? ipv6RepeatOffenderPrefix : o.settings.ipv6Prefix),
+    durationFor: (target, base) => {
+      // Still banned: probes that raced the kernel commit were re-reported. The same ban with the
+      // time it has left, and no new offence.
+      const now = Date.now();
+      const left = o.remainingSeconds(target, now);
+      return left !== undefined ? left : escalation.durationFor(target, base, now);
+    },
+    log: (e) => {
+      o.log.warn(e, e.reason);
+      o.refused?.(e);
+    },
+  });
+  return {
+    guard,
+    decider: {
+      decide: (record, nowMs) => decisions.decide(record, nowMs),
+      takeWhy: (target) => escalation.takeWhy(target),
+      forget: (target) => decisions.forget(target),
+    },
+  };
+}

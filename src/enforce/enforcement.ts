@@ -1,0 +1,104 @@
+/**
+ * The enforce stage assembled: the table of the chosen backend kind (backends.ts), set up without
+ * lifting a ban; where bans go (the table, or the dry-run log); the ban book; the allow sets; the
+ * reconciler; and the incident flow that takes detection's incidents through the decision policy
+ * into the book. Built before its table is touched, so a start that fails halfway can still be stopped.
+ */
+import type { IncidentRecord } from '../model/incident.js';
+import type { EventLogger } from '../model/logger.js';
+import { AllowSets, type AllowEntry, type ProtectedView } from './allow-sets.js';
+import type { EnforcementBackend } from './backend.js';
+import { buildEnforcer, buildTable, startTable, type BackendKind, type TableOptions, type TableStart } from './backends.js';
+import { BanBook, type BanListener, type BanRecorder } from './ban-book.js';
+import { IncidentFlow, type Decider, type IncidentListener } from './incident-flow.js';
+import { Reconciler } from './reconciler.js';
+
+/** Hears of incidents with their decisions, and of bans, unbans, commits and refusals. */
+export type EnforceListener = IncidentListener & BanListener;
+
+export interface EnforcementOptions<Incident> {
+  kind: BackendKind;
+  table: TableOptions;
+  /** Where incidents and bans are recorded (the state database). */
+  recorder: BanRecorder<Incident> & { addIncident(entry: { atMs: number; record: IncidentRecord; decision: string; reason: string }): Incident };
+  /** The decision policy in force; `decider` replaces it on reload. */
+  decider: Decider;
+  listeners: readonly EnforceListener[];
+  /** The lockout guard in force (rebuilt on reload): what it protects goes into the allow sets. */
+  guard: () => ProtectedView;
+  /** The running config's allowlist (a table set up again gets it back). */
+  allowlist: () => readonly AllowEntry[];
+  /** Others' parts of the table to put back after the reconciler set it up again (the responder's sets). */
+  afterTableRestored?: () => Promise<void>;
+  log: EventLogger;
+}
+
+export class Enforcement<Incident> {
+  readonly table: EnforcementBackend;
+  readonly #o: EnforcementOptions<Incident>;
+  #book?: BanBook<Incident>;
+  #allowSets?: AllowSets;
+  #reconciler?: Reconciler;
+  #flow?: IncidentFlow<Incident>;
+  #decider: Decider;
+
+  constructor(options: EnforcementOptions<Incident>) {
+    this.#o = options;
+    this.#decider = options.decider;
+    this.table = buildTable(options.kind, options.table);
+  }
+
+  /** A new decision policy (reload, `portwarden allow`): decides from the next incident on. */
+  set decider(decider: Decider) {
+    this.#decider = decider;
+    if (this.#flow !== undefined) this.#flow.decider = decider;
+  }
+
+  /** Incidents decided so far. */
+  get incidents(): number {
+    return this.#flow?.incidents ?? 0;
+  }
+
+  /** The ban book; none before start(). */
+  get book(): BanBook<Incident> | undefined {
+    return this.#book;
+  }
+
+  get allowSets(): AllowSets | undefined {
+    return this.#allowSets;
+  }
+
+  /**
+   * Sets the table up (keeping its ban sets where the backend can) and fills the allow sets. Returns
+   * the ban book and allow sets, and how the table came up (for restore).
+   */
+  async start(): Promise<{ book: BanBook<Incident>; allowSets: AllowSets; flow: IncidentFlow<Incident>; tableStart: TableStart }> {
+    const { kind, log, recorder } = this.#o;
+    const tableStart = await startTable(this.table, !kind.dryRun, log);
+    // An unbanned target's new-ban bookkeeping goes first, then everyone else hears of it.
+    const listeners = [{ unban: (target: string) => this.#decider.forget(target) }, ...this.#o.listeners];
+    const book = (this.#book = new BanBook<Incident>({ backend: await buildEnforcer(kind, this.table, log), recorder, log, listeners }));
+    const flow = (this.#flow = new IncidentFlow({ book, decider: this.#decider, record: (entry) => recorder.addIncident(entry), log, listeners: this.#o.listeners }));
+    const allowSets = (this.#allowSets = new AllowSets(book, this.#o.guard, log));
+    this.#reconciler = new Reconciler({ table: this.table, book, allow: allowSets, allowlist: this.#o.allowlist, afterTableRestored: this.#o.afterTableRestored, log });
+    await allowSets.apply(this.#o.allowlist());
+    return { book, allowSets, flow, tableStart };
+  }
+
+  /** One reconcile round (enforce.reconcileEveryMs). */
+  reconcile(): Promise<void> {
+    return this.#reconciler?.reconcile() ?? Promise.resolve();
+  }
+
+  /** No reconcile from now on; what is queued is committed (after a commit under way). */
+  async stop(): Promise<void> {
+    this.#reconciler?.stop();
+    await this.#book?.commit();
+  }
+
+  /** Last: with `flush` the table (and every ban in it) goes; otherwise bans stay until they expire. */
+  async close(flush: boolean): Promise<void> {
+    if (flush) await this.table.teardown();
+    this.table.close?.();
+  }
+}

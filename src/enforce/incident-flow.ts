@@ -1,0 +1,74 @@
+/**
+ * detect → decide → enforce in one place: the pipeline hands each incident here, the decision policy
+ * decides it, and a ban goes straight into the ban book. Everyone else who wants to know (alerts,
+ * metrics, the responder) listens here or to the book; nobody in between has to pass the incident on.
+ */
+import type { Decision } from '../model/decision.js';
+import type { IncidentRecord } from '../model/incident.js';
+import type { EventLogger } from '../model/logger.js';
+import type { BanBook } from './ban-book.js';
+
+/** What decides: the policy, and the escalation's why of each ban's length. Replaced on reload. */
+export interface Decider {
+  decide(incident: IncidentRecord, nowMs: number): Decision;
+  /** Why the ban of `target` has its length (once per decision; '' if nothing to say). */
+  takeWhy(target: string): string;
+  /** A target was unbanned: its new-ban bookkeeping (cap, widening) lets it go. */
+  forget(target: string): void;
+}
+
+/** Who wants to hear of each incident and its decision (alerts, metrics, the responder). */
+export interface IncidentListener {
+  incident?(record: IncidentRecord, decision: Decision): void;
+}
+
+export interface IncidentFlowOptions<Handle> {
+  book: BanBook<Handle>;
+  decider: Decider;
+  /** Records the incident (the state database); the handle ties its bans to it. */
+  record(entry: { atMs: number; record: IncidentRecord; decision: string; reason: string }): Handle;
+  log: EventLogger;
+  listeners: readonly IncidentListener[];
+}
+
+export class IncidentFlow<Handle> {
+  /** The decision policy in force; reload sets a new one. */
+  decider: Decider;
+  readonly #o: IncidentFlowOptions<Handle>;
+  #incidents = 0;
+
+  constructor(options: IncidentFlowOptions<Handle>) {
+    this.#o = options;
+    this.decider = options.decider;
+  }
+
+  /** Incidents seen so far. */
+  get incidents(): number {
+    return this.#incidents;
+  }
+
+  /** The pipeline's incident callback. */
+  readonly onIncident = (incident: { toRecord(): IncidentRecord }): void => {
+    this.#incidents++;
+    const record = incident.toRecord();
+    const now = Date.now();
+    const decision = this.decider.decide(record, now);
+    this.#o.log.info(
+      {
+        'event.kind': 'alert',
+        'event.action': `incident-${record.kind}`,
+        'source.ip': record['source.ip'],
+        'destination.ip': record['destination.ip'],
+        'destination.port': record['destination.port'],
+        'rule.name': `${record.kind}/${record.class}`,
+        sources: record.sources,
+        decision: decision.action,
+      },
+      decision.reason,
+    );
+    for (const l of this.#o.listeners) l.incident?.(record, decision);
+    const stored = this.#o.record({ atMs: Date.now(), record, decision: decision.action, reason: decision.reason });
+    if (decision.action !== 'ban') return;
+    for (const ban of decision.bans) this.#o.book.ban(ban.target, ban.timeoutSeconds, decision.reason, 'detection', this.decider.takeWhy(ban.target), stored);
+  };
+}

@@ -16,6 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { PortwardenError } from '../errors.js';
+import { buildRuleset, tableBlock, type HookRule, type RuleContribution } from '../kernel/ruleset.js';
 
 export type QueueBackend = 'nft' | 'iptables';
 
@@ -31,6 +32,8 @@ export interface QueueRuleSettings {
 }
 
 export const NFT_TABLE = 'portwarden_inline';
+/** `filter - 5`: just before the usual filter chains, after the enforcement table's (-150). */
+export const NFT_PRIORITY = -5;
 export const IPT_CHAINS = { input: 'PORTWARDEN-INLINE-IN', output: 'PORTWARDEN-INLINE-OUT', forward: 'PORTWARDEN-INLINE-FWD' } as const;
 const BUILTIN = { input: 'INPUT', output: 'OUTPUT', forward: 'FORWARD' } as const;
 type Hook = keyof typeof IPT_CHAINS;
@@ -53,20 +56,27 @@ function hooks(s: QueueRuleSettings): Hook[] {
   return s.forward ? ['input', 'output', 'forward'] : ['input', 'output'];
 }
 
-/** The nft ruleset text (for `nft -f`) of the nft backend. */
-export function nftInlineRuleset(s: QueueRuleSettings): string {
+/**
+ * inline's rules (kernel/ruleset.ts), in the `queue` phase of each hook chain: the verdict goes to
+ * user space after everything else in the table has had its say. They live in a table of their own
+ * (NFT_TABLE), not in the enforcement table: inline starts, stops and replaces them on its own, and
+ * enforce replaces its table as a whole at every start.
+ */
+export function inlineContribution(s: QueueRuleSettings): RuleContribution {
   const target = s.queues > 1 ? `queue num ${s.queue}-${s.queue + s.queues - 1} bypass${s.cpuFanout ? ',fanout' : ''}` : `queue num ${s.queue} bypass`;
-  const lines = [`table inet ${NFT_TABLE} {`];
+  const rules: HookRule[] = [];
   for (const hook of hooks(s)) {
-    lines.push(`  chain ${hook} {`, `    type filter hook ${hook} priority filter - 5; policy accept;`);
     for (const sel of selectors(s, hook)) {
       const iface = hook === 'output' ? 'oif != "lo" ' : '';
-      lines.push(`    ${iface}${sel.proto} dport ${sel.dport}${sel.syn ? ' tcp flags & (syn | ack) == syn' : ''} ${target}`);
+      rules.push({ hook, phase: 'queue', nft: `${iface}${sel.proto} dport ${sel.dport}${sel.syn ? ' tcp flags & (syn | ack) == syn' : ''} ${target}` });
     }
-    lines.push('  }');
   }
-  lines.push('}');
-  return `${lines.join('\n')}\n`;
+  return { owner: 'inline', rules };
+}
+
+/** The nft ruleset text (for `nft -f`) of the nft backend: inline's table, rendered by the one builder. */
+export function nftInlineRuleset(s: QueueRuleSettings): string {
+  return tableBlock(buildRuleset({ name: NFT_TABLE, priority: NFT_PRIORITY }, [inlineContribution(s)])).join('\n');
 }
 
 /** iptables argument lists (one rule each, `-A CHAIN ...`) of the iptables backend. */

@@ -97,6 +97,10 @@ export interface IptablesPrefilterRules {
 
 /** The chains' contributed rules, per hook and family, from the ruleset model. */
 function contributedRules(model: RulesetModel): IptablesPrefilterRules & { forward4: string[]; forward6: string[] } {
+  // ipsets are this backend's only named objects, and our chains its only chains: nft declarations
+  // have no iptables form, and dropping them silently would change what the kernel does.
+  const extra = [...model.declarations.map((d) => `${d.owner}'s ${d.kind} ${d.name}`), ...model.chains.map((c) => `${c.owner}'s chain ${c.name}`)];
+  if (extra.length > 0) throw new PortwardenError('PW_ERR_CONFIG_INVALID', `iptables backend: ${extra.join(', ')} cannot be declared with iptables`);
   const firstAfterDrops = PHASES.indexOf('meter');
   for (const hook of ['input', 'forward', 'output'] as const) {
     for (const rule of model.hooks[hook]) {

@@ -13,6 +13,8 @@ import { IptablesBackend } from '../src/enforce/iptables.js';
 import { buildNftRuleset, type NftRulesetOptions } from '../src/enforce/nft-ruleset.js';
 import { respondContribution } from '../src/respond/kernel-rules.js';
 import { RESPOND_PROFILES } from '../src/respond/settings.js';
+import { inlineContribution, nftInlineRuleset, NFT_TABLE } from '../src/inline/rules.js';
+import { buildRuleset } from '../src/kernel/ruleset.js';
 
 const NS = `pwruleset-${process.pid}`;
 const GROUP = 7;
@@ -102,4 +104,17 @@ test('the iptables backend takes capture\'s rules after its drops and refuses wh
   assert.throws(() => new IptablesBackend({ contributions: [respondContribution(respond)] }), /iptables backend: respond's set respond4, .* cannot be declared with iptables/);
   const jumpOnly = { owner: 'respond', rules: [{ hook: 'input' as const, phase: 'answer' as const, nft: 'jump respond', iptables: { 4: ['-j RESPOND'], 6: [] } }] };
   assert.throws(() => new IptablesBackend({ contributions: [jumpOnly] }), /respond's input rule in phase answer would have to come before our drops/);
+});
+
+test('inline\'s queue rules: their own table at filter - 5, and last in any chain they share', () => {
+  const settings = { queue: 100, queues: 2, cpuFanout: true, dns: true, tcpPorts: [22], forward: false };
+  const text = nftInlineRuleset(settings);
+  assert.match(text, new RegExp(`^table inet ${NFT_TABLE} \\{\n\tchain input \\{\n\t\ttype filter hook input priority -5; policy accept;\n`));
+  assert.doesNotMatch(text, /portwarden \{|delete|flush/, 'never names the enforcement table, never deletes');
+  assert.match(text, /\toif != "lo" udp dport 53 queue num 100-101 bypass,fanout\n/);
+  assert.match(text, /\ttcp dport 22 tcp flags & \(syn \| ack\) == syn queue num 100-101 bypass,fanout\n/);
+  // This kernel may lack nft's queue statement (CONFIG_NFT_QUEUE; inline then uses iptables), so the
+  // table is not loaded here; test/inline-queues.test.ts runs the queues for real.
+  const shared = buildRuleset({ name: 'portwarden', priority: -150 }, [inlineContribution(settings), capture, respondContribution(respond)]);
+  assert.deepEqual(runs(shared.hooks.input.map((r) => `${r.phase}:${r.owner}`)), ['answer:respond', 'log:capture', 'queue:inline']);
 });

@@ -145,7 +145,8 @@ export function tableText(r: ResolvedNftRuleset): string {
   return tableBlock(r.model).join('\n');
 }
 
-interface EnforceParts {
+/** What enforce's own part of the table is made from (a resolved ruleset has all of it). */
+export interface EnforceParts {
   hooks: { readonly input: true; readonly forward: boolean };
   blockedNetworks: readonly ParsedTarget[];
   blockedTcpPorts: readonly number[];
@@ -162,7 +163,7 @@ function addressSet(name: string, type: SetDeclaration['type'], flags: SetDeclar
  * path, in input (and forward on a router). Our chains only ever drop or accept into the rest of the
  * host's filtering; see the module comment.
  */
-function enforceContribution(p: EnforceParts): RuleContribution {
+export function enforceContribution(p: EnforceParts): RuleContribution {
   const declarations: SetDeclaration[] = [
     addressSet(SET_NAMES.allow4, 'ipv4_addr', ['interval'], false),
     addressSet(SET_NAMES.allow6, 'ipv6_addr', ['interval'], false),

@@ -118,3 +118,20 @@ test('inline\'s queue rules: their own table at filter - 5, and last in any chai
   const shared = buildRuleset({ name: 'portwarden', priority: -150 }, [inlineContribution(settings), capture, respondContribution(respond)]);
   assert.deepEqual(runs(shared.hooks.input.map((r) => `${r.phase}:${r.owner}`)), ['answer:respond', 'log:capture', 'queue:inline']);
 });
+
+test('capture\'s rules: all in the log phase, each with its iptables form once per watched interface', () => {
+  const two = nflogRules(GROUP, { interfaces: ['veth0', 'eth1'] });
+  const rules = two.rules ?? [];
+  assert.ok(rules.length >= 6 && rules.every((r) => r.phase === 'log' && r.iptables !== undefined));
+  for (const r of rules) {
+    for (const family of [4, 6] as const) {
+      const specs = r.iptables?.[family] ?? [];
+      // The ICMP answers exist in one family only; every other rule in both.
+      assert.ok(specs.length % 2 === 0, `${r.nft} → ${specs.join(' | ')}`);
+      assert.equal(specs.filter((s) => s.startsWith('-i veth0 ') || s.startsWith('-o veth0 ')).length, specs.length / 2);
+      for (const s of specs) assert.match(s, new RegExp(`-j NFLOG --nflog-group ${GROUP} --nflog-size 128$`));
+    }
+    assert.match(r.nft, /^(iifname|oifname) \{ "veth0", "eth1" \} /);
+  }
+  assert.deepEqual(rules.map((r) => [r.iptables?.[4].length, r.iptables?.[6].length]), [[2, 2], [2, 2], [2, 2], [2, 2], [4, 0], [0, 4]]);
+});

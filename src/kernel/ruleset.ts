@@ -14,6 +14,7 @@
  * the builder never names another table: it replaces or amends its own only.
  */
 import { PortwardenError } from '../errors.js';
+import type { Family } from '../net/target.js';
 
 /** The netfilter hooks our base chains attach to; a base chain is named after its hook. */
 export const HOOKS = ['input', 'forward', 'output'] as const;
@@ -32,7 +33,6 @@ export const PHASES = ['exempt', 'answer', 'drop', 'meter', 'log', 'queue'] as c
 export type Phase = (typeof PHASES)[number];
 
 export type AddressType = 'ipv4_addr' | 'ipv6_addr';
-export type Family = 4 | 6;
 
 /** A named set of addresses. */
 export interface SetDeclaration {

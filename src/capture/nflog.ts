@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { NETLINK_NETFILTER, NETLINK_NO_ENOBUFS, NetlinkSocket, SOL_NETLINK, SOL_SOCKET, SO_RCVBUF } from '../kernel/netlink-socket.js';
 import { PortwardenError } from '../errors.js';
+import { nftRuleText, type HookRule, type RuleContribution } from '../kernel/ruleset.js';
 import { u16, u32 } from '../decode/bytes.js';
 import { LinkType } from '../model/packet.js';
 import type { FrameHandler } from './capture-file.js';
@@ -39,14 +40,14 @@ export interface NflogRuleOptions {
 }
 
 /**
- * nft rule lines (without `add rule`, one statement each) that log to NFLOG group `group` exactly
- * the packets detection needs, for the enforcement module to put into its own input and output
- * chains. `log` never ends evaluation, so the lines can sit anywhere in a chain; they must come
- * before any rule that drops or accepts those packets, or what is dropped is never seen.
+ * capture's part of the ruleset (kernel/ruleset.ts): rules that log to NFLOG group `group` exactly
+ * the packets detection needs, in the input and output chains' `log` phase, so after the allowlist
+ * and the drops (what is dropped costs detection nothing). `log` never ends evaluation. Each rule
+ * carries its iptables form too (NFLOG target, one rule per interface), for the iptables backend.
  *
  * The rules are disjoint (no packet matches two of one chain), so no packet is logged twice.
  */
-export function nflogPrefilterRules(group: number, opts: NflogRuleOptions = {}): { input: string[]; output: string[] } {
+export function nflogRules(group: number, opts: NflogRuleOptions = {}): RuleContribution {
   checkGroup(group);
   const snaplen = opts.snaplen ?? DEFAULT_NFLOG_SNAPLEN;
   if (!Number.isInteger(snaplen) || snaplen < 40 || snaplen > 65535) {
@@ -67,32 +68,57 @@ export function nflogPrefilterRules(group: number, opts: NflogRuleOptions = {}):
     outIf = `oifname ${set} `;
   }
   const log = `log group ${group} snaplen ${snaplen}`;
+  const iptLog = `-j NFLOG --nflog-group ${group} --nflog-size ${snaplen}`;
+  // iptables matches one interface per rule: the rule once per named interface, or once for "not lo".
+  const on = (dir: '-i' | '-o', specs: readonly string[]) => (opts.interfaces === undefined ? specs.map((r) => `! ${dir} lo ${r}`) : opts.interfaces.flatMap((name) => specs.map((r) => `${dir} ${name} ${r}`)));
+  const rule = (hook: 'input' | 'output', nftMatch: string, comment: string, v4: readonly string[], v6: readonly string[]): HookRule => {
+    const iptComment = `-m comment --comment "portwarden: ${comment}"`;
+    const dir = hook === 'input' ? '-i' : '-o';
+    return {
+      hook,
+      phase: 'log',
+      nft: `${hook === 'input' ? inIf : outIf}${nftMatch} ${log}`,
+      comment: `portwarden: ${comment}`,
+      iptables: { 4: on(dir, v4.map((m) => `${m} ${iptComment} ${iptLog}`)), 6: on(dir, v6.map((m) => `${m} ${iptComment} ${iptLog}`)) },
+    };
+  };
+  const tcp = (flags: string) => [`-p tcp --tcp-flags ${flags}`];
   return {
-    input: [
+    owner: 'capture',
+    rules: [
       // Every first contact and every packet conntrack cannot place. SYN, ACK (conntrack picks up
       // mid-stream ACKs as new), UDP and IP-protocol probes, ICMP echo / timestamp / address-mask
       // requests are `new`; FIN, NULL, XMAS, Maimon and odd-flag probes to no connection, and ICMP
       // errors quoting nothing we sent, are `invalid`. Established traffic (the bulk) matches
       // neither. IPv6 neighbour discovery and MLD are `untracked`, so they stay out too.
-      `${inIf}ct state new,invalid ${log} comment "portwarden: first contacts and invalid packets"`,
+      rule('input', 'ct state new,invalid', 'first contacts and invalid packets', ['-m conntrack --ctstate NEW,INVALID'], ['-m conntrack --ctstate NEW,INVALID']),
       // ICMP / ICMPv6 errors that quote one of this host's own connections (`related` is only ever
       // an error, or an expected helper connection, which the protocol match excludes): a remote
       // refusing our traffic, or a forged error aimed at our connections (RFC 5927). Echo requests
       // need no rule here: they are `new` above.
-      `${inIf}ct state related meta l4proto { icmp, ipv6-icmp } ${log} comment "portwarden: ICMP errors about our connections"`,
-    ],
-    output: [
+      rule('input', 'ct state related meta l4proto { icmp, ipv6-icmp }', 'ICMP errors about our connections', ['-p icmp -m conntrack --ctstate RELATED'], ['-p ipv6-icmp -m conntrack --ctstate RELATED']),
       // This host's answers are the evidence TRW weighs: a SYN-ACK says the probed port is open (a
       // success for the prober), a RST says it is closed (a failure), the RST to FIN / NULL / XMAS
       // probes included.
-      `${outIf}tcp flags & (syn | ack) == syn | ack ${log} comment "portwarden: SYN-ACK answers"`,
-      `${outIf}tcp flags & (syn | rst) == rst ${log} comment "portwarden: RST answers"`,
+      rule('output', 'tcp flags & (syn | ack) == syn | ack', 'SYN-ACK answers', tcp('SYN,ACK SYN,ACK'), tcp('SYN,ACK SYN,ACK')),
+      rule('output', 'tcp flags & (syn | rst) == rst', 'RST answers', tcp('SYN,RST RST'), tcp('SYN,RST RST')),
       // Closed UDP port and unknown IP protocol (port / protocol unreachable, the quote names the
       // probe), and answers to ping sweeps (echo reply).
-      `${outIf}icmp type { destination-unreachable, echo-reply } ${log} comment "portwarden: ICMP answers"`,
-      `${outIf}icmpv6 type { destination-unreachable, echo-reply } ${log} comment "portwarden: ICMPv6 answers"`,
+      rule('output', 'icmp type { destination-unreachable, echo-reply }', 'ICMP answers', ['-p icmp --icmp-type destination-unreachable', '-p icmp --icmp-type echo-reply'], []),
+      rule('output', 'icmpv6 type { destination-unreachable, echo-reply }', 'ICMPv6 answers', [], ['-p ipv6-icmp --icmpv6-type destination-unreachable', '-p ipv6-icmp --icmpv6-type echo-reply']),
     ],
   };
+}
+
+/**
+ * The same rules as nft rule lines (without `add rule`, comment included), split by chain: for a
+ * table of one's own (tests) and for callers that pass `prefilter` / `prefilterOutput` to the
+ * enforcement ruleset. New code passes `nflogRules(…)` as a contribution instead.
+ */
+export function nflogPrefilterRules(group: number, opts: NflogRuleOptions = {}): { input: string[]; output: string[] } {
+  const rules = nflogRules(group, opts).rules ?? [];
+  const lines = (hook: 'input' | 'output') => rules.filter((r) => r.hook === hook).map((r) => nftRuleText({ nft: r.nft, comment: r.comment ?? null }));
+  return { input: lines('input'), output: lines('output') };
 }
 
 function checkGroup(group: number): void {

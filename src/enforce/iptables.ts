@@ -11,7 +11,7 @@
  *   chains  PORTWARDEN(6)       ← `-I INPUT 1 -j PORTWARDEN(6)`: allow → RETURN, ban → DROP,
  *                                 blocked networks and ports → DROP, then (optional) the NFLOG
  *                                 capture prefilter (every interface but lo, or the named ones)
- *           PORTWARDEN(6)-OUT   ← `-I OUTPUT 1 -j …` (only with the prefilter): the host's answers
+ *           PORTWARDEN(6)-OUT   ← `-I OUTPUT 1 -j …` (only with output rules): the host's answers
  *           PORTWARDEN(6)-FWD   ← `-I FORWARD 1 -j …` (only with `forward`, a router): the same
  *                                 allow / ban / block rules as input, no capture
  *
@@ -20,6 +20,11 @@
  * queued changes. ipset restore applies lines in order and stops at the first refused one, so a
  * refused line is recorded and the rest is sent again (every line before it is in the kernel); the
  * refused lines are then thrown as one EnforceError (PW_ERR_ENFORCE).
+ *
+ * The capture prefilter, like every rule another stage adds, comes as a contribution to the one
+ * ruleset model (kernel/ruleset.ts): each of its rules carries an iptables form beside the nft one,
+ * and the model's phases order them the same way as in the nftables table (after the allowlist and
+ * the drops). Only the iptables-restore text is this backend's own.
  *
  * Unlike the nftables backend, overlapping prefixes are not merged: hash:net keeps 10.0.0.0/24 and
  * 10.0.0.5 side by side (either matches), and unbanning the network leaves the address banned.
@@ -31,6 +36,8 @@ import type { KernelBan } from '../model/ban.js';
 import { EnforceError, QueueingBackend, type EnforceFailure } from './decisions.js';
 import type { QueuedChange } from './element-state.js';
 import { parseTarget, type Family } from '../net/target.js';
+import { nflogRules } from '../capture/nflog.js';
+import { buildRuleset, iptablesHookRules, PHASES, type RuleContribution, type RulesetModel } from '../kernel/ruleset.js';
 
 export const IPSET_ALLOW4 = 'portwarden-allow4';
 export const IPSET_ALLOW6 = 'portwarden-allow6';
@@ -49,10 +56,14 @@ const MULTIPORT_MAX = 15;
 
 /** The largest element timeout ipset takes (the kernel keeps it in ms in 32 bits). */
 export const IPSET_MAX_TIMEOUT_SECONDS = 2147483;
-const DEFAULT_SNAPLEN = 128;
 
 export interface IptablesBackendOptions {
-  /** NFLOG group for the capture prefilter; without it no NFLOG rules (and no OUTPUT chain). */
+  /**
+   * What other stages put into the chains (capture's `nflogRules(…)`), each rule in its iptables form;
+   * only phases after the drops (meter, log, queue): our drops come first, as in the nftables table.
+   */
+  contributions?: readonly RuleContribution[];
+  /** NFLOG group for the capture prefilter (the same as contributing `nflogRules(group, …)`); without it and without output rules, no OUTPUT chain. */
   nflogGroup?: number;
   /** Bytes of each packet copied to NFLOG (--nflog-size). Default 128. */
   snaplen?: number;
@@ -84,51 +95,40 @@ export interface IptablesPrefilterRules {
   output6: string[];
 }
 
-/**
- * The iptables form of `nflogPrefilterRules` (capture/nflog.ts): first contacts and packets
- * conntrack cannot place, ICMP errors about our own connections, and the host's answers (SYN-ACK,
- * RST, ICMP unreachable and echo reply), each copied to NFLOG group `group`, `snaplen` bytes. With
- * `interfaces`, each rule once per interface (iptables matches one name per rule); without, every
- * interface but loopback.
- */
-export function iptablesPrefilterRules(group: number, snaplen = DEFAULT_SNAPLEN, interfaces?: readonly string[]): IptablesPrefilterRules {
-  if (!Number.isInteger(group) || group < 0 || group > 65535) {
-    throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG group ${String(group)} is out of range (0–65535)`);
-  }
-  if (!Number.isInteger(snaplen) || snaplen < 40 || snaplen > 65535) {
-    throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG snaplen ${String(snaplen)} is out of range (40–65535 bytes)`);
-  }
-  if (interfaces !== undefined) {
-    if (interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'NFLOG interfaces: the list is empty');
-    for (const name of interfaces) {
-      // Kernel names are at most 15 bytes; allowing only these characters keeps the rule text safe.
-      if (!/^[A-Za-z0-9_.@:-]{1,15}$/.test(name)) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `NFLOG interfaces: ${JSON.stringify(name)} is not an interface name`);
+/** The chains' contributed rules, per hook and family, from the ruleset model. */
+function contributedRules(model: RulesetModel): IptablesPrefilterRules & { forward4: string[]; forward6: string[] } {
+  // ipsets are this backend's only named objects, and our chains its only chains: nft declarations
+  // have no iptables form, and dropping them silently would change what the kernel does.
+  const extra = [...model.declarations.map((d) => `${d.owner}'s ${d.kind} ${d.name}`), ...model.chains.map((c) => `${c.owner}'s chain ${c.name}`)];
+  if (extra.length > 0) throw new PortwardenError('PW_ERR_CONFIG_INVALID', `iptables backend: ${extra.join(', ')} cannot be declared with iptables`);
+  const firstAfterDrops = PHASES.indexOf('meter');
+  for (const hook of ['input', 'forward', 'output'] as const) {
+    for (const rule of model.hooks[hook]) {
+      if (PHASES.indexOf(rule.phase) < firstAfterDrops) {
+        throw new PortwardenError('PW_ERR_CONFIG_INVALID', `iptables backend: ${rule.owner}'s ${hook} rule in phase ${rule.phase} would have to come before our drops, which this backend does not offer`);
+      }
     }
   }
-  const log = `-j NFLOG --nflog-group ${group} --nflog-size ${snaplen}`;
-  const comment = (text: string) => `-m comment --comment "portwarden: ${text}"`;
-  const on = (dir: '-i' | '-o', rules: string[]) =>
-    interfaces === undefined ? rules.map((r) => `! ${dir} lo ${r}`) : interfaces.flatMap((name) => rules.map((r) => `${dir} ${name} ${r}`));
-  const input = (icmp: string) =>
-    on('-i', [
-      `-m conntrack --ctstate NEW,INVALID ${comment('first contacts and invalid packets')} ${log}`,
-      `-p ${icmp} -m conntrack --ctstate RELATED ${comment('ICMP errors about our connections')} ${log}`,
-    ]);
-  const tcp = [`-p tcp --tcp-flags SYN,ACK SYN,ACK ${comment('SYN-ACK answers')} ${log}`, `-p tcp --tcp-flags SYN,RST RST ${comment('RST answers')} ${log}`];
   return {
-    input4: input('icmp'),
-    input6: input('ipv6-icmp'),
-    output4: on('-o', [
-      ...tcp,
-      `-p icmp --icmp-type destination-unreachable ${comment('ICMP answers')} ${log}`,
-      `-p icmp --icmp-type echo-reply ${comment('ICMP answers')} ${log}`,
-    ]),
-    output6: on('-o', [
-      ...tcp,
-      `-p ipv6-icmp --icmpv6-type destination-unreachable ${comment('ICMPv6 answers')} ${log}`,
-      `-p ipv6-icmp --icmpv6-type echo-reply ${comment('ICMPv6 answers')} ${log}`,
-    ]),
+    input4: iptablesHookRules(model, 'input', 4),
+    input6: iptablesHookRules(model, 'input', 6),
+    output4: iptablesHookRules(model, 'output', 4),
+    output6: iptablesHookRules(model, 'output', 6),
+    forward4: iptablesHookRules(model, 'forward', 4),
+    forward6: iptablesHookRules(model, 'forward', 6),
   };
+}
+
+/**
+ * The iptables form of capture's NFLOG prefilter (`nflogRules` in capture/nflog.ts): first contacts
+ * and packets conntrack cannot place, ICMP errors about our own connections, and the host's answers
+ * (SYN-ACK, RST, ICMP unreachable and echo reply), each copied to NFLOG group `group`, `snaplen`
+ * bytes. With `interfaces`, each rule once per interface; without, every interface but loopback.
+ */
+export function iptablesPrefilterRules(group: number, snaplen?: number, interfaces?: readonly string[]): IptablesPrefilterRules {
+  const model = buildRuleset({ name: 'portwarden', priority: 0 }, [nflogRules(group, { snaplen, interfaces })]);
+  const { input4, input6, output4, output6 } = contributedRules(model);
+  return { input4, input6, output4, output6 };
 }
 
 /** The static drops: `blockedNetworks` split by family (a /0 as its two halves: hash:net takes no /0), ports checked and sorted. */
@@ -198,7 +198,8 @@ interface Line {
 
 export class IptablesBackend extends QueueingBackend implements EnforcementBackend {
   readonly name = 'iptables' as const;
-  readonly prefilter: IptablesPrefilterRules | null;
+  /** What the contributions put into our chains, after our own drops. */
+  readonly contributed: ReturnType<typeof contributedRules>;
   readonly #forward: boolean;
   readonly #drops: ReturnType<typeof staticDrops>;
   readonly #maxBans: number;
@@ -210,7 +211,8 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
   /** Validates the options now, not at the first setup. */
   constructor(options: IptablesBackendOptions = {}) {
     super();
-    this.prefilter = options.nflogGroup === undefined ? null : iptablesPrefilterRules(options.nflogGroup, options.snaplen ?? DEFAULT_SNAPLEN, options.interfaces);
+    const capture = options.nflogGroup === undefined ? [] : [nflogRules(options.nflogGroup, { snaplen: options.snaplen, interfaces: options.interfaces })];
+    this.contributed = contributedRules(buildRuleset({ name: 'portwarden', priority: 0 }, [...(options.contributions ?? []), ...capture]));
     this.#forward = options.forward ?? false;
     this.#drops = staticDrops(options);
     const maxBans = options.maxBans ?? 1_048_576;
@@ -255,20 +257,25 @@ export class IptablesBackend extends QueueingBackend implements EnforcementBacke
   iptablesSetupText(family: Family, saved = ''): string {
     const { input, output, forward } = CHAINS[family];
     const existing = chainsIn(saved);
+    const c = this.contributed;
+    const added = family === 4 ? { input: c.input4, output: c.output4, forward: c.forward4 } : { input: c.input6, output: c.output6, forward: c.forward6 };
+    // An output chain whenever anything contributes output rules, in either family: both families'
+    // chains then look alike (the IPv4 ICMP answers have no IPv6 rule, and the other way round).
+    const hasOutput = c.output4.length + c.output6.length > 0;
     const lines = ['*filter', ...oldJumps(saved), `:${input} - [0:0]`];
-    if (this.prefilter !== null || existing.has(output)) lines.push(`:${output} - [0:0]`); // declaring flushes
+    if (hasOutput || existing.has(output)) lines.push(`:${output} - [0:0]`); // declaring flushes
     if (this.#forward || existing.has(forward)) lines.push(`:${forward} - [0:0]`);
     for (const rule of this.#dropRules(family)) lines.push(`-A ${input} ${rule}`);
-    if (this.prefilter !== null) {
-      const rules = family === 4 ? this.prefilter : { input4: this.prefilter.input6, output4: this.prefilter.output6 };
-      for (const rule of rules.input4) lines.push(`-A ${input} ${rule}`);
-      for (const rule of rules.output4) lines.push(`-A ${output} ${rule}`);
+    for (const rule of added.input) lines.push(`-A ${input} ${rule}`);
+    if (hasOutput) {
+      for (const rule of added.output) lines.push(`-A ${output} ${rule}`);
       lines.push(`-I OUTPUT 1 -j ${output}`);
     } else if (existing.has(output)) {
       lines.push(`-X ${output}`);
     }
     if (this.#forward) {
       for (const rule of this.#dropRules(family)) lines.push(`-A ${forward} ${rule}`);
+      for (const rule of added.forward) lines.push(`-A ${forward} ${rule}`);
       lines.push(`-I FORWARD 1 -j ${forward}`);
     } else if (existing.has(forward)) {
       lines.push(`-X ${forward}`);

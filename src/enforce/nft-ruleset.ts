@@ -3,6 +3,10 @@
  * replaces our own table as a whole (so nothing stale survives a restart) in the same transaction
  * that creates the new one, and never names another table.
  *
+ * enforce owns the table and contributes its own rules (allow sets, bans, static drops, the kernel
+ * fast path) to the one ruleset builder (kernel/ruleset.ts); capture, respond and others add theirs
+ * as `contributions`, and the builder's phases put every rule in its place.
+ *
  * What must stay true: our chains only ever drop. `accept` in our chain ends the packet's walk
  * through OUR table only; every other table's chains still see it, so an allowlisted address is
  * exempt from our bans, never from the host's own firewall. Nothing here accepts traffic the host's
@@ -10,6 +14,7 @@
  */
 import { PortwardenError } from '../errors.js';
 import { targetContains, parseTarget, type ParsedTarget } from '../net/target.js';
+import { buildRuleset, checkRuleLine, keepElementsText, replaceTableText, tableBlock, type HookRule, type RuleContribution, type RulesetModel, type SetDeclaration } from '../kernel/ruleset.js';
 
 export interface NftRulesetOptions {
   /** Default 'portwarden'. */
@@ -24,13 +29,19 @@ export interface NftRulesetOptions {
   blockedTcpPorts?: readonly number[];
   blockedUdpPorts?: readonly number[];
   /**
-   * Rule lines another module supplies (NFLOG rules for capture), put verbatim at the end of the input
-   * chain, after the allowlist and the drops: what is dropped is not logged.
+   * What the other stages put into the table (capture's NFLOG prefilter, respond's answers, …): each
+   * rule lands in its chain by its phase (kernel/ruleset.ts), whatever the order given here.
+   */
+  contributions?: readonly RuleContribution[];
+  /**
+   * Rule lines put verbatim into the input chain's `log` phase, after the allowlist and the drops:
+   * what is dropped is not logged. Kept for callers that still pass capture's lines
+   * (`nflogPrefilterRules(…).input`); `contributions: [nflogRules(…)]` replaces it.
    */
   prefilter?: readonly string[];
   /**
-   * Rule lines for an output chain (the host's own answers that detection needs: RST, SYN-ACK, ICMP
-   * unreachable). The chain gets only these lines and never drops; none given, no output chain.
+   * Rule lines for the output chain's `log` phase (the host's own answers that detection needs). The
+   * output chain never drops; with no output rules at all, there is none. `contributions` replaces it.
    */
   prefilterOutput?: readonly string[];
   /**
@@ -41,11 +52,10 @@ export interface NftRulesetOptions {
    */
   fastPath?: { answersPerSecond: number; burst: number; banSeconds: number };
   /**
-   * Responses to banned scanners (src/respond/kernel-rules.ts supplies both lists): one-line
-   * declarations put verbatim into the table (sets, the global cap, counters), and the rules of a
-   * chain `respond` that the input chain jumps to right after the allow sets are accepted.
+   * Responses to banned scanners: respond's contribution (src/respond/kernel-rules.ts
+   * `respondContribution`, also `Responder.kernelRuleset()`); the same as listing it in `contributions`.
    */
-  respond?: { declarations: readonly string[]; rules: readonly string[] };
+  respond?: RuleContribution;
 }
 
 export interface ResolvedNftRuleset {
@@ -55,10 +65,9 @@ export interface ResolvedNftRuleset {
   readonly blockedNetworks: readonly ParsedTarget[];
   readonly blockedTcpPorts: readonly number[];
   readonly blockedUdpPorts: readonly number[];
-  readonly prefilter: readonly string[];
-  readonly prefilterOutput: readonly string[];
   readonly fastPath: { readonly answersPerSecond: number; readonly burst: number; readonly banSeconds: number } | null;
-  readonly respond: { readonly declarations: readonly string[]; readonly rules: readonly string[] } | null;
+  /** Every stage's rules, enforce's first, validated and ordered. */
+  readonly model: RulesetModel;
 }
 
 export const DEFAULT_TABLE_NAME = 'portwarden';
@@ -71,15 +80,9 @@ function invalid(message: string): PortwardenError {
 
 /** Validates and fills in defaults; throws PW_ERR_CONFIG_INVALID naming the bad entry. */
 export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftRuleset {
+  // buildRuleset checks both: nft identifiers keep the name safe to paste into text and nft arguments.
   const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
-  // nft identifiers; also keeps the name safe to paste into the ruleset text and nft arguments.
-  if (!/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(tableName)) {
-    throw invalid(`tableName ${JSON.stringify(tableName)} is not an nft identifier (a letter, then letters, digits, _)`);
-  }
   const priority = options.priority ?? DEFAULT_PRIORITY;
-  if (!Number.isInteger(priority) || priority < -1000 || priority > 1000) {
-    throw invalid(`priority ${String(priority)} is not an integer between -1000 and 1000`);
-  }
   const hooks = { input: true as const, forward: options.hooks?.forward ?? false };
 
   const networks: ParsedTarget[] = [];
@@ -89,23 +92,32 @@ export function resolveNftRuleset(options: NftRulesetOptions = {}): ResolvedNftR
     networks.push(parsed.target);
   }
 
-  const prefilter = ruleLines(options.prefilter ?? [], 'prefilter');
-  const prefilterOutput = ruleLines(options.prefilterOutput ?? [], 'prefilterOutput');
+  const prefilter = (options.prefilter ?? []).map((line, i) => checkRuleLine(line, `prefilter[${i}]`));
+  const prefilterOutput = (options.prefilterOutput ?? []).map((line, i) => checkRuleLine(line, `prefilterOutput[${i}]`));
+  const fastPath = options.fastPath === undefined ? null : Object.freeze(fastPathOptions(options.fastPath));
+  const blockedNetworks = Object.freeze(widestOnly(networks));
+  const blockedTcpPorts = Object.freeze(ports(options.blockedTcpPorts ?? [], 'blockedTcpPorts'));
+  const blockedUdpPorts = Object.freeze(ports(options.blockedUdpPorts ?? [], 'blockedUdpPorts'));
+
+  const own = enforceContribution({ hooks, blockedNetworks, blockedTcpPorts, blockedUdpPorts, fastPath });
+  const legacy: RuleContribution[] = [];
+  if (prefilter.length + prefilterOutput.length > 0) {
+    legacy.push({
+      owner: 'capture',
+      rules: [...prefilter.map((nft): HookRule => ({ hook: 'input', phase: 'log', nft })), ...prefilterOutput.map((nft): HookRule => ({ hook: 'output', phase: 'log', nft }))],
+    });
+  }
+  const model = buildRuleset({ name: tableName, priority }, [own, ...(options.respond === undefined ? [] : [options.respond]), ...(options.contributions ?? []), ...legacy]);
 
   return Object.freeze({
     tableName,
     hooks: Object.freeze(hooks),
     priority,
-    blockedNetworks: Object.freeze(widestOnly(networks)),
-    blockedTcpPorts: Object.freeze(ports(options.blockedTcpPorts ?? [], 'blockedTcpPorts')),
-    blockedUdpPorts: Object.freeze(ports(options.blockedUdpPorts ?? [], 'blockedUdpPorts')),
-    prefilter: Object.freeze(prefilter),
-    prefilterOutput: Object.freeze(prefilterOutput),
-    fastPath: options.fastPath === undefined ? null : Object.freeze(fastPathOptions(options.fastPath)),
-    respond:
-      options.respond === undefined
-        ? null
-        : Object.freeze({ declarations: Object.freeze(ruleLines(options.respond.declarations, 'respond.declarations')), rules: Object.freeze(ruleLines(options.respond.rules, 'respond.rules')) }),
+    blockedNetworks,
+    blockedTcpPorts,
+    blockedUdpPorts,
+    fastPath,
+    model,
   });
 }
 
@@ -115,90 +127,67 @@ export function buildNftRuleset(options: NftRulesetOptions = {}): string {
 }
 
 export function rulesetText(r: ResolvedNftRuleset): string {
-  return [
-    '# portwarden enforcement table: generated, replaced as a whole at every start',
-    // Declaring the table first makes the delete succeed whether or not an old copy exists
-    // (nft 1.0.6 has no `destroy`); both run in the same transaction as the new table.
-    `table inet ${r.tableName} {}`,
-    `delete table inet ${r.tableName}`,
-    ...tableBlock(r),
-  ].join('\n');
+  return replaceTableText(r.model, 'portwarden enforcement table: generated, replaced as a whole at every start');
 }
-
-/** Sets whose elements outlive a restart in `keepBansRulesetText`: bans, and the kernel fast path's. */
-const KEPT_SETS: ReadonlySet<string> = new Set(['ban4', 'ban6', 'answered4', 'answered6', 'fastban4', 'fastban6']);
 
 /**
- * The restart variant: the table stays, and with it the elements of the ban sets, so a restart never
- * opens a gap in enforcement and 100,000 bans need no copying out and back in. In one transaction:
- * every rule goes (`flush table` leaves sets alone), the chains that exist now are deleted, the new
- * declarations are laid over what is left, and every other set is emptied (the daemon refills the
- * allow sets). nft refuses a set whose definition changed; the caller then replaces the table.
+ * The restart variant: the table stays, and with it the elements of the ban sets (ban4/6 and the fast
+ * path's, declared `keepElements`), so a restart never opens a gap in enforcement and 100,000 bans
+ * need no copying out and back in. Every other set is emptied (the daemon refills the allow sets).
+ * nft refuses a set whose definition changed; the caller then replaces the table.
  */
 export function keepBansRulesetText(r: ResolvedNftRuleset, existingChains: readonly string[]): string {
-  const declared = tableBlock(r);
-  const sets = declared.map((line) => /^\t(?:set|map) (\S+) \{/.exec(line)?.[1]).filter((name): name is string => name !== undefined);
-  return [
-    '# portwarden enforcement table: rules replaced, bans kept (restart)',
-    `table inet ${r.tableName} {}`,
-    `flush table inet ${r.tableName}`,
-    ...existingChains.map((chain) => `delete chain inet ${r.tableName} ${chain}`),
-    ...declared,
-    ...sets.filter((name) => !KEPT_SETS.has(name)).map((name) => `flush set inet ${r.tableName} ${name}`),
-    '',
-  ].join('\n');
+  return keepElementsText(r.model, existingChains, 'portwarden enforcement table: rules replaced, bans kept (restart)');
 }
 
-function tableBlock(r: ResolvedNftRuleset): string[] {
-  const lines: string[] = [
-    `table inet ${r.tableName} {`,
-    ...setBlock(SET_NAMES.allow4, 'ipv4_addr', 'interval'),
-    ...setBlock(SET_NAMES.allow6, 'ipv6_addr', 'interval'),
+/** The table block alone (`table inet NAME { … }`), for tests and listings. */
+export function tableText(r: ResolvedNftRuleset): string {
+  return tableBlock(r.model).join('\n');
+}
+
+/** What enforce's own part of the table is made from (a resolved ruleset has all of it). */
+export interface EnforceParts {
+  hooks: { readonly input: true; readonly forward: boolean };
+  blockedNetworks: readonly ParsedTarget[];
+  blockedTcpPorts: readonly number[];
+  blockedUdpPorts: readonly number[];
+  fastPath: { readonly answersPerSecond: number; readonly burst: number; readonly banSeconds: number } | null;
+}
+
+function addressSet(name: string, type: SetDeclaration['type'], flags: SetDeclaration['flags'], keepElements: boolean): SetDeclaration {
+  return { kind: 'set', name, type, flags, keepElements };
+}
+
+/**
+ * enforce's own part of the table: the allow and ban sets, the static drops, and the kernel fast
+ * path, in input (and forward on a router). Our chains only ever drop or accept into the rest of the
+ * host's filtering; see the module comment.
+ */
+export function enforceContribution(p: EnforceParts): RuleContribution {
+  const declarations: SetDeclaration[] = [
+    addressSet(SET_NAMES.allow4, 'ipv4_addr', ['interval'], false),
+    addressSet(SET_NAMES.allow6, 'ipv6_addr', ['interval'], false),
     // Each ban carries its own timeout, so the kernel lifts it even if the daemon is gone.
-    ...setBlock(SET_NAMES.ban4, 'ipv4_addr', 'interval,timeout'),
-    ...setBlock(SET_NAMES.ban6, 'ipv6_addr', 'interval,timeout'),
-    ...(r.fastPath === null ? [] : fastPathSets(r.fastPath.banSeconds)),
-    ...(r.respond === null ? [] : [...r.respond.declarations.map((line) => `\t${line}`), '\tchain respond {', ...r.respond.rules.map((rule) => `\t\t${rule}`), '\t}']),
-    ...chainBlock(r, 'input', r.prefilter),
+    addressSet(SET_NAMES.ban4, 'ipv4_addr', ['interval', 'timeout'], true),
+    addressSet(SET_NAMES.ban6, 'ipv6_addr', ['interval', 'timeout'], true),
+    ...(p.fastPath === null ? [] : fastPathSets(p.fastPath.banSeconds)),
   ];
-  if (r.hooks.forward) lines.push(...chainBlock(r, 'forward', []));
-  const output = [...(r.fastPath === null ? [] : fastPathRules(r.fastPath)), ...r.prefilterOutput];
-  if (output.length > 0) {
-    lines.push('\tchain output {', `\t\ttype filter hook output priority ${r.priority}; policy accept;`, ...output.map((rule) => `\t\t${rule}`), '\t}');
-  }
-  lines.push('}', '');
-  return lines;
-}
-
-function setBlock(name: string, type: string, flags: string): string[] {
-  return [`\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags ${flags}`, '\t}'];
-}
-
-function chainBlock(r: ResolvedNftRuleset, hook: 'input' | 'forward', prefilter: readonly string[]): string[] {
-  const v4 = r.blockedNetworks.filter((t) => t.family === 4).map((t) => t.text);
-  const v6 = r.blockedNetworks.filter((t) => t.family === 6).map((t) => t.text);
-  const rules = [
-    `ip saddr @${SET_NAMES.allow4} accept`,
-    `ip6 saddr @${SET_NAMES.allow6} accept`,
-    // Banned scanners' SYNs are answered (or counted) before any drop; allowlisted sources never get here.
-    ...(r.respond === null || hook !== 'input' ? [] : ['jump respond']),
-    ...(r.fastPath === null || hook !== 'input' ? [] : ['ip saddr @fastban4 drop', 'ip6 saddr @fastban6 drop']),
+  const v4 = p.blockedNetworks.filter((t) => t.family === 4).map((t) => t.text);
+  const v6 = p.blockedNetworks.filter((t) => t.family === 6).map((t) => t.text);
+  const rules: HookRule[] = [];
+  for (const hook of p.hooks.forward ? (['input', 'forward'] as const) : (['input'] as const)) {
+    rules.push({ hook, phase: 'exempt', nft: `ip saddr @${SET_NAMES.allow4} accept` }, { hook, phase: 'exempt', nft: `ip6 saddr @${SET_NAMES.allow6} accept` });
+    // The fast path's bans come from the host's own answers: input only.
+    if (p.fastPath !== null && hook === 'input') rules.push({ hook, phase: 'drop', nft: 'ip saddr @fastban4 drop' }, { hook, phase: 'drop', nft: 'ip6 saddr @fastban6 drop' });
     // Matching on the source alone drops every protocol from a banned source, ICMP included.
-    `ip saddr @${SET_NAMES.ban4} drop`,
-    `ip6 saddr @${SET_NAMES.ban6} drop`,
-  ];
-  if (v4.length > 0) rules.push(`ip saddr { ${v4.join(', ')} } drop`);
-  if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(', ')} } drop`);
-  if (r.blockedTcpPorts.length > 0) rules.push(`tcp dport { ${r.blockedTcpPorts.join(', ')} } drop`);
-  if (r.blockedUdpPorts.length > 0) rules.push(`udp dport { ${r.blockedUdpPorts.join(', ')} } drop`);
-  // Capture logging last: what is dropped already costs detection nothing.
-  rules.push(...prefilter);
-  return [
-    `\tchain ${hook} {`,
-    `\t\ttype filter hook ${hook} priority ${r.priority}; policy accept;`,
-    ...rules.map((rule) => `\t\t${rule}`),
-    '\t}',
-  ];
+    rules.push({ hook, phase: 'drop', nft: `ip saddr @${SET_NAMES.ban4} drop` }, { hook, phase: 'drop', nft: `ip6 saddr @${SET_NAMES.ban6} drop` });
+    if (v4.length > 0) rules.push({ hook, phase: 'drop', nft: `ip saddr { ${v4.join(', ')} } drop` });
+    if (v6.length > 0) rules.push({ hook, phase: 'drop', nft: `ip6 saddr { ${v6.join(', ')} } drop` });
+    if (p.blockedTcpPorts.length > 0) rules.push({ hook, phase: 'drop', nft: `tcp dport { ${p.blockedTcpPorts.join(', ')} } drop` });
+    if (p.blockedUdpPorts.length > 0) rules.push({ hook, phase: 'drop', nft: `udp dport { ${p.blockedUdpPorts.join(', ')} } drop` });
+  }
+  if (p.fastPath !== null) rules.push(...fastPathRules(p.fastPath));
+  return { owner: 'enforce', declarations, rules };
 }
 
 function ports(list: readonly number[], field: string): number[] {
@@ -226,36 +215,21 @@ function fastPathOptions(f: { answersPerSecond: number; burst: number; banSecond
   return { answersPerSecond: f.answersPerSecond, burst: f.burst, banSeconds: f.banSeconds };
 }
 
-function fastPathSets(banSeconds: number): string[] {
+function fastPathSets(banSeconds: number): SetDeclaration[] {
   // `answered*` only meter the answers per peer (short timeout); `fastban*` hold the peers past the rate.
-  const set = (name: string, type: string, timeout: number) => [`\tset ${name} {`, `\t\ttype ${type}`, '\t\tsize 65536', '\t\tflags dynamic,timeout', `\t\ttimeout ${timeout}s`, '\t}'];
-  return [...set('answered4', 'ipv4_addr', 10), ...set('answered6', 'ipv6_addr', 10), ...set('fastban4', 'ipv4_addr', banSeconds), ...set('fastban6', 'ipv6_addr', banSeconds)];
+  // Both keep their elements across a restart: a scan in progress stays metered and banned.
+  const set = (name: string, type: SetDeclaration['type'], timeoutSeconds: number): SetDeclaration => ({ kind: 'set', name, type, size: 65536, flags: ['dynamic', 'timeout'], timeoutSeconds, keepElements: true });
+  return [set('answered4', 'ipv4_addr', 10), set('answered6', 'ipv6_addr', 10), set('fastban4', 'ipv4_addr', banSeconds), set('fastban6', 'ipv6_addr', banSeconds)];
 }
 
-function fastPathRules(f: { answersPerSecond: number; burst: number }): string[] {
+/** The output chain's meters: what the host answers to one peer, counted per peer. */
+function fastPathRules(f: { answersPerSecond: number; burst: number }): HookRule[] {
   const over = `limit rate over ${f.answersPerSecond}/second burst ${f.burst} packets`;
+  const meter = (nft: string, comment: string): HookRule => ({ hook: 'output', phase: 'meter', nft, comment });
   return [
-    `tcp flags & (syn | rst) == rst add @answered4 { ip daddr ${over} } add @fastban4 { ip daddr } comment "portwarden fast path: RSTs to one peer"`,
-    `icmp type destination-unreachable add @answered4 { ip daddr ${over} } add @fastban4 { ip daddr } comment "portwarden fast path: unreachables to one peer"`,
-    `tcp flags & (syn | rst) == rst add @answered6 { ip6 daddr ${over} } add @fastban6 { ip6 daddr } comment "portwarden fast path: RSTs to one peer"`,
-    `icmpv6 type destination-unreachable add @answered6 { ip6 daddr ${over} } add @fastban6 { ip6 daddr } comment "portwarden fast path: unreachables to one peer"`,
+    meter(`tcp flags & (syn | rst) == rst add @answered4 { ip daddr ${over} } add @fastban4 { ip daddr }`, 'portwarden fast path: RSTs to one peer'),
+    meter(`icmp type destination-unreachable add @answered4 { ip daddr ${over} } add @fastban4 { ip daddr }`, 'portwarden fast path: unreachables to one peer'),
+    meter(`tcp flags & (syn | rst) == rst add @answered6 { ip6 daddr ${over} } add @fastban6 { ip6 daddr }`, 'portwarden fast path: RSTs to one peer'),
+    meter(`icmpv6 type destination-unreachable add @answered6 { ip6 daddr ${over} } add @fastban6 { ip6 daddr }`, 'portwarden fast path: unreachables to one peer'),
   ];
-}
-
-function ruleLines(lines: readonly string[], field: string): string[] {
-  for (const [index, line] of lines.entries()) {
-    if (typeof line !== 'string' || line.trim() === '' || /[\r\n]/.test(line) || !bracesBalanced(line)) {
-      throw invalid(`${field}[${index}] ${JSON.stringify(line)} is not one rule line (non-empty, one line, balanced braces)`);
-    }
-  }
-  return lines.map((line) => line.trim());
-}
-
-function bracesBalanced(line: string): boolean {
-  let depth = 0;
-  for (const ch of line) {
-    if (ch === '{') depth++;
-    else if (ch === '}' && --depth < 0) return false;
-  }
-  return depth === 0;
 }

@@ -16,6 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { PortwardenError } from '../errors.js';
+import { buildRuleset, iptablesHookRules, tableBlock, type HookRule, type RuleContribution, type RulesetModel } from '../kernel/ruleset.js';
 
 export type QueueBackend = 'nft' | 'iptables';
 
@@ -31,6 +32,8 @@ export interface QueueRuleSettings {
 }
 
 export const NFT_TABLE = 'portwarden_inline';
+/** `filter - 5`: just before the usual filter chains, after the enforcement table's (-150). */
+export const NFT_PRIORITY = -5;
 export const IPT_CHAINS = { input: 'PORTWARDEN-INLINE-IN', output: 'PORTWARDEN-INLINE-OUT', forward: 'PORTWARDEN-INLINE-FWD' } as const;
 const BUILTIN = { input: 'INPUT', output: 'OUTPUT', forward: 'FORWARD' } as const;
 type Hook = keyof typeof IPT_CHAINS;
@@ -53,32 +56,44 @@ function hooks(s: QueueRuleSettings): Hook[] {
   return s.forward ? ['input', 'output', 'forward'] : ['input', 'output'];
 }
 
-/** The nft ruleset text (for `nft -f`) of the nft backend. */
-export function nftInlineRuleset(s: QueueRuleSettings): string {
-  const target = s.queues > 1 ? `queue num ${s.queue}-${s.queue + s.queues - 1} bypass${s.cpuFanout ? ',fanout' : ''}` : `queue num ${s.queue} bypass`;
-  const lines = [`table inet ${NFT_TABLE} {`];
+/**
+ * inline's rules (kernel/ruleset.ts), in the `queue` phase of each hook chain: the verdict goes to
+ * user space after everything else in the table has had its say. They live in a table of their own
+ * (NFT_TABLE), not in the enforcement table: inline starts, stops and replaces them on its own, and
+ * enforce replaces its table as a whole at every start. Each rule carries its iptables form (the
+ * NFQUEUE target, the same for iptables and ip6tables) for the iptables backend.
+ */
+export function inlineContribution(s: QueueRuleSettings): RuleContribution {
+  const last = s.queue + s.queues - 1;
+  const target = s.queues > 1 ? `queue num ${s.queue}-${last} bypass${s.cpuFanout ? ',fanout' : ''}` : `queue num ${s.queue} bypass`;
+  const iptTarget = s.queues > 1 ? `-j NFQUEUE --queue-balance ${s.queue}:${last} --queue-bypass${s.cpuFanout ? ' --queue-cpu-fanout' : ''}` : `-j NFQUEUE --queue-num ${s.queue} --queue-bypass`;
+  const rules: HookRule[] = [];
   for (const hook of hooks(s)) {
-    lines.push(`  chain ${hook} {`, `    type filter hook ${hook} priority filter - 5; policy accept;`);
     for (const sel of selectors(s, hook)) {
       const iface = hook === 'output' ? 'oif != "lo" ' : '';
-      lines.push(`    ${iface}${sel.proto} dport ${sel.dport}${sel.syn ? ' tcp flags & (syn | ack) == syn' : ''} ${target}`);
+      const spec = `${hook === 'output' ? '! -o lo ' : ''}-p ${sel.proto} ${sel.syn ? '--syn ' : ''}--dport ${sel.dport} ${iptTarget}`;
+      rules.push({ hook, phase: 'queue', nft: `${iface}${sel.proto} dport ${sel.dport}${sel.syn ? ' tcp flags & (syn | ack) == syn' : ''} ${target}`, iptables: { 4: [spec], 6: [spec] } });
     }
-    lines.push('  }');
   }
-  lines.push('}');
-  return `${lines.join('\n')}\n`;
+  return { owner: 'inline', rules };
 }
 
-/** iptables argument lists (one rule each, `-A CHAIN ...`) of the iptables backend. */
+function inlineModel(s: QueueRuleSettings): RulesetModel {
+  return buildRuleset({ name: NFT_TABLE, priority: NFT_PRIORITY }, [inlineContribution(s)]);
+}
+
+/** The nft ruleset text (for `nft -f`) of the nft backend: inline's table, rendered by the one builder. */
+export function nftInlineRuleset(s: QueueRuleSettings): string {
+  return tableBlock(inlineModel(s)).join('\n');
+}
+
+/**
+ * iptables argument lists (one rule each, `-A CHAIN ...`) of the iptables backend, from the same
+ * model; run as argument lists (no shell), so a spec is split on its spaces (it quotes nothing).
+ */
 export function iptablesInlineRules(s: QueueRuleSettings): string[][] {
-  const target = s.queues > 1 ? ['-j', 'NFQUEUE', '--queue-balance', `${s.queue}:${s.queue + s.queues - 1}`, '--queue-bypass', ...(s.cpuFanout ? ['--queue-cpu-fanout'] : [])] : ['-j', 'NFQUEUE', '--queue-num', String(s.queue), '--queue-bypass'];
-  const rules: string[][] = [];
-  for (const hook of hooks(s)) {
-    for (const sel of selectors(s, hook)) {
-      rules.push(['-A', IPT_CHAINS[hook], ...(hook === 'output' ? ['!', '-o', 'lo'] : []), '-p', sel.proto, ...(sel.syn ? ['--syn'] : []), '--dport', String(sel.dport), ...target]);
-    }
-  }
-  return rules;
+  const m = inlineModel(s);
+  return hooks(s).flatMap((hook) => iptablesHookRules(m, hook, 4).map((spec) => ['-A', IPT_CHAINS[hook], ...spec.split(' ')]));
 }
 
 function run(cmd: string, args: readonly string[], input?: string): { ok: boolean; stderr: string } {
@@ -92,7 +107,7 @@ function run(cmd: string, args: readonly string[], input?: string): { ok: boolea
  * installed), else iptables-nft's NFQUEUE target.
  */
 export function detectQueueBackend(): QueueBackend {
-  const probe = 'table inet portwarden_inline_probe {\n  chain c {\n    type filter hook input priority filter; policy accept;\n    udp dport 9 queue num 0 bypass\n  }\n}\n';
+  const probe = tableBlock(buildRuleset({ name: 'portwarden_inline_probe', priority: 0 }, [{ owner: 'inline', rules: [{ hook: 'input', phase: 'queue', nft: 'udp dport 9 queue num 0 bypass' }] }])).join('\n');
   return run('nft', ['-c', '-f', '-'], probe).ok ? 'nft' : 'iptables';
 }
 

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { buildNftRuleset } from '../enforce/nft-ruleset.js';
-import { replaceRulesText, respondDeclarations, respondRules } from './kernel-rules.js';
+import { replaceRulesText, respondContribution } from './kernel-rules.js';
 import { RESPOND_PROFILES, RESPONSE_MODES, type RespondSettings } from './settings.js';
 
 const NS = `pwresp-${process.pid}`;
@@ -32,7 +32,7 @@ function settings(mode: RespondSettings['mode']): RespondSettings {
 for (const mode of RESPONSE_MODES) {
   test(`${mode}: the table loads, and the respond chain is jumped to after the allow sets, before any drop`, () => {
     const s = settings(mode);
-    const text = buildNftRuleset({ fastPath: { answersPerSecond: 5, burst: 5, banSeconds: 60 }, respond: { declarations: respondDeclarations(s), rules: respondRules(s) } });
+    const text = buildNftRuleset({ fastPath: { answersPerSecond: 5, burst: 5, banSeconds: 60 }, respond: respondContribution(s) });
     const load = nft(['-f', '-'], text);
     assert.equal(load.code, 0, load.out);
     const input = nft(['list', 'chain', 'inet', 'portwarden', 'input']).out.split('\n').map((l) => l.trim());
@@ -49,7 +49,7 @@ for (const mode of RESPONSE_MODES) {
 
 test('a reload replaces the rules and the cap in place, the answered scanners staying', () => {
   const before = settings('rst');
-  assert.equal(nft(['-f', '-'], buildNftRuleset({ respond: { declarations: respondDeclarations(before), rules: respondRules(before) } })).code, 0);
+  assert.equal(nft(['-f', '-'], buildNftRuleset({ respond: respondContribution(before) })).code, 0);
   assert.equal(nft(['add', 'element', 'inet', 'portwarden', 'respond4', '{ 198.51.100.7 timeout 60s }']).code, 0);
   const next = { ...settings('syn-ack'), maxPerSecond: 3, burst: 4 };
   const r = nft(['-f', '-'], replaceRulesText('portwarden', next));

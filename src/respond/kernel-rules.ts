@@ -11,6 +11,7 @@
  * `try-harder`, `syn-ack`: logged to the respond NFLOG group for user space to answer, and dropped so
  * the host's own stack does not answer too); over the cap → dropped (counted).
  */
+import { addDeclarationText, replaceChainRulesText, type Declaration, type RuleContribution } from '../kernel/ruleset.js';
 import type { RespondSettings } from './settings.js';
 
 const RESPOND_CHAIN = 'respond';
@@ -27,20 +28,21 @@ export const KERNEL_COUNTERS = {
 const SET_SIZE = 65536;
 const SYN_ONLY = 'tcp flags & (fin | syn | rst | ack) == syn';
 
-/** One-line declarations inside the table: sets, meters, the cap, the counters. */
-export function respondDeclarations(s: RespondSettings): string[] {
+/** The table's declarations: the answered sets, the per-source meters, the cap, the counters. */
+export function respondDeclarations(s: RespondSettings): Declaration[] {
   return [
-    `set ${RESPOND_SETS[4]} { type ipv4_addr; flags timeout; size ${SET_SIZE}; }`,
-    `set ${RESPOND_SETS[6]} { type ipv6_addr; flags timeout; size ${SET_SIZE}; }`,
-    `set ${METER[4]} { type ipv4_addr; size ${SET_SIZE}; flags dynamic,timeout; timeout 60s; }`,
-    `set ${METER[6]} { type ipv6_addr; size ${SET_SIZE}; flags dynamic,timeout; timeout 60s; }`,
+    // Not kept across a restart that keeps the table: the daemon answers again whom it bans again.
+    { kind: 'set', name: RESPOND_SETS[4], type: 'ipv4_addr', flags: ['timeout'], size: SET_SIZE },
+    { kind: 'set', name: RESPOND_SETS[6], type: 'ipv6_addr', flags: ['timeout'], size: SET_SIZE },
+    { kind: 'set', name: METER[4], type: 'ipv4_addr', size: SET_SIZE, flags: ['dynamic', 'timeout'], timeoutSeconds: 60 },
+    { kind: 'set', name: METER[6], type: 'ipv6_addr', size: SET_SIZE, flags: ['dynamic', 'timeout'], timeoutSeconds: 60 },
     capDeclaration(s),
-    ...Object.keys(KERNEL_COUNTERS).map((name) => `counter ${name} { }`),
+    ...Object.keys(KERNEL_COUNTERS).map((name): Declaration => ({ kind: 'counter', name })),
   ];
 }
 
-function capDeclaration(s: RespondSettings): string {
-  return `limit ${CAP} { rate ${s.maxPerSecond}/second burst ${s.burst} packets }`;
+function capDeclaration(s: RespondSettings): Declaration {
+  return { kind: 'limit', name: CAP, perSecond: s.maxPerSecond, burstPackets: s.burst };
 }
 
 /** The rules of the `respond` chain for the mode (none for `drop`). */
@@ -63,17 +65,32 @@ export function respondRules(s: RespondSettings): string[] {
 }
 
 /**
+ * respond's part of the table (kernel/ruleset.ts): the declarations, the `respond` chain, and the
+ * jump to it in the input chain's `answer` phase: after the allowlist (an allowlisted or protected
+ * source is never answered), before every drop (a ban would end the SYN's walk unanswered).
+ */
+export function respondContribution(s: RespondSettings): RuleContribution {
+  return {
+    owner: 'respond',
+    declarations: respondDeclarations(s),
+    chains: [{ name: RESPOND_CHAIN, rules: respondRules(s) }],
+    rules: [{ hook: 'input', phase: 'answer', nft: `jump ${RESPOND_CHAIN}` }],
+  };
+}
+
+/**
  * `nft -f` text that replaces the chain's rules and the cap in place (reload), in one transaction:
  * the old rules go before the limit they name is replaced.
  */
 export function replaceRulesText(table: string, s: RespondSettings): string {
+  const [flushChain, ...addRules] = replaceChainRulesText(table, RESPOND_CHAIN, respondRules(s));
   return [
-    `flush chain inet ${table} ${RESPOND_CHAIN}`,
+    flushChain,
     `flush set inet ${table} ${METER[4]}`,
     `flush set inet ${table} ${METER[6]}`,
     `delete limit inet ${table} ${CAP}`,
-    `add ${capDeclaration(s).replace(/^limit /, `limit inet ${table} `)}`,
-    ...respondRules(s).map((rule) => `add rule inet ${table} ${RESPOND_CHAIN} ${rule}`),
+    addDeclarationText(table, capDeclaration(s)),
+    ...addRules,
     '',
   ].join('\n');
 }

@@ -32,7 +32,8 @@ import { targetContains, parseTarget, type ParsedTarget } from '../net/target.js
 import { PortwardenError } from '../errors.js';
 import type { EventLogger } from '../model/logger.js';
 import { craftReply, isAnswerableSyn, type ReplyKind } from './craft.js';
-import { KERNEL_COUNTERS, RESPOND_SETS, replaceRulesText, respondDeclarations, respondRules } from './kernel-rules.js';
+import { KERNEL_COUNTERS, RESPOND_SETS, replaceRulesText, respondContribution } from './kernel-rules.js';
+import type { RuleContribution } from '../kernel/ruleset.js';
 import { SourceLimiter, TokenBucket } from '../net/rate-limit.js';
 import { RawSender } from '../kernel/raw-send.js';
 import { answeredInUserSpace, type RespondSettings } from './settings.js';
@@ -130,9 +131,9 @@ export class Responder {
     return this.#settings;
   }
 
-  /** The table's declarations and the chain's rules, for the ruleset (enforce/nft-ruleset.ts `respond`). */
-  kernelRuleset(): { declarations: string[]; rules: string[] } {
-    return { declarations: respondDeclarations(this.#settings), rules: respondRules(this.#settings) };
+  /** respond's contribution to the table (kernel/ruleset.ts), for the ruleset (enforce/nft-ruleset.ts `respond` or `contributions`). */
+  kernelRuleset(): RuleContribution {
+    return respondContribution(this.#settings);
   }
 
   /** Opens the raw sockets and the respond NFLOG group when the mode answers from user space. */

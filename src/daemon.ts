@@ -1,4 +1,4 @@
-import { NflogSource } from './capture/nflog.js';
+import { NflogSource, nflogRules } from './capture/nflog.js';
 import { PcapLiveSource } from './capture/pcap-live.js';
 import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
 import type { PortwardenConfig } from './config/load.js';
@@ -114,7 +114,7 @@ export class Daemon {
         ...c.enforce,
         interfaces: interfaces.length > 0 ? interfaces : undefined,
         // With libpcap capture the kernel logs nothing for detection; the table still enforces.
-        nflog: nflog ? { group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes } : undefined,
+        capture: nflog ? nflogRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined }) : undefined,
         respond: responder?.kernelRuleset(),
       },
       recorder: keeper,

@@ -9,15 +9,18 @@ import { pino } from 'pino';
 import { backendKind, buildEnforcer, buildTable, type TableOptions } from './backends.js';
 import { IptablesBackend } from './iptables.js';
 import { NftablesBackend } from './nftables.js';
+import { nflogRules } from '../capture/nflog.js';
+import { respondContribution } from '../respond/kernel-rules.js';
+import { RESPOND_PROFILES } from '../respond/settings.js';
 
 const options: TableOptions = {
   forward: false,
   blockedNetworks: ['198.51.100.0/24'],
   blockedTcpPorts: [23],
   blockedUdpPorts: [],
-  nflog: { group: 7, snaplen: 128 },
+  capture: nflogRules(7, { snaplen: 128 }),
   fastPath: { enabled: true, answersPerSecond: 50, burst: 100, banSeconds: 60 },
-  respond: { declarations: ['counter answered { }'], rules: ['counter name answered'] },
+  respond: respondContribution({ ...RESPOND_PROFILES.normal, mode: 'rst' }),
 };
 const silent = pino({ level: 'silent' });
 

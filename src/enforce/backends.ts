@@ -3,7 +3,7 @@
  * what that kind of kernel can do. The daemon asks the registry, never a backend's class, so a new
  * backend is one entry (and its class), not a new branch in the daemon.
  */
-import { nflogPrefilterRules } from '../capture/nflog.js';
+import type { RuleContribution } from '../kernel/ruleset.js';
 import type { EventLogger } from '../model/logger.js';
 import type { KernelBan } from '../model/ban.js';
 import type { EnforcementBackend } from './backend.js';
@@ -21,12 +21,12 @@ export interface TableOptions {
   blockedUdpPorts: readonly number[];
   /** Interfaces watched; none: every interface but loopback. */
   interfaces?: readonly string[];
-  /** NFLOG capture for detection (its prefilter rules go into the table); none with libpcap capture. */
-  nflog?: { group: number; snaplen: number };
+  /** Capture's rules (NFLOG for detection, capture/nflog.ts nflogRules); none with libpcap capture. */
+  capture?: RuleContribution;
   /** The kernel fast path (when enabled); used only by a backend that has it. */
   fastPath?: { enabled: boolean; answersPerSecond: number; burst: number; banSeconds: number };
-  /** The responder's table lines; used only by a backend that answers scanners. */
-  respond?: { declarations: readonly string[]; rules: readonly string[] };
+  /** The responder's sets, chain and rules (respond/kernel-rules.ts); used only by a backend that answers scanners. */
+  respond?: RuleContribution;
 }
 
 export interface BackendKind {
@@ -41,17 +41,14 @@ export interface BackendKind {
 }
 
 function nftablesTable(o: TableOptions): NftablesBackend {
-  const rules = o.nflog !== undefined ? nflogPrefilterRules(o.nflog.group, { snaplen: o.nflog.snaplen, interfaces: o.interfaces }) : { input: [], output: [] };
   return new NftablesBackend({
     ruleset: {
       hooks: { input: true, forward: o.forward },
       blockedNetworks: o.blockedNetworks,
       blockedTcpPorts: o.blockedTcpPorts,
       blockedUdpPorts: o.blockedUdpPorts,
-      prefilter: rules.input,
-      prefilterOutput: rules.output,
       fastPath: o.fastPath !== undefined ? { answersPerSecond: o.fastPath.answersPerSecond, burst: o.fastPath.burst, banSeconds: o.fastPath.banSeconds } : undefined,
-      respond: o.respond,
+      contributions: [o.capture, o.respond].filter((c): c is RuleContribution => c !== undefined),
     },
   });
 }
@@ -59,7 +56,7 @@ function nftablesTable(o: TableOptions): NftablesBackend {
 // iptables has no dynamic sets with meters: no kernel fast path, and no sets for the responder.
 function iptablesTable(o: TableOptions): IptablesBackend {
   return new IptablesBackend({
-    ...(o.nflog !== undefined ? { nflogGroup: o.nflog.group, snaplen: o.nflog.snaplen } : {}),
+    contributions: o.capture !== undefined ? [o.capture] : [],
     interfaces: o.interfaces,
     forward: o.forward,
     blockedNetworks: o.blockedNetworks,

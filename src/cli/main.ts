@@ -140,7 +140,7 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     .action(async (file: string, opts: { profile?: ProfileName }) => {
       const { loadConfigFile } = await import('../config/load.js');
       const c = loadConfigFile(file, opts.profile);
-      io.out(`${file}: OK (profile ${c.profile})`);
+      io.out(`${file}: ok (profile ${c.profile})`);
     });
 
   return program;

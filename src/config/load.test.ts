@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type ErrorCodeName } from '../errors.js';
 import { defaultConfig, loadConfigFile, parseConfigText, type PortwardenConfig } from './load.js';
-import { PROFILES, type DetectionSettings } from './profiles.js';
+import { DETECTION_PROFILES as PROFILES, type DetectionSettings } from '../detect/settings.js';
 import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
 
 const FILE = 'test.yaml';

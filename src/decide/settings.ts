@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { IncidentKind } from '../model/incident.js';
 import type { ProfileName } from '../model/profile.js';
 import { PortwardenError } from '../errors.js';
+import { AddressSet } from '../net/address-set.js';
 import { checkSettings, describe, intRange, listOf, nonNegativeInt, numberRange, onOff, port, positiveInt, REQUIRED, section, type SettingsSection } from '../model/settings-kit.js';
 
 export interface PolicySettings {
@@ -151,9 +152,27 @@ export const decideSchema = section({
 
 export type DecideSettings = z.output<typeof decideSchema>;
 
+/** A host name as RFC 1123 allows it (letters, digits, hyphens, dots; not all digits). */
+const HOST_NAME = /^(?=.{1,253}\.?$)(?!\d+(\.\d+)*\.?$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/** Whether an allowlist entry is a host name (resolved at start, allowlist.ts) rather than an address or network. */
+export function isAllowlistHostName(value: string): boolean {
+  return !value.includes(':') && !value.includes('/') && HOST_NAME.test(value) && /[a-z]/i.test(value);
+}
+
+/** An address, network or host name; the address or network parsed as the allowlist set parses it (allowlist.ts). */
+const allowlistValue = z.string({ error: (issue) => (issue.input === undefined ? REQUIRED : `must be an address, network or host name, got ${describe(issue.input)}`) }).superRefine((value, ctx) => {
+  if (isAllowlistHostName(value)) return;
+  try {
+    new AddressSet().add(value, 'check');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', input: value, message: `must be an address, network or host name: ${err instanceof Error ? err.message : String(err)}` });
+  }
+});
+
 /** Never banned: addresses, networks, host names (resolved at start). */
 export const allowlistSchema = z.array(
-  z.union([z.string(), z.strictObject({ value: z.string(), reason: z.string().optional() })], {
+  z.union([allowlistValue, z.strictObject({ value: allowlistValue, reason: z.string().optional() })], {
     error: (issue) => `must be an address, network or host name, or { value, reason }, got ${describe(issue.input)}`,
   }),
   { error: (issue) => (issue.input === undefined ? REQUIRED : `must be a list, got ${describe(issue.input)}`) },

@@ -3,7 +3,7 @@
  * and how the queue fails open. The same for every profile.
  */
 import { z } from 'zod';
-import { intRange, listOf, onOff, oneOf, port, positiveInt, section, type SettingsSection } from '../model/settings-kit.js';
+import { alsoWhenInvalid, isRecord, type CrossFieldParams, intRange, listOf, onOff, oneOf, port, positiveInt, section, type SettingsSection } from '../model/settings-kit.js';
 
 export interface InlineSettings {
   enabled: boolean;
@@ -36,7 +36,14 @@ export const inlineSchema = section({
   copyBytes: intRange(128, 65535),
   rcvbufBytes: intRange(0),
   watchdogMs: intRange(0),
-}) satisfies z.ZodType<InlineSettings>;
+})
+  .superRefine((s, ctx) => {
+    // Queues queue … queue + queues − 1 must all be queue numbers (16 bits): the kernel refuses the rule otherwise.
+    const { queue, queues } = s as { queue?: unknown; queues?: unknown };
+    if (typeof queue === 'number' && typeof queues === 'number' && Number.isInteger(queue) && Number.isInteger(queues) && queues > 0 && queue + queues - 1 > 65535) {
+      ctx.addIssue({ code: 'custom', path: ['queues'], input: queues, params: { alsoAt: ['queue'] } satisfies CrossFieldParams, message: `queues ${queues} from queue ${queue} reach queue ${queue + queues - 1}; the last queue number is 65535` });
+    }
+  }, alsoWhenInvalid(isRecord)) satisfies z.ZodType<InlineSettings>;
 
 export const INLINE_DEFAULTS: Readonly<InlineSettings> = Object.freeze({
   enabled: false,

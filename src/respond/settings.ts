@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import type { ProfileName } from '../model/profile.js';
-import { intRange, oneOf, positiveInt, section, type SettingsSection } from '../model/settings-kit.js';
+import { describe, intRange, oneOf, positiveInt, section, type SettingsSection } from '../model/settings-kit.js';
 
 export const RESPONSE_MODES = ['drop', 'rst', 'try-harder', 'syn-ack'] as const;
 export type ResponseMode = (typeof RESPONSE_MODES)[number];
@@ -56,7 +56,7 @@ export const RESPOND_PROFILES: Readonly<Record<ProfileName, Readonly<RespondSett
 
 export const respondSchema = section({
   mode: oneOf(RESPONSE_MODES),
-  text: z.string({ error: (issue) => `must be a string, got ${typeof issue.input}` }).refine((value) => Buffer.byteLength(value, 'utf8') <= MAX_TEXT_BYTES, {
+  text: z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }).refine((value) => Buffer.byteLength(value, 'utf8') <= MAX_TEXT_BYTES, {
     error: `must be at most ${MAX_TEXT_BYTES} bytes (UTF-8): a reply must never be a useful amplifier`,
   }),
   nflogGroup: intRange(0, 65535),

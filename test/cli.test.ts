@@ -113,7 +113,7 @@ test(
   withTempDir(async (dir) => {
     const ok = await run('config', 'check', new URL('../config/portwarden.example.yaml', import.meta.url).pathname);
     assert.equal(ok.status, 0);
-    assert.match(ok.out[0], /OK \(profile normal\)/);
+    assert.match(ok.out[0], /: ok \(profile normal\)$/);
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'profile: normal\ndetection:\n  scan:\n    minPorts: -3\n  colour: blue\n');
     const r = await run('config', 'check', bad);

@@ -1,8 +1,7 @@
 /**
- * Alert channels from the config: the registry of channel types, and the dispatcher built over them.
- * A new kind of channel is one more file and one more case here (and in config/schema.ts).
+ * Alert channels from the alert settings: the registry of channel types, and the dispatcher built over
+ * them. A new kind of channel is one more file and one more case here (and in settings.ts).
  */
-import type { PortwardenConfig } from '../config/load.js';
 import type { EventLogger } from '../model/logger.js';
 import type { AlertChannel } from './channel.js';
 import { AlertDispatcher, type ChannelSettings, type DeliveryObserver } from './dispatcher.js';
@@ -10,9 +9,11 @@ import { EmailChannel } from './email.js';
 import { SlackChannel } from './slack.js';
 import { SyslogChannel } from './syslog.js';
 import { WebhookChannel } from './webhook.js';
+import type { AlertSettings } from './settings.js';
 
-export type AlertsConfig = PortwardenConfig['alerts'];
-export type ChannelConfig = AlertsConfig['channels'][number];
+export type { AlertSettings } from './settings.js';
+/** One channel's settings, as the `alerts` section lists them. */
+export type ChannelConfig = AlertSettings['channels'][number];
 
 /** The name a channel goes by in logs and metrics: its own, or `<type>-<position>` (1-based). */
 export function channelName(c: ChannelConfig, index: number): string {
@@ -32,7 +33,8 @@ export function createChannel(c: ChannelConfig, name: string): AlertChannel {
   }
 }
 
-export function dispatcherFromConfig(alerts: AlertsConfig, options: { log: EventLogger; observers?: DeliveryObserver[] }): AlertDispatcher {
+/** The dispatcher over the channels `alerts` (the `alerts` section) lists. */
+export function dispatcherFromConfig(alerts: AlertSettings, options: { log: EventLogger; observers?: DeliveryObserver[] }): AlertDispatcher {
   return new AlertDispatcher(
     alerts.channels.map((c, i) => {
       const name = channelName(c, i);

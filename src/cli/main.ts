@@ -146,9 +146,10 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     .argument('<file>')
     .option('--profile <name>', 'profile to apply the file to', parseProfile)
     .action(async (file: string, opts: { profile?: ProfileName }) => {
-      const { loadConfigFile } = await import('../config/load.js');
-      const c = loadConfigFile(file, opts.profile);
-      io.out(`${file}: OK (profile ${c.profile})`);
+      // As start reads the file (config/check.ts): the same parser, and what start reads because of it.
+      const { checkConfigFile } = await import('../config/check.js');
+      const c = await checkConfigFile(file, opts.profile);
+      io.out(`${file}: ok (profile ${c.profile})`);
     });
 
   return program;

@@ -6,8 +6,11 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type ErrorCodeName } from '../errors.js';
 import { defaultConfig, loadConfigFile, parseConfigText, type PortwardenConfig } from './load.js';
-import { PROFILES, type DetectionSettings } from './profiles.js';
+import { DETECTION_PROFILES as PROFILES, type DetectionSettings } from '../detect/settings.js';
 import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
+import { TOP_LEVEL_KEYS } from './schema.js';
+import { policySettings } from '../decide/policy.js';
+import { Escalation } from '../decide/escalation.js';
 
 const FILE = 'test.yaml';
 const EXAMPLE = fileURLToPath(new URL('../../config/portwarden.example.yaml', import.meta.url));
@@ -509,5 +512,47 @@ describe('daemon sections: capture, enforce, decide, allowlist, control', () => 
       err.problems.map((p) => `${p.line}:${p.field}`),
       ['2:enforce.backend', '3:enforce.blockedUdpPorts[0]', '5:capture.nflogGroup'],
     );
+  });
+});
+
+describe('the parser refuses what the stages refuse at start (one schema per stage, in its settings.ts)', () => {
+  it('refuses the two values the old parser passed and the decision policy threw on', () => {
+    const err = configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(yaml('decide:', '  ipv6Prefix: 200', '  banSeconds:', '    decoy-scan: 60'), FILE));
+    assertProblems(err, [
+      { line: 2, column: 15, field: 'decide.ipv6Prefix', mentions: ['from 48 to 128, got 200'] },
+      { line: 4, column: 17, field: 'decide.banSeconds.decoy-scan', mentions: ['must be 0'] },
+    ]);
+  });
+
+  it('every profile default passes the schema of every section, and the policy and escalation take them', () => {
+    for (const profile of PROFILE_NAMES) {
+      const c = parseConfigText(`profile: ${profile}\n`, FILE);
+      const { sshPorts: _, ipv6RepeatOffenderPrefix: __, escalation, ...policy } = c.decide;
+      assert.doesNotThrow(() => policySettings(profile, policy));
+      assert.doesNotThrow(() => new Escalation(escalation, { get: () => undefined, put: () => undefined }));
+    }
+  });
+
+  it('refuses a respond NFLOG group that is the capture group, pointing at the one the file set', () => {
+    const err = configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(yaml('respond:', '  mode: try-harder', 'capture:', '  nflogGroup: 7312'), FILE));
+    assertProblems(err, [{ line: 4, column: 15, field: 'capture.nflogGroup', mentions: ['need an NFLOG group of their own'] }]);
+    // drop answers in the kernel: no NFLOG group of its own needed.
+    assert.equal(parseConfigText(yaml('capture:', '  nflogGroup: 7312'), FILE).respond.mode, 'drop');
+  });
+
+  it('parses networks, addresses and queue ranges as the stages do', () => {
+    const err = configError('PW_ERR_CONFIG_INVALID', () =>
+      parseConfigText(yaml('allowlist:', '  - 192.0.2.7/24', 'enforce:', '  blockedNetworks: [2001:db8::/129]', 'dns:', '  sinkhole6: 0.0.0.0', 'inline:', '  queue: 65000', '  queues: 600'), FILE),
+    );
+    assert.deepEqual(
+      err.problems.map((p) => `${p.line}:${p.field}`),
+      ['2:allowlist[0]', '4:enforce.blockedNetworks[0]', '6:dns.sinkhole6', '9:inline.queues'],
+    );
+  });
+
+  it('names every section when the file is no mapping', () => {
+    const err = configError('PW_ERR_CONFIG_INVALID', () => parseConfigText('- a list\n', FILE));
+    for (const section of TOP_LEVEL_KEYS) assert.match(err.message, new RegExp(`\\b${section}\\b`));
+    assert.equal(TOP_LEVEL_KEYS.length, 1 + Object.keys(defaultConfig()).filter((k) => k !== 'profile' && k !== 'source').length);
   });
 });

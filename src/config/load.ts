@@ -1,6 +1,8 @@
 /**
  * Loads a YAML config file: the chosen profile's defaults, the file laid over them (objects merge
- * deeply, lists replace), validated against the strict schema (schema.ts) and deep-frozen.
+ * deeply, lists replace), validated against the strict schema (schema.ts, assembled from the sections
+ * each stage owns) and deep-frozen. `portwarden start` and `portwarden config check` both read files
+ * through here, so they accept and refuse the same files.
  *
  * Every problem is reported at once, each at the file position an operator has to edit: the value
  * that is wrong, the unknown key itself, the mapping that lacks a required key, or for a rule
@@ -10,31 +12,14 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { DEFAULT_SOCKET_PATH } from '../model/control.js';
-import { PROFILES, type DetectionSettings } from './profiles.js';
 import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
-import { POLICY_PROFILES } from '../decide/policy.js';
-import { ESCALATION_PROFILES } from '../decide/escalation.js';
-import { RESPOND_PROFILES } from '../respond/settings.js';
-import { configSchema, isCrossFieldParams, isProfileName, type ConfigDocument } from './schema.js';
+import { baseDocument, configSchema, isCrossFieldParams, isProfileName, type Sections } from './schema.js';
 
-export interface PortwardenConfig {
-  readonly profile: ProfileName;
-  readonly detection: DetectionSettings;
-  readonly capture: ConfigDocument['capture'];
-  readonly enforce: ConfigDocument['enforce'];
-  readonly decide: ConfigDocument['decide'];
-  readonly allowlist: ConfigDocument['allowlist'];
-  readonly control: ConfigDocument['control'];
-  readonly state: ConfigDocument['state'];
-  readonly observe: ConfigDocument['observe'];
-  readonly alerts: ConfigDocument['alerts'];
-  readonly respond: ConfigDocument['respond'];
-  readonly inline: ConfigDocument['inline'];
-  readonly dns: ConfigDocument['dns'];
+/** The profile, every section as the stage that owns it defines it (schema.ts SECTIONS), and where it came from. */
+export type PortwardenConfig = { readonly profile: ProfileName } & { readonly [K in keyof Sections]: Sections[K] } & {
   /** The config file's path, or `(defaults)` when no file was read. */
   readonly source: string;
-}
+};
 
 const DEFAULT_PROFILE: ProfileName = 'normal';
 const DEFAULTS_SOURCE = '(defaults)';
@@ -104,38 +89,6 @@ export function parseConfigText(text: string, file: string, profileOverride?: Pr
   }
   const { profile: _, ...sections } = result.data;
   return deepFreeze({ profile: baseProfile, ...sections, source: file });
-}
-
-/**
- * The complete document before any file: the profile's settings, copied so that nothing returned
- * ever shares an object with PROFILES. A new config section adds its defaults here.
- */
-function baseDocument(profile: ProfileName): ConfigDocument {
-  const policy = POLICY_PROFILES[profile];
-  return {
-    profile,
-    detection: structuredClone(PROFILES[profile]),
-    capture: { method: 'nflog', interfaces: [], nflogGroup: 7311, snaplenBytes: 128 },
-    enforce: {
-      backend: 'nftables',
-      forward: false,
-      commitEveryMs: 5,
-      reconcileEveryMs: 30_000,
-      fastPath: { enabled: true, answersPerSecond: 5, burst: 5, banSeconds: 60 },
-      blockedNetworks: [],
-      blockedTcpPorts: [],
-      blockedUdpPorts: [],
-    },
-    decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, ipv6RepeatOffenderPrefix: 64, escalation: { ...ESCALATION_PROFILES[profile] }, sshPorts: [22] },
-    allowlist: [],
-    control: { socketPath: DEFAULT_SOCKET_PATH },
-    state: { dir: '/var/lib/portwarden', incidentRetentionSeconds: 90 * 86_400, banRetentionSeconds: 90 * 86_400, offenderRetentionSeconds: 365 * 86_400, purgeEveryMs: 3_600_000 },
-    observe: { listen: '127.0.0.1:9717', token: null, recentIncidents: 1000 },
-    alerts: { shutdownTimeoutMs: 5000, channels: [] },
-    respond: { ...RESPOND_PROFILES[profile] },
-    inline: { enabled: false, backend: 'auto', queue: 7400, queues: 1, cpuFanout: true, dns: true, tcpPorts: [], forward: false, failOpen: true, maxlen: 4096, copyBytes: 4096, rcvbufBytes: 4_194_304, watchdogMs: 250 },
-    dns: { blocklists: [], strictLists: false, action: 'nxdomain', sinkhole4: '0.0.0.0', sinkhole6: '::', answerTtlSeconds: 60, malformed: 'accept', logQueries: 'all', answerMaxPerSecond: 200, answerBurst: 400, answerPerSourcePerSecond: 5, answerPerSourceBurst: 20, answerMaxSources: 65536 },
-  };
 }
 
 function checkProfileOverride(profile: string, file: string): void {
@@ -217,8 +170,8 @@ function issueProblems(issue: z.core.$ZodIssue, file: string, locator: Locator):
   }
   if (issue.code === 'custom' && isCrossFieldParams(issue.params)) {
     // Report on whichever of the compared keys the file set; the other side is a default.
-    const parent = path.slice(0, -1);
-    const candidates = [path, ...issue.params.alsoAt.map((key) => [...parent, key])];
+    const parent = issue.params.fromRoot === true ? [] : path.slice(0, -1);
+    const candidates = [path, ...issue.params.alsoAt.map((key) => [...parent, ...key.split('.')])];
     const chosen = candidates.find((candidate) => locator.has(candidate));
     const at = chosen === undefined ? NOWHERE : locator.valueOf(chosen);
     return [{ file, ...at, field: formatPath(chosen ?? path), message: issue.message }];

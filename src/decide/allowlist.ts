@@ -9,6 +9,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { PortwardenError } from '../errors.js';
 import { AddressSet } from '../net/address-set.js';
+import { isAllowlistHostName } from './settings.js';
 
 export interface AllowlistEntry {
   /** An address ('192.0.2.7'), a network ('198.51.100.0/24', '2001:db8::/48') or a host name ('bastion.example.com'). */
@@ -22,8 +23,6 @@ export type HostResolver = (host: string) => Promise<string[]>;
 
 const defaultResolver: HostResolver = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
-/** A host name as RFC 1123 allows it (letters, digits, hyphens, dots; not all digits). */
-const HOST_NAME = /^(?=.{1,253}\.?$)(?!\d+(\.\d+)*\.?$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
 export async function buildAllowlist(
   entries: readonly (string | AllowlistEntry)[],
@@ -33,7 +32,7 @@ export async function buildAllowlist(
   const names: { name: string; reason: string }[] = [];
   for (const entry of entries) {
     const { value, reason = 'configured' } = typeof entry === 'string' ? { value: entry } : entry;
-    if (!value.includes(':') && !value.includes('/') && HOST_NAME.test(value) && /[a-z]/i.test(value)) {
+    if (isAllowlistHostName(value)) {
       names.push({ name: value, reason });
       continue;
     }

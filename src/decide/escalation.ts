@@ -16,39 +16,11 @@ import type { OffenderBook, OffenderRecord } from '../model/offender.js';
  *
  * Every result carries a sentence saying why the ban has its length; it is stored with the ban.
  */
-import type { ProfileName } from '../model/profile.js';
-import { PortwardenError } from '../errors.js';
+import { checkDecideInput, escalationSchema, type EscalationSettings } from './settings.js';
 import { formatDuration } from '../model/decision.js';
 
-export interface EscalationSettings {
-  /** Off: every ban is the profile's length, offences are still recorded. */
-  enabled: boolean;
-  /** Multiplier per earlier offence (≥ 1). */
-  factor: number;
-  /** No escalated ban is longer than this (jitter included). */
-  maxBanSeconds: number;
-  /** Jitter as a share of the ban, 0 … 0.5: the ban is scaled by a uniform factor in [1 − r, 1 + r]. */
-  jitterRatio: number;
-  /** From this offence on the ban has no expiry; 0 never. */
-  permanentAfter: number;
-  /** The reputation score halves in this time. */
-  scoreHalfLifeSeconds: number;
-}
-
-const DAY = 86_400;
-
-/**
- * Per-profile defaults. normal doubles up to a week and forgets over a week's half-life; aggressive
- * doubles up to 30 days and remembers a month; paranoid quadruples up to 90 days and bans for good at
- * the 6th offence. Never permanent by default in normal/aggressive: a permanent ban outlives the address's
- * owner, and the kernel expiring bans itself is what keeps a mistake from lasting forever.
- */
-export const ESCALATION_PROFILES: Readonly<Record<ProfileName, Readonly<EscalationSettings>>> = {
-  normal: Object.freeze({ enabled: true, factor: 2, maxBanSeconds: 7 * DAY, jitterRatio: 0.1, permanentAfter: 0, scoreHalfLifeSeconds: 7 * DAY }),
-  aggressive: Object.freeze({ enabled: true, factor: 2, maxBanSeconds: 30 * DAY, jitterRatio: 0.1, permanentAfter: 0, scoreHalfLifeSeconds: 30 * DAY }),
-  paranoid: Object.freeze({ enabled: true, factor: 4, maxBanSeconds: 90 * DAY, jitterRatio: 0.1, permanentAfter: 6, scoreHalfLifeSeconds: 90 * DAY }),
-};
-
+export type { EscalationSettings } from './settings.js';
+export { ESCALATION_PROFILES } from './settings.js';
 
 export interface Escalated {
   /** Ban length; null: no expiry. */
@@ -86,15 +58,9 @@ function seconds(n: number): string {
   return `${n.toLocaleString('en-US')} s`;
 }
 
-/** Checks settings (PW_ERR_DECIDE_INPUT naming the field) and returns a frozen copy. */
+/** Checks settings against the config's own schema (decide/settings.ts; PW_ERR_DECIDE_INPUT naming the field) and returns a frozen copy. */
 function validateEscalation(s: EscalationSettings): Readonly<EscalationSettings> {
-  const bad = (field: string, message: string) => new PortwardenError('PW_ERR_DECIDE_INPUT', `decide.escalation.${field}: ${message}`);
-  if (!(s.factor >= 1 && s.factor <= 100)) throw bad('factor', `must be from 1 to 100, got ${s.factor}`);
-  if (!(Number.isInteger(s.maxBanSeconds) && s.maxBanSeconds > 0)) throw bad('maxBanSeconds', `must be whole seconds above 0, got ${s.maxBanSeconds}`);
-  if (!(s.jitterRatio >= 0 && s.jitterRatio <= 0.5)) throw bad('jitterRatio', `must be from 0 to 0.5, got ${s.jitterRatio}`);
-  if (!(Number.isInteger(s.permanentAfter) && s.permanentAfter >= 0)) throw bad('permanentAfter', `must be a whole number, 0 for never, got ${s.permanentAfter}`);
-  if (!(s.scoreHalfLifeSeconds > 0)) throw bad('scoreHalfLifeSeconds', `must be above 0, got ${s.scoreHalfLifeSeconds}`);
-  return Object.freeze({ ...s });
+  return Object.freeze(checkDecideInput(escalationSchema, s, 'decide.escalation'));
 }
 
 export class Escalation {

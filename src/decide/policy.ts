@@ -23,104 +23,19 @@ import type { DecideLogEvent } from '../model/decision.js';
 import type { ProfileName } from '../model/profile.js';
 import type { IncidentKind, IncidentRecord } from '../model/incident.js';
 import type { Ban } from '../model/ban.js';
-import { PortwardenError } from '../errors.js';
 import { parseAddress, prefixOf, type Network } from '../net/address-set.js';
 import { capitalize, describeIncident, formatDuration, listText, type Decision, type Refusal } from '../model/decision.js';
 import type { Guard } from './lockout-guard.js';
+import { checkDecideInput, policySchema, POLICY_PROFILES, type PolicySettings } from './settings.js';
 
-export interface PolicySettings {
-  /**
-   * Ban length per incident kind in seconds; 0 alerts only; null bans without expiry (discouraged:
-   * the kernel expiring bans itself is what keeps a crashed daemon from banning forever). A decoy scan
-   * is never banned, so its value must be 0; a flood's applies only to a flood from one named source.
-   */
-  banSeconds: Record<IncidentKind, number | null>;
-  /** Prefix length an IPv6 source is banned as: 128 (the address) … 48. */
-  ipv6Prefix: number;
-  /** New bans allowed in any 60 s; past it, widen or alert. */
-  maxNewBansPerMinute: number;
-  /** Prefix an IPv4 source is widened to past the cap: 16 … 32 (32: never widen). */
-  widenPrefix4: number;
-  /** Prefix an IPv6 source is widened to past the cap: 48 … 128. */
-  widenPrefix6: number;
-  /** Widened prefix bans allowed in any 60 s, on top of maxNewBansPerMinute; 0 never widens. */
-  maxWidenedBansPerMinute: number;
-}
+export type { PolicySettings } from './settings.js';
+export { POLICY_PROFILES } from './settings.js';
 
-const HOUR = 3_600;
-
-/**
- * Per-profile defaults. normal bans scanners for an hour: longer than nearly any scan runs, short
- * enough that a dynamic or CGNAT address reassigned to an innocent user is free again soon. aggressive
- * (6 h) and paranoid (24 h) remember slow scans for 24 h (config/profiles.ts), and a ban shorter
- * than that horizon would let a slow scanner simply resume. Floods from one named source get less
- * (10 min, 30 min, 1 h): a single-source flood address is the one most likely forged, and the flood
- * detector sees a resumed flood within a second anyway.
- */
-export const POLICY_PROFILES: Readonly<Record<ProfileName, Readonly<PolicySettings>>> = {
-  normal: freeze({
-    banSeconds: { scan: HOUR, sweep: HOUR, 'distributed-scan': HOUR, 'decoy-scan': 0, flood: 600 },
-    ipv6Prefix: 128,
-    maxNewBansPerMinute: 60,
-    widenPrefix4: 24,
-    widenPrefix6: 64,
-    maxWidenedBansPerMinute: 10,
-  }),
-  aggressive: freeze({
-    banSeconds: { scan: 6 * HOUR, sweep: 6 * HOUR, 'distributed-scan': 6 * HOUR, 'decoy-scan': 0, flood: 1_800 },
-    ipv6Prefix: 128,
-    maxNewBansPerMinute: 60,
-    widenPrefix4: 24,
-    widenPrefix6: 64,
-    maxWidenedBansPerMinute: 10,
-  }),
-  paranoid: freeze({
-    banSeconds: { scan: 24 * HOUR, sweep: 24 * HOUR, 'distributed-scan': 24 * HOUR, 'decoy-scan': 0, flood: HOUR },
-    ipv6Prefix: 128,
-    maxNewBansPerMinute: 60,
-    widenPrefix4: 24,
-    widenPrefix6: 64,
-    maxWidenedBansPerMinute: 10,
-  }),
-};
-
-function freeze(s: PolicySettings): Readonly<PolicySettings> {
-  Object.freeze(s.banSeconds);
-  return Object.freeze(s);
-}
-
-const KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood'];
-
-function settingError(field: string, message: string): PortwardenError {
-  return new PortwardenError('PW_ERR_DECIDE_INPUT', `decide.${field}: ${message}`);
-}
-
-function checkInt(field: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw settingError(field, `must be a whole number from ${min} to ${max}, got ${String(value)}`);
-  }
-}
-
-/** Checks settings (throws PW_ERR_DECIDE_INPUT naming the field) and returns a frozen copy. */
+/** Checks settings against the config's own schema (decide/settings.ts; throws PW_ERR_DECIDE_INPUT naming the field) and returns a frozen copy. */
 export function validatePolicySettings(s: PolicySettings): Readonly<PolicySettings> {
-  const banSeconds = {} as Record<IncidentKind, number | null>;
-  for (const kind of KINDS) {
-    const v = s.banSeconds?.[kind];
-    if (v !== null) checkInt(`banSeconds.${kind}`, v, 0, 10 * 365 * 86_400);
-    banSeconds[kind] = v;
-  }
-  for (const key of Object.keys(s.banSeconds ?? {})) {
-    if (!(KINDS as readonly string[]).includes(key)) throw settingError(`banSeconds.${key}`, 'is not an incident kind');
-  }
-  if (banSeconds['decoy-scan'] !== 0) {
-    throw settingError('banSeconds.decoy-scan', 'must be 0: a decoy scan names spoofed bystanders with the real scanner, and none of them is banned');
-  }
-  checkInt('ipv6Prefix', s.ipv6Prefix, 48, 128);
-  checkInt('maxNewBansPerMinute', s.maxNewBansPerMinute, 1, 1_000_000);
-  checkInt('widenPrefix4', s.widenPrefix4, 16, 32);
-  checkInt('widenPrefix6', s.widenPrefix6, 48, 128);
-  checkInt('maxWidenedBansPerMinute', s.maxWidenedBansPerMinute, 0, 1_000_000);
-  return freeze({ ...s, banSeconds });
+  const checked = checkDecideInput(policySchema, s, 'decide');
+  Object.freeze(checked.banSeconds);
+  return Object.freeze(checked);
 }
 
 /** A profile's settings with some replaced (validated, frozen). */

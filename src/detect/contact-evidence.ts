@@ -1,4 +1,4 @@
-import type { WindowThreshold } from '../config/profiles.js';
+import type { WindowThreshold } from './settings.js';
 import { contactClass, contactCompleted, contactOsSyn, contactOutcome, contactReset, Outcome } from './first-contact.js';
 import { ClassCounts, type Incident } from './incident.js';
 import { type AddressKey } from '../model/incident.js';

@@ -1,4 +1,4 @@
-import type { DetectionSettings } from '../config/profiles.js';
+import type { DetectionSettings } from './settings.js';
 import { ClassCounts, Incident, compareAddressKeys, isoTime, sample } from './incident.js';
 import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../config/load.js';
-import type { DetectionSettings } from '../config/profiles.js';
+import type { DetectionSettings } from './settings.js';
 import { Scenario, summary, T0 } from '../../test/support/scenario.js';
 
 const SCANNER = '203.0.113.5';

@@ -1,4 +1,4 @@
-import type { DetectionSettings } from '../config/profiles.js';
+import type { DetectionSettings } from './settings.js';
 import { formatIPv6 } from '../net/address.js';
 import { IpProtocol, TcpFlag, type Packet } from '../model/packet.js';
 import { ContactEvidence, ItemBudget, type ContactThresholds } from './contact-evidence.js';

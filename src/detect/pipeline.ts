@@ -1,5 +1,5 @@
 import { readCaptureFileSync, type CaptureFileSummary } from '../capture/capture-file.js';
-import type { DetectionSettings } from '../config/profiles.js';
+import type { DetectionSettings } from './settings.js';
 import { decodeFrame } from '../decode/decoder.js';
 import { DecodeStats } from '../decode/events.js';
 import { Packet } from '../model/packet.js';

@@ -1,4 +1,4 @@
-import type { DetectionSettings } from '../config/profiles.js';
+import type { DetectionSettings } from './settings.js';
 
 /**
  * Threshold random walk (Jung, Paxson, Berger, Balakrishnan 2004): each first contact moves the log

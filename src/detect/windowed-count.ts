@@ -1,4 +1,4 @@
-import type { WindowThreshold } from '../config/profiles.js';
+import type { WindowThreshold } from './settings.js';
 
 /**
  * Distinct items (ports of a target, hosts of a port) counted exactly over several sliding windows.

@@ -33,40 +33,12 @@ import { DNS_COUNTERS, DnsFilter, type DnsCounter, type DnsFilterSettings } from
 import { formatIPv4, formatIPv6, parseAddressBytes } from '../net/address.js';
 import { RawSender } from '../kernel/raw-send.js';
 import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from './nfqueue.js';
+import type { InlineSettings } from './settings.js';
+import type { DnsSettings } from '../dns/settings.js';
 import { detectQueueBackend, installQueueRules, removeQueueRules, type QueueBackend } from './rules.js';
 
-export interface InlineSettings {
-  enabled: boolean;
-  /** auto: nft's queue statement when the kernel has it, else iptables-nft. */
-  backend: 'auto' | 'nft' | 'iptables';
-  queue: number;
-  queues: number;
-  cpuFanout: boolean;
-  dns: boolean;
-  tcpPorts: readonly number[];
-  forward: boolean;
-  failOpen: boolean;
-  maxlen: number;
-  copyBytes: number;
-  rcvbufBytes: number;
-  watchdogMs: number;
-}
-
-export interface DnsSettings {
-  blocklists: readonly string[];
-  strictLists: boolean;
-  action: 'drop' | 'nxdomain' | 'sinkhole';
-  sinkhole4: string;
-  sinkhole6: string;
-  answerTtlSeconds: number;
-  malformed: 'accept' | 'drop';
-  logQueries: 'all' | 'blocked' | 'none';
-  answerMaxPerSecond: number;
-  answerBurst: number;
-  answerPerSourcePerSecond: number;
-  answerPerSourceBurst: number;
-  answerMaxSources: number;
-}
+export type { InlineSettings } from './settings.js';
+export type { DnsSettings } from '../dns/settings.js';
 
 export interface InlineOptions {
   inline: InlineSettings;

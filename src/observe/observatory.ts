@@ -1,4 +1,3 @@
-import type { ConfigDocument } from '../config/schema.js';
 import type { ControlHandler } from '../model/control.js';
 import { canonical } from '../net/address-set.js';
 import type { IncidentRecord } from '../model/incident.js';
@@ -10,9 +9,10 @@ import { splitListen } from './listen-address.js';
 import type { EventLogger } from '../model/logger.js';
 import { DaemonMetrics, type MetricsSource } from './metrics.js';
 import { RecentIncidents } from './recent-incidents.js';
+import type { ObserveSettings } from './settings.js';
 import { dashboardToken } from './token.js';
 
-export type ObserveSettings = ConfigDocument['observe'];
+export type { ObserveSettings } from './settings.js';
 
 /** What the observatory reads from the daemon: getters, since the daemon builds its parts after it. */
 export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'> {

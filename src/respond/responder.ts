@@ -36,7 +36,8 @@ import { KERNEL_COUNTERS, RESPOND_SETS, replaceRulesText, respondContribution } 
 import type { RuleContribution } from '../kernel/ruleset.js';
 import { SourceLimiter, TokenBucket } from '../net/rate-limit.js';
 import { RawSender } from '../kernel/raw-send.js';
-import { answeredInUserSpace, type RespondSettings } from './settings.js';
+import { answeredInUserSpace, respondGroupConflict, respondSchema, type RespondSettings } from './settings.js';
+import { checkSettings } from '../model/settings-kit.js';
 
 /** Counters, by name as status shows them (`respond.<name>`). */
 export const RespondCounter = {
@@ -113,7 +114,7 @@ export class Responder {
   #sendFailedLoggedAtMs = -Infinity;
 
   constructor(options: ResponderOptions) {
-    this.#settings = checkSettings(options.settings, options.captureGroup);
+    this.#settings = checkedSettings(options.settings, options.captureGroup);
     this.#payload = Buffer.from(this.#settings.text, 'utf8');
     this.#captureGroup = options.captureGroup;
     this.#guard = options.guard;
@@ -172,7 +173,7 @@ export class Responder {
    * afresh; the answered scanners stay. The respond group is opened or closed as the mode needs.
    */
   async reload(settings: RespondSettings): Promise<void> {
-    const next = checkSettings(settings, this.#captureGroup);
+    const next = checkedSettings(settings, this.#captureGroup);
     if (JSON.stringify(next) === JSON.stringify(this.#settings)) return;
     const groupChanged = next.nflogGroup !== this.#settings.nflogGroup;
     this.#settings = next;
@@ -416,10 +417,11 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-function checkSettings(s: RespondSettings, captureGroup: number): RespondSettings {
-  if (s.nflogGroup === captureGroup && answeredInUserSpace(s.mode)) {
-    throw new PortwardenError('PW_ERR_CONFIG_INVALID', `respond.nflogGroup ${s.nflogGroup} is capture.nflogGroup too: responses need an NFLOG group of their own`);
-  }
-  if (Buffer.byteLength(s.text, 'utf8') > 128) throw new PortwardenError('PW_ERR_CONFIG_INVALID', 'respond.text is longer than 128 bytes');
+function checkedSettings(s: RespondSettings, captureGroup: number): RespondSettings {
+  // The config parser applies the same rules (respond/settings.ts); settings handed in directly meet them here.
+  const r = checkSettings(respondSchema, s, 'respond');
+  if (!r.ok) throw new PortwardenError('PW_ERR_CONFIG_INVALID', r.message);
+  const conflict = respondGroupConflict(s, captureGroup);
+  if (conflict !== null) throw new PortwardenError('PW_ERR_CONFIG_INVALID', conflict);
   return Object.freeze({ ...s });
 }

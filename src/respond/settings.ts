@@ -8,7 +8,9 @@
  *
  * The profiles all default to `drop`: an answer is an active measure the operator opts into.
  */
+import { z } from 'zod';
 import type { ProfileName } from '../model/profile.js';
+import { describe, intRange, oneOf, positiveInt, section, type SettingsSection } from '../model/settings-kit.js';
 
 export const RESPONSE_MODES = ['drop', 'rst', 'try-harder', 'syn-ack'] as const;
 export type ResponseMode = (typeof RESPONSE_MODES)[number];
@@ -51,6 +53,38 @@ export const RESPOND_PROFILES: Readonly<Record<ProfileName, Readonly<RespondSett
   aggressive: Object.freeze({ ...base }),
   paranoid: Object.freeze({ ...base }),
 };
+
+export const respondSchema = section({
+  mode: oneOf(RESPONSE_MODES),
+  text: z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }).refine((value) => Buffer.byteLength(value, 'utf8') <= MAX_TEXT_BYTES, {
+    error: `must be at most ${MAX_TEXT_BYTES} bytes (UTF-8): a reply must never be a useful amplifier`,
+  }),
+  nflogGroup: intRange(0, 65535),
+  maxPerSecond: positiveInt,
+  burst: positiveInt,
+  perSourcePerSecond: positiveInt,
+  perSourceBurst: positiveInt,
+  floodHoldMs: positiveInt,
+  maxSources: positiveInt,
+}) satisfies z.ZodType<RespondSettings>;
+
+/** The config's `respond` section. */
+export const respondSettings: SettingsSection<RespondSettings> = {
+  schema: respondSchema,
+  defaults: (profile) => ({ ...RESPOND_PROFILES[profile] }),
+};
+
+/**
+ * The one rule between respond and capture: answers given in user space read their own NFLOG group, so
+ * it must not be the capture's. Checked by the responder at start and by the config parser (config/).
+ * @returns the problem, or null.
+ */
+export function respondGroupConflict(s: Pick<RespondSettings, 'mode' | 'nflogGroup'>, captureGroup: number): string | null {
+  if (s.nflogGroup === captureGroup && answeredInUserSpace(s.mode)) {
+    return `respond.nflogGroup ${s.nflogGroup} is capture.nflogGroup too: responses (mode ${s.mode}) need an NFLOG group of their own`;
+  }
+  return null;
+}
 
 /** Answers other than `drop` go through user space (NFLOG + raw socket) for these modes; `rst` is the kernel's own. */
 export function answeredInUserSpace(mode: ResponseMode): boolean {

@@ -3,7 +3,7 @@
  * tests read as a story: who sent what to whom, when, and what came back.
  */
 import { defaultConfig } from '../../src/config/load.js';
-import type { DetectionSettings } from '../../src/config/profiles.js';
+import type { DetectionSettings } from '../../src/detect/settings.js';
 import type { ProfileName } from '../../src/model/profile.js';
 import type { Incident } from '../../src/detect/incident.js';
 import type { IncidentRecord } from '../../src/model/incident.js';

@@ -1,11 +1,14 @@
-import type { ProfileName } from '../model/profile.js';
 /**
- * Detection settings and the three built-in profiles. Every threshold the detectors read lives here,
- * with its unit in its name; a config file overrides any of them (src/config/load.ts).
+ * Detection settings: their schema, and the three built-in profiles. Every threshold the detectors
+ * read lives here, with its unit in its name; a config file overrides any of them (the `detection`
+ * section, assembled by src/config/).
  *
  * Profiles differ in how much evidence they want before an incident: `normal` suits a server on the
  * internet, `aggressive` reports smaller and slower scans, `paranoid` reports almost any probing.
  */
+import { z } from 'zod';
+import type { ProfileName } from '../model/profile.js';
+import { alsoWhenInvalid, isRecord, positiveInt, probability, ratio, REQUIRED, describe, section, type CrossFieldParams, type SettingsSection } from '../model/settings-kit.js';
 
 export interface WindowThreshold {
   /** Length of the sliding window. */
@@ -206,4 +209,115 @@ const paranoid: DetectionSettings = {
   limits: { ...normal.limits, sourceIdleMs: 24 * HOUR, lightSourceIdleMs: HOUR },
 };
 
-export const PROFILES: Readonly<Record<ProfileName, DetectionSettings>> = { normal, aggressive, paranoid };
+export const DETECTION_PROFILES: Readonly<Record<ProfileName, DetectionSettings>> = { normal, aggressive, paranoid };
+
+// ---- the schema ----
+
+/**
+ * A count of distinct ports, hosts or sources that makes a group: at least 2. A record holding one
+ * port or host is never judged (first-contact.ts), and one source is no distributed scan.
+ */
+const groupSize = positiveInt.superRefine((value, ctx) => {
+  if (Number.isInteger(value) && value === 1) ctx.addIssue({ code: 'custom', input: value, message: 'must be at least 2, got 1' });
+});
+
+const windowThresholdSchema = section({ windowMs: positiveInt, count: positiveInt });
+
+/**
+ * Window thresholds, shortest first. Each window must be strictly longer than the one before it,
+ * reported on the element that breaks the order.
+ */
+const windowsSchema = z
+  .array(windowThresholdSchema, {
+    error: (issue) => {
+      if (issue.code !== 'invalid_type') return undefined;
+      return issue.input === undefined ? REQUIRED : `must be a list of windows, got ${describe(issue.input)}`;
+    },
+  })
+  .min(1, { error: 'must list at least one window' })
+  .superRefine((windows, ctx) => {
+    for (let i = 1; i < windows.length; i++) {
+      const previous: unknown = windows[i - 1]?.windowMs;
+      const current: unknown = windows[i]?.windowMs;
+      // A window that is already wrong on its own has its own problem; don't pile on.
+      if (typeof previous !== 'number' || typeof current !== 'number') continue;
+      if (current <= previous) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          input: windows[i],
+          message: `windowMs ${current} must be greater than the previous window's ${previous} (list windows shortest first)`,
+        });
+      }
+    }
+  }, alsoWhenInvalid(Array.isArray));
+
+function isProbability(value: unknown): value is number {
+  return typeof value === 'number' && value > 0 && value < 1;
+}
+
+const trwSchema = section({
+  benignSuccessProbability: probability,
+  scannerSuccessProbability: probability,
+  detectionProbability: probability,
+  falsePositiveProbability: probability,
+}).superRefine((trw, ctx) => {
+  // Only compare values that are valid on their own; an out-of-range value already has a problem.
+  const { benignSuccessProbability: theta0, scannerSuccessProbability: theta1 } = trw;
+  if (isProbability(theta0) && isProbability(theta1) && !(theta1 < theta0)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scannerSuccessProbability'],
+      input: theta1,
+      params: { alsoAt: ['benignSuccessProbability'] } satisfies CrossFieldParams,
+      message: `scannerSuccessProbability (θ1) ${theta1} must be less than benignSuccessProbability (θ0) ${theta0}: a scanner's first contacts succeed less often than a benign source's`,
+    });
+  }
+  const { detectionProbability: pd, falsePositiveProbability: pf } = trw;
+  if (isProbability(pd) && isProbability(pf) && !(pf < pd)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['falsePositiveProbability'],
+      input: pf,
+      params: { alsoAt: ['detectionProbability'] } satisfies CrossFieldParams,
+      message: `falsePositiveProbability (PF) ${pf} must be less than detectionProbability (PD) ${pd}, or the upper threshold PD / PF is not above 1`,
+    });
+  }
+}, alsoWhenInvalid(isRecord));
+
+export const detectionSchema = section({
+  probeTimeoutMs: positiveInt,
+  trw: trwSchema,
+  scan: section({ minPorts: groupSize, windows: windowsSchema, minFailureRatio: ratio }),
+  sweep: section({ minHosts: groupSize, windows: windowsSchema, minFailureRatio: ratio }),
+  distributed: section({
+    windowMs: positiveInt,
+    minSources: groupSize,
+    minPorts: groupSize,
+    minDisjointRatio: ratio,
+  }),
+  decoy: section({ windowMs: positiveInt, maxSources: positiveInt, minPorts: positiveInt }),
+  flood: section({
+    windowMs: positiveInt,
+    synPerSecond: positiveInt,
+    udpPerSecond: positiveInt,
+    icmpPerSecond: positiveInt,
+    maxCompletedRatio: ratio,
+    maxPortRatio: ratio,
+  }),
+  limits: section({
+    maxRecords: positiveInt,
+    maxTargets: positiveInt,
+    maxFlows: positiveInt,
+    maxEvidenceRecords: positiveInt,
+    maxRememberedItems: positiveInt,
+    sourceIdleMs: positiveInt,
+    lightSourceIdleMs: positiveInt,
+  }),
+}) satisfies z.ZodType<DetectionSettings>;
+
+/** The config's `detection` section. */
+export const detectionSettings: SettingsSection<DetectionSettings> = {
+  schema: detectionSchema,
+  defaults: (profile) => structuredClone(DETECTION_PROFILES[profile]),
+};

@@ -15,7 +15,7 @@ import { detectionSettings } from '../detect/settings.js';
 import { captureSettings } from '../capture/settings.js';
 import { enforceSettings } from '../enforce/settings.js';
 import { allowlistSettings, decideSettings } from '../decide/settings.js';
-import { controlSettings } from '../control/settings.js';
+import { controlSettings } from '../model/control-settings.js';
 import { stateSettings } from '../state/settings.js';
 import { observeSettings } from '../observe/settings.js';
 import { alertSettings } from '../alert/settings.js';

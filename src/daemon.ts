@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { NflogSource, nflogRules } from './capture/nflog.js';
 import { PcapLiveSource } from './capture/pcap-live.js';
 import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
 import { RunningConfig } from './control/running-config.js';
+import { InstanceLock } from './control/instance-lock.js';
 import { ControlServer } from './control/server.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
@@ -73,6 +75,7 @@ export class Daemon {
   #restoring: Promise<void> | null = null;
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
+  #lock?: InstanceLock;
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -96,6 +99,8 @@ export class Daemon {
   async #start(): Promise<void> {
     const c = this.#running.current;
     const log = this.#log;
+    // Before anything is touched: a second daemon on the same state or socket must change nothing of the first.
+    this.#lock = InstanceLock.acquire([join(c.state.dir, 'portwarden.pid'), `${c.control.socketPath}.lock`]);
     const keeper = (this.#keeper = StateKeeper.open(c.state.dir, log));
     const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource() }));
     this.#alerts = this.#buildAlerts(c);
@@ -193,6 +198,7 @@ export class Daemon {
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
     this.#keeper?.close();
+    this.#lock?.release();
     this.#log.info({ 'event.action': 'stopped', 'flush.on.exit': this.#options.flushOnExit }, this.#options.flushOnExit ? 'portwarden stopped; table removed' : 'portwarden stopped; bans stay until they expire');
   }
 

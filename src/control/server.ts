@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PortwardenError } from '../errors.js';
@@ -21,15 +21,23 @@ export class ControlServer {
   }
 
   static async listen(path: string, handler: ControlHandler): Promise<ControlServer> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    chmodSync(dirname(path), 0o700);
-    // A socket file left by a daemon that died is stale: nothing listens there any more.
+    // A folder we make is root's alone; one that exists (/tmp, a shared /run subfolder) keeps its mode: the
+    // socket itself is 0600, which is what keeps other users out.
+    if (!existsSync(dirname(path))) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // A socket file left by a daemon that died is stale: nothing listens there any more (the instance lock,
+    // taken before, has made sure no live daemon owns it).
     rmSync(path, { force: true });
     const server = createServer((socket) => serve(socket, handler));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new PortwardenError('PW_ERR_CONTROL', `cannot listen on ${path}: ${err.message}`, { cause: err })));
-      server.listen(path, () => resolve());
-    });
+    // Created 0600 from the start (no moment in which the umask's mode applies), and chmod'ed to be sure.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new PortwardenError('PW_ERR_CONTROL', `cannot listen on ${path}: ${err.message}`, { cause: err })));
+        server.listen(path, () => resolve());
+      });
+    } finally {
+      process.umask(umask);
+    }
     chmodSync(path, 0o600);
     return new ControlServer(server, path);
   }

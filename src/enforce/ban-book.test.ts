@@ -168,11 +168,11 @@ test('remaining seconds: rounded up while banned, null without expiry, undefined
 test('repair plan: bans the kernel lost go back; ended ones leave the book, ones about to end are let go', () => {
   const now = 5_000_000;
   const book = new Map<string, ActiveBan>([
-    ['192.0.2.1', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection' }], // in the kernel
-    ['192.0.2.2', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection' }], // lost
-    ['192.0.2.3', { reason: 'r', expiresAtMs: null, origin: 'operator' }], // lost, no expiry
-    ['192.0.2.4', { reason: 'r', expiresAtMs: now + 500, origin: 'detection' }], // lost, about to end
-    ['192.0.2.5', { reason: 'r', expiresAtMs: now - 1, origin: 'detection' }], // ended
+    ['192.0.2.1', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection', createdAtMs: now }], // in the kernel
+    ['192.0.2.2', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection', createdAtMs: now }], // lost
+    ['192.0.2.3', { reason: 'r', expiresAtMs: null, origin: 'operator', createdAtMs: now }], // lost, no expiry
+    ['192.0.2.4', { reason: 'r', expiresAtMs: now + 500, origin: 'detection', createdAtMs: now }], // lost, about to end
+    ['192.0.2.5', { reason: 'r', expiresAtMs: now - 1, origin: 'detection', createdAtMs: now }], // ended
   ]);
   assert.deepEqual(missingFromKernel(book, new Set(['192.0.2.1']), now), ['192.0.2.2', '192.0.2.3']);
   assert.deepEqual([...book.keys()], ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']);

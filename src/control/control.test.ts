@@ -22,7 +22,7 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
       banned.set(r.target, { target: r.target, reason: r.reason, expiresInSeconds: r.seconds, origin: 'operator' });
       return { target: r.target, expiresInSeconds: r.seconds };
     },
-    unban: async (r) => ({ target: r.target, removed: banned.delete(r.target) }),
+    unban: async (r) => ({ target: r.target ?? '*', removed: r.target !== undefined && banned.delete(r.target) }),
     allow: async (r) => ({ target: r.target }),
     reload: async () => ({ profile: 'normal', changed: false }),
   };

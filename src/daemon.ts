@@ -159,6 +159,7 @@ export class Daemon {
         'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
         'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
         'reconcile.repairs': book.repairs,
+        'reconcile.rounds': enforcement.reconcileRounds,
         ...(await this.#responder?.counters()),
         ...this.#inline?.counters(),
       }),

@@ -314,6 +314,10 @@ export class BanBook<Incident = unknown> {
    */
   async repairMissing(): Promise<void> {
     if (this.backend.name === 'dry-run' || this.#clock() < this.#nextListingMs) return;
+    // What is queued goes to the kernel first, and bans made while the kernel is listed are not judged by
+    // that list: either would be "missing" from it without having been lost.
+    await this.commit();
+    const listingFromMs = this.#clock();
     const listedAt = performance.now();
     const listed = await this.backend.bans();
     const inKernel = new Set(listed.map((k) => k.target));
@@ -324,6 +328,7 @@ export class BanBook<Incident = unknown> {
     // again would only restart the wider one's timer.
     const wider = missing.length > 0 ? kernelCover(listed) : null;
     for (const target of missing) {
+      if ((this.active.get(target)?.createdAtMs ?? 0) >= listingFromMs) continue;
       if (wider !== null && coveredBy(wider, target)) continue;
       this.#repairs++;
       this.#log.warn({ 'event.action': 'reconcile-element', 'source.ip': target, 'event.reason': 'ban missing from the kernel' }, `ban of ${target} was missing from the kernel; restored`);

@@ -24,9 +24,15 @@ export interface ReconcilerOptions {
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   #stopped = false;
+  #rounds = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+  }
+
+  /** Rounds finished so far (a test waits for rounds, not for time). */
+  get rounds(): number {
+    return this.#rounds;
   }
 
   stop(): void {
@@ -35,6 +41,14 @@ export class Reconciler {
 
   async reconcile(): Promise<void> {
     if (this.#stopped) return;
+    try {
+      await this.#round();
+    } finally {
+      this.#rounds++;
+    }
+  }
+
+  async #round(): Promise<void> {
     const { table, book, allow, log } = this.#o;
     if (await table.present()) {
       // Addresses change and SSH sessions come and go: what the guard protects now goes into the allow sets too.

@@ -14,8 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NetnsPair } from './support/testkit-netns.js';
-import { controlCli, startDaemon, statusCounters, waitUntil, type LogLine } from './support/daemon-process.js';
+import { NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
+import { controlCli, logged, startDaemon, statusCounters, waitUntil, type LogLine } from './support/daemon-process.js';
 
 let pair: NetnsPair;
 let dir: string;
@@ -31,7 +31,23 @@ before(async () => {
   configPath = join(dir, 'portwarden.yaml');
   writeFileSync(
     configPath,
-    [`capture:`, `  nflogGroup: ${7800 + (process.pid % 90)}`, 'enforce:', '  reconcileEveryMs: 200', 'control:', `  socketPath: ${socket}`, 'state:', `  dir: ${join(dir, 'state')}`].join('\n'),
+    [
+      'capture:',
+      `  nflogGroup: ${7800 + (process.pid % 90)}`,
+      '  interfaces: [veth1]',
+      'enforce:',
+      '  reconcileEveryMs: 200',
+      // Detection alone decides here: the kernel fast path would ban the scanners by itself.
+      '  fastPath: { enabled: false }',
+      // Two new bans a minute, then sources of a /28 already banned are banned as the /28 (the new-ban cap's widening).
+      'decide:',
+      '  maxNewBansPerMinute: 2',
+      '  widenPrefix4: 28',
+      'control:',
+      `  socketPath: ${socket}`,
+      'state:',
+      `  dir: ${join(dir, 'state')}`,
+    ].join('\n'),
   );
   daemon = await startDaemon(pair, ['--config', configPath], log);
 });
@@ -121,21 +137,40 @@ test('widening to a prefix retires the bans it covers in the database and the bo
   await quietAndAgreeing(['10.66.0.51', '10.66.0.64/28', '10.66.1.0/24']);
 });
 
+test('the new-ban cap widening scanners to a prefix retires their single bans: no repair, one ban everywhere', async () => {
+  const before = ['10.66.0.51', '10.66.0.64/28', '10.66.1.0/24'];
+  const scanners = ['10.77.0.33', '10.77.0.34', '10.77.0.35'];
+  for (const s of scanners) pair.must(pair.attacker, 'ip', ['addr', 'add', `${s}/24`, 'dev', 'veth0']);
+  for (const s of scanners.slice(0, 2)) {
+    pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '--min-rate', '500', '-S', s, '-e', 'veth0', '-sS', '-p', '1-100', PROTECTED4]);
+    await waitUntil(`the ban of ${s}`, () => logged(log, 'ban', (l) => l['source.ip'] === s), 30_000, log);
+  }
+  await quietAndAgreeing([...before, '10.77.0.33', '10.77.0.34']);
+  pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '--min-rate', '500', '-S', scanners[2], '-e', 'veth0', '-sS', '-p', '1-100', PROTECTED4]);
+  await waitUntil('the widened ban', () => logged(log, 'ban', (l) => l['source.ip'] === '10.77.0.32/28'), 30_000, log);
+  assert.ok(logged(log, 'ban-widened', (l) => l['source.ip'] === '10.77.0.32/28'));
+  assert.ok(logged(log, 'ban-merged', (l) => l['source.ip'] === '10.77.0.33' && l['ban.into'] === '10.77.0.32/28'));
+  await quietAndAgreeing([...before, '10.77.0.32/28']);
+  const row = cli('bans', '--origin', 'detection');
+  assert.match(row.stdout, /^1 ban \(of 4\)$/m);
+  assert.match(row.stdout, /^10\.77\.0\.32\/28\s+detection\s+/m);
+});
+
 test('a restart adds no row and repairs nothing', async () => {
   daemon.kill('SIGTERM');
   await waitUntil('the daemon to stop', () => daemon.exitCode !== null, 30_000, log);
   log = [];
   daemon = await startDaemon(pair, ['--config', configPath], log);
-  await quietAndAgreeing(['10.66.0.51', '10.66.0.64/28', '10.66.1.0/24']);
+  await quietAndAgreeing(['10.66.0.51', '10.66.0.64/28', '10.66.1.0/24', '10.77.0.32/28']);
 });
 
 test('unban --all asks for --yes, says how many it would lift, and then lifts them', async () => {
   const refused = cli('unban', '--all', '--origin', 'operator');
   assert.equal(refused.status, 2);
   assert.match(refused.stderr, /would lift 3 bans of origin operator; add --yes/);
-  assert.deepEqual(listedBans(), ['10.66.0.51', '10.66.0.64/28', '10.66.1.0/24']);
+  assert.deepEqual(listedBans(), ['10.66.0.51', '10.66.0.64/28', '10.66.1.0/24', '10.77.0.32/28']);
   const done = cli('unban', '--all', '--yes');
   assert.equal(done.status, 0, done.stderr);
-  assert.match(done.stdout, /^lifted 3 bans$/m);
+  assert.match(done.stdout, /^lifted 4 bans$/m);
   await quietAndAgreeing([]);
 });

@@ -10,7 +10,8 @@ import { AllowSets, type AllowEntry, type ProtectedView } from './allow-sets.js'
 import type { EnforcementBackend } from './backend.js';
 import { buildEnforcer, buildTable, startTable, type BackendKind, type TableOptions, type TableStart } from './backends.js';
 import { BanBook, type BanListener, type BanRecorder } from './ban-book.js';
-import { IncidentFlow, type Decider, type IncidentListener } from './incident-flow.js';
+import type { Decider } from '../model/decision.js';
+import { IncidentFlow, type IncidentListener } from './incident-flow.js';
 import { Reconciler } from './reconciler.js';
 
 /** Hears of incidents with their decisions, and of bans, unbans, commits and refusals. */

@@ -6,7 +6,7 @@ import { PortwardenError } from '../errors.js';
 /**
  * Typed access to our NFQUEUE addon (native/nfqueue): one netlink queue, packets handed over in
  * batches, verdicts one by one or many per syscall. (Injected answers leave through
- * src/respond/rawsend.ts.)
+ * src/kernel/raw-send.ts.)
  *
  * Why our own addon and not the npm package `nfqueue` (about 55,000 verdicts/s here): that package
  * has no close, no fail-open flag and no queue length, and calls JavaScript once per packet. Ours
@@ -97,7 +97,7 @@ let addon: NativeModule | null = null;
 /** The addon, loaded on first use (nothing but inline mode needs it). */
 export function loadNfqueueAddon(): NativeModule {
   if (addon !== null) return addon;
-  // src/inline/ under tsx, dist/src/inline/ once built: the repository root is two or three up.
+  // src/capture/ under tsx, dist/src/capture/ once built: the repository root is two or three up.
   const candidates = ['../../', '../../../'].map((up) => fileURLToPath(new URL(`${up}${NFQUEUE_ADDON}`, import.meta.url)));
   const path = candidates.find((p) => existsSync(p));
   if (path === undefined) {

@@ -15,7 +15,6 @@ import { DecodeStats } from '../decode/events.js';
 import type { CounterGroup } from '../model/counters.js';
 import { Packet } from '../model/packet.js';
 import { PortwardenError } from '../errors.js';
-import type { FrameHandler } from './capture-file.js';
 
 /** Called once per decoded packet (valid or not: `packet.valid`, `packet.event` say). Packet time is `packet.tsUs`. */
 export type PacketHandler = (packet: Packet) => void;
@@ -64,8 +63,8 @@ export class FrameDecoder {
   readonly stats = new DecodeStats();
   /** The decoder's counters for the registry: `<prefix>.frames` … (decode/counters.ts). */
   readonly counters: CounterGroup;
-  /** Bound once: sources call it per frame; it decodes and calls the attached handler. */
-  readonly onFrame: FrameHandler;
+  /** Bound once: sources call it per frame (it is a FrameHandler; the wire length is not needed); it decodes and calls the attached handler. */
+  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number) => void;
   #handler: PacketHandler = notStarted;
 
   /** @param prefix counter names' prefix: `decode` for detection's capture, `respond.decode` for the responder's … */

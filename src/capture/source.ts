@@ -67,12 +67,29 @@ export class FrameDecoder {
   readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number) => void;
   #handler: PacketHandler = notStarted;
 
-  /** @param prefix counter names' prefix: `decode` for detection's capture, `respond.decode` for the responder's … */
-  constructor(prefix = 'decode') {
+  /**
+   * @param prefix counter names' prefix: `decode` for detection's capture, `respond.decode` for the responder's …
+   * @param consumer the one consumer, when known now (detection's pipeline): the frame callback then
+   *   calls it directly, one field load less per frame; otherwise the first source's start attaches it.
+   */
+  constructor(prefix = 'decode', consumer?: PacketHandler) {
     this.counters = decodeCounterGroup(this.stats, prefix);
-    this.onFrame = (buf, offset, length, tsUs, linkType) => {
-      this.#handler(this.decode(buf, offset, length, tsUs, linkType));
-    };
+    const packet = this.packet;
+    const stats = this.stats;
+    if (consumer !== undefined) {
+      this.#handler = consumer;
+      this.onFrame = (buf, offset, length, tsUs, linkType) => {
+        decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
+        packet.frameIndex = stats.frames - 1;
+        consumer(packet);
+      };
+    } else {
+      this.onFrame = (buf, offset, length, tsUs, linkType) => {
+        decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
+        packet.frameIndex = stats.frames - 1;
+        this.#handler(packet);
+      };
+    }
   }
 
   /**

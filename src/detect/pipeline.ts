@@ -19,7 +19,7 @@ const PROBE_CLASS_DOCS: Readonly<Record<string, string>> = Object.fromEntries(PR
  */
 export class Pipeline {
   /** Detection's decode step, shared by all its sources (they count as one capture: `decode.*`). */
-  readonly decoder = new FrameDecoder('decode');
+  readonly decoder: FrameDecoder;
   readonly engine: DetectionEngine;
   /** Bound once: what detection's packet sources are started with. */
   readonly onPacket: PacketHandler;
@@ -30,7 +30,7 @@ export class Pipeline {
     const engine = new DetectionEngine(settings, listener);
     this.engine = engine;
     this.onPacket = (packet) => engine.process(packet);
-    this.decoder.attach(this.onPacket);
+    this.decoder = new FrameDecoder('decode', this.onPacket);
     const detection = new CounterTable('detect', DetectionCounterDoc, { values: engine.counters });
     const probes = new CounterTable('detect.probes', PROBE_CLASS_DOCS, { prefix: 'probes.class', values: engine.probesByClass });
     this.counters = {

@@ -1,29 +1,9 @@
 /**
- * portwarden's layout, checked by `npm test` (scripts/check-layout.mjs runs dependency-cruiser with this file).
- * Folders of src/ in data-flow order, lowest first: a module may import from its own folder and from folders
- * BELOW it, never from one above (README "Layout"). No file cycles anywhere.
+ * portwarden's layout, checked by `npm run check:layout` (part of `npm test`).
+ * Folders of src/ in data-flow order (scripts/layers.cjs), lowest first: a module may import from its own folder
+ * and from folders BELOW it, never from one above (docs/layout.md). No file cycles anywhere.
  */
-const LAYERS = [
-  'errors.ts', // error codes and classes
-  'net', // addresses, prefixes, address sets, rate limits: the one address library
-  'model', // the shared words: packet view, probe, incident, decision, ban, profile, offender, logger, counters, control protocol
-  'kernel', // the kernel's doors: addon loader, netlink socket, nft runner, raw send, ruleset builder
-  'decode', // bytes → Packet
-  'capture', // packet sources: capture files, NFLOG, libpcap, NFQUEUE
-  'detect', // probes → incidents
-  'decide', // incident → decision
-  'enforce', // decisions → kernel sets (nftables, iptables, dry-run)
-  'respond', // answers to scanners
-  'dns', // DNS blocklists
-  'inline', // NFQUEUE verdicts
-  'state', // SQLite: bans, incidents, offenders
-  'observe', // logs, metrics, health, dashboard
-  'alert', // alert channels
-  'config', // assembles every stage's settings into one document
-  'control', // the control socket and its handlers
-  'daemon.ts', // wiring
-  'cli', // the command line
-];
+const LAYERS = require('./scripts/layers.cjs');
 
 const pathOf = (layer) => (layer.endsWith('.ts') ? `^src/${layer.replace('.', '\\.')}$` : `^src/${layer}/`);
 

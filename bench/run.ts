@@ -6,6 +6,8 @@
  *   enforce  decision-to-kernel latency and 100,000 bans, against a process per ban (issue: live daemon)
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
+ *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
+ *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,6 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { enforceSuite } from './enforce.js';
 import { stateSuite } from './state.js';
 import { inlineSuite } from './inline.js';
+import { abSuite } from './ab.js';
+import { cliSuite } from './cli.js';
+import { fuzzSuite } from './fuzz.js';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
 import { NODE_FLAGS } from './node-flags.js';
 
@@ -133,8 +138,11 @@ function memorySuite(dir: string): void {
   rmSync(big);
 }
 
-const suites: Record<string, (dir: string) => void> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite };
-const wanted = process.argv.slice(2);
+const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
+suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
+const args = process.argv.slice(2);
+const wanted = args.filter((a) => !a.startsWith('--ref='));
+const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);
 const dir = mkdtempSync(join(tmpdir(), 'portwarden-bench-'));
 // Ctrl-C also reaches the measured child, whose synchronous call then fails: with a handler this process
 // lives on, so the suite's `finally` deletes its network namespace, and no further suite starts.
@@ -149,7 +157,7 @@ try {
     if (interrupted) break;
     const suite = suites[name];
     if (suite === undefined) throw new Error(`unknown suite ${name}; suites: ${Object.keys(suites).join(', ')}`);
-    suite(dir);
+    await suite(dir);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 packages=(nftables iproute2 iptables ipset ca-certificates g++ make python3 libpcap-dev libnetfilter-queue-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # chromium drives the dashboard test (playwright-core), prometheus brings promtool for the metrics test.
-  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3)
+  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils)
 fi
 
 missing=()

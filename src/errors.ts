@@ -20,6 +20,9 @@ export const ErrorCode = {
   PW_ERR_RESPOND: 'cannot answer scanners: the rawsend addon is missing or a raw socket cannot be opened (needs CAP_NET_RAW), or a crafted reply is invalid',
   PW_ERR_INLINE: 'inline mode failed: the nfqueue addon is missing, an NFQUEUE cannot be bound or configured, or its queue rules cannot be installed',
   PW_ERR_DNS_BLOCKLIST: 'a DNS blocklist file cannot be read, or a line in it is not a domain name (file:line)',
+  PW_ERR_RUNNING: 'another portwarden daemon already holds this state directory or control socket (its pid is named)',
+  PW_ERR_ADDON: 'a native addon (native/<name>) is not built, cannot be loaded, or is stale (its sources changed since the build, or it was built for another Node): run `npm rebuild portwarden`, or `node scripts/build-native.mjs` in a checkout',
+  PW_ERR_NETLINK: 'a netlink socket call failed (the error carries `errno` and `syscall`), or the netlink addon was called with bad arguments',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

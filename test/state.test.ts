@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -218,5 +218,21 @@ test('a state file another process holds locked is PW_ERR_STATE naming the file,
     assert.throws(() => openStateDatabase(dir), stateError(file, /locked by another process/));
   } finally {
     holder.kill('SIGKILL');
+  }
+});
+
+test('state.db and its WAL and SHM files are readable by their owner only (0600), also when an older version left them 0644', () => {
+  const dir = fresh();
+  const old = process.umask(0o022);
+  try {
+    const db = openStateDatabase(dir);
+    db.prepare('CREATE TABLE IF NOT EXISTS t (x)').run();
+    for (const name of [STATE_FILE, `${STATE_FILE}-wal`, `${STATE_FILE}-shm`]) assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, name);
+    db.close();
+    chmodSync(join(dir, STATE_FILE), 0o644);
+    openStateDatabase(dir).close();
+    assert.equal(statSync(join(dir, STATE_FILE)).mode & 0o777, 0o600);
+  } finally {
+    process.umask(old);
   }
 });

@@ -5,13 +5,16 @@
  * reading a few argument types, numeric result objects, and property descriptors.
  *
  * Everything is a macro or a static inline function, so each addon still compiles to one object
- * with no shared library. Before including this, an addon defines PW_ERR_CODE: the `code` of the
- * errors these helpers throw (e.g. "PW_ERR_NETLINK").
+ * with no shared library. Before including this, an addon defines PW_ERR_CODE: the `code` of every
+ * error it throws (e.g. "PW_ERR_NETLINK"). That code must be one of the table in src/errors.ts
+ * (src/kernel/addon.test.ts checks both the sources and the errors the addons throw); callers match
+ * on `code` and, for a failed system call, on `errno` (a number) and `syscall`, never on the text.
  */
 #ifndef PORTWARDEN_NAPI_HELPERS_H
 #define PORTWARDEN_NAPI_HELPERS_H
 
 #include <node_api.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,13 +42,39 @@ static inline bool pw_exception_pending(napi_env env) {
 /* Throws Error(message) with code PW_ERR_CODE. */
 static inline void pw_throw_msg(napi_env env, const char *msg) { napi_throw_error(env, PW_ERR_CODE, msg); }
 
-/* Throws Error("what: strerror (errno N)") with code PW_ERR_CODE; returns NULL for the caller to return. */
-static inline napi_value pw_throw_errno(napi_env env, const char *what, int err) {
+/* The symbolic name of an errno value ("ENOBUFS"), for messages. */
+static inline const char *pw_errno_name(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *n = strerrorname_np(err);
+  if (n != NULL) return n;
+#endif
+  return "EUNKNOWN";
+}
+
+/*
+ * Throws Error("what: strerror (ENAME)") with code PW_ERR_CODE, `errno` (the number) and, unless
+ * NULL, `syscall`: the one shape of a failed system call in every addon. Returns NULL for the
+ * caller to return.
+ */
+static inline napi_value pw_throw_syscall(napi_env env, const char *syscall, const char *what, int err) {
   char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s (errno %d)", what, strerror(err), err);
-  napi_throw_error(env, PW_ERR_CODE, msg);
+  snprintf(msg, sizeof msg, "%s: %s (%s)", what, strerror(err), pw_errno_name(err));
+  napi_value code, message, error, no, sc;
+  if (napi_create_string_utf8(env, PW_ERR_CODE, NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, code, message, &error) != napi_ok || napi_create_int32(env, err, &no) != napi_ok ||
+      napi_set_named_property(env, error, "errno", no) != napi_ok ||
+      (syscall != NULL && (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc) != napi_ok ||
+                           napi_set_named_property(env, error, "syscall", sc) != napi_ok))) {
+    if (!pw_exception_pending(env)) pw_throw_msg(env, msg);
+    return NULL;
+  }
+  napi_throw(env, error);
   return NULL;
 }
+
+/* pw_throw_syscall without a syscall name: "what" says which step failed. */
+static inline napi_value pw_throw_errno(napi_env env, const char *what, int err) { return pw_throw_syscall(env, NULL, what, err); }
 
 /* Throws `msg` (code PW_ERR_CODE) and returns NULL from the calling callback. */
 #define PW_THROW(env, msg) \

@@ -15,11 +15,12 @@
  *     the socket's error is read and cleared (SO_ERROR) and the poll restarted;
  *   - setsockopt/getsockopt of int options, bind to multicast groups, ref/unref of the poll;
  *   - close() is idempotent and safe after a failed open; every return value is checked and
- *     becomes a JS error (code: the errno name, plus `errno` and `syscall`) or a counter.
+ *     becomes a JS error (code PW_ERR_NETLINK, plus `errno` and `syscall`) or a counter;
+ *   - the receive loop is native/common/nl_recv_loop.c, shared with native/nfqueue.
  */
-#define _GNU_SOURCE
 #define PW_ERR_CODE "PW_ERR_NETLINK"
 #include "napi_helpers.h"
+#include "nl_recv_loop.h"
 #include <uv.h>
 
 #include <errno.h>
@@ -52,12 +53,8 @@ struct sock_s {
   int polling;
   int refed;
   poll_box_t *box;
-  /* receive: recvmmsg straight into the tail of `data`, vlen buffers of bufsize, then compacted */
-  unsigned vlen;
-  unsigned max_per_wakeup;
-  size_t bufsize;
-  struct mmsghdr *msgs;
-  struct iovec *iovs;
+  /* receive (native/common/nl_recv_loop): recvmmsg straight into the tail of `data`, then compacted */
+  pw_nl_recv_t rx;
   uint8_t *data;
   size_t data_cap;
   size_t data_len;
@@ -70,30 +67,8 @@ struct sock_s {
 
 /* ---------- helpers ---------- */
 
-static const char *errno_name(int err) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  const char *n = strerrorname_np(err);
-  if (n != NULL) return n;
-#endif
-  return "EUNKNOWN";
-}
-
-/* Throws Error(code = errno name, errno, syscall) with "what: strerror". */
-static void throw_errno(napi_env env, const char *syscall, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s (%s)", what, strerror(err), errno_name(err));
-  napi_value code, message, error, no, sc;
-  if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
-      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok ||
-      napi_create_error(env, code, message, &error) != napi_ok || napi_create_int32(env, err, &no) != napi_ok ||
-      napi_set_named_property(env, error, "errno", no) != napi_ok ||
-      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc) != napi_ok ||
-      napi_set_named_property(env, error, "syscall", sc) != napi_ok) {
-    if (!pw_exception_pending(env)) pw_throw_msg(env, msg);
-    return;
-  }
-  napi_throw(env, error);
-}
+/* Throws Error(code PW_ERR_NETLINK, errno, syscall) with "what: strerror (ENAME)". */
+static void throw_errno(napi_env env, const char *syscall, const char *what, int err) { pw_throw_syscall(env, syscall, what, err); }
 
 /* A JS number that is a whole int32. */
 static int get_int(napi_env env, napi_value v, int32_t *out) {
@@ -118,62 +93,44 @@ static int ensure(sock_t *s, size_t need) {
   return 0;
 }
 
-/* Reads what is queued, up to max_per_wakeup datagrams, appending them to `data`. */
-static void read_pending(sock_t *s) {
-  unsigned total = 0;
-  while (total < s->max_per_wakeup && s->opened) {
-    unsigned want = s->vlen;
-    if (want > s->max_per_wakeup - total) want = s->max_per_wakeup - total;
-    if (ensure(s, s->data_len + (size_t)want * s->bufsize) != 0) {
-      s->pend_errno = ENOMEM;
-      s->recv_errors++;
-      break;
+/* The receive loop's slots for the next batch: the tail of `data`, grown to fit. */
+static uint8_t *rx_slots(void *ctx, unsigned want) {
+  sock_t *s = (sock_t *)ctx;
+  if (ensure(s, s->data_len + (size_t)want * s->rx.bufsize) != 0) return NULL;
+  return s->data + s->data_len;
+}
+
+/* Compacts one batch: datagram i sits at base + i * bufsize; move each down to the end of the previous. */
+static void rx_batch(void *ctx, uint8_t *base, const struct mmsghdr *msgs, unsigned n) {
+  sock_t *s = (sock_t *)ctx;
+  size_t at = s->data_len;
+  for (unsigned i = 0; i < n; i++) {
+    size_t len = msgs[i].msg_len;
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      /* Larger than recvBytes: the rest is lost, and a partial message must not be parsed. */
+      s->pend_truncated++;
+      s->truncated++;
+      continue;
     }
-    uint8_t *base = s->data + s->data_len;
-    for (unsigned i = 0; i < want; i++) {
-      s->iovs[i].iov_base = base + (size_t)i * s->bufsize;
-      s->iovs[i].iov_len = s->bufsize;
-      memset(&s->msgs[i].msg_hdr, 0, sizeof s->msgs[i].msg_hdr);
-      s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
-      s->msgs[i].msg_hdr.msg_iovlen = 1;
-      s->msgs[i].msg_len = 0;
-    }
-    int n = recvmmsg(s->fd, s->msgs, want, MSG_DONTWAIT, NULL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == ENOBUFS) {
-        /* The receive buffer overflowed: the kernel dropped messages. Reading goes on. */
-        s->pend_enobufs++;
-        s->enobufs++;
-        continue;
-      }
-      s->pend_errno = errno;
-      s->recv_errors++;
-      break;
-    }
-    /* Compact: datagram i sits at base + i * bufsize; move each down to the end of the previous. */
-    size_t at = s->data_len;
-    for (int i = 0; i < n; i++) {
-      size_t len = s->msgs[i].msg_len;
-      if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        /* Larger than recvBytes: the rest is lost, and a partial message must not be parsed. */
-        s->pend_truncated++;
-        s->truncated++;
-        continue;
-      }
-      const uint8_t *src = base + (size_t)i * s->bufsize;
-      if (s->data + at != src) memmove(s->data + at, src, len);
-      size_t padded = (len + 3) & ~(size_t)3;
-      if (padded > len) memset(s->data + at + len, 0, padded - len);
-      at += padded;
-      s->pend_datagrams++;
-      s->datagrams++;
-      s->bytes += (double)len;
-    }
-    s->data_len = at;
-    total += (unsigned)n;
-    if ((unsigned)n < want) break;
+    const uint8_t *src = base + (size_t)i * s->rx.bufsize;
+    if (s->data + at != src) memmove(s->data + at, src, len);
+    size_t padded = (len + 3) & ~(size_t)3;
+    if (padded > len) memset(s->data + at + len, 0, padded - len);
+    at += padded;
+    s->pend_datagrams++;
+    s->datagrams++;
+    s->bytes += (double)len;
+  }
+  s->data_len = at;
+}
+
+/* Adds what the receive loop saw to the next callback's report and the counters. */
+static void note(sock_t *s, pw_nl_recv_result_t r) {
+  s->pend_enobufs += r.enobufs;
+  s->enobufs += r.enobufs;
+  if (r.err != 0) {
+    s->pend_errno = r.err;
+    s->recv_errors++;
   }
 }
 
@@ -231,28 +188,17 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   sock_t *s = box->owner;
   if (s == NULL || !s->opened) return;
   if (status < 0) {
-    /*
-     * EPOLLERR: the socket has a pending error, normally ENOBUFS after an overflow. libuv has
-     * stopped the poll; read and clear the error, count it, and poll again.
-     */
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) err = errno;
-    if (err == ENOBUFS) {
-      s->pend_enobufs++;
-      s->enobufs++;
-    } else if (err != 0) {
-      s->pend_errno = err;
-      s->recv_errors++;
-    }
-    int ur = uv_poll_start(&box->poll, UV_READABLE, on_readable);
+    /* EPOLLERR: the socket has a pending error, normally ENOBUFS after an overflow; libuv stopped the poll. */
+    pw_nl_recv_result_t r = {0, 0, 0};
+    int ur = pw_nl_poll_error(&box->poll, s->fd, on_readable, &r);
+    note(s, r);
     if (ur != 0) {
       s->polling = 0;
       s->pend_errno = -ur;
       s->recv_errors++;
     }
   }
-  read_pending(s);
+  note(s, pw_nl_recv_pending(&s->rx, rx_slots, rx_batch, s));
   deliver(s);
 }
 
@@ -274,8 +220,7 @@ static void teardown(sock_t *s) {
   }
   s->opened = 0;
   s->polling = 0;
-  free(s->msgs); s->msgs = NULL;
-  free(s->iovs); s->iovs = NULL;
+  pw_nl_recv_free(&s->rx);
   free(s->data); s->data = NULL; s->data_cap = 0; s->data_len = 0;
   s->pend_datagrams = s->pend_enobufs = s->pend_truncated = 0;
   s->pend_errno = 0;
@@ -349,12 +294,7 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, PW_ERR_CODE, "open(): recvBytes must be 256 bytes to 16 MiB");
     return NULL;
   }
-  if (vlen == 0) vlen = 1;
   if (vlen > 1024) vlen = 1024;
-  if (max_per < vlen) max_per = vlen;
-  s->vlen = vlen;
-  s->max_per_wakeup = max_per;
-  s->bufsize = (recv_bytes + 3) & ~(uint32_t)3;
 
   s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
   if (s->fd < 0) {
@@ -365,9 +305,7 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
     throw_errno(env, "socket", what, e);
     return NULL;
   }
-  s->msgs = calloc(vlen, sizeof *s->msgs);
-  s->iovs = calloc(vlen, sizeof *s->iovs);
-  if (s->msgs == NULL || s->iovs == NULL) {
+  if (pw_nl_recv_init(&s->rx, s->fd, vlen, max_per, (recv_bytes + 3) & ~(uint32_t)3) != 0) {
     teardown(s);
     throw_errno(env, "calloc", "cannot allocate the receive buffers", ENOMEM);
     return NULL;

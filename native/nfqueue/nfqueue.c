@@ -18,9 +18,9 @@
  *   - no failure aborts the process: every return value is checked and becomes a JS error or a
  *     counter.
  */
-#define _GNU_SOURCE
 #define PW_ERR_CODE "PW_ERR_INLINE"
 #include "napi_helpers.h"
+#include "nl_recv_loop.h"
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -83,13 +83,10 @@ struct queue_s {
   uint16_t num;
   int opened;
   poll_box_t *box;
-  /* receive: vlen buffers of bufsize for recvmmsg */
-  unsigned vlen;
-  unsigned max_per_wakeup;
+  /* receive (native/common/nl_recv_loop): rx.vlen slots of rx.bufsize in rbuf for recvmmsg */
+  pw_nl_recv_t rx;
   size_t bufsize;
   uint8_t *rbuf;
-  struct mmsghdr *msgs;
-  struct iovec *iovs;
   /* the batch handed to JS */
   uint32_t *meta;
   size_t meta_cap;
@@ -285,40 +282,26 @@ static void collect(queue_t *q, const packet_t *p, void *ctx) {
   q->count++;
 }
 
-/* Reads what is queued, up to max_per_wakeup messages. Returns messages read. */
-static unsigned read_pending(queue_t *q) {
-  unsigned total = 0;
-  while (total < q->max_per_wakeup) {
-    unsigned want = q->vlen;
-    if (want > q->max_per_wakeup - total) want = q->max_per_wakeup - total;
-    for (unsigned i = 0; i < want; i++) {
-      q->iovs[i].iov_base = q->rbuf + (size_t)i * q->bufsize;
-      q->iovs[i].iov_len = q->bufsize;
-      memset(&q->msgs[i].msg_hdr, 0, sizeof q->msgs[i].msg_hdr);
-      q->msgs[i].msg_hdr.msg_iov = &q->iovs[i];
-      q->msgs[i].msg_hdr.msg_iovlen = 1;
-      q->msgs[i].msg_len = 0;
-    }
-    int n = recvmmsg(q->fd, q->msgs, want, MSG_DONTWAIT, NULL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == ENOBUFS) {
-        /* The kernel dropped messages for us (fail-open does not cover a full socket buffer). */
-        q->enobufs++;
-        continue;
-      }
-      q->recv_errors++;
-      break;
-    }
-    for (int i = 0; i < n; i++) {
-      if (q->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) q->malformed++;
-      parse_datagram(q, q->rbuf + (size_t)i * q->bufsize, q->msgs[i].msg_len, collect, NULL, 1);
-    }
-    total += (unsigned)n;
-    if ((unsigned)n < want) break;
+/* The receive loop's slots: always the same receive buffer (each batch is parsed before the next). */
+static uint8_t *rx_slots(void *ctx, unsigned want) {
+  (void)want;
+  return ((queue_t *)ctx)->rbuf;
+}
+
+/* Parses one batch of datagrams into the batch for JS. */
+static void rx_batch(void *ctx, uint8_t *base, const struct mmsghdr *msgs, unsigned n) {
+  queue_t *q = (queue_t *)ctx;
+  for (unsigned i = 0; i < n; i++) {
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) q->malformed++;
+    parse_datagram(q, base + (size_t)i * q->bufsize, msgs[i].msg_len, collect, NULL, 1);
   }
-  return total;
+}
+
+/* Counts what the receive loop saw: ENOBUFS means the kernel dropped messages for us (fail-open
+   does not cover a full socket buffer); any other error is a receive error. */
+static void note(queue_t *q, pw_nl_recv_result_t r) {
+  q->enobufs += r.enobufs;
+  if (r.err != 0) q->recv_errors++;
 }
 
 static void deliver(queue_t *q) {
@@ -378,10 +361,16 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   if (q == NULL || !q->opened) return;
   __atomic_add_fetch(&q->service_count, 1, __ATOMIC_RELAXED);
   if (status < 0) {
-    q->recv_errors++;
-    return;
+    /* EPOLLERR (an ENOBUFS when noEnobufs is off): libuv stopped the poll; count the error and poll again. */
+    pw_nl_recv_result_t r = {0, 0, 0};
+    int ur = pw_nl_poll_error(&box->poll, q->fd, on_readable, &r);
+    note(q, r);
+    if (ur != 0) {
+      q->recv_errors++;
+      return;
+    }
   }
-  read_pending(q);
+  note(q, pw_nl_recv_pending(&q->rx, rx_slots, rx_batch, q));
   deliver(q);
 }
 
@@ -524,8 +513,7 @@ static void teardown(queue_t *q) {
   q->fd = -1;
   q->opened = 0;
   free(q->rbuf); q->rbuf = NULL;
-  free(q->msgs); q->msgs = NULL;
-  free(q->iovs); q->iovs = NULL;
+  pw_nl_recv_free(&q->rx);
   free(q->meta); q->meta = NULL; q->meta_cap = 0; q->count = 0;
   free(q->data); q->data = NULL; q->data_cap = 0; q->data_len = 0;
   free(q->sbuf); q->sbuf = NULL;
@@ -596,10 +584,7 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
   if (copy == 0 || copy > 0xffff) copy = 0xffff;
   if (vlen == 0) vlen = 1;
   if (vlen > 256) vlen = 256;
-  if (max_per < vlen) max_per = vlen;
   q->num = (uint16_t)num;
-  q->vlen = vlen;
-  q->max_per_wakeup = max_per;
   /* Room for the payload plus the netlink and attribute headers the kernel puts around it. */
   q->bufsize = copy + 4096;
 
@@ -658,10 +643,8 @@ static napi_value queue_open(napi_env env, napi_callback_info info) {
     }
   }
   q->rbuf = malloc((size_t)vlen * q->bufsize);
-  q->msgs = calloc(vlen, sizeof *q->msgs);
-  q->iovs = calloc(vlen, sizeof *q->iovs);
   q->sbuf = malloc(SEND_CHUNK + 65536 + 256);
-  if (q->rbuf == NULL || q->msgs == NULL || q->iovs == NULL || q->sbuf == NULL) {
+  if (q->rbuf == NULL || q->sbuf == NULL || pw_nl_recv_init(&q->rx, q->fd, vlen, max_per, q->bufsize) != 0) {
     teardown(q);
     pw_throw_errno(env, "cannot allocate the receive buffers", ENOMEM);
     return NULL;

@@ -22,9 +22,10 @@
  * What must stay true: nothing here may bring the process down. Every libpcap, libuv and N-API
  * return value is checked; failures become JavaScript errors (open, stats) or the callback's
  * `error` (reading); a closed or never-opened handle is a no-op for close() and an error for
- * nothing else.
+ * nothing else. Every error thrown has code PW_ERR_CAPTURE_LIVE; one from libpcap also names its
+ * status in `pcapStatus` ("PCAP_ERROR_NO_SUCH_DEVICE", "PCAP_ERROR_FILTER", ...).
  */
-#define PW_ERR_CODE "PCAP_ERROR"
+#define PW_ERR_CODE "PW_ERR_CAPTURE_LIVE"
 #include "napi_helpers.h"
 #include <pcap/pcap.h>
 #include <stdint.h>
@@ -63,14 +64,24 @@ typedef struct capture {
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-/* Throws `code` with "libpcap on IFACE: what: detail" and returns NULL for the caller to return. */
-static napi_value fail(napi_env env, const char *code, const char *iface, const char *what, const char *detail) {
+/*
+ * Throws Error("libpcap on IFACE: what: detail") with code PW_ERR_CAPTURE_LIVE and `pcapStatus`
+ * (libpcap's status name, the reason a caller may act on) and returns NULL for the caller to return.
+ */
+static napi_value fail(napi_env env, const char *status, const char *iface, const char *what, const char *detail) {
   char msg[PCAP_ERRBUF_SIZE + MAX_IFACE + 256];
   if (detail != NULL && detail[0] != '\0' && strcmp(detail, what) != 0)
     snprintf(msg, sizeof msg, "libpcap on %s: %s: %s", iface, what, detail);
   else
     snprintf(msg, sizeof msg, "libpcap on %s: %s", iface, what);
-  napi_throw_error(env, code, msg);
+  napi_value code, message, error, st;
+  if (napi_create_string_utf8(env, PW_ERR_CODE, NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok || napi_create_error(env, code, message, &error) != napi_ok ||
+      napi_create_string_utf8(env, status, NAPI_AUTO_LENGTH, &st) != napi_ok || napi_set_named_property(env, error, "pcapStatus", st) != napi_ok) {
+    if (!pw_exception_pending(env)) pw_throw_msg(env, msg);
+    return NULL;
+  }
+  napi_throw(env, error);
   return NULL;
 }
 
@@ -282,7 +293,7 @@ out:
 static capture_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
   void *data = NULL;
   int r = pw_get_this(env, info, argc, argv, &data);
-  if (r == PW_THIS_NOT_WRAPPED) napi_throw_type_error(env, "PCAP_ERROR_USAGE", "not a Capture");
+  if (r == PW_THIS_NOT_WRAPPED) napi_throw_type_error(env, PW_ERR_CODE, "not a Capture");
   return r == PW_THIS_OK ? (capture_t *)data : NULL;
 }
 
@@ -317,7 +328,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   capture_t *c = unwrap(env, info, &argc, argv);
   if (c == NULL) return NULL;
   if (argc < 4) {
-    napi_throw_type_error(env, "PCAP_ERROR_USAGE", "open(interface, options, buffer, callback)");
+    napi_throw_type_error(env, PW_ERR_CODE, "open(interface, options, buffer, callback)");
     return NULL;
   }
   char iface[MAX_IFACE];
@@ -325,7 +336,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string ||
       napi_get_value_string_utf8(env, argv[0], iface, sizeof iface, &len) != napi_ok || len == 0 || len >= sizeof iface - 1) {
-    napi_throw_type_error(env, "PCAP_ERROR_USAGE", "interface must be a non-empty name");
+    napi_throw_type_error(env, PW_ERR_CODE, "interface must be a non-empty name");
     return NULL;
   }
   if (c->pcap != NULL) return fail(env, "PCAP_ERROR_ACTIVATED", iface, "already open", NULL);
@@ -371,7 +382,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   memset(&c->last, 0, sizeof c->last);
   char errbuf[PCAP_ERRBUF_SIZE];
   errbuf[0] = '\0';
-  const char *code = "PCAP_ERROR";
+  const char *status = "PCAP_ERROR";
   const char *what = NULL;
   char detail[PCAP_ERRBUF_SIZE + 128];
   detail[0] = '\0';
@@ -401,7 +412,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   const char *warning = NULL;
   char warnbuf[PCAP_ERRBUF_SIZE + 128];
   if (rc < 0) {
-    code = status_code(rc);
+    status = status_code(rc);
     what = pcap_statustostr(rc);
     snprintf(detail, sizeof detail, "%s", pcap_geterr(c->pcap));
     goto failed;
@@ -416,7 +427,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   if (filter != NULL && filter[0] != '\0') {
     struct bpf_program prog;
     if (pcap_compile(c->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-      code = "PCAP_ERROR_FILTER";
+      status = "PCAP_ERROR_FILTER";
       what = "cannot compile the filter";
       snprintf(detail, sizeof detail, "%s", pcap_geterr(c->pcap));
       goto failed;
@@ -424,7 +435,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     rc = pcap_setfilter(c->pcap, &prog);
     pcap_freecode(&prog);
     if (rc != 0) {
-      code = "PCAP_ERROR_FILTER";
+      status = "PCAP_ERROR_FILTER";
       what = "cannot install the filter";
       snprintf(detail, sizeof detail, "%s", pcap_geterr(c->pcap));
       goto failed;
@@ -492,7 +503,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 failed:
   free(filter);
   release(c);
-  return fail(env, code, iface, what, detail);
+  return fail(env, status, iface, what, detail);
 }
 
 static napi_value Close(napi_env env, napi_callback_info info) {

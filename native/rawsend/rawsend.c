@@ -11,7 +11,6 @@
  * caller to count, never thrown. close() of an fd already closed is the caller's to avoid (the JS
  * wrapper keeps -1 after closing); here a failing close is reported, not fatal.
  */
-#define _GNU_SOURCE
 #define PW_ERR_CODE "PW_ERR_RESPOND"
 #include "napi_helpers.h"
 #include <arpa/inet.h>

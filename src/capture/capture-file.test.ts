@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCaptureFile, readCaptureFileSync, type CaptureFileSummary, type FrameHandler } from './capture-file.js';
+import { checkCaptureFile, readCaptureFile, readCaptureFileSync, type CaptureFileSummary, type FrameHandler } from './capture-file.js';
 import { PcapWriter } from './pcap-writer.js';
 import { CaptureError, type ErrorCodeName } from '../errors.js';
 import { LinkType } from '../model/packet.js';
@@ -627,6 +627,80 @@ test('a missing file or a directory is PW_ERR_CAPTURE_OPEN', async (t) => {
         assert.ok((outcome.error as CaptureError).cause instanceof Error);
       });
     }
+  }
+});
+
+test('checkCaptureFile refuses a missing file and a directory before any read, and passes files, FIFOs and -', () => {
+  const subdir = join(dir, 'another-directory');
+  mkdirSync(subdir);
+  const missing = checkCaptureFile(join(dir, 'nothing-here.pcap'));
+  assert.equal(missing?.code, 'PW_ERR_CAPTURE_OPEN');
+  assert.match(missing?.message ?? '', /nothing-here\.pcap: cannot open the capture file: no such file$/);
+  const directory = checkCaptureFile(subdir);
+  assert.equal(directory?.code, 'PW_ERR_CAPTURE_OPEN');
+  assert.match(directory?.message ?? '', /is a directory/);
+  assert.equal(checkCaptureFile(writeCapture(pcap('le', {}, []))), null);
+  assert.equal(checkCaptureFile('-'), null);
+  assert.equal(checkCaptureFile('/dev/null'), null);
+});
+
+test('every frame carries the byte offset of its record, in pcap and in pcapng', async (t) => {
+  const records = [
+    { seconds: T, fraction: 0, data: frame(40, 1) },
+    { seconds: T, fraction: 1, data: frame(7, 2) },
+    { seconds: T, fraction: 2, data: frame(60, 3) },
+  ];
+  const pcapFile = writeCapture(pcap('be', {}, records));
+  const pcapOffsets = [24, 24 + 16 + 40, 24 + 16 + 40 + 16 + 7];
+  const parts = [
+    shb('le'),
+    idb('le', { linkType: LinkType.ETHERNET }),
+    epb('le', { iface: 0, ticks: 1n, data: frame(41, 4) }),
+    block('le', NRB, Buffer.alloc(4)),
+    spb('le', 9, frame(9, 5)),
+    opb('le', { iface: 0, ticks: 2n, data: frame(3, 6) }),
+  ];
+  const pcapngFile = writeCapture(concat(...parts));
+  const start = (i: number) => parts.slice(0, i).reduce((n, b) => n + b.length, 0);
+  const pcapngOffsets = [start(2), start(4), start(5)];
+  for (const [path, expected] of [[pcapFile, pcapOffsets], [pcapngFile, pcapngOffsets]] as const) {
+    for (const reader of readers) {
+      await t.test(`${reader.name}: ${path}`, async () => {
+        const offsets: (number | undefined)[] = [];
+        await reader.read(path, (_buf, _offset, _length, _tsUs, _linkType, _originalLength, recordOffset) => offsets.push(recordOffset));
+        assert.deepEqual(offsets, expected);
+      });
+    }
+  }
+});
+
+test('a capture error names the frame record it stops at', async () => {
+  const ok = { seconds: T, fraction: 0, data: frame(20, 1) };
+  const cut = pcap('le', {}, [ok, ok, ok]).subarray(0, 24 + 2 * 36 + 10);
+  assert.throws(() => readCaptureFileSync(writeCapture(cut), () => {}), /byte offset 96: file ends inside the frame record 3: 10 of 16 bytes/);
+  const huge = pcap('le', {}, [ok, { ...ok, caplen: 0x7fffffff }]);
+  assert.throws(() => readCaptureFileSync(writeCapture(huge), () => {}), /byte offset 60: frame record 2 claims 2147483647 captured bytes/);
+  const ng = concat(shb('le'), idb('le', { linkType: 1 }), epb('le', { iface: 0, ticks: 1n, data: frame(8, 1) }), epb('le', { iface: 3, ticks: 1n, data: frame(8, 1) }));
+  assert.throws(() => readCaptureFileSync(writeCapture(ng), () => {}), /packet block \(frame 2\) refers to interface 3/);
+});
+
+test('a record longer than the rest of the file is truncated at once, without growing the buffer to its length', async () => {
+  const claimed = 200 * 1024 * 1024;
+  const file = concat(shb('le'), idb('le', { linkType: 1 }), epb('le', { iface: 0, ticks: 1n, data: frame(20, 1) }), u32('le', EPB), u32('le', claimed), Buffer.alloc(40));
+  const path = writeCapture(file);
+  const blockAt = file.length - 48;
+  for (const reader of readers) {
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    const outcome = await run(async (p, onFrame) => reader.read(p, (...args) => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      onFrame(...args);
+    }), path);
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    assertCaptureError(outcome.error, 'PW_ERR_CAPTURE_TRUNCATED', blockAt);
+    assert.match(String((outcome.error as Error).message), new RegExp(`48 of ${claimed} bytes present`));
+    assert.equal(outcome.frames.length, 1);
+    assert.ok(peak - before < 64 * 1024 * 1024, `${reader.name}: ${((peak - before) / 2 ** 20).toFixed(0)} MiB of buffers`);
   }
 });
 

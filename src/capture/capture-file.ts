@@ -1,6 +1,7 @@
-import { openSync, readSync, fstatSync, closeSync } from 'node:fs';
+import { openSync, readSync, fstatSync, closeSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { CaptureError } from '../errors.js';
+import { CaptureError, PortwardenError } from '../errors.js';
+import type { CaptureFormat, FrameHandler, RecordParser } from './file-format.js';
 import { PcapParser } from './pcap.js';
 import { PcapngParser, PCAPNG_MAGIC } from './pcapng.js';
 
@@ -16,17 +17,7 @@ import { PcapngParser, PCAPNG_MAGIC } from './pcapng.js';
  * CaptureError for that record is thrown, so the caller can analyse what came before.
  */
 
-/** Called once per frame. buf/offset/length: the captured bytes (valid only during the call, the buffer is reused). */
-export type FrameHandler = (
-  buf: Buffer,
-  offset: number,
-  length: number,
-  tsUs: number,
-  linkType: number,
-  originalLength: number,
-) => void;
-
-export type CaptureFormat = 'pcap' | 'pcapng';
+export type { CaptureFormat, FrameHandler, RecordParser } from './file-format.js';
 
 export interface CaptureFileSummary {
   format: CaptureFormat;
@@ -41,26 +32,6 @@ export interface ReadOptions {
   onProgress?: (bytesRead: number, fileSize: number) => void;
   /** Chunk size for reads; default 4 MiB. Tests use a small one to exercise records that straddle chunks. */
   chunkSize?: number;
-}
-
-/**
- * What a format parser must provide to the chunk loop. The parser keeps its own state between
- * calls (byte order, interfaces); the loop only moves bytes.
- */
-export interface RecordParser {
-  readonly format: CaptureFormat;
-  /** Frames delivered so far. */
-  readonly frames: number;
-  /** After parse(): bytes the first unconsumed record needs in one piece, counted from its start. */
-  readonly need: number;
-  /** After parse(): what the first unconsumed record is, for the truncation message. */
-  readonly pendingRecord: string;
-  /**
-   * Delivers every complete record in buf[start, end) and returns the offset of the first byte
-   * not consumed. `base` is the file offset of buf[0], for error offsets. Throws CaptureError at
-   * the first bad record, after delivering all the frames before it.
-   */
-  parse(buf: Buffer, start: number, end: number, base: number): number;
 }
 
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -80,13 +51,10 @@ export async function readCaptureFile(
     throw openError(path, 0, err);
   });
   try {
-    const size = await handle.stat().then(
-      (st) => st.size,
-      (err: unknown) => {
-        throw openError(path, 0, err);
-      },
-    );
-    const loop = new ChunkLoop(path, onFrame, options.onProgress, size, chunkSize);
+    const st = await handle.stat().catch((err: unknown) => {
+      throw openError(path, 0, err);
+    });
+    const loop = new ChunkLoop(path, onFrame, options.onProgress, st.size, st.isFile(), chunkSize);
     for (;;) {
       const n = await readAsync(handle, loop, path);
       if (n === 0) return loop.finish();
@@ -97,30 +65,73 @@ export async function readCaptureFile(
   }
 }
 
-/** Same as readCaptureFile, blocking: for tools and tests that have nothing else to do meanwhile. */
+/** The path that names standard input (`analyze -`). */
+export const STDIN_PATH = '-';
+/** How standard input is named in messages. */
+const STDIN_NAME = 'standard input';
+
+/**
+ * Same as readCaptureFile, blocking: for tools and tests that have nothing else to do meanwhile.
+ * The path `-` reads standard input (a pipe or a redirected file) to its end; it is not closed.
+ */
 export function readCaptureFileSync(path: string, onFrame: FrameHandler, options: ReadOptions = {}): CaptureFileSummary {
   const chunkSize = checkChunkSize(options.chunkSize);
+  const stdin = path === STDIN_PATH;
+  const name = stdin ? STDIN_NAME : path;
   let fd: number;
   let size: number;
+  let regular: boolean;
   try {
-    fd = openSync(path, 'r');
+    fd = stdin ? 0 : openSync(path, 'r');
   } catch (err) {
-    throw openError(path, 0, err);
+    throw openError(name, 0, err);
   }
   try {
     try {
-      size = fstatSync(fd).size;
+      // A pipe's size is 0: progress then stays quiet, as it does for small files.
+      const st = fstatSync(fd);
+      size = st.size;
+      regular = st.isFile();
     } catch (err) {
-      throw openError(path, 0, err);
+      throw openError(name, 0, err);
     }
-    const loop = new ChunkLoop(path, onFrame, options.onProgress, size, chunkSize);
+    const loop = new ChunkLoop(name, onFrame, options.onProgress, size, regular, chunkSize);
     for (;;) {
-      const n = readSyncChunk(fd, loop, path);
+      const n = readSyncChunk(fd, loop, name);
       if (n === 0) return loop.finish();
       loop.accept(n);
     }
   } finally {
-    closeSync(fd);
+    if (!stdin) closeSync(fd);
+  }
+}
+
+/**
+ * Whether `path` can be opened as a capture file, checked before any file is analysed so that a
+ * missing file or a directory is one error line, not an empty analysis. Returns the error, or null.
+ * Only regular files are opened for the check: opening a FIFO would wait for its writer, so FIFOs,
+ * devices and `-` (standard input) pass and fail, if at all, when they are read.
+ */
+export function checkCaptureFile(path: string): PortwardenError | null {
+  if (path === STDIN_PATH) return null;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) return new PortwardenError('PW_ERR_CAPTURE_OPEN', `${path}: is a directory, not a capture file`);
+    if (st.isFile()) closeSync(openSync(path, 'r'));
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'ENOTDIR'
+            ? 'a component of the path is not a directory'
+            : err instanceof Error
+              ? err.message
+              : String(err);
+    return new PortwardenError('PW_ERR_CAPTURE_OPEN', `${path}: cannot open the capture file: ${reason}`, { cause: err });
   }
 }
 
@@ -134,11 +145,23 @@ async function readAsync(handle: FileHandle, loop: ChunkLoop, path: string): Pro
   }
 }
 
+/** For a non-blocking standard input: how long to wait before asking again. */
+const RETRY_WAIT_MS = 2;
+const retryWaiter = new Int32Array(new SharedArrayBuffer(4));
+
 function readSyncChunk(fd: number, loop: ChunkLoop, path: string): number {
-  try {
-    return readSync(fd, loop.buf, loop.filled, loop.buf.length - loop.filled, null);
-  } catch (err) {
-    throw openError(path, loop.bytesRead, err);
+  for (;;) {
+    try {
+      return readSync(fd, loop.buf, loop.filled, loop.buf.length - loop.filled, null);
+    } catch (err) {
+      // A pipe another process set to non-blocking (standard input shared with a Node parent, say)
+      // has no data yet: wait a little without spinning, then read again.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(retryWaiter, 0, 0, RETRY_WAIT_MS);
+        continue;
+      }
+      throw openError(path, loop.bytesRead, err);
+    }
   }
 }
 
@@ -174,6 +197,8 @@ class ChunkLoop {
   readonly #onFrame: FrameHandler;
   readonly #onProgress: ((bytesRead: number, fileSize: number) => void) | undefined;
   readonly #fileSize: number;
+  /** A regular file's size bounds every record in it; a pipe's says nothing. */
+  readonly #sizeBounds: boolean;
   readonly #chunkSize: number;
 
   constructor(
@@ -181,12 +206,14 @@ class ChunkLoop {
     onFrame: FrameHandler,
     onProgress: ((bytesRead: number, fileSize: number) => void) | undefined,
     fileSize: number,
+    regularFile: boolean,
     chunkSize: number,
   ) {
     this.#file = file;
     this.#onFrame = onFrame;
     this.#onProgress = onProgress;
     this.#fileSize = fileSize;
+    this.#sizeBounds = regularFile;
     this.#chunkSize = chunkSize;
     this.buf = Buffer.allocUnsafe(Math.max(chunkSize, MAGIC_BYTES));
   }
@@ -199,7 +226,7 @@ class ChunkLoop {
     if (parser !== null) {
       const consumed = parser.parse(this.buf, 0, this.filled, this.#base);
       this.#keepTail(consumed);
-      this.#ensureRoom(parser.need);
+      this.#ensureRoom(parser);
     }
     this.#reportProgress();
   }
@@ -208,14 +235,7 @@ class ChunkLoop {
   finish(): CaptureFileSummary {
     const parser = this.#parser;
     if (parser === null) throw this.#tooShort();
-    if (this.filled > 0) {
-      throw new CaptureError(
-        'PW_ERR_CAPTURE_TRUNCATED',
-        this.#file,
-        this.#base,
-        `file ends inside the ${parser.pendingRecord}: ${this.filled} of ${parser.need} bytes present`,
-      );
-    }
+    if (this.filled > 0) throw this.#truncated(parser, this.filled);
     if (this.#onProgress !== undefined && this.#lastProgress !== this.bytesRead) {
       this.#onProgress(this.bytesRead, this.#fileSize);
     }
@@ -232,6 +252,15 @@ class ChunkLoop {
       throw new CaptureError('PW_ERR_CAPTURE_FORMAT', this.#file, 0, `not a pcap or pcapng file (starts with 0x${hex})`);
     }
     return this.#parser;
+  }
+
+  #truncated(parser: RecordParser, present: number): CaptureError {
+    return new CaptureError(
+      'PW_ERR_CAPTURE_TRUNCATED',
+      this.#file,
+      this.#base,
+      `file ends inside the ${parser.pendingRecord}: ${present} of ${parser.need} bytes present`,
+    );
   }
 
   #tooShort(): CaptureError {
@@ -254,7 +283,8 @@ class ChunkLoop {
    * Grows the buffer when the pending record does not fit. The parser reports a record's size
    * as soon as its header is read, so an absurd length is caught here before any allocation.
    */
-  #ensureRoom(need: number): void {
+  #ensureRoom(parser: RecordParser): void {
+    const need = parser.need;
     if (need <= this.buf.length) return;
     if (need > MAX_RECORD_BYTES) {
       throw new CaptureError(
@@ -264,6 +294,9 @@ class ChunkLoop {
         `record of ${need} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`,
       );
     }
+    // A record longer than the rest of a regular file can only end in truncation: say so now, rather
+    // than grow the buffer up to 256 MiB for a length a few corrupt bytes made up.
+    if (this.#sizeBounds && this.#base + need > this.#fileSize) throw this.#truncated(parser, this.#fileSize - this.#base);
     const chunks = Math.ceil(need / this.#chunkSize);
     const grown = Buffer.allocUnsafe(Math.min(chunks * this.#chunkSize, MAX_RECORD_BYTES));
     this.buf.copy(grown, 0, 0, this.filled);

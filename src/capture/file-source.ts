@@ -73,6 +73,8 @@ export class CaptureFileSource implements PacketSource {
       for (const path of this.paths) {
         if (this.#closed) break;
         const before = this.decoder.stats.frames;
+        // Decoder events name the file and record they first happened in.
+        this.decoder.stats.beginSource(path);
         try {
           const summary = readCaptureFileSync(path, this.decoder.onFrame, {
             chunkSize,

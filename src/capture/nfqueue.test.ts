@@ -19,7 +19,7 @@ before(() => {
   execFileSync('ip', ['netns', 'add', NS]);
   process.once('exit', () => spawnSync('ip', ['netns', 'del', NS]));
   inNs('ip', ['link', 'set', 'lo', 'up']);
-  for (const port of ['9999', '9998', '9997', '9996']) inNs('iptables-nft', ['-A', 'INPUT', '-p', 'udp', '--dport', port, '-j', 'NFQUEUE', '--queue-num', String(QUEUE), '--queue-bypass']);
+  for (const port of ['9999', '9998', '9997', '9996', '9995']) inNs('iptables-nft', ['-A', 'INPUT', '-p', 'udp', '--dport', port, '-j', 'NFQUEUE', '--queue-num', String(QUEUE), '--queue-bypass']);
   const r = spawnSync('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', CHILD, String(QUEUE)], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `child failed (${String(r.status)}): ${r.stderr}`);
   result = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -60,4 +60,12 @@ test('a batch whose callback throws is accepted at once by the addon, not held u
   assert.equal(t.receivedBeforeClose, 3, `the packets got through while the queue was still open (watchdog off): ${JSON.stringify(t)}`);
   assert.ok(t.callbackErrors >= 1, JSON.stringify(t));
   assert.equal(t.failedBatchAccepts, t.callbackErrors, JSON.stringify(t));
+});
+
+test('an overflow of the queue socket (NETLINK_NO_ENOBUFS off) is counted, and the queue keeps receiving after it', () => {
+  const o = result.overflow as { enobufs: number; receivedAfter: number; recvErrors: number; afterDelivered: number };
+  assert.ok(o.enobufs >= 1, JSON.stringify(o));
+  assert.equal(o.recvErrors, 0, JSON.stringify(o));
+  assert.equal(o.receivedAfter, 3, JSON.stringify(o));
+  assert.equal(o.afterDelivered, 3, JSON.stringify(o));
 });

@@ -1,7 +1,5 @@
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { PortwardenError } from '../errors.js';
+import { loadAddon } from '../kernel/addon.js';
 
 /**
  * Typed access to our NFQUEUE addon (native/nfqueue): one netlink queue, packets handed over in
@@ -91,24 +89,14 @@ interface NativeModule {
   META_FIELDS: number;
 }
 
-export const NFQUEUE_ADDON = 'native/nfqueue/build/Release/nfqueue.node';
 let addon: NativeModule | null = null;
 
-/** The addon, loaded on first use (nothing but inline mode needs it). */
+/** The addon, loaded on first use (nothing but inline mode needs it). @throws PortwardenError PW_ERR_ADDON when not built or stale. */
 export function loadNfqueueAddon(): NativeModule {
   if (addon !== null) return addon;
-  // src/capture/ under tsx, dist/src/capture/ once built: the repository root is two or three up.
-  const candidates = ['../../', '../../../'].map((up) => fileURLToPath(new URL(`${up}${NFQUEUE_ADDON}`, import.meta.url)));
-  const path = candidates.find((p) => existsSync(p));
-  if (path === undefined) {
-    throw new PortwardenError('PW_ERR_INLINE', `the nfqueue addon ${candidates[0]} is not built: run \`npm ci\` (it needs g++, make and libnetfilter-queue-dev, see scripts/setup.sh)`);
-  }
-  try {
-    addon = createRequire(import.meta.url)(path) as NativeModule;
-  } catch (err) {
-    throw new PortwardenError('PW_ERR_INLINE', `cannot load the nfqueue addon ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  if (addon.META_FIELDS !== META_FIELDS) throw new PortwardenError('PW_ERR_INLINE', `the nfqueue addon ${path} is stale (META_FIELDS ${addon.META_FIELDS}, expected ${META_FIELDS}): rebuild it`);
+  const loaded = loadAddon<NativeModule>('nfqueue');
+  if (loaded.META_FIELDS !== META_FIELDS) throw new PortwardenError('PW_ERR_ADDON', `the nfqueue addon is stale (META_FIELDS ${loaded.META_FIELDS}, expected ${META_FIELDS}): run \`node scripts/build-native.mjs\``);
+  addon = loaded;
   return addon;
 }
 

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { PortwardenError } from '../errors.js';
+import { loadAddon as loadNativeAddon } from '../kernel/addon.js';
 import type { FrameHandler } from './capture-file.js';
 
 /**
@@ -106,24 +104,9 @@ interface NativeModule {
   libraryVersion: string;
 }
 
-const ADDON = 'native/pcap/build/Release/portwarden_pcap.node';
-let addon: NativeModule | null = null;
-
-/** The addon, loaded on first use (offline analysis never needs libpcap). */
+/** The addon, loaded on first use (offline analysis never needs libpcap). @throws PortwardenError PW_ERR_ADDON when not built or stale. */
 function loadAddon(): NativeModule {
-  if (addon !== null) return addon;
-  // src/capture/ under tsx, dist/src/capture/ once built: the repository root is two or three up.
-  const candidates = ['../../', '../../../'].map((up) => fileURLToPath(new URL(`${up}${ADDON}`, import.meta.url)));
-  const path = candidates.find((p) => existsSync(p));
-  if (path === undefined) {
-    throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `the libpcap addon ${candidates[0]} is not built: run \`npm ci\` (it needs g++, make and libpcap-dev, see scripts/setup.sh)`);
-  }
-  try {
-    addon = createRequire(import.meta.url)(path) as NativeModule;
-  } catch (err) {
-    throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `cannot load the libpcap addon ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  return addon;
+  return loadNativeAddon<NativeModule>('pcap');
 }
 
 function intOption(name: string, value: number, min: number, max: number): number {
@@ -209,8 +192,8 @@ export class PcapLiveSource {
   /**
    * Opens the interface and starts delivering. Synchronous underneath; async for the same shape as
    * NflogSource. Rejects with PortwardenError PW_ERR_CAPTURE_LIVE naming the interface and
-   * libpcap's reason: no such device, no permission (CAP_NET_RAW), a filter libpcap cannot compile,
-   * the addon not built. A warning from libpcap (no promiscuous mode on `any`) is not an error.
+   * libpcap's reason: no such device, no permission (CAP_NET_RAW), a filter libpcap cannot compile;
+   * PW_ERR_ADDON when the addon is not built or stale. A warning from libpcap (no promiscuous mode on `any`) is not an error.
    */
   async start(): Promise<void> {
     if (this.#state === 'running') throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `libpcap on ${this.interface}: already started`);

@@ -1,5 +1,5 @@
 import { CaptureError } from '../errors.js';
-import type { FrameHandler, RecordParser } from './capture-file.js';
+import type { FrameHandler, RecordParser } from './file-format.js';
 
 /**
  * Classic libpcap format: a 24-byte file header, then records of a 16-byte header
@@ -55,7 +55,6 @@ export class PcapParser implements RecordParser {
       if (end - pos < FILE_HEADER_BYTES) return pos;
       this.#readFileHeader(buf, pos, base);
       pos += FILE_HEADER_BYTES;
-      this.pendingRecord = 'frame record';
     }
     return this.#le ? this.#recordsLE(buf, pos, end, base) : this.#recordsBE(buf, pos, end, base);
   }
@@ -92,7 +91,7 @@ export class PcapParser implements RecordParser {
       const tsUs = seconds * 1e6 + (fractionPerUs === 1 ? fraction : Math.floor(fraction / fractionPerUs));
       const originalLength = (buf[pos + 12] | (buf[pos + 13] << 8) | (buf[pos + 14] << 16) | (buf[pos + 15] << 24)) >>> 0;
       this.frames++;
-      onFrame(buf, pos + RECORD_HEADER_BYTES, caplen, tsUs, linkType, originalLength);
+      onFrame(buf, pos + RECORD_HEADER_BYTES, caplen, tsUs, linkType, originalLength, base + pos);
       pos += size;
     }
   }
@@ -113,13 +112,14 @@ export class PcapParser implements RecordParser {
       const tsUs = seconds * 1e6 + (fractionPerUs === 1 ? fraction : Math.floor(fraction / fractionPerUs));
       const originalLength = ((buf[pos + 12] << 24) | (buf[pos + 13] << 16) | (buf[pos + 14] << 8) | buf[pos + 15]) >>> 0;
       this.frames++;
-      onFrame(buf, pos + RECORD_HEADER_BYTES, caplen, tsUs, linkType, originalLength);
+      onFrame(buf, pos + RECORD_HEADER_BYTES, caplen, tsUs, linkType, originalLength, base + pos);
       pos += size;
     }
   }
 
   #pending(pos: number, need: number): number {
     this.need = need;
+    this.pendingRecord = `frame record ${this.frames + 1}`;
     return pos;
   }
 
@@ -128,7 +128,7 @@ export class PcapParser implements RecordParser {
       'PW_ERR_CAPTURE_CORRUPT',
       this.#file,
       offset,
-      `frame record claims ${caplen} captured bytes, more than the limit of ${this.#maxCaplen}`,
+      `frame record ${this.frames + 1} claims ${caplen} captured bytes, more than the limit of ${this.#maxCaplen}`,
     );
   }
 

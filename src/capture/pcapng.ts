@@ -1,5 +1,5 @@
 import { CaptureError } from '../errors.js';
-import type { FrameHandler, RecordParser } from './capture-file.js';
+import type { FrameHandler, RecordParser } from './file-format.js';
 
 /**
  * pcapng: a sequence of blocks (type, total length, body, total length again). A Section Header
@@ -152,7 +152,7 @@ export class PcapngParser implements RecordParser {
       if (length < MIN_BLOCK_BYTES || length % 4 !== 0) {
         throw this.#corrupt(base + pos, `block of type 0x${hex(type)} has total length ${length}, not a multiple of 4 of at least 12`);
       }
-      if (available < length) return this.#pending(pos, length, blockName(type));
+      if (available < length) return this.#pending(pos, length, this.#blockName(type));
       const trailer = this.#u32(buf, pos + length - 4);
       if (trailer !== length) {
         throw this.#corrupt(base + pos, `block of type 0x${hex(type)}: total length ${length} at the start but ${trailer} at the end`);
@@ -182,31 +182,33 @@ export class PcapngParser implements RecordParser {
 
   /** Enhanced (and obsolete) Packet Block: interface, 64-bit timestamp, lengths, data. */
   #timestampedPacket(buf: Buffer, pos: number, length: number, base: number, interfaceId: number): void {
-    if (length < MIN_TIMESTAMPED_BYTES) throw this.#corrupt(base + pos, `packet block of ${length} bytes is too short`);
+    const frame = this.frames + 1;
+    if (length < MIN_TIMESTAMPED_BYTES) throw this.#corrupt(base + pos, `packet block (frame ${frame}) of ${length} bytes is too short`);
     const iface = this.#interfaces[interfaceId];
     if (iface === undefined) {
-      throw this.#corrupt(base + pos, `packet block refers to interface ${interfaceId}, but the section defines ${this.#interfaces.length}`);
+      throw this.#corrupt(base + pos, `packet block (frame ${frame}) refers to interface ${interfaceId}, but the section defines ${this.#interfaces.length}`);
     }
     const caplen = this.#u32(buf, pos + 20);
     if (caplen > length - MIN_TIMESTAMPED_BYTES) {
-      throw this.#corrupt(base + pos, `packet block claims ${caplen} captured bytes in a ${length}-byte block`);
+      throw this.#corrupt(base + pos, `packet block (frame ${frame}) claims ${caplen} captured bytes in a ${length}-byte block`);
     }
     const tsUs = iface.toMicros(this.#u32(buf, pos + 12), this.#u32(buf, pos + 16));
     this.#lastTsUs = tsUs;
     this.frames++;
-    this.#onFrame(buf, pos + TIMESTAMPED_DATA_OFFSET, caplen, tsUs, iface.linkType, this.#u32(buf, pos + 24));
+    this.#onFrame(buf, pos + TIMESTAMPED_DATA_OFFSET, caplen, tsUs, iface.linkType, this.#u32(buf, pos + 24), base + pos);
   }
 
   /** Simple Packet Block: interface 0, no timestamp, captured length implied by the block. */
   #simplePacket(buf: Buffer, pos: number, length: number, base: number): void {
-    if (length < MIN_SPB_BYTES) throw this.#corrupt(base + pos, `simple packet block of ${length} bytes is too short`);
+    const frame = this.frames + 1;
+    if (length < MIN_SPB_BYTES) throw this.#corrupt(base + pos, `simple packet block (frame ${frame}) of ${length} bytes is too short`);
     const iface = this.#interfaces[0];
-    if (iface === undefined) throw this.#corrupt(base + pos, 'simple packet block before any interface description');
+    if (iface === undefined) throw this.#corrupt(base + pos, `simple packet block (frame ${frame}) before any interface description`);
     const originalLength = this.#u32(buf, pos + 8);
     let caplen = Math.min(originalLength, length - MIN_SPB_BYTES);
     if (iface.snaplen !== 0) caplen = Math.min(caplen, iface.snaplen);
     this.frames++;
-    this.#onFrame(buf, pos + 12, caplen, this.#lastTsUs, iface.linkType, originalLength);
+    this.#onFrame(buf, pos + 12, caplen, this.#lastTsUs, iface.linkType, originalLength, base + pos);
   }
 
   #interfaceDescription(buf: Buffer, pos: number, length: number, base: number): void {
@@ -250,6 +252,10 @@ export class PcapngParser implements RecordParser {
     throw new CaptureError('PW_ERR_CAPTURE_FORMAT', this.#file, base + pos, `section header with a bad byte-order magic 0x${hex(magic)}`);
   }
 
+  #blockName(type: number): string {
+    return blockName(type, this.frames + 1);
+  }
+
   #pending(pos: number, need: number, record: string): number {
     this.need = need;
     this.pendingRecord = record;
@@ -276,18 +282,18 @@ export class PcapngParser implements RecordParser {
   }
 }
 
-function blockName(type: number): string {
+function blockName(type: number, frame: number): string {
   switch (type) {
     case BLOCK_SHB:
       return 'section header block';
     case BLOCK_IDB:
       return 'interface description block';
     case BLOCK_EPB:
-      return 'enhanced packet block';
+      return `enhanced packet block (frame ${frame})`;
     case BLOCK_SPB:
-      return 'simple packet block';
+      return `simple packet block (frame ${frame})`;
     case BLOCK_OPB:
-      return 'packet block';
+      return `packet block (frame ${frame})`;
     default:
       return `block of type 0x${hex(type)}`;
   }

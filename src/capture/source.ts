@@ -63,8 +63,11 @@ export class FrameDecoder {
   readonly stats = new DecodeStats();
   /** The decoder's counters for the registry: `<prefix>.frames` … (decode/counters.ts). */
   readonly counters: CounterGroup;
-  /** Bound once: sources call it per frame (it is a FrameHandler; the wire length is not needed); it decodes and calls the attached handler. */
-  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number) => void;
+  /**
+   * Bound once: sources call it per frame (a FrameHandler: the wire length is not needed; a file
+   * source's recordOffset is where decoder events say a frame is); it decodes and calls the consumer.
+   */
+  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number, originalLength?: number, recordOffset?: number) => void;
   #handler: PacketHandler = notStarted;
 
   /**
@@ -78,13 +81,15 @@ export class FrameDecoder {
     const stats = this.stats;
     if (consumer !== undefined) {
       this.#handler = consumer;
-      this.onFrame = (buf, offset, length, tsUs, linkType) => {
+      this.onFrame = (buf, offset, length, tsUs, linkType, _originalLength, recordOffset = -1) => {
+        stats.position = recordOffset;
         decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
         packet.frameIndex = stats.frames - 1;
         consumer(packet);
       };
     } else {
-      this.onFrame = (buf, offset, length, tsUs, linkType) => {
+      this.onFrame = (buf, offset, length, tsUs, linkType, _originalLength, recordOffset = -1) => {
+        stats.position = recordOffset;
         decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
         packet.frameIndex = stats.frames - 1;
         this.#handler(packet);

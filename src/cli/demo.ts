@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from '../control/client.js';
 import type { Output } from './analyze.js';
-import { runControl } from './daemon-commands.js';
+import { runControl } from './control-commands.js';
 
 const PROTECTED = '10.88.0.2';
 const CLIENT = '10.88.0.3';

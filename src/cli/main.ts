@@ -1,11 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { loadConfigFile } from '../config/load.js';
 import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
 import { PortwardenError } from '../errors.js';
-import { runAnalyze, type Output } from './analyze.js';
-import { runControl, runStart } from './daemon-commands.js';
-import { runDemo } from './demo.js';
-import { runExport, runHistory, runIncidents } from './state-commands.js';
+import type { Output } from './analyze.js';
+import { packageVersion } from './version.js';
 
 function parseProfile(value: string): ProfileName {
   if ((PROFILE_NAMES as readonly string[]).includes(value)) return value as ProfileName;
@@ -27,23 +24,28 @@ const defaultOutput: Output = {
   errIsTerminal: process.stderr.isTTY === true,
 };
 
-/** Runs the CLI; returns the exit status (0 ok, 1 incidents found, 2 error). */
-export async function main(argv: string[], io: Output = defaultOutput): Promise<number> {
-  let status = 0;
+/**
+ * The command tree: every command, argument and option with its help text. `main` runs it; the man page and the
+ * shell completions are generated from it (scripts/manpage.ts, scripts/completion.ts). Each action imports the
+ * module it needs when it runs, so a control verb loads neither the daemon, SQLite nor the config parser.
+ */
+export function buildProgram(io: Output, setStatus: (status: number) => void): Command {
   const program = new Command('portwarden')
     .description('Dynamic firewall and network intrusion detection: finds scans, sweeps and floods, and bans their sources.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
   program
     .command('analyze')
     .description('analyse capture files (pcap, pcapng) and report incidents; exit 0 none, 1 incidents, 2 error')
-    .argument('<file...>', 'capture files, read in order as one capture')
+    .argument('<file...>', 'capture files, read in order as one capture; - reads standard input')
     .option('--json', 'one incident per line as JSON (summary on stderr)', false)
     .option('--profile <name>', `detection profile: ${PROFILE_NAMES.join(', ')}`, parseProfile)
     .option('--config <file>', 'YAML config file')
     .action(async (files: string[], opts: { json: boolean; profile?: ProfileName; config?: string }) => {
-      status = await runAnalyze(files, opts, io);
+      const { runAnalyze } = await import('./analyze.js');
+      setStatus(await runAnalyze(files, opts, io));
     });
 
   program
@@ -62,7 +64,8 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
     .option('--metrics-listen <host:port>', 'listener for /metrics, /health and the dashboard (default: observe.listen of the config, 127.0.0.1:9717)')
     .option('--dns-blocklist <file>', 'inline DNS filtering with this blocklist (repeatable; turns inline mode on; added to dns.blocklists)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .action(async (opts: { config?: string; capture?: 'nflog' | 'pcap'; interface: string[]; dryRun: boolean; flushOnExit: boolean; socket?: string; state?: string; metricsListen?: string; dnsBlocklist: string[] }) => {
-      status = await runStart(opts, io);
+      const { runStart } = await import('./daemon-commands.js');
+      setStatus(await runStart(opts, io));
     });
 
   const control = (name: string, description: string, withTarget: boolean) => {
@@ -72,29 +75,29 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
   control('status', 'show the running daemon\'s state', false)
     .option('--json', 'as JSON', false)
     .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
-      status = await runControl('status', undefined, opts, io);
+      setStatus(await (await import('./control-commands.js')).runControl('status', undefined, opts, io));
     });
   control('bans', 'list the bans in the kernel with time left and reason', false)
     .option('--json', 'one ban per line as JSON', false)
     .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
-      status = await runControl('bans', undefined, opts, io);
+      setStatus(await (await import('./control-commands.js')).runControl('bans', undefined, opts, io));
     });
   control('ban', 'ban an address or network now (refused for protected addresses)', true)
     .option('--for <duration>', 'how long: 90s, 10m, 1h, 2d (default 1h)')
     .option('--reason <text>', 'why, shown in bans and logs')
     .action(async (target: string, opts: { socket?: string; config?: string; for?: string; reason?: string }) => {
-      status = await runControl('ban', target, opts, io);
+      setStatus(await (await import('./control-commands.js')).runControl('ban', target, opts, io));
     });
   control('unban', 'lift a ban now', true).action(async (target: string, opts: { socket?: string; config?: string }) => {
-    status = await runControl('unban', target, opts, io);
+    setStatus(await (await import('./control-commands.js')).runControl('unban', target, opts, io));
   });
   control('allow', 'never ban this address or network (lifts its ban if any)', true)
     .option('--reason <text>', 'why')
     .action(async (target: string, opts: { socket?: string; config?: string; reason?: string }) => {
-      status = await runControl('allow', target, opts, io);
+      setStatus(await (await import('./control-commands.js')).runControl('allow', target, opts, io));
     });
   control('reload', 're-read the config file (as SIGHUP); an invalid file is refused and the old config kept', false).action(async (opts: { socket?: string; config?: string }) => {
-    status = await runControl('reload', undefined, opts, io);
+    setStatus(await (await import('./control-commands.js')).runControl('reload', undefined, opts, io));
   });
 
   // State commands read the state database directly (read-only; fine beside a running daemon).
@@ -103,28 +106,37 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
   stateCommand('history <address>', 'an address\'s offences, incidents and bans over time, from the state database')
     .option('--json', 'one JSON object per line', false)
     .option('--limit <n>', 'newest incidents shown at most (default 1000)')
-    .action((address: string, opts: { state?: string; config?: string; json: boolean; limit?: string }) => {
-      status = runHistory(address, opts, io);
+    .action(async (address: string, opts: { state?: string; config?: string; json: boolean; limit?: string }) => {
+      setStatus((await import('./state-commands.js')).runHistory(address, opts, io));
     });
   stateCommand('incidents', 'incidents of the last period, from the state database')
     .option('--since <duration>', 'how far back: 90s, 10m, 1h, 2d (default 1h)')
     .option('--json', 'one incident per line as JSON', false)
     .option('--limit <n>', 'newest incidents shown at most (default 1000)')
-    .action((opts: { state?: string; config?: string; json: boolean; since?: string; limit?: string }) => {
-      status = runIncidents(opts, io);
+    .action(async (opts: { state?: string; config?: string; json: boolean; since?: string; limit?: string }) => {
+      setStatus((await import('./state-commands.js')).runIncidents(opts, io));
     });
   stateCommand('export', 'every ban, incident or offender of the state database, as JSON lines or CSV')
     .option('--format <format>', 'json (one object per line) or csv', 'json')
     .option('--what <table>', 'bans, incidents or offenders', 'bans')
-    .action((opts: { state?: string; config?: string; format: string; what: string }) => {
-      status = runExport(opts, io);
+    .action(async (opts: { state?: string; config?: string; format: string; what: string }) => {
+      setStatus((await import('./state-commands.js')).runExport(opts, io));
+    });
+
+  stateCommand('report', 'a self-contained report of a period (incidents over time, top sources, bans and outcomes, escalations, health) as HTML or PDF')
+    .option('--since <duration>', 'the period, back from now: 7d, 30d, 12h (default 30d)')
+    .option('--format <format>', 'html (standard output unless --out) or pdf (printed by headless chromium)', 'html')
+    .option('--out <file>', 'write the report to this file (pdf default: portwarden-report.pdf)')
+    .action(async (opts: { state?: string; config?: string; since?: string; format: string; out?: string }) => {
+      setStatus((await import('./report.js')).runReport(opts, io));
     });
 
   program
     .command('demo')
     .description('build a lab of network namespaces, run the daemon against real nmap scans and benign traffic, report, and remove the lab')
     .action(async () => {
-      status = await runDemo(io);
+      const { runDemo } = await import('./demo.js');
+      setStatus(await runDemo(io));
     });
 
   const config = program.command('config').description('work with config files');
@@ -133,11 +145,21 @@ export async function main(argv: string[], io: Output = defaultOutput): Promise<
     .description('validate a config file; prints every problem with file, line and field')
     .argument('<file>')
     .option('--profile <name>', 'profile to apply the file to', parseProfile)
-    .action((file: string, opts: { profile?: ProfileName }) => {
+    .action(async (file: string, opts: { profile?: ProfileName }) => {
+      const { loadConfigFile } = await import('../config/load.js');
       const c = loadConfigFile(file, opts.profile);
       io.out(`${file}: OK (profile ${c.profile})`);
     });
 
+  return program;
+}
+
+/** Runs the CLI; returns the exit status (0 ok, 1 incidents found, 2 error). */
+export async function main(argv: string[], io: Output = defaultOutput): Promise<number> {
+  let status = 0;
+  const program = buildProgram(io, (s) => {
+    status = s;
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return status;

@@ -12,7 +12,7 @@ import { openStateReadOnly, type StateDatabase } from '../state/database.js';
 import { IncidentStore, type StoredIncident } from '../state/incident-store.js';
 import { OffenderStore } from '../state/offender-store.js';
 import type { Output } from './analyze.js';
-import { parseDuration } from './daemon-commands.js';
+import { nonEmpty, parseDuration } from './control-commands.js';
 
 export interface StateOptions {
   state?: string;
@@ -22,12 +22,15 @@ export interface StateOptions {
 /** Incidents shown at most by history and incidents (newest kept). */
 const DEFAULT_LIMIT = 1_000;
 
+/** --state, else PORTWARDEN_STATE, else the state.dir of --config or PORTWARDEN_CONFIG, else the default. */
 export function stateDir(options: StateOptions): string {
-  if (options.state !== undefined) return options.state;
-  return (options.config !== undefined ? loadConfigFile(options.config) : defaultConfig()).state.dir;
+  const dir = options.state ?? nonEmpty(process.env.PORTWARDEN_STATE);
+  if (dir !== undefined) return dir;
+  const config = options.config ?? nonEmpty(process.env.PORTWARDEN_CONFIG);
+  return (config !== undefined ? loadConfigFile(config) : defaultConfig()).state.dir;
 }
 
-function withDatabase<T>(options: StateOptions, fn: (db: StateDatabase) => T): T {
+export function withDatabase<T>(options: StateOptions, fn: (db: StateDatabase) => T): T {
   const db = openStateReadOnly(stateDir(options));
   try {
     return fn(db);

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import { DEFAULT_SOCKET_PATH } from '../model/control.js';
 import { PROFILES, type DetectionSettings } from './profiles.js';
 import { PROFILE_NAMES, type ProfileName } from '../model/profile.js';
 import { POLICY_PROFILES } from '../decide/policy.js';
@@ -127,7 +128,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
     },
     decide: { ...structuredClone(policy), banSeconds: { ...policy.banSeconds }, ipv6RepeatOffenderPrefix: 64, escalation: { ...ESCALATION_PROFILES[profile] }, sshPorts: [22] },
     allowlist: [],
-    control: { socketPath: '/run/portwarden/control.sock' },
+    control: { socketPath: DEFAULT_SOCKET_PATH },
     state: { dir: '/var/lib/portwarden', incidentRetentionSeconds: 90 * 86_400, banRetentionSeconds: 90 * 86_400, offenderRetentionSeconds: 365 * 86_400, purgeEveryMs: 3_600_000 },
     observe: { listen: '127.0.0.1:9717', token: null, recentIncidents: 1000 },
     alerts: { shutdownTimeoutMs: 5000, channels: [] },

@@ -241,3 +241,23 @@ test('real capture: the first SYN of scan_syn_small_29ports.pcap', () => {
   assert.equal(stats.malformed, 0, JSON.stringify(stats));
   assert.ok(syns >= 29, `${syns} SYNs`);
 });
+
+test('a timestamp before 1970, beyond 2^53 µs or NaN is frame.bad_timestamp: the frame is skipped, its time 0', () => {
+  const frame = Buffer.alloc(60);
+  frame.writeUInt16BE(0x0800, 12);
+  frame[14] = 0x45;
+  const packet = new Packet();
+  const stats = new DecodeStats();
+  for (const tsUs of [-1, Number.MAX_SAFE_INTEGER + 2, 0x7fffffff * 2 ** 32, Number.NaN, Number.POSITIVE_INFINITY]) {
+    decodeFrame(packet, frame, 0, frame.length, LinkType.ETHERNET, tsUs, stats);
+    assert.equal(packet.valid, false, String(tsUs));
+    assert.equal(packet.event, DecodeEvent['frame.bad_timestamp'], String(tsUs));
+    assert.equal(packet.tsUs, 0);
+  }
+  assert.equal(stats.malformed, 5);
+  for (const tsUs of [0, Number.MAX_SAFE_INTEGER, 1.7e15]) {
+    decodeFrame(packet, frame, 0, frame.length, LinkType.ETHERNET, tsUs, stats);
+    assert.notEqual(packet.event, DecodeEvent['frame.bad_timestamp'], String(tsUs));
+    assert.equal(packet.tsUs, tsUs);
+  }
+});

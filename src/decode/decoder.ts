@@ -6,6 +6,14 @@ import { decodeIPv6 } from './ipv6.js';
 
 const BAD_BOUNDS = DecodeEvent['frame.bad_bounds'];
 const LINK_UNSUPPORTED = DecodeEvent['link.unsupported'];
+const BAD_TIMESTAMP = DecodeEvent['frame.bad_timestamp'];
+
+/**
+ * Packet time must be a count of microseconds that every later stage can do arithmetic and dates
+ * with: not before the epoch, and exact in a double (2^53 µs is the year 2255; JavaScript dates end
+ * at 8.64e15 ms, so anything up to here also formats). A corrupt pcapng timestamp is far outside.
+ */
+export const MAX_TIMESTAMP_US = Number.MAX_SAFE_INTEGER;
 
 /**
  * Decodes one frame into `packet` (which is reset first). Never throws. Sets packet.valid,
@@ -29,9 +37,14 @@ export function decodeFrame(
   packet.capturedLength = length;
   packet.tsUs = tsUs;
   const end = offset + length;
-  // Every later bound check compares against `end`, so it must lie inside the buffer; a
-  // fractional offset would index properties instead of bytes.
-  if (!(offset >= 0 && length >= 0 && end <= buf.length && Number.isInteger(offset) && Number.isInteger(length))) {
+  if (!(tsUs >= 0 && tsUs <= MAX_TIMESTAMP_US)) {
+    // Skipped rather than clamped: a clamped time would be invented evidence (a probe "at" another
+    // frame's time). Also catches NaN.
+    packet.event = BAD_TIMESTAMP;
+    packet.tsUs = 0;
+  } else if (!(offset >= 0 && length >= 0 && end <= buf.length && Number.isInteger(offset) && Number.isInteger(length))) {
+    // Every later bound check compares against `end`, so it must lie inside the buffer; a
+    // fractional offset would index properties instead of bytes.
     packet.event = BAD_BOUNDS;
   } else {
     switch (linkType) {

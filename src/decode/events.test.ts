@@ -58,3 +58,33 @@ test('DecodeStats.toJSON names only non-zero counts', () => {
   assert.deepEqual(stats.toJSON(), { 'link.not_ip': 1, 'udp.bad_length': 1 });
   assert.equal(JSON.stringify(stats), '{"link.not_ip":1,"udp.bad_length":1}');
 });
+
+test('DecodeStats.firstSeen keeps where each event first happened: frame per file, file, record offset', () => {
+  const stats = new DecodeStats();
+  stats.beginSource('a.pcap');
+  stats.position = 24;
+  stats.record(DecodeEvent.none);
+  stats.position = 100;
+  stats.note(DecodeEvent['tcp.bad_options']); // during frame 2, before record() counts it
+  stats.record(DecodeEvent.none);
+  stats.position = 200;
+  stats.record(DecodeEvent['ipv4.truncated']);
+  stats.beginSource('b.pcapng');
+  stats.position = 48;
+  stats.record(DecodeEvent['frame.bad_timestamp']);
+  stats.position = 96;
+  stats.record(DecodeEvent['ipv4.truncated']); // a later one: the first stays
+  stats.note(DecodeEvent['tcp.bad_options']);
+  assert.deepEqual(stats.firstSeen(), {
+    'ipv4.truncated': { count: 2, frame: 3, source: 'a.pcap', offset: 200 },
+    'tcp.bad_options': { count: 2, frame: 2, source: 'a.pcap', offset: 100 },
+    'frame.bad_timestamp': { count: 1, frame: 1, source: 'b.pcapng', offset: 48 },
+  });
+});
+
+test('DecodeStats.firstSeen without a file (a live capture): frame numbers from the start, no offset', () => {
+  const stats = new DecodeStats();
+  stats.record(DecodeEvent.none);
+  stats.record(DecodeEvent['udp.truncated']);
+  assert.deepEqual(stats.firstSeen(), { 'udp.truncated': { count: 1, frame: 2, source: null, offset: null } });
+});

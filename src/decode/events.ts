@@ -8,6 +8,9 @@
  *   and `DecodeStats.record` counts it (`malformed++`).
  * - notice: something worth counting that does not make the packet unusable (an ICMP error with
  *   a broken quote, a non-IP frame); counted through `DecodeStats.note`, `valid` unaffected.
+ *
+ * For every event the stats also keep where it first happened (frame number, file, byte offset), so
+ * a count of malformed frames can be looked up in the capture.
  */
 export const DecodeEvent = {
   none: 0,
@@ -40,6 +43,8 @@ export const DecodeEvent = {
   'icmpv6.truncated': 27,
   'icmpv6.bad_quote': 28,
   'dns.malformed': 29,
+  // Appended, not beside frame.bad_bounds: ids stay as they were for everything counted before.
+  'frame.bad_timestamp': 30,
 } as const;
 
 export type DecodeEventName = keyof typeof DecodeEvent;
@@ -48,6 +53,8 @@ export type DecodeEventName = keyof typeof DecodeEvent;
 export const DecodeEventDoc: Readonly<Record<DecodeEventName, string>> = {
   none: 'no event: the frame decoded cleanly',
   'frame.bad_bounds': 'malformed: offset/length given to the decoder lie outside the capture buffer (a caller bug)',
+  'frame.bad_timestamp':
+    'malformed: the capture timestamp is before 1970 or past 2255 (beyond 2^53 µs), as a corrupt pcapng block gives; the frame is skipped, not clamped, and its packet time reads 0',
   'link.unsupported': 'malformed: the capture link type is not one the decoder understands',
   'link.not_ip': 'notice: frame carries no IP layer (ARP, LLDP, unknown loopback family …); valid with ipVersion 0',
   'ethernet.truncated': 'malformed: fewer than 14 bytes for the Ethernet header',
@@ -92,6 +99,17 @@ export function decodeEventName(id: number): DecodeEventName | undefined {
   return eventNames[id];
 }
 
+/** Where an event first happened. */
+export interface EventFirstSeen {
+  count: number;
+  /** Frame number within its source, from 1. */
+  frame: number;
+  /** The capture file (as given to beginSource), or null for a source without one. */
+  source: string | null;
+  /** Byte offset of the frame's record in that file, or null when the source has no file offsets. */
+  offset: number | null;
+}
+
 /**
  * Decoder counters for one pipeline. Incremented by index on the hot path; `toJSON` turns them
  * into names for logs and metrics.
@@ -105,6 +123,28 @@ export class DecodeStats {
   malformed = 0;
   /** Occurrences per event id, malformed events and notices alike; index 0 (none) stays 0. */
   readonly counts = new Uint32Array(DECODE_EVENT_COUNT);
+  /**
+   * Byte offset in its file of the record of the frame being decoded: the capture source sets it
+   * before each frame (FrameHandler's recordOffset); -1 when the source has no file.
+   */
+  position = -1;
+  /** Per event id, where it first happened: the frame number counted over all sources (0: not yet)... */
+  readonly #firstFrame = new Float64Array(DECODE_EVENT_COUNT);
+  /** ...the record's byte offset (-1: unknown)... */
+  readonly #firstOffset = new Float64Array(DECODE_EVENT_COUNT);
+  /** ...and the index of its source in #sources. */
+  readonly #firstSource = new Int32Array(DECODE_EVENT_COUNT);
+  /** Sources begun, with the frame count when each began (frame numbers restart per file). */
+  readonly #sources: { name: string | null; startFrames: number }[] = [{ name: null, startFrames: 0 }];
+
+  /**
+   * A new capture file starts: later events are placed in it, and frame numbers count from its
+   * first frame. Frame totals go on across files.
+   */
+  beginSource(name: string): void {
+    this.#sources.push({ name, startFrames: this.frames });
+    this.position = -1;
+  }
 
   /**
    * Counts the outcome of one frame: `event` 0 is a clean decode, anything else the malformed
@@ -117,12 +157,15 @@ export class DecodeStats {
     } else {
       this.malformed++;
       this.counts[event]++;
+      if (this.#firstFrame[event] === 0) this.#first(event, this.frames);
     }
   }
 
   /** Counts a notice: an event that leaves the frame valid and touches no frame totals. */
   note(event: number): void {
+    // Notices come while the frame is decoded, before record() counts it.
     this.counts[event]++;
+    if (this.#firstFrame[event] === 0) this.#first(event, this.frames + 1);
   }
 
   /** Event name → count, only non-zero counts. */
@@ -132,5 +175,29 @@ export class DecodeStats {
       if (this.counts[id] !== 0) out[eventNames[id]] = this.counts[id];
     }
     return out;
+  }
+
+  /** Event name → count and where it first happened, only events that happened. */
+  firstSeen(): Partial<Record<DecodeEventName, EventFirstSeen>> {
+    const out: Partial<Record<DecodeEventName, EventFirstSeen>> = {};
+    for (let id = 1; id < this.counts.length; id++) {
+      if (this.counts[id] === 0) continue;
+      const source = this.#sources[this.#firstSource[id]];
+      const offset = this.#firstOffset[id];
+      out[eventNames[id]] = {
+        count: this.counts[id],
+        frame: this.#firstFrame[id] - source.startFrames,
+        source: source.name,
+        offset: offset < 0 ? null : offset,
+      };
+    }
+    return out;
+  }
+
+  /** Off the hot path: runs once per event id. */
+  #first(event: number, frame: number): void {
+    this.#firstFrame[event] = frame;
+    this.#firstOffset[event] = this.position;
+    this.#firstSource[event] = this.#sources.length - 1;
   }
 }

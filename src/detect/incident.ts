@@ -74,8 +74,18 @@ export abstract class Incident {
   abstract toRecord(): IncidentRecord;
 }
 
+/** JavaScript dates run from -8.64e15 to 8.64e15 ms; toISOString throws outside. */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * ISO 8601 text of a packet time in ms. Never throws: the decoder keeps packet time in range
+ * (frame.bad_timestamp), and should a time outside the dates' range still arrive it is clamped to
+ * the nearest end (NaN to the epoch), so a report is never lost to a date.
+ */
 export function isoTime(ms: number): string {
-  return new Date(Math.floor(ms)).toISOString();
+  const t = Math.floor(ms);
+  if (t >= -MAX_DATE_MS && t <= MAX_DATE_MS) return new Date(t).toISOString();
+  return new Date(t > 0 ? MAX_DATE_MS : t < 0 ? -MAX_DATE_MS : 0).toISOString();
 }
 
 /** Up to `max` items, sorted, formatted: the sample of an incident's ports or hosts. */

@@ -497,7 +497,7 @@ export class NftNetlink {
       try {
         this.#socket.send(data);
       } catch (error) {
-        finish(enforceError(`sending to the kernel failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error));
+        finish(enforceError(`sending to the kernel failed (${(error as Error).message})`, error));
       }
     });
   }

@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { PortwardenError } from '../errors.js';
+import { loadAddon } from './addon.js';
 
 /**
  * A raw netlink socket through our own addon (native/netlink): NFLOG capture and the nf_tables
@@ -13,8 +12,8 @@ import { fileURLToPath } from 'node:url';
  * wakeup with recvmmsg into fixed buffers, calls JavaScript once per wakeup with all of them, and
  * reports an overflow as a count.
  *
- * Errors thrown by the socket's methods carry `code` (the errno name, e.g. 'EPERM', 'EMSGSIZE'),
- * `errno` and `syscall`.
+ * Errors thrown by the socket's methods carry `code` PW_ERR_NETLINK and, when a system call failed,
+ * `errno` (compare with os.constants.errno) and `syscall`; the message names the errno (EPERM, ...).
  */
 
 /** Protocols (linux/netlink.h). */
@@ -86,19 +85,14 @@ interface NativeModule {
   ABI: number;
 }
 
-export const NETLINK_ADDON = 'native/netlink/build/Release/portwarden_netlink.node';
 const ADDON_ABI = 1;
 let addon: NativeModule | null = null;
 
-/** The addon, loaded on first use. @throws Error when it is not built. */
+/** The addon, loaded on first use. @throws PortwardenError PW_ERR_ADDON when it is not built or stale. */
 export function loadNetlinkAddon(): NativeModule {
   if (addon !== null) return addon;
-  // src/netlink/ under tsx, dist/src/netlink/ once built: the repository root is two or three up.
-  const candidates = ['../../', '../../../'].map((up) => fileURLToPath(new URL(`${up}${NETLINK_ADDON}`, import.meta.url)));
-  const path = candidates.find((p) => existsSync(p));
-  if (path === undefined) throw new Error(`the netlink addon ${candidates[0]} is not built: run \`npm ci\` (it needs g++ and make, see scripts/setup.sh)`);
-  const loaded = createRequire(import.meta.url)(path) as NativeModule;
-  if (loaded.ABI !== ADDON_ABI) throw new Error(`the netlink addon ${path} is stale (ABI ${loaded.ABI}, expected ${ADDON_ABI}): rebuild it`);
+  const loaded = loadAddon<NativeModule>('netlink');
+  if (loaded.ABI !== ADDON_ABI) throw new PortwardenError('PW_ERR_ADDON', `the netlink addon is stale (ABI ${loaded.ABI}, expected ${ADDON_ABI}): run \`node scripts/build-native.mjs\``);
   addon = loaded;
   return addon;
 }
@@ -112,7 +106,7 @@ export class NetlinkSocket {
   readonly #native: NativeSocket;
   #closed = false;
 
-  /** @throws Error with code (errno name), errno and syscall, e.g. EPROTONOSUPPORT. */
+  /** @throws Error with code PW_ERR_NETLINK, errno and syscall (e.g. errno EPROTONOSUPPORT, syscall 'socket'). */
   constructor(protocol: number, onBatch: NetlinkBatchHandler, options: NetlinkSocketOptions = {}) {
     this.protocol = protocol;
     this.#native = new (loadNetlinkAddon().Socket)(onBatch);

@@ -2,16 +2,14 @@
  * The raw sockets replies leave through: our own N-API addon native/rawsend (Node has no raw
  * sockets). One socket per address family, opened on first use; needs CAP_NET_RAW.
  *
- * Failure policy: a missing addon or a socket that cannot be opened is a PortwardenError
- * (PW_ERR_RESPOND) at open, naming the file or the errno; a send the kernel refuses now (buffer
+ * Failure policy: a missing or stale addon is a PortwardenError PW_ERR_ADDON at open, a socket
+ * that cannot be opened PW_ERR_RESPOND naming the errno; a send the kernel refuses now (buffer
  * full, no route, dropped by a firewall) is returned as an errno name for the caller to count: a
  * reply is never worth blocking or crashing for. close() is idempotent.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { PortwardenError } from '../errors.js';
+import { loadAddon as loadNativeAddon } from './addon.js';
 
 interface RawsendAddon {
   open(family: 4 | 6): number;
@@ -19,22 +17,10 @@ interface RawsendAddon {
   close(fd: number): boolean;
 }
 
-/** From src/respond/ (tsx) or dist/src/respond/ (built): the addon lives at the package root. */
-const ADDON_CANDIDATES = ['../../native/rawsend/build/Release/rawsend.node', '../../../native/rawsend/build/Release/rawsend.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
-export const RAWSEND_ADDON_PATH = ADDON_CANDIDATES.find((p) => existsSync(p)) ?? ADDON_CANDIDATES[0];
-
 let addon: RawsendAddon | null = null;
 
 function loadAddon(): RawsendAddon {
-  if (addon !== null) return addon;
-  if (!existsSync(RAWSEND_ADDON_PATH)) {
-    throw new PortwardenError('PW_ERR_RESPOND', `the rawsend addon ${RAWSEND_ADDON_PATH} is missing: build it with \`node scripts/build-native.mjs\` (needs g++, make, python3)`);
-  }
-  try {
-    addon = createRequire(import.meta.url)(RAWSEND_ADDON_PATH) as RawsendAddon;
-  } catch (cause) {
-    throw new PortwardenError('PW_ERR_RESPOND', `cannot load the rawsend addon ${RAWSEND_ADDON_PATH}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
+  addon ??= loadNativeAddon<RawsendAddon>('rawsend');
   return addon;
 }
 

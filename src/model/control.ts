@@ -65,3 +65,6 @@ export function requestProblem(value: unknown): string | null {
   if (r.command === 'allow' && typeof r.reason !== 'string') return 'allow needs a reason';
   return null;
 }
+
+/** Where the daemon listens unless control.socketPath says otherwise (root-only: /run is root's). */
+export const DEFAULT_SOCKET_PATH = '/run/portwarden/control.sock';

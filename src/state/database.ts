@@ -11,7 +11,7 @@
  * PW_ERR_STATE naming the file.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { PortwardenError } from '../errors.js';
 
@@ -95,6 +95,16 @@ export function stateError(file: string, what: string, cause: unknown): Portward
 }
 
 /**
+ * The database holds who was banned and why: readable by root only. SQLite gives its -wal and -shm files the
+ * mode of the database file, so creating that one 0600 (whatever the umask) covers all three; files of an
+ * older version, made 0644, are narrowed at the next start.
+ */
+function keepPrivate(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(path)) chmodSync(path, 0o600);
+}
+
+/**
  * Opens (creating it if need be) the state database of `dir` for the daemon: WAL, FULL sync,
  * incremental auto-vacuum, migrations applied. Throws PW_ERR_STATE naming the file.
  */
@@ -103,6 +113,7 @@ export function openStateDatabase(dir: string): StateDatabase {
   let db: StateDatabase | undefined;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    keepPrivate(file);
     db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     // Must precede the first table: it decides the file's layout. Lets retention give pages back
     // (PRAGMA incremental_vacuum) without a full VACUUM that rewrites the whole file.

@@ -122,6 +122,34 @@ const ts = throwing.stats();
 out.throwing = { receivedBeforeClose: thrown.length, callbackErrors: ts.callbackErrors, failedBatchAccepts: ts.failedBatchAccepts, received: ts.received, closeAccepted: ts.closeAccepted };
 throwing.close();
 rx3.close();
+
+// NETLINK_NO_ENOBUFS off and a tiny receive buffer, the loop blocked while a burst arrives: the
+// kernel reports ENOBUFS (EPOLLERR). It is counted, and the queue keeps receiving afterwards (the
+// shared receive loop, native/common/nl_recv_loop.c, restarts the poll libuv stopped).
+const rx4 = dgram.createSocket('udp4');
+const overflowed: string[] = [];
+rx4.on('message', (m) => overflowed.push(m.toString()));
+await new Promise<void>((r) => rx4.bind(9995, '127.0.0.1', r));
+const seen: number[] = [];
+const small = new NfQueue(queueNum, (meta) => {
+  const ids = new Uint32Array(meta.length / META_FIELDS);
+  for (let i = 0; i < ids.length; i++) ids[i] = meta[i * META_FIELDS + Meta.id];
+  seen.push(ids.length);
+  small.verdictMany(ids, new Uint8Array(ids.length).fill(VERDICT_ACCEPT), ids.length);
+});
+small.open({ maxlen: 4096, copyBytes: 1024, failOpen: true, noEnobufs: false, rcvbufBytes: 4096, watchdogMs: 0 });
+const burst = Buffer.alloc(900, 'b');
+for (let i = 0; i < 200; i++) tx.send(burst, 9995, '127.0.0.1');
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+await sleep(200);
+const enobufs = small.stats().enobufs;
+const receivedBefore = small.stats().received;
+for (let i = 0; i < 3; i++) tx.send(`after-${i}`, 9995, '127.0.0.1');
+for (let i = 0; i < 50 && small.stats().received < receivedBefore + 3; i++) await sleep(20);
+const ss = small.stats();
+out.overflow = { enobufs, receivedAfter: ss.received - receivedBefore, recvErrors: ss.recvErrors, afterDelivered: overflowed.filter((t) => t.startsWith('after')).length };
+small.close();
+rx4.close();
 rx.close();
 rx2.close();
 tx.close();

@@ -1,0 +1,39 @@
+/**
+ * Lengths and moments as operators read them: `4d 5h`, `2026-12-06 14:03 UTC`. Every message, list, alert and
+ * report that states how long a ban lasts or when it ends goes through these, so none rounds 4.2 days to "1 d".
+ */
+
+const UNITS: readonly [string, number][] = [
+  ['y', 365 * 86_400],
+  ['d', 86_400],
+  ['h', 3_600],
+  ['m', 60],
+  ['s', 1],
+];
+
+/**
+ * The two largest non-zero units, truncated: 365,574 s → `4d 5h`; 90 s → `1m 30s`; 0 → `0s`. null (no expiry)
+ * → `permanent`. Truncation, not rounding, so a length is never stated longer than it is.
+ */
+export function humanDuration(seconds: number | null): string {
+  if (seconds === null) return 'permanent';
+  const total = Math.max(0, Math.floor(seconds));
+  const first = UNITS.findIndex(([, size]) => total >= size);
+  if (first < 0) return '0s';
+  const [unit, size] = UNITS[first];
+  const parts = [`${Math.floor(total / size)}${unit}`];
+  const next = UNITS[first + 1];
+  if (next !== undefined) {
+    const n = Math.floor((total % size) / next[1]);
+    if (n > 0) parts.push(`${n}${next[0]}`);
+  }
+  return parts.join(' ');
+}
+
+/** A wall-clock moment in UTC to the minute: `2026-12-06 14:03 UTC`; null → `never`. */
+export function utcMinute(ms: number | null): string {
+  if (ms === null) return 'never';
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return 'invalid time';
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}

@@ -8,14 +8,21 @@ import { ObserveHttpServer, type ObserveApi } from './http-server.js';
 import { splitListen } from './listen-address.js';
 import type { EventLogger } from '../model/logger.js';
 import { DaemonMetrics, type MetricsSource } from './metrics.js';
+import { legacyCounterRegistry, type LegacyCounterSource } from './legacy-counters.js';
+import type { CounterRegistry } from '../model/counters.js';
 import { RecentIncidents } from './recent-incidents.js';
 import type { ObserveSettings } from './settings.js';
 import { dashboardToken } from './token.js';
 
 export type { ObserveSettings } from './settings.js';
 
-/** What the observatory reads from the daemon: getters, since the daemon builds its parts after it. */
-export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'> {
+/**
+ * What the observatory reads from the daemon: getters, since the daemon builds its parts after it.
+ * Counters: the daemon's CounterRegistry (`counters`), or, for older wiring, the getters of
+ * LegacyCounterSource (a registry is then built from them).
+ */
+export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs' | 'counters'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'>, LegacyCounterSource {
+  counters?: CounterRegistry;
   /** The daemon's control handler: the dashboard lists bans and unbans through it, like the CLI. */
   control(): ControlHandler;
 }
@@ -39,6 +46,8 @@ type Listener = (event: string, data: unknown) => void;
  */
 export class Observatory {
   readonly metrics: DaemonMetrics;
+  /** What metrics and the dashboard read: the daemon's registry, or one built from its getters. */
+  readonly counters: CounterRegistry;
   readonly incidents: RecentIncidents;
   readonly #options: ObservatoryOptions;
   readonly #startedAtMs = Date.now();
@@ -49,7 +58,8 @@ export class Observatory {
   constructor(options: ObservatoryOptions) {
     this.#options = options;
     const { source } = options;
-    this.metrics = new DaemonMetrics({ ...bindAll(source), version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs });
+    this.counters = source.counters ?? legacyCounterRegistry(source);
+    this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs });
     this.incidents = new RecentIncidents(options.settings.recentIncidents);
   }
 
@@ -135,8 +145,8 @@ export class Observatory {
         const status = await source.control().status({ command: 'status' });
         const recent = this.incidents.breakdown();
         const probes: Record<string, number> = {};
-        const byClass = source.probesByClass();
-        PROBE_CLASS_NAMES.forEach((name, id) => (probes[name] = byClass?.[id] ?? 0));
+        const values = this.counters.values();
+        for (const name of PROBE_CLASS_NAMES) probes[name] = values[`probes.class.${name}`] ?? 0;
         return {
           version: status.version,
           startedAt: status.startedAt,
@@ -173,16 +183,4 @@ export class Observatory {
       },
     };
   }
-}
-
-/** The source's functions bound to it, so spreading it into another object keeps them working. */
-function bindAll(source: ObservatorySource): Omit<MetricsSource, 'version' | 'lastReconcileMs'> {
-  return {
-    decodeStats: () => source.decodeStats(),
-    detectionCounters: () => source.detectionCounters(),
-    probesByClass: () => source.probesByClass(),
-    captures: () => source.captures(),
-    bans: () => source.bans(),
-    repairs: () => source.repairs(),
-  };
 }

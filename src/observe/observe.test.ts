@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DecodeEvent, DecodeStats } from '../decode/events.js';
 import type { IncidentRecord } from '../model/incident.js';
-import { ProbeClass } from '../model/probe.js';
+import { PROBE_CLASS_NAMES, ProbeClass } from '../model/probe.js';
+import { CounterReader, CounterRegistry } from '../model/counters.js';
+import { decodeCounterGroup } from '../decode/counters.js';
+import { DetectionCounterDoc } from '../detect/counters.js';
 import { PortwardenError } from '../errors.js';
 import { ObserveHttpServer, type ObserveApi } from './http-server.js';
 import { parseListen, splitListen } from './listen-address.js';
@@ -17,7 +20,8 @@ import { dashboardToken } from './token.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
+/** A registry as the stages fill it: detection's decoder, detection, probes by class, a capture source, the reconciler. */
+function registry(): CounterRegistry {
   const decode = new DecodeStats();
   decode.record(0);
   decode.record(0);
@@ -26,14 +30,22 @@ function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
   const byClass = new Float64Array(11);
   byClass[ProbeClass.syn] = 40;
   byClass[ProbeClass.udp] = 2;
+  const r = new CounterRegistry();
+  r.add(decodeCounterGroup(decode));
+  const detect = r.table('detect', DetectionCounterDoc);
+  detect.values[detect.id['packets.seen']] = 3;
+  detect.values[detect.id['limit.flows']] = 1;
+  r.table('probes', Object.fromEntries(PROBE_CLASS_NAMES.map((n) => [n, n])), { prefix: 'probes.class', values: byClass });
+  r.add(new CounterReader('capture', {}, () => ({ 'capture.received': 3, 'capture.delivered': 3, 'capture.lost': 4 })));
+  r.add(new CounterReader('reconcile', {}, () => ({ 'reconcile.repairs': 5 })));
+  return r;
+}
+
+function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
   return {
     version: '9.9.9',
-    decodeStats: () => decode,
-    detectionCounters: () => ({ 'packets.seen': 3, 'limit.flows': 1 }),
-    probesByClass: () => byClass,
-    captures: () => [{ received: 3, lost: 4 }],
+    counters: registry(),
     bans: () => new Map([['192.0.2.1', { expiresAtMs: Date.now() + 60_000 }], ['192.0.2.2', { expiresAtMs: Date.now() - 1 }], ['2001:db8::1', { expiresAtMs: null }]]),
-    repairs: () => 5,
     lastReconcileMs: () => 1_700_000_000_000,
     ...overrides,
   };
@@ -108,7 +120,7 @@ test('scrape values come from the daemon\'s counters; pushed series count what t
 });
 
 test('before the pipeline exists, a scrape shows zeros, not an error', async () => {
-  const m = new DaemonMetrics(source({ decodeStats: () => null, detectionCounters: () => null, probesByClass: () => null, captures: () => [], lastReconcileMs: () => null }), { processMetrics: false });
+  const m = new DaemonMetrics(source({ counters: new CounterRegistry(), lastReconcileMs: () => null }), { processMetrics: false });
   const s = samples(await m.text());
   assert.equal(s.get('portwarden_packets_seen_total'), 0);
   assert.equal(s.get('portwarden_probes_total{class="syn"}'), 0);

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { PortwardenError } from '../../src/errors.js';
-import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from '../../src/inline/nfqueue.js';
+import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from '../../src/capture/nfqueue.js';
 
 const queueNum = Number(process.argv[2]);
 const out: Record<string, unknown> = {};

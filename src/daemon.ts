@@ -1,6 +1,9 @@
 import { join } from 'node:path';
-import { NflogSource, nflogRules } from './capture/nflog.js';
-import { PcapLiveSource } from './capture/pcap-live.js';
+import { nflogRules } from './capture/nflog.js';
+import { NflogPacketSource, PcapPacketSource } from './capture/live-sources.js';
+import type { PacketSource } from './capture/source.js';
+import { CounterReader, CounterRegistry } from './model/counters.js';
+import { CounterLog } from './observe/counter-log.js';
 import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
@@ -20,7 +23,6 @@ import type { ControlHandler } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
-import { queueVerdicts } from './observe/metrics.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
 import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
@@ -43,6 +45,8 @@ export interface DaemonOptions {
 }
 
 const CLOCK_EVERY_MS = 250;
+/** How often the counter log line says what changed (every stage's counters, from the registry). */
+const COUNTER_LOG_EVERY_MS = 60_000;
 
 /**
  * The live daemon, as wiring: capture → detect (Pipeline) → decide and enforce (IncidentFlow: policy,
@@ -65,8 +69,11 @@ export class Daemon {
   #guard!: LockoutGuard;
   /** The table (capture rules, allow sets, bans), the ban book and the reconciler. */
   #enforcement?: Enforcement<IncidentHandle>;
-  #pipeline?: Pipeline;
-  #captures: (NflogSource | PcapLiveSource)[] = [];
+  #captures: PacketSource[] = [];
+  /** Every stage's counters, read by metrics, status and the counter log. */
+  readonly #counters = new CounterRegistry();
+  #counterLog?: CounterLog;
+  #removePolicyCounters?: () => void;
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
   #handler?: ControlHandler;
@@ -113,6 +120,7 @@ export class Daemon {
     if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
     const responder = this.#responder;
+    if (responder !== null) this.#counters.add(responder.counterGroup);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -144,24 +152,26 @@ export class Daemon {
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
     // detect → decide → enforce, connected once.
-    const pipeline = (this.#pipeline = new Pipeline(c.detection, flow.onIncident));
+    const pipeline = new Pipeline(c.detection, flow.onIncident);
+    this.#counters.add(pipeline.counters);
+    this.#counters.add(pipeline.decoder.counters);
+    this.#counters.add(new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler' }, () => ({ 'reconcile.repairs': book.repairs })));
     const onError = (err: Error) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
-    if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: pipeline.onFrame, onError }));
-    else for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: pipeline.onFrame, onError }));
-    for (const source of this.#captures) await source.start();
+    const live = { snaplen: c.capture.snaplenBytes, onError, decoder: pipeline.decoder };
+    this.#captures = nflog ? [new NflogPacketSource({ group: c.capture.nflogGroup, ...live })] : interfaces.map((name) => new PcapPacketSource({ interface: name, ...live }));
+    for (const source of this.#captures) {
+      this.#counters.add(source.counters);
+      await source.start(pipeline.onPacket);
+    }
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => this.#guard,
       incidents: () => enforcement.incidents,
-      counters: async () => ({
-        ...pipeline.engine.counterValues(),
-        'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
-        'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
-        'reconcile.repairs': book.repairs,
-        ...(await this.#responder?.counters()),
-        ...this.#inline?.counters(),
-      }),
+      counters: async () => {
+        await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
+        return this.#counters.values();
+      },
       redecide: (config) => this.#buildDecide(config),
       reload: () => this.reload(),
     });
@@ -169,7 +179,9 @@ export class Daemon {
     await observatory.listen();
     this.#inline = new InlineController(log, book.active.addresses);
     this.#inline.start(c);
-    observatory.metrics.registerQueueVerdicts(() => queueVerdicts(this.#inline?.counters() ?? {}));
+    this.#counters.add(this.#inline.counterGroup);
+    this.#counterLog = new CounterLog(log, this.#counters, COUNTER_LOG_EVERY_MS);
+    this.#counterLog.start();
 
     this.#every(c.enforce.commitEveryMs, () => void book.commit());
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
@@ -187,9 +199,10 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    for (const source of this.#captures) source.stop();
+    for (const source of this.#captures) source.close();
     this.#inline?.stop();
     await this.#responder?.stop();
+    this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
@@ -240,12 +253,14 @@ export class Daemon {
 
   /** The lockout guard, escalation and decision policy of `c` (again on reload and `portwarden allow`). */
   async #buildDecide(c: PortwardenConfig): Promise<Decider> {
-    const { guard, decider } = await buildDeciding({
+    const { guard, decider, counters } = await buildDeciding({
       ...{ profile: c.profile, settings: c.decide, allowlist: c.allowlist, offenders: this.#keeper!.store, net64, log: this.#log },
       remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
       refused: (e) => this.#alerts?.publish(decideAlert(e)),
     });
     this.#guard = guard;
+    this.#removePolicyCounters?.();
+    this.#removePolicyCounters = this.#counters.add(counters);
     if (this.#enforcement !== undefined) this.#enforcement.decider = decider;
     return decider;
   }
@@ -253,13 +268,9 @@ export class Daemon {
   /** What metrics, health and the dashboard read; getters, since most parts are built after the observatory. */
   #observeSource(): ObservatorySource {
     return {
-      decodeStats: () => this.#pipeline?.decodeStats ?? null,
-      detectionCounters: () => this.#pipeline?.engine.counterValues() ?? null,
-      probesByClass: () => this.#pipeline?.engine.probesByClass ?? null,
-      captures: () => this.#captures.map((source) => source.stats),
+      counters: this.#counters,
       captureRunning: () => this.#captures.length > 0 && this.#captures.every((source) => source.running),
       bans: () => this.#enforcement?.book?.active ?? new Map(),
-      repairs: () => this.#enforcement?.book?.repairs ?? 0,
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,

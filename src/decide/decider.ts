@@ -13,6 +13,7 @@ import type { EventLogger } from '../model/logger.js';
 import type { OffenderBook } from '../model/offender.js';
 import type { ProfileName } from '../model/profile.js';
 import type { Decider } from '../model/decision.js';
+import type { CounterGroup } from '../model/counters.js';
 
 export interface DecideSettings extends PolicySettings {
   sshPorts: readonly number[];
@@ -39,6 +40,8 @@ export interface DecidingOptions {
 export interface Deciding {
   guard: LockoutGuard;
   decider: Decider;
+  /** The policy's counters (`decide.*`) for the registry; a rebuilt policy replaces them. */
+  counters: CounterGroup;
 }
 
 export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
@@ -66,6 +69,7 @@ export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
   });
   return {
     guard,
+    counters: decisions.counterGroup,
     decider: {
       decide: (record, nowMs) => decisions.decide(record, nowMs),
       takeWhy: (target) => escalation.takeWhy(target),

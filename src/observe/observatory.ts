@@ -8,7 +8,6 @@ import { ObserveHttpServer, type ObserveApi } from './http-server.js';
 import { splitListen } from './listen-address.js';
 import type { EventLogger } from '../model/logger.js';
 import { DaemonMetrics, type MetricsSource } from './metrics.js';
-import { legacyCounterRegistry, type LegacyCounterSource } from './legacy-counters.js';
 import type { CounterRegistry } from '../model/counters.js';
 import { RecentIncidents } from './recent-incidents.js';
 import type { ObserveSettings } from './settings.js';
@@ -17,12 +16,11 @@ import { dashboardToken } from './token.js';
 export type { ObserveSettings } from './settings.js';
 
 /**
- * What the observatory reads from the daemon: getters, since the daemon builds its parts after it.
- * Counters: the daemon's CounterRegistry (`counters`), or, for older wiring, the getters of
- * LegacyCounterSource (a registry is then built from them).
+ * What the observatory reads from the daemon: getters, since the daemon builds its parts after it, and
+ * the daemon's counter registry (every stage registers its counters there).
  */
-export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs' | 'counters'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'>, LegacyCounterSource {
-  counters?: CounterRegistry;
+export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs' | 'counters'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'> {
+  counters: CounterRegistry;
   /** The daemon's control handler: the dashboard lists bans and unbans through it, like the CLI. */
   control(): ControlHandler;
 }
@@ -46,7 +44,7 @@ type Listener = (event: string, data: unknown) => void;
  */
 export class Observatory {
   readonly metrics: DaemonMetrics;
-  /** What metrics and the dashboard read: the daemon's registry, or one built from its getters. */
+  /** What metrics and the dashboard read: the daemon's registry. */
   readonly counters: CounterRegistry;
   readonly incidents: RecentIncidents;
   readonly #options: ObservatoryOptions;
@@ -58,7 +56,7 @@ export class Observatory {
   constructor(options: ObservatoryOptions) {
     this.#options = options;
     const { source } = options;
-    this.counters = source.counters ?? legacyCounterRegistry(source);
+    this.counters = source.counters;
     this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs });
     this.incidents = new RecentIncidents(options.settings.recentIncidents);
   }

@@ -32,6 +32,7 @@ import { Claim, SlotTable } from './slot-table.js';
 import { SweepIncident } from './sweep.js';
 import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
+import { DueQueue } from './due-queue.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -106,7 +107,19 @@ export class DetectionEngine {
   readonly #itemBudget: ItemBudget;
   /** Records holding evidence now, against limits.maxEvidenceRecords. */
   #evidenceRecords = 0;
+  /**
+   * Record slots whose evidence may have expired, by the time it may have (queued once per slot while
+   * it holds evidence: `#pairQueued`, `#sweepQueued`), so expiry looks only at what may be due.
+   */
+  readonly #pairExpiry = new DueQueue<number>();
+  readonly #pairQueued: Uint8Array;
+  readonly #sweepExpiry = new DueQueue<number>();
+  readonly #sweepQueued: Uint8Array;
   readonly #targets = new Map<AddressKey, TargetState>();
+  /** Every target, by the time it may have gone idle. */
+  readonly #targetExpiry = new DueQueue<TargetState>();
+  /** Creation order of targets (the order a scan of the map would meet them). */
+  #targetSequence = 0;
   readonly #floods: FloodDetector;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
@@ -137,6 +150,8 @@ export class DetectionEngine {
     this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
     this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
     this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
+    this.#pairQueued = new Uint8Array(this.#pairs.capacity);
+    this.#sweepQueued = new Uint8Array(this.#sweeps.capacity);
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
@@ -541,6 +556,7 @@ export class DetectionEngine {
     }
     this.#pairEvidence[pair] = ports;
     this.#pairs.keepLong(pair);
+    this.#queueExpiry(this.#pairs, this.#pairExpiry, this.#pairQueued, pair);
     return ports;
   }
 
@@ -567,6 +583,7 @@ export class DetectionEngine {
     this.#sweepEvidence[sweep] = hosts;
     this.#sweepFirstHost6[sweep] = null;
     sweeps.keepLong(sweep);
+    this.#queueExpiry(sweeps, this.#sweepExpiry, this.#sweepQueued, sweep);
     return hosts;
   }
 
@@ -809,7 +826,16 @@ export class DetectionEngine {
       this.counters[DetectionCounter['limit.targets']]++;
     }
     const t = new TargetState(key, now);
+    t.sequence = this.#targetSequence++;
     this.#targets.set(key, t);
+    const queue = this.#targetExpiry;
+    if (queue.size > 2 * this.#targets.size + 1024) {
+      // Targets forgotten early (maxTargets) leave stale entries: rebuild from the live ones, so the
+      // queue stays within twice the map (amortised O(1) per target).
+      queue.clear();
+      const idleMs = this.#targetIdleMs();
+      for (const live of this.#targets.values()) queue.push(live.lastMs + idleMs, live);
+    } else queue.push(now + this.#targetIdleMs(), t);
     return t;
   }
 
@@ -835,28 +861,66 @@ export class DetectionEngine {
     if (now < this.#nextTargetExpiryMs) return;
     this.#nextTargetExpiryMs = now + TARGET_EXPIRY_EVERY_MS;
     // Expired records keep their slots until a lookup reuses them; give their evidence back now, or the
-    // evidence count would creep up to its limit in a long run.
-    this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, now);
-    this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, now);
-    const idleMs = Math.max(this.settings.limits.lightSourceIdleMs, this.settings.distributed.windowMs);
-    for (const [key, t] of this.#targets) {
-      if (now - t.lastMs > idleMs) {
-        const opened = this.#floods.closeWindow(t, now);
-        if (opened !== null) this.#report(opened);
-        this.#targets.delete(key);
-        this.counters[DetectionCounter['expired.targets']]++;
-      }
+    // evidence count would creep up to its limit in a long run. Each check looks only at what the
+    // queues say may be due, and decides exactly as a scan of every record and target would.
+    this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, this.#pairExpiry, this.#pairQueued, now);
+    this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, this.#sweepExpiry, this.#sweepQueued, now);
+    this.#expireTargets(now);
+  }
+
+  #targetIdleMs(): number {
+    return Math.max(this.settings.limits.lightSourceIdleMs, this.settings.distributed.windowMs);
+  }
+
+  /** Forgets the targets idle longer than the target idle time, in the order they were created. */
+  #expireTargets(now: number): void {
+    const idleMs = this.#targetIdleMs();
+    const queue = this.#targetExpiry;
+    const expired: TargetState[] = [];
+    const requeue: TargetState[] = [];
+    // 1 ms of slack: the queue's due times are sums, the decision below is the exact comparison.
+    while (queue.peekDue() <= now + 1) {
+      const t = queue.pop();
+      if (this.#targets.get(t.key) !== t) continue; // forgotten already (maxTargets)
+      if (now - t.lastMs > idleMs) expired.push(t);
+      else requeue.push(t);
+    }
+    for (const t of requeue) queue.push(t.lastMs + idleMs, t);
+    if (expired.length > 1) expired.sort((a, b) => a.sequence - b.sequence);
+    for (const t of expired) {
+      const opened = this.#floods.closeWindow(t, now);
+      if (opened !== null) this.#report(opened);
+      this.#targets.delete(t.key);
+      this.counters[DetectionCounter['expired.targets']]++;
     }
   }
 
-  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number } | null)[], now: number): void {
-    for (let slot = 0; slot < evidence.length; slot++) {
+  /** Queues a record slot that now holds evidence for its expiry check, unless it is queued already. */
+  #queueExpiry(table: SlotTable, queue: DueQueue<number>, queued: Uint8Array, slot: number): void {
+    if (queued[slot] !== 0) return; // its entry is due no later than this record's expiry
+    queued[slot] = 1;
+    queue.push(table.lastMs(slot) + table.longIdleMs, slot);
+  }
+
+  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number } | null)[], queue: DueQueue<number>, queued: Uint8Array, now: number): void {
+    let requeue: number[] | null = null;
+    while (queue.peekDue() <= now + 1) {
+      const slot = queue.pop();
       const e = evidence[slot];
-      if (e === null || table.alive(slot, now)) continue;
+      if (e === null) {
+        queued[slot] = 0;
+        continue;
+      }
+      if (table.alive(slot, now)) {
+        (requeue ??= []).push(slot);
+        continue;
+      }
+      queued[slot] = 0;
       this.#itemBudget.release(e.remembered);
       this.#evidenceRecords--;
       evidence[slot] = null;
     }
+    if (requeue !== null) for (const slot of requeue) queue.push(table.lastMs(slot) + table.longIdleMs, slot);
   }
 
   #absorbGroupMembers(): void {

@@ -42,6 +42,8 @@ export class TargetState {
   /** Until then, a first contact from an unknown source is a flood member, not a new source to track. */
   floodUntilMs = -Infinity;
   distributed: DistributedState | null = null;
+  /** Creation order among targets (the engine expires idle targets in this order). */
+  sequence = 0;
 
   constructor(
     readonly key: AddressKey,

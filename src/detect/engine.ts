@@ -33,6 +33,7 @@ import { SweepIncident } from './sweep.js';
 import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
 import { DueQueue } from './due-queue.js';
+import { PrefixFloods } from './prefix-flood.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -121,6 +122,8 @@ export class DetectionEngine {
   /** Creation order of targets (the order a scan of the map would meet them). */
   #targetSequence = 0;
   readonly #floods: FloodDetector;
+  /** SYN floods spread over the hosts of an IPv4 /16 (each host below the per-target rate). */
+  readonly #prefixFloods: PrefixFloods;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
   readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
@@ -154,6 +157,7 @@ export class DetectionEngine {
     this.#sweepQueued = new Uint8Array(this.#sweeps.capacity);
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
+    this.#prefixFloods = new PrefixFloods(settings.flood);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
     this.#listener = listener;
@@ -225,6 +229,8 @@ export class DetectionEngine {
       const opened = this.#floods.closeWindow(t, this.#clockMs);
       if (opened !== null) this.#report(opened);
     }
+    this.#prefixFloods.closeDue(this.#clockMs, false);
+    this.#reportPrefixFloods();
   }
 
   /**
@@ -239,6 +245,8 @@ export class DetectionEngine {
       const opened = this.#floods.closeWindow(t, now);
       if (opened !== null) this.#report(opened);
     }
+    this.#prefixFloods.closeDue(now, true);
+    this.#reportPrefixFloods();
   }
 
   /**
@@ -270,6 +278,16 @@ export class DetectionEngine {
     const proto = v6 ? IpProtocol.TCP + 256 : IpProtocol.TCP;
     let t: TargetState | null = null;
     if ((flags & (SYN | ACK | RST)) === SYN) {
+      if (!v6) {
+        // A SYN into a /16 under a spread flood from a source never seen in it is a flood member: no
+        // target state, flow or record (a source that sends again is tracked as usual).
+        const prefix = this.#prefixFloods.count(src, dst, now);
+        if (this.#prefixFloods.opened.length > 0) this.#reportPrefixFloods();
+        if (now <= prefix.floodUntilMs && !this.#prefixFloods.seenBefore(src, now)) {
+          this.counters[DetectionCounter['flood.member_probes']]++;
+          return;
+        }
+      }
       t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
       // A SYN from an unknown source to a flooded target is a flood member: counted in the flood, and
       // not given a flow, which under a spoofed flood would only churn the flow table. A real client
@@ -321,6 +339,7 @@ export class DetectionEngine {
           ft.setState(slot, st | FlowState.COMPLETED);
           const target = this.#flowTarget[slot];
           if (target !== null) target.synCompleted++;
+          if (!v6) this.#prefixFloods.completed(dst);
           this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
         }
       }
@@ -790,7 +809,24 @@ export class DetectionEngine {
   #distributedFailure(source: AddressKey, target: AddressKey, portKey: number, cls: number, now: number): void {
     const t = this.#targets.get(target) ?? this.#newTarget(target, now);
     t.lastMs = now;
-    if (t.distributed === null) t.distributed = new DistributedState(target, now);
+    if (t.distributed === null) {
+      // A target's first failure waits inline: most targets get one (a spoofed flood's scattered SYNs,
+      // a client's refused connection), and the window's maps cost about a kilobyte each. The second
+      // replays it, so the state is exactly what it would have been.
+      const s = this.settings.distributed;
+      if (t.firstFailureSource === null && s.minPorts > 1) {
+        t.firstFailureSource = source;
+        t.firstFailurePort = portKey;
+        t.firstFailureClass = cls;
+        t.firstFailureMs = now;
+        return;
+      }
+      t.distributed = new DistributedState(target, t.firstFailureSource === null ? now : t.firstFailureMs);
+      if (t.firstFailureSource !== null) {
+        t.distributed.addFailure(t.firstFailureSource, t.firstFailurePort, t.firstFailureClass, t.firstFailureMs, s);
+        t.firstFailureSource = null;
+      }
+    }
     const before = t.distributed.incident;
     const incident = t.distributed.addFailure(source, portKey, cls, now, this.settings.distributed);
     if (incident !== null && before === null) this.#report(incident);
@@ -806,6 +842,12 @@ export class DetectionEngine {
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------------
+
+  #reportPrefixFloods(): void {
+    const opened = this.#prefixFloods.opened;
+    for (const incident of opened) this.#report(incident);
+    opened.length = 0;
+  }
 
   #report(incident: Incident): void {
     this.#incidents.push(incident);

@@ -42,6 +42,11 @@ export class TargetState {
   /** Until then, a first contact from an unknown source is a flood member, not a new source to track. */
   floodUntilMs = -Infinity;
   distributed: DistributedState | null = null;
+  /** The first failed probe of the target, until a second one makes `distributed` (engine). */
+  firstFailureSource: AddressKey | null = null;
+  firstFailurePort = 0;
+  firstFailureClass = 0;
+  firstFailureMs = 0;
   /** Creation order among targets (the engine expires idle targets in this order). */
   sequence = 0;
 

@@ -292,7 +292,7 @@ export class DetectionEngine {
       // A SYN from an unknown source to a flooded target is a flood member: counted in the flood, and
       // not given a flow, which under a spoofed flood would only churn the flow table. A real client
       // still gets its flow from the target's SYN-ACK.
-      if (now <= t.floodUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
+      if (now <= t.memberUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
         this.counters[DetectionCounter['flood.member_probes']]++;
         return;
       }
@@ -457,7 +457,7 @@ export class DetectionEngine {
     const family = v6 ? V6 : 0;
     const pairs = this.#pairs;
     let pair = pairs.locate(src, dst, family, now);
-    if (pair < 0 && t !== null && now <= t.floodUntilMs) {
+    if (pair < 0 && t !== null && now <= t.memberUntilMs) {
       // A flood's (likely spoofed) members would only fill the tables: the flood incident counts them.
       this.counters[DetectionCounter['flood.member_probes']]++;
       return;

@@ -41,6 +41,12 @@ export class TargetState {
   readonly floods: (FloodIncident | null)[] = [null, null, null];
   /** Until then, a first contact from an unknown source is a flood member, not a new source to track. */
   floodUntilMs = -Infinity;
+  /**
+   * Until then, a first contact from an unknown source is counted as a flood member and given no
+   * state: `floodUntilMs`, or the end of a window that has already passed the flood rate (so a flood's
+   * first window does not build state for every one of its sources before it is judged).
+   */
+  memberUntilMs = -Infinity;
   distributed: DistributedState | null = null;
   /** The first failed probe of the target, until a second one makes `distributed` (engine). */
   firstFailureSource: AddressKey | null = null;
@@ -94,7 +100,19 @@ export class FloodDetector {
     }
     const open = t.floods[cls];
     if (open !== null && nowMs <= t.floodUntilMs) open.lastMs = nowMs;
+    else if (n >= this.#thresholds[cls] && t.memberUntilMs < t.windowStartMs + this.#s.windowMs && this.#overRate(t, cls, n)) {
+      t.memberUntilMs = t.windowStartMs + this.#s.windowMs;
+    }
     return opened;
+  }
+
+  /** Whether `n` packets of class `cls` in `t`'s window so far look like a flood (the window's tests but the rate). */
+  #overRate(t: TargetState, cls: number, n: number): boolean {
+    const s = this.#s;
+    if (t.distinctPorts > Math.max(1, n * s.maxPortRatio)) return false;
+    if (cls === FloodClass.syn && t.synCompleted >= n * s.maxCompletedRatio) return false;
+    if (cls === FloodClass.udp && t.udpAnswered >= n * s.maxCompletedRatio) return false;
+    return true;
   }
 
   /**
@@ -131,6 +149,7 @@ export class FloodDetector {
       if (t.distinctPorts === 1) incident.portKey = t.lastPortKey;
       else incident.portKey = -1;
       t.floodUntilMs = nowMs + 2 * s.windowMs;
+      if (t.memberUntilMs < t.floodUntilMs) t.memberUntilMs = t.floodUntilMs;
     }
     t.counts.fill(0);
     t.portBits.fill(0);

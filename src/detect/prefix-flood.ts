@@ -91,6 +91,11 @@ export class PrefixFloods {
       p.sources.add(src);
     }
     if (p.incident !== null && nowMs <= p.floodUntilMs) p.incident.lastMs = nowMs;
+    else if (n >= this.#threshold && (n & 255) === 0 && p.floodUntilMs < p.windowStartMs + this.#s.windowMs && this.#isFlood(p, n)) {
+      // Past the rate already (checked every 256 SYNs: the sketch's estimate reads all its registers):
+      // members from now on, not only from the next window, so its first window builds no state either.
+      p.floodUntilMs = p.windowStartMs + this.#s.windowMs;
+    }
     return p;
   }
 
@@ -140,14 +145,8 @@ export class PrefixFloods {
   /** Ends `p`'s window: judges it, then starts a new one at `nowMs`. An opened incident goes to `opened`. */
   closeWindow(p: PrefixState, nowMs: number): void {
     const n = p.syns;
-    const sources = p.sources === null ? 0 : p.sources.estimate();
-    if (
-      n >= this.#threshold &&
-      p.distinctTargets >= MIN_TARGETS &&
-      sources >= MIN_SOURCES &&
-      sources * 2 >= n &&
-      p.completed < n * this.#s.maxCompletedRatio
-    ) {
+    if (n >= this.#threshold && this.#isFlood(p, n)) {
+      const sources = p.sources === null ? 0 : p.sources.estimate();
       let incident = p.incident;
       if (incident === null) {
         incident = new PrefixFloodIncident(p, p.windowStartMs);
@@ -169,6 +168,13 @@ export class PrefixFloods {
     p.distinctTargets = 0;
     p.sources = null;
     p.windowStartMs = nowMs;
+  }
+
+  /** The window's tests but the rate: many hosts, many sources each seen about once, few completed handshakes. */
+  #isFlood(p: PrefixState, n: number): boolean {
+    if (p.distinctTargets < MIN_TARGETS || p.completed >= n * this.#s.maxCompletedRatio || p.sources === null) return false;
+    const sources = p.sources.estimate();
+    return sources >= MIN_SOURCES && sources * 2 >= n;
   }
 
   /** Closes every window whose time is up (`force`: every window, at the end of input). */

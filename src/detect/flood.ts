@@ -29,12 +29,16 @@ export class FloodSources {
 export class TargetState {
   lastMs: number;
   windowStartMs: number;
-  readonly counts = new Uint32Array(3);
+  // A plain array, not a typed one: a TargetState is made for every host a SYN reaches, and each typed
+  // array is an ArrayBuffer of its own to allocate and collect.
+  readonly counts: number[] = [0, 0, 0];
   synCompleted = 0;
   /** UDP flows to this target it answered, this window: a busy server, not a flood. */
   udpAnswered = 0;
   /** 1,024-bit port bitmap of the current window: distinct ports, approximately, without allocation. */
-  readonly portBits = new Uint32Array(32);
+  portBits: Uint32Array | null = null;
+  /** Bit of the window's first port, while it is the only one (the bitmap is made at the second). */
+  firstPortBit = -1;
   distinctPorts = 0;
   lastPortKey = -1;
   sources: FloodSources | null = null;
@@ -86,11 +90,22 @@ export class FloodDetector {
     t.lastMs = nowMs;
     const n = ++t.counts[cls];
     const bit = (portKey * 0x9e3779b1) >>> 22;
-    const word = bit >>> 5;
-    const mask = 1 << (bit & 31);
-    if ((t.portBits[word] & mask) === 0) {
-      t.portBits[word] |= mask;
-      t.distinctPorts++;
+    if (t.distinctPorts === 0) {
+      t.firstPortBit = bit;
+      t.distinctPorts = 1;
+    } else if (bit !== t.firstPortBit || t.distinctPorts > 1) {
+      let bits = t.portBits;
+      if (bits === null) bits = t.portBits = new Uint32Array(32);
+      if (t.distinctPorts === 1 && t.firstPortBit >= 0) {
+        bits[t.firstPortBit >>> 5] |= 1 << (t.firstPortBit & 31);
+        t.firstPortBit = -1;
+      }
+      const word = bit >>> 5;
+      const mask = 1 << (bit & 31);
+      if ((bits[word] & mask) === 0) {
+        bits[word] |= mask;
+        t.distinctPorts++;
+      }
     }
     t.lastPortKey = portKey;
     if (t.sources !== null) t.sources.add(source, sourceHash);
@@ -151,8 +166,11 @@ export class FloodDetector {
       t.floodUntilMs = nowMs + 2 * s.windowMs;
       if (t.memberUntilMs < t.floodUntilMs) t.memberUntilMs = t.floodUntilMs;
     }
-    t.counts.fill(0);
-    t.portBits.fill(0);
+    t.counts[0] = 0;
+    t.counts[1] = 0;
+    t.counts[2] = 0;
+    if (t.portBits !== null && t.distinctPorts > 1) t.portBits.fill(0);
+    t.firstPortBit = -1;
     t.distinctPorts = 0;
     t.synCompleted = 0;
     t.udpAnswered = 0;

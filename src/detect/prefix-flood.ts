@@ -20,7 +20,9 @@ export class PrefixState {
   lastMs: number;
   syns = 0;
   completed = 0;
-  readonly targetBits = new Uint32Array(32);
+  /** Made at the window's second distinct host (most prefixes see one host at a time). */
+  targetBits: Uint32Array | null = null;
+  firstTargetBit = -1;
   distinctTargets = 0;
   sources: HyperLogLog | null = null;
   incident: PrefixFloodIncident | null = null;
@@ -80,10 +82,21 @@ export class PrefixFloods {
     p.lastMs = nowMs;
     const n = ++p.syns;
     const bit = Math.imul(dst & 0xffff, 0x9e3779b1) >>> 22;
-    const mask = 1 << (bit & 31);
-    if ((p.targetBits[bit >>> 5] & mask) === 0) {
-      p.targetBits[bit >>> 5] |= mask;
-      p.distinctTargets++;
+    if (p.distinctTargets === 0) {
+      p.firstTargetBit = bit;
+      p.distinctTargets = 1;
+    } else if (bit !== p.firstTargetBit) {
+      let bits = p.targetBits;
+      if (bits === null) bits = p.targetBits = new Uint32Array(32);
+      if (p.firstTargetBit >= 0) {
+        bits[p.firstTargetBit >>> 5] |= 1 << (p.firstTargetBit & 31);
+        p.firstTargetBit = -1;
+      }
+      const mask = 1 << (bit & 31);
+      if ((bits[bit >>> 5] & mask) === 0) {
+        bits[bit >>> 5] |= mask;
+        p.distinctTargets++;
+      }
     }
     if (p.sources !== null) p.sources.add(src);
     else if (n >= SOURCE_SKETCH_FROM) {
@@ -164,7 +177,8 @@ export class PrefixFloods {
     }
     p.syns = 0;
     p.completed = 0;
-    p.targetBits.fill(0);
+    if (p.targetBits !== null && p.distinctTargets > 1) p.targetBits.fill(0);
+    p.firstTargetBit = -1;
     p.distinctTargets = 0;
     p.sources = null;
     p.windowStartMs = nowMs;

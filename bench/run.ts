@@ -86,14 +86,16 @@ function measure(mode: 'analyze' | 'read', file: string, runs = RUNS): Measureme
   };
 }
 
-function scapyBaseline(file: string, packets: number): number | null {
+/** The seeds' Scapy sketch on the first `packets` frames: frames per CPU-second and per second of wall time. */
+function scapyBaseline(file: string, packets: number): { cpu: number; wall: number } | null {
   const [cmd, ...args] = pinned(['/usr/bin/python3', join(repoRoot, 'bench', 'baseline', 'scapy_sketch.py'), file, String(packets)]);
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) {
     process.stdout.write(`  (Scapy baseline unavailable: ${r.stderr.trim().split('\n').pop() ?? 'no python3-scapy'}; install python3-scapy)\n`);
     return null;
   }
-  return (JSON.parse(r.stdout.trim()) as { packets_per_second: number }).packets_per_second;
+  const out = JSON.parse(r.stdout.trim()) as { packets_per_second: number; packets_per_cpu_second: number };
+  return { cpu: out.packets_per_cpu_second, wall: out.packets_per_second };
 }
 
 function fmt(n: number): string {
@@ -145,13 +147,15 @@ function analyzeSuite(dir: string): void {
   }
   const scapyMixed = scapyBaseline(mixed, 30_000);
   const scapyReplicated = scapyBaseline(replicated, 30_000);
-  if (scapyMixed !== null) rows.push(["seeds' Scapy sketch: mixed (30k frames, wall)", fmt(scapyMixed), '-', '-', fmt(scapyMixed), '-', '-']);
-  if (scapyReplicated !== null) rows.push(["seeds' Scapy sketch: replicated (30k frames, wall)", fmt(scapyReplicated), '-', '-', fmt(scapyReplicated), '-', '-']);
+  if (scapyMixed !== null) rows.push(["seeds' Scapy sketch: mixed (first 30k frames)", fmt(scapyMixed.cpu), '-', '-', fmt(scapyMixed.wall), '-', '-']);
+  if (scapyReplicated !== null) rows.push(["seeds' Scapy sketch: replicated (first 30k frames)", fmt(scapyReplicated.cpu), '-', '-', fmt(scapyReplicated.wall), '-', '-']);
   table(rows);
   for (const { name, m } of results) process.stdout.write(`incidents: ${name}: ${kindsText(m.kinds) || 'none'}\n`);
-  if (scapyMixed !== null) {
-    const mixedFps = results[0].m.cpuFps;
-    process.stdout.write(`ratio: analyze mixed / Scapy sketch ${(mixedFps / scapyMixed).toFixed(0)}x\n`);
+  if (scapyMixed !== null && scapyReplicated !== null) {
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(0)}x`;
+    process.stdout.write(
+      `ratios (frames per CPU-second): analyze / Scapy sketch: mixed ${ratio(results[0].m.cpuFps, scapyMixed.cpu)}, replicated real scans ${ratio(results[2].m.cpuFps, scapyReplicated.cpu)}\n`,
+    );
   }
   const slow = results.filter((r) => r.m.cpuFps < GOAL_FPS).map((r) => r.name);
   const big = results.filter((r) => r.m.rss >= GOAL_RSS_MIB).map((r) => r.name);
@@ -161,13 +165,14 @@ function analyzeSuite(dir: string): void {
   );
 }
 
-/** Constant memory: peak RSS from 1 M to 6 M frames, reading and analysing, on the mix and the scattered flood. */
+/** Constant memory: peak RSS from 1 M to 6 M frames, reading and analysing: the mix, the scattered flood, the replicated scans. */
 function memorySuite(dir: string): void {
   process.stdout.write('== memory: 1 M against 6 M frames (one run each)\n');
   const rows: string[][] = [['input', 'frames', 'GB', 'read: peak RSS MiB', 'analyze: peak RSS MiB', 'analyze frames/CPU-s', 'incidents']];
   const cases: { name: string; write: (path: string, n: number) => GenerateResult }[] = [
     { name: 'mixed', write: (path, n) => writeMixedCapture(path, n, 2) },
     { name: 'flood, scattered', write: (path, n) => writeScatteredFlood(path, n, 2) },
+    { name: 'replicated real scans', write: (path, n) => writeReplicatedScans(path, repoRoot, n) },
   ];
   const ratios: string[] = [];
   for (const c of cases) {

@@ -8,8 +8,13 @@ const MIN_TARGETS = 64;
 /** Below this many distinct sources a window is a few real senders (zmap, a busy NAT), not a spoofed flood. */
 const MIN_SOURCES = 100;
 const SOURCE_SKETCH_FROM = 64;
-/** Bits of each generation of the first-sighting filter (128 KiB), two hash functions. */
-const SEEN_BITS = 1 << 20;
+/**
+ * Bits of each generation of the first-sighting filter (512 KiB), two hash functions: at 50,000 new
+ * sources a window about 0.06% of them look seen before (and are tracked like any source); at 2^20
+ * bits it was 1%, enough for the tracked ones to fill the target table in a long flood.
+ */
+const SEEN_BITS = 1 << 22;
+const SEEN_SHIFT = 32 - 22;
 
 /**
  * SYNs to one IPv4 /16 within the flood window: how many, to how many hosts (a 1,024-bit bitmap), from
@@ -50,10 +55,10 @@ export class PrefixState {
  * `flood.maxCompletedRatio` of the SYNs (busy servers complete theirs).
  *
  * While a /16 is flooded, a SYN into it from a source not seen before in any such flood is a member:
- * counted, and given no per-source state. "Seen before" is a filter of two generations of 2^20 bits
+ * counted, and given no per-source state. "Seen before" is a filter of two generations of 2^22 bits
  * (one generation per flood window, allocated with the first prefix flood): a source that sends again
  * (a real scanner, a client retrying) is tracked as usual from its second SYN; a false positive of the
- * filter (about 1% at 50,000 sources a window) only means a member is tracked like any source.
+ * filter (about 0.06% at 50,000 sources a window) only means a member is tracked like any source.
  */
 export class PrefixFloods {
   readonly #s: DetectionSettings['flood'];
@@ -141,8 +146,8 @@ export class PrefixFloods {
     h1 ^= h1 >>> 15;
     let h2 = Math.imul(h1 ^ 0x6b43a9b5, 0x85ebca6b);
     h2 ^= h2 >>> 13;
-    const a = h1 >>> 12; // 20 bits
-    const b = h2 >>> 12;
+    const a = h1 >>> SEEN_SHIFT;
+    const b = h2 >>> SEEN_SHIFT;
     const ma = 1 << (a & 31);
     const mb = 1 << (b & 31);
     const seen = this.#seen;

@@ -622,7 +622,7 @@ export class DetectionEngine {
   /** Takes a record slot, counting what taking it cost and releasing the evidence it held. */
   #claimRecord(
     table: SlotTable,
-    evidence: ({ remembered: number } | null)[],
+    evidence: ({ remembered: number; shed(): void } | null)[],
     slot: number,
     k1: number,
     k2: number,
@@ -635,6 +635,7 @@ export class DetectionEngine {
     if (old !== null) {
       this.#itemBudget.release(old.remembered);
       this.#evidenceRecords--;
+      old.shed();
       evidence[slot] = null;
     }
     table.claim(slot, k1, k2, k3, now);
@@ -944,7 +945,7 @@ export class DetectionEngine {
     queue.push(table.lastMs(slot) + table.longIdleMs, slot);
   }
 
-  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number } | null)[], queue: DueQueue<number>, queued: Uint8Array, now: number): void {
+  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number; shed(): void } | null)[], queue: DueQueue<number>, queued: Uint8Array, now: number): void {
     let requeue: number[] | null = null;
     while (queue.peekDue() <= now + 1) {
       const slot = queue.pop();
@@ -960,6 +961,7 @@ export class DetectionEngine {
       queued[slot] = 0;
       this.#itemBudget.release(e.remembered);
       this.#evidenceRecords--;
+      e.shed();
       evidence[slot] = null;
     }
     if (requeue !== null) for (const slot of requeue) queue.push(table.lastMs(slot) + table.longIdleMs, slot);

@@ -1,15 +1,13 @@
 /**
  * The netlink addon (native/netlink) through its wrapper. Everything here talks to the kernel only:
- * NLMSG_NOOP requests (acknowledged, change nothing), an RTM_GETLINK dump and an nf_tables GETTABLE
- * of a table that does not exist, all read-only, in the test's own network namespace. Needs root
- * for the NETLINK_NETFILTER part only.
+ * NLMSG_NOOP requests (acknowledged, change nothing) and an RTM_GETLINK dump, read-only, and needs
+ * no root. The NETLINK_NETFILTER part, which does, is socket.netns.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import {
-  NETLINK_NETFILTER,
   NETLINK_NO_ENOBUFS,
   NETLINK_ROUTE,
   NetlinkSocket,
@@ -18,103 +16,9 @@ import {
   SO_RCVBUF,
   SO_SNDBUF,
   loadNetlinkAddon,
-  type NetlinkBatchHandler,
 } from './socket.js';
 import * as socketModule from './socket.js';
-import { encodeGetTable } from '../enforce/nft-netlink.js';
-
-const NLMSG_NOOP = 1;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_DUMP = 0x300;
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const IFLA_IFNAME = 3;
-
-interface Message {
-  type: number;
-  seq: number;
-  /** For NLMSG_ERROR: the positive errno (0 = ACK) and the sequence number of the message answered. */
-  errno?: number;
-  answered?: number;
-  body: Buffer;
-}
-
-/** Walks a batch (datagrams back to back) as one stream of netlink messages. */
-function messages(data: Buffer): Message[] {
-  const out: Message[] = [];
-  for (let o = 0; o + 16 <= data.length; ) {
-    const len = data.readUInt32LE(o);
-    if (len < 16 || o + len > data.length) throw new Error(`bad message length ${len} at ${o} of ${data.length}`);
-    const m: Message = { type: data.readUInt16LE(o + 4), seq: data.readUInt32LE(o + 8), body: data.subarray(o + 16, o + len) };
-    if (m.type === NLMSG_ERROR) {
-      m.errno = 0 - data.readInt32LE(o + 16);
-      m.answered = data.readUInt32LE(o + 20 + 8);
-    }
-    out.push(m);
-    o += (len + 3) & ~3;
-  }
-  return out;
-}
-
-function noop(seq: number): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt32LE(16, 0);
-  b.writeUInt16LE(NLMSG_NOOP, 4);
-  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
-  b.writeUInt32LE(seq, 8);
-  return b;
-}
-
-function getLinkDump(seq: number): Buffer {
-  const b = Buffer.alloc(32); // nlmsghdr + struct ifinfomsg (all zero: every family, every link)
-  b.writeUInt32LE(32, 0);
-  b.writeUInt16LE(RTM_GETLINK, 4);
-  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-  b.writeUInt32LE(seq, 8);
-  return b;
-}
-
-interface Batch {
-  data: Buffer | undefined;
-  datagrams: number;
-  enobufs: number;
-  truncated: number;
-  errno: number;
-}
-
-/** A socket whose batches are collected; `until` waits for the collected ones to satisfy a test. */
-function collecting(protocol: number, options = {}): { socket: NetlinkSocket; batches: Batch[]; until: (pred: (all: Batch[]) => boolean) => Promise<void> } {
-  const batches: Batch[] = [];
-  let wake: (() => void) | null = null;
-  const onBatch: NetlinkBatchHandler = (data, datagrams, enobufs, truncated, errno) => {
-    batches.push({ data, datagrams, enobufs, truncated, errno });
-    wake?.();
-  };
-  const socket = new NetlinkSocket(protocol, onBatch, options);
-  // A safety bound, not a measurement: what is awaited normally arrives within milliseconds.
-  const until = async (pred: (all: Batch[]) => boolean, timeoutMs = 15_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred(batches)) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`nothing more arrived (${batches.length} batches so far): ${JSON.stringify(socket.stats())}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    wake = null;
-  };
-  return { socket, batches, until };
-}
-
-const allMessages = (batches: Batch[]): Message[] => batches.flatMap((b) => (b.data === undefined ? [] : messages(b.data)));
-const isRoot = process.getuid?.() === 0;
+import { IFLA_IFNAME, NLMSG_DONE, NLMSG_ERROR, RTM_NEWLINK, allMessages, collecting, getLinkDump, messages, noop } from '../../test/support/netlink-messages.js';
 
 test('the option constants are the kernel headers\' (as the addon was compiled with)', () => {
   const c = loadNetlinkAddon().constants;
@@ -240,18 +144,6 @@ test('a datagram larger than recvBytes is counted as truncated and left out, nev
     // The socket goes on working.
     socket.send(noop(99));
     await until((all) => allMessages(all).some((m) => m.answered === 99));
-  } finally {
-    socket.close();
-  }
-});
-
-test('nf_tables: GETTABLE of a table that does not exist is answered ENOENT with its sequence number', { skip: isRoot ? false : 'needs root' }, async () => {
-  const { socket, batches, until } = collecting(NETLINK_NETFILTER);
-  try {
-    socket.send(encodeGetTable('pw_no_such_table_netlink_test', 4242));
-    await until((all) => allMessages(all).some((m) => m.type === NLMSG_ERROR));
-    const err = allMessages(batches).find((m) => m.type === NLMSG_ERROR)!;
-    assert.deepEqual([err.errno, err.answered], [osConstants.errno.ENOENT, 4242]);
   } finally {
     socket.close();
   }

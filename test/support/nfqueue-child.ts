@@ -1,5 +1,5 @@
 /**
- * Runs inside a test's network namespace (nfqueue.test.ts): drives the addon against real
+ * Runs inside a test's network namespace (nfqueue.netns.test.ts): drives the addon against real
  * iptables-nft NFQUEUE rules on loopback and prints one JSON object with what happened.
  * argv: queue number.
  */

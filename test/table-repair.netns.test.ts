@@ -89,7 +89,6 @@ async function deleteAndExpectRestore(args: string[]): Promise<void> {
   pair.must(pair.protectedNs, 'nft', args);
   await waitUntil('table-restored', () => restoredLines().length > before, 20_000, log);
   const line = restoredLines()[before];
-  if (process.env.PW_DEBUG) console.log(JSON.stringify(line), JSON.stringify(log.slice(-12)));
   assert.equal(line['event.trigger'], 'nf_tables event', JSON.stringify(line));
   // The daemon's own measure, from hearing the deletion to the table, bans and allow sets being back.
   assert.ok(typeof line['restore.delay_ms'] === 'number' && line['restore.delay_ms'] < 1000, JSON.stringify(line));

@@ -4,7 +4,8 @@
 #   scripts/setup.sh          what the daemon needs
 #   scripts/setup.sh --test   plus the attackers and tools the tests and benchmarks drive (nmap, hping3,
 #                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline, chromium, promtool,
-#                             fail2ban for the side-by-side test; its service is never started by the tests)
+#                             fail2ban for the side-by-side test, which runs its own fail2ban-server in a namespace;
+#                             on a host with systemd, Debian enables fail2ban.service at install: disable it if unwanted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

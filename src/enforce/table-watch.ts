@@ -6,10 +6,11 @@
  * reconcile round. The reconciler's timer stays as the backstop (a missed notification, a deleted
  * element).
  *
- * Our own changes do not set it off: element batches are not table events; our own deletions come
- * from this process (the transaction's generation names our pid) and are ignored; and every
- * deletion is only acted upon once the reconciler finds the table missing, so a transaction that
- * deleted and recreated it (our `nft -f` setup replaces the table that way) changes nothing.
+ * Our own changes do not set it off: element batches are not table events; a deletion is only acted
+ * upon once the reconciler finds the table missing, so a transaction that deleted and recreated it
+ * (our `nft -f` setup, a restore included, replaces the table that way) changes nothing; and the watch
+ * stops before the daemon's own teardown (`--flush-on-exit`). The transaction's generation names the
+ * process that deleted the table, for the log.
  * Bursts (a flush, then the service loading its own ruleset) are debounced into one check.
  */
 import { performance } from 'node:perf_hooks';
@@ -44,7 +45,7 @@ export class TableWatch {
   readonly #debounceMs: number;
   readonly #maxWaitMs: number;
   #pending: Pending | null = null;
-  /** Our deletion was heard; its generation (which names who committed it) is next. */
+  /** A deletion of our table was heard; its transaction's generation (which names who committed it) is next. */
   #awaitingGeneration = false;
   #timer: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
@@ -65,10 +66,6 @@ export class TableWatch {
       generation: (gen) => {
         if (!this.#awaitingGeneration) return;
         this.#awaitingGeneration = false;
-        if (gen.pid === process.pid && this.#pending !== null && this.#pending.by === null && !this.#pending.lost) {
-          this.#cancel(); // our own teardown
-          return;
-        }
         if (this.#pending !== null && this.#pending.by === null) this.#pending.by = { pid: gen.pid, process: gen.process };
       },
       // A dropped notification may have been the deletion: check anyway.

@@ -10,7 +10,7 @@
  * check what it cares about instead of trusting it saw every deletion.
  */
 import { endianness } from 'node:os';
-import { NETLINK_NETFILTER, NetlinkSocket, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE } from './netlink-socket.js';
+import { NETLINK_NETFILTER, NetlinkSocket, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE, type NetlinkSocketStats } from './netlink-socket.js';
 
 /** linux/netfilter/nfnetlink.h */
 export const NFNLGRP_NFTABLES = 7;
@@ -142,6 +142,11 @@ export class NftMonitor {
   /** Our port id (notifications of our own socket's transactions carry it). */
   get portId(): number {
     return this.#socket.portId;
+  }
+
+  /** What the socket received (datagrams, bytes, overflows). */
+  stats(): NetlinkSocketStats {
+    return this.#socket.stats();
   }
 
   /** Idempotent. */

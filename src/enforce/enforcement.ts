@@ -93,11 +93,6 @@ export class Enforcement<Incident> {
     return this.#reconciler?.reconcile() ?? Promise.resolve();
   }
 
-  /** Tables set up again because their deletion was heard (not counting the reconciler's rounds). */
-  get eventRestores(): number {
-    return this.#watch?.restores ?? 0;
-  }
-
   /**
    * A table in nf_tables is set up again as soon as its deletion is heard (a flush ruleset, an
    * nftables.service restart), not only at the next reconcile round. Without the notification

@@ -50,7 +50,6 @@ export class TableWatch {
   #timer: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
   #stopped = false;
-  #restores = 0;
 
   /** @throws Error with code PW_ERR_NETLINK when the notification socket cannot be opened or bound. */
   constructor(options: TableWatchOptions) {
@@ -71,11 +70,6 @@ export class TableWatch {
       // A dropped notification may have been the deletion: check anyway.
       lost: () => this.#heard(true),
     });
-  }
-
-  /** Tables set up again after a deletion was heard. */
-  get restores(): number {
-    return this.#restores;
   }
 
   /** No more checks; waits for one under way. */
@@ -111,7 +105,7 @@ export class TableWatch {
     while (this.#checking !== null) await this.#checking;
     const run = (async () => {
       try {
-        const restored = await this.#o.reconciler.restoreIfMissing({
+        await this.#o.reconciler.restoreIfMissing({
           by: 'nf_tables event',
           fields: () => ({
             'restore.delay_ms': Math.round(performance.now() - pending.heardAt),
@@ -120,7 +114,6 @@ export class TableWatch {
             'notifications.lost': pending.lost || undefined,
           }),
         });
-        if (restored !== null) this.#restores++;
       } catch (err) {
         this.#o.log.error({ 'event.action': 'table-restore-failed', error: err instanceof Error ? err.message : String(err) }, 'restoring the deleted table failed; the reconciler tries again at its next round');
       }

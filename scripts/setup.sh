@@ -3,7 +3,9 @@
 # npm dependencies from package-lock.json (which also builds dist/). Safe to run again.
 #   scripts/setup.sh          what the daemon needs
 #   scripts/setup.sh --test   plus the attackers and tools the tests and benchmarks drive (nmap, hping3,
-#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline, chromium, promtool)
+#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline, chromium, promtool,
+#                             fail2ban for the side-by-side test, which runs its own fail2ban-server in a namespace;
+#                             on a host with systemd, Debian enables fail2ban.service at install: disable it if unwanted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,7 @@ cd "$(dirname "$0")/.."
 packages=(nftables iproute2 iptables ipset ca-certificates g++ make python3 libpcap-dev libnetfilter-queue-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # chromium drives the dashboard test (playwright-core), prometheus brings promtool for the metrics test.
-  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils)
+  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils fail2ban)
 fi
 
 missing=()

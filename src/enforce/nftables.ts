@@ -89,6 +89,10 @@ export class NftablesBackend extends QueueingBackend implements EnforcementBacke
     this.#clock = options.clock ?? Date.now;
   }
 
+  get nfTableName(): string {
+    return this.ruleset.tableName;
+  }
+
   /** The text `setup` feeds to `nft -f -`. */
   rulesetText(): string {
     return rulesetText(this.ruleset);

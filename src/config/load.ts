@@ -130,7 +130,7 @@ function baseDocument(profile: ProfileName): ConfigDocument {
     allowlist: [],
     control: { socketPath: DEFAULT_SOCKET_PATH },
     state: { dir: '/var/lib/portwarden', incidentRetentionSeconds: 90 * 86_400, banRetentionSeconds: 90 * 86_400, offenderRetentionSeconds: 365 * 86_400, purgeEveryMs: 3_600_000 },
-    observe: { listen: '127.0.0.1:9717', token: null, recentIncidents: 1000 },
+    observe: { listen: '127.0.0.1:9717', token: null, recentIncidents: 1000, publicRead: false },
     alerts: { shutdownTimeoutMs: 5000, channels: [] },
     respond: { ...RESPOND_PROFILES[profile] },
     inline: { enabled: false, backend: 'auto', queue: 7400, queues: 1, cpuFanout: true, dns: true, tcpPorts: [], forward: false, failOpen: true, maxlen: 4096, copyBytes: 4096, rcvbufBytes: 4_194_304, watchdogMs: 250 },

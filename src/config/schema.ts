@@ -314,6 +314,8 @@ export const observeSchema = section({
   token: z.union([z.literal(null), z.string().min(16, { error: 'must be at least 16 characters' })], { error: (issue) => `must be a string of 16 characters or more, or null, got ${describe(issue.input)}` }),
   /** Incidents the dashboard keeps in memory (the newest). */
   recentIncidents: positiveInt,
+  /** true: the dashboard's read endpoints (/api/bans, /api/incidents, …) answer without the token; false: they need it too. */
+  publicRead: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
 });
 
 // ---- alerts (src/alert/): a list of channels, each with its own fields and the dispatcher's settings ----

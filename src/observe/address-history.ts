@@ -79,6 +79,8 @@ export interface AddressHistorySource {
 const INCIDENT_LIMIT = 2_000;
 /** Decay points drawn between two offences. */
 const DECAY_STEPS = 24;
+/** A ban made this close to the offender's last offence records that same offence. */
+const SAME_OFFENCE_MS = 60_000;
 /** The score escalation records in a ban's why: "2nd offence (2 in all, reputation 1.62)". */
 const REPUTATION_IN_WHY = /reputation (\d+(?:\.\d+)?)/;
 
@@ -186,7 +188,8 @@ export function reputationCurve(bans: readonly BanRow[], last: { atMs: number; s
     const m = REPUTATION_IN_WHY.exec(b.durationWhy);
     if (m !== null) offences.push({ atMs: b.createdMs, score: Number(m[1]) });
   }
-  if (last !== null && !offences.some((o) => o.atMs === last.atMs)) offences.push(last);
+  // The offender record's last offence is the newest ban's too (decided in the same ms or nearly): once.
+  if (last !== null && !offences.some((o) => Math.abs(o.atMs - last.atMs) < SAME_OFFENCE_MS)) offences.push(last);
   offences.sort((a, b) => a.atMs - b.atMs);
   const out: ReputationPoint[] = [];
   offences.forEach((o, i) => {

@@ -280,6 +280,11 @@ test('at 1280 and 1920 px every button lies inside its card, tables fit their ca
     });
     assert.ok(reason.width >= 300, `reason cell ${reason.width.toFixed(0)} px wide at ${width} px`);
     assert.ok(reason.lines <= Math.ceil(reason.words / 6), `${reason.words} words on ${reason.lines} lines at ${width} px`);
+    // Times and lengths are whole, never cut short by an ellipsis.
+    const cut = await page.locator('#bans td.created, #bans td.expires, #bans td.length, #bans td.left, #address-card td.time').evaluateAll((tds) =>
+      tds.filter((td) => td.scrollWidth > td.clientWidth).map((td) => td.textContent),
+    );
+    assert.deepEqual(cut, [], `cells cut at ${width} px`);
     for (const id of ['#bans', '#incidents']) {
       const cells = await page.locator(`${id} tbody td.reason`).evaluateAll((tds) => tds.map((td) => td.getBoundingClientRect().width));
       assert.ok(cells.length > 0 && cells.every((w) => w >= 300), `${id} reason cells ${cells.map((w) => w.toFixed(0)).join(', ')} px at ${width} px`);

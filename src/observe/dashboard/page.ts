@@ -83,16 +83,18 @@ export const DASHBOARD_HTML = `<!doctype html>
       <button type="button" id="address-close">Close</button>
     </div>
     <svg id="address-chart" viewBox="0 0 1000 300" role="img" aria-label="incidents, bans and reputation over time"></svg>
-    <div class="split">
-      <div>
-        <h3>Incidents</h3>
-        <table id="address-incidents"><thead><tr><th>time</th><th>kind</th><th>class</th><th>destination</th><th>probes</th><th>decision</th></tr></thead><tbody></tbody></table>
-      </div>
-      <div>
-        <h3>Bans</h3>
-        <table id="address-bans"><thead><tr><th>created</th><th>origin</th><th>length</th><th>ended</th><th>why</th></tr></thead><tbody></tbody></table>
-      </div>
-    </div>
+    <h3>Bans</h3>
+    <table id="address-bans">
+      <colgroup><col class="c-time"><col class="c-origin"><col class="c-len"><col class="c-ended"><col class="c-reason"></colgroup>
+      <thead><tr><th>created</th><th>origin</th><th>length</th><th>ended</th><th>why</th></tr></thead>
+      <tbody></tbody>
+    </table>
+    <h3>Incidents</h3>
+    <table id="address-incidents">
+      <colgroup><col class="c-time"><col class="c-origin"><col class="c-origin"><col class="c-target"><col class="c-len"><col class="c-len"><col class="c-reason"></colgroup>
+      <thead><tr><th>time</th><th>kind</th><th>class</th><th>destination</th><th>probes</th><th>decision</th><th>reason</th></tr></thead>
+      <tbody></tbody>
+    </table>
   </section>
 
   <section>

@@ -207,11 +207,11 @@ const PAGE = String.raw`
       o.offences + ' offence(s), first ' + utcMinute(ms(o.firstSeen)) + ', last ' + utcMinute(ms(o.lastSeen)) +
       ', reputation ' + (o.scoreNow === null ? o.score.toFixed(2) + ' at the last' : o.scoreNow.toFixed(2) + ' now');
     fill($('#address-incidents tbody'), h.incidents.slice().reverse().map(function (i) {
-      return row([cell(utcMinute(ms(i.at))), cell(i.kind), cell(i['class']), cell(i.destination || ''), cell(i.probes), cell(i.decision, '', i.reason)]);
+      return row([cell(utcMinute(ms(i.at)), 'time'), cell(i.kind), cell(i['class']), cell(i.destination || ''), cell(i.probes), cell(i.decision), cell(i.reason, 'reason')]);
     }));
     fill($('#address-bans tbody'), h.bans.slice().reverse().map(function (b) {
       var ended = b.active ? 'active' : b.lifted !== null ? 'lifted ' + utcMinute(ms(b.lifted)) : utcMinute(ms(b.expires));
-      var tr = row([cell(utcMinute(ms(b.created))), cell(b.origin), cell(humanDuration(b.lengthSeconds)), cell(ended), cell(b.durationWhy || b.reason, 'reason')]);
+      var tr = row([cell(utcMinute(ms(b.created)), 'time'), cell(b.origin), cell(humanDuration(b.lengthSeconds)), cell(ended, 'time'), cell(b.durationWhy || b.reason, 'reason')]);
       tr.setAttribute('data-active', String(b.active));
       return tr;
     }));
@@ -238,11 +238,10 @@ const PAGE = String.raw`
     h.incidents.forEach(function (i) { times.push(ms(i.at)); });
     h.bans.forEach(function (b) { times.push(ms(b.created)); });
     h.reputation.forEach(function (p) { times.push(ms(p.at)); });
-    var t0 = times.length ? Math.min.apply(null, times) : now - 3600000;
-    var t1 = now;
-    if (t1 - t0 < 600000) t0 = t1 - 600000;
-    var span = t1 - t0;
-    t0 -= span * 0.02;
+    // From the first event to a little past now (active bans go on), padded so nothing sits on an edge.
+    var first = times.length ? Math.min.apply(null, times) : now - 3600000;
+    var pad = Math.max((now - first) * 0.05, 60000);
+    var t0 = first - pad, t1 = now + pad;
     function x(t) { return left + ((Math.min(t1, Math.max(t0, t)) - t0) / (t1 - t0)) * (W - left - right); }
     var lanes = { incidents: [10, 50], bans: [62, 96], reputation: [112, 270] };
     add('text', { x: 4, y: 34 }, 'incidents');
@@ -281,10 +280,12 @@ const PAGE = String.raw`
       });
     }
     add('line', { x1: left, y1: H - 22, x2: W - right, y2: H - 22 });
+    add('line', { x1: x(now), y1: lanes.incidents[0], x2: x(now), y2: H - 22, 'class': 'now' }, 'now');
+    add('text', { x: x(now) + 3, y: lanes.incidents[0] + 8 }, 'now');
     var ticks = Math.max(2, Math.floor((W - left) / 160));
     for (var k = 0; k <= ticks; k++) {
       var t = t0 + ((t1 - t0) * k) / ticks;
-      add('text', { x: Math.min(W - 80, x(t)), y: H - 6 }, shortTime(t));
+      add('text', { x: Math.min(W - 80, x(t)), y: H - 6 }, t1 - t0 < 3600000 ? new Date(t).toISOString().slice(11, 19) : shortTime(t));
     }
   }
 

@@ -2,7 +2,8 @@
  * The dashboard's style. What keeps it inside its cards: tables are fixed-layout at 100 % of the card, with
  * column widths from the <colgroup> (the reason column takes what is left and wraps at words, never one word a
  * line), and every other cell stays on one line and is cut with an ellipsis rather than pushing the table
- * wider than its card. Forms wrap (flex-wrap) instead of overflowing.
+ * wider than its card. Forms wrap (flex-wrap) instead of overflowing. Below about 900 px the wide tables
+ * no longer fit: their card scrolls sideways (overflow-x) rather than hiding the Unban buttons.
  */
 export const DASHBOARD_CSS = `
 :root { --bg: #0f1419; --panel: #1a2129; --line: #26303a; --text: #d8dee4; --muted: #8b98a5; --accent: #e0823d; --ok: #3fb950; --bad: #f85149; --link: #79b8ff; }
@@ -27,7 +28,7 @@ a { color: var(--link); text-decoration: none; }
 a:hover { text-decoration: underline; }
 #read-message { margin: 1em 1em 0; padding: .6em .8em; border: 1px solid var(--bad); border-radius: 6px; }
 main { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 1em; padding: 1em; }
-section { background: var(--panel); border-radius: 6px; padding: .8em; min-width: 0; overflow: hidden; }
+section { background: var(--panel); border-radius: 6px; padding: .8em; min-width: 0; overflow-x: auto; }
 section.wide { grid-column: 1 / -1; }
 .card-head { display: flex; flex-wrap: wrap; align-items: center; gap: .4em 1em; margin-bottom: .5em; }
 .spacer { flex: 1 1 0; }
@@ -37,9 +38,10 @@ table { width: 100%; border-collapse: collapse; table-layout: fixed; }
 th, td { text-align: left; padding: .2em .5em; border-bottom: 1px solid var(--line); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }
 td.reason { white-space: normal; overflow-wrap: anywhere; color: var(--muted); }
-col.c-target { width: 11em; } col.c-origin { width: 6.5em; } col.c-time { width: 10.5em; } col.c-len { width: 5.5em; } col.c-action { width: 5.5em; }
+col.c-target { width: 11em; } col.c-origin { width: 6.5em; } col.c-time { width: 13.5em; } col.c-ended { width: 16.5em; } col.c-len { width: 7em; } col.c-action { width: 5.5em; }
+td.created, td.expires, td.time { font-size: .92em; font-variant-numeric: tabular-nums; }
 col.c-reason { width: auto; }
-#checks td:first-child, #counters td:first-child { width: 45%; }
+#checks td:first-child { width: 28%; } #checks td:nth-child(2) { width: 16%; } #counters td:first-child { width: 44%; }
 .badge { padding: .1em .6em; border-radius: 1em; font-weight: 600; }
 .badge.ready { background: var(--ok); color: #000; }
 .badge.unready { background: var(--bad); color: #000; }
@@ -55,7 +57,6 @@ svg text { fill: var(--muted); font-size: 11px; }
 svg line { stroke: #333d48; }
 svg .reputation { fill: none; stroke: var(--link); stroke-width: 2; }
 svg .offence { fill: var(--link); }
-.split { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1em; }
-.split > div { min-width: 0; }
+svg .now { stroke: var(--muted); stroke-dasharray: 3 3; }
 .ok { color: var(--ok); } .bad { color: var(--bad); }
 `;

@@ -141,7 +141,7 @@ export class ObserveHttpServer {
     }
     if (method !== 'GET' && method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
     if (READS.has(url.pathname) && !this.#api.publicRead && !this.#authorized(req)) {
-      return send(res, 401, { error: 'reading needs the token (observe.publicRead is false): Authorization: Bearer <token> (README "Dashboard")' });
+      return send(res, 401, { error: 'reading needs the token (observe.publicRead is false): Authorization: Bearer <token> (README "The dashboard")' });
     }
     switch (url.pathname) {
       case '/metrics': {
@@ -197,7 +197,7 @@ export class ObserveHttpServer {
 
   /** POST /api/unban, /api/ban, /api/allow: the token, a JSON body, then the daemon's control handler. */
   async #action(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.#authorized(req)) return send(res, 401, { error: 'actions need the token: Authorization: Bearer <token> (README "Dashboard")' });
+    if (!this.#authorized(req)) return send(res, 401, { error: 'actions need the token: Authorization: Bearer <token> (README "The dashboard")' });
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, { error: 'send JSON: {"target": "…"}' });
     const text = await readBody(req);
     if (text === null) return send(res, 413, { error: `body over ${MAX_BODY_BYTES} bytes` });

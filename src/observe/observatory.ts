@@ -211,8 +211,9 @@ export class Observatory {
   async #dashboardBans(filter: BanFilter): Promise<{ total: number; matched: number; bans: DashboardBan[] }> {
     const all = await this.#options.source.control().bans({ command: 'bans' });
     const reason = filter.reason?.toLowerCase();
+    const contains = filter.contains?.toLowerCase(); // IPv6 targets are canonical lower case
     const matching = all.filter(
-      (b) => (filter.origin === undefined || b.origin === filter.origin) && (reason === undefined || b.reason.toLowerCase().includes(reason)) && (filter.contains === undefined || b.target.includes(filter.contains)),
+      (b) => (filter.origin === undefined || b.origin === filter.origin) && (reason === undefined || b.reason.toLowerCase().includes(reason)) && (contains === undefined || b.target.includes(contains)),
     );
     // Longest left first: permanent bans, then by time left; the page shows the first `limit`.
     matching.sort((a, b) => (b.expiresInSeconds ?? Infinity) - (a.expiresInSeconds ?? Infinity) || a.target.localeCompare(b.target));

@@ -252,6 +252,8 @@ test('the HTTP listener refuses foreign Host names, and actions without the righ
     assert.equal((await fetch(`${base}/health/live`)).status, 200);
     assert.equal((await fetch(`${base}/health/ready`)).status, 503);
     assert.equal((await fetch(`${base}/metrics`)).status, 200);
+    // observe.publicRead: true here, so reads need no token.
+    for (const path of ['/api/bans', '/api/incidents', '/api/summary', '/api/timeline', '/api/address?address=192.0.2.1']) assert.equal((await fetch(base + path)).status, 200, path);
     const page = await fetch(`${base}/`);
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     assert.match(await page.text(), /<script src="\/dashboard.js"/);

@@ -90,6 +90,8 @@ export class ObserveHttpServer {
     this.#server = createServer((req, res) => {
       this.#route(req, res).catch((err: unknown) => {
         if (err instanceof PortwardenError && err.code === 'PW_ERR_USAGE') send(res, 400, { error: err.message });
+        // No state database (yet): the per-address history is unavailable, not broken.
+        else if (err instanceof PortwardenError && err.code === 'PW_ERR_STATE') send(res, 503, { error: err.message });
         else send(res, 500, { error: err instanceof Error ? err.message : String(err) });
       });
     });

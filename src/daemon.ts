@@ -24,6 +24,7 @@ import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
+import { StateHistory } from './observe/address-history.js';
 import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
@@ -109,7 +110,7 @@ export class Daemon {
     // Before anything is touched: a second daemon on the same state or socket must change nothing of the first.
     this.#lock = InstanceLock.acquire([join(c.state.dir, 'portwarden.pid'), `${c.control.socketPath}.lock`]);
     const keeper = (this.#keeper = StateKeeper.open(c.state.dir, log));
-    const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource() }));
+    const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource(), history: new StateHistory(c.state.dir, c.decide.escalation.scoreHalfLifeSeconds) }));
     this.#alerts = this.#buildAlerts(c);
     const decider = await this.#buildDecide(c);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);

@@ -3,6 +3,8 @@
  * read it, for the I/O ceiling) and print one JSON line.
  *   node dist/bench/analyze-child.js analyze|read FILE
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { readCaptureFileSync } from '../src/capture/capture-file.js';
 import { defaultConfig } from '../src/config/load.js';
 import { analyzeFiles, Pipeline } from '../src/detect/pipeline.js';
@@ -15,7 +17,10 @@ if ((mode !== 'analyze' && mode !== 'read') || file === undefined) {
 
 let frames = 0;
 let incidents = 0;
+/** Incidents by kind (a flood over many targets must be a handful of incidents, not one per target). */
+const kinds: Record<string, number> = {};
 const started = process.hrtime.bigint();
+const cpuBefore = process.cpuUsage();
 if (mode === 'read') {
   let bytes = 0;
   readCaptureFileSync(file, (_buf, _offset, length) => {
@@ -27,9 +32,32 @@ if (mode === 'read') {
   const pipeline = new Pipeline(defaultConfig('normal').detection);
   analyzeFiles([file], pipeline);
   frames = pipeline.decodeStats.frames;
-  incidents = pipeline.engine.incidents().length;
+  const found = pipeline.engine.incidents();
+  incidents = found.length;
+  for (const i of found) kinds[i.kind] = (kinds[i.kind] ?? 0) + 1;
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+// CPU time of this process (user + sys, every thread: V8's GC helpers included), so a figure does not
+// depend on how busy the shared machine's other tenants kept the core.
+const cpu = process.cpuUsage(cpuBefore);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+const maxRssMiB = process.resourceUsage().maxRSS / 1024;
+// Live heap after a full collection, untimed: what the analysis still holds (its incidents included),
+// apart from garbage V8 had not collected yet when RSS peaked.
+setFlagsFromString('--expose-gc');
+(runInNewContext('gc') as () => void)();
+const liveHeapMiB = process.memoryUsage().heapUsed / 1048576;
 process.stdout.write(
-  `${JSON.stringify({ mode, frames, seconds, framesPerSecond: frames / seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, incidents })}\n`,
+  `${JSON.stringify({
+    mode,
+    frames,
+    seconds,
+    cpuSeconds,
+    framesPerSecond: frames / seconds,
+    framesPerCpuSecond: frames / cpuSeconds,
+    maxRssMiB,
+    liveHeapMiB,
+    incidents,
+    kinds,
+  })}\n`,
 );

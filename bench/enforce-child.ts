@@ -6,10 +6,13 @@
  *   bulk               100,000 bans in one commit, counted with `nft -j list set`, plus the per-call
  *                      cost of one `nft add element` process at set size 0 and at 100,000
  *   iptables N         one `iptables -A INPUT -s ADDR -j DROP` process per address
+ *   watched            100,000 bans in one commit with and without the daemon's nf_tables listener
+ *                      (kernel/nft-monitor.ts) open in the same process, alternating, same run
  */
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { NftablesBackend } from '../src/enforce/nftables.js';
+import { NftMonitor } from '../src/kernel/nft-monitor.js';
 
 const [mode, arg] = process.argv.slice(2);
 
@@ -169,6 +172,42 @@ async function bulk(): Promise<object> {
   }
 }
 
+/**
+ * The table watch's price: with a listener on NFNLGRP_NFTABLES the kernel builds one notification per
+ * element of our own batches (it skips them when no one listens), and the listener reads them. Each
+ * round: a fresh table, 100,000 bans in one commit, then the listener drained; CPU is the process's
+ * user+sys (the kernel's commit work runs in our sendmsg).
+ */
+async function watched(): Promise<object> {
+  const N = 100_000;
+  const rounds: { watched: boolean; commitMs: number; cpuMs: number; datagrams: number; bytes: number; lost: number }[] = [];
+  const backend = new NftablesBackend();
+  try {
+    for (const w of [false, true, false, true]) {
+      await backend.setup();
+      const monitor = w ? new NftMonitor({}) : null;
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) backend.ban({ target: address(64, i), timeoutSeconds: TIMEOUT });
+      await backend.commit();
+      const commitMs = performance.now() - t0;
+      // Drain: until the listener has read nothing new for 100 ms.
+      let last = -1;
+      while (monitor !== null && monitor.stats().datagrams !== last) {
+        last = monitor.stats().datagrams;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const cpu = process.cpuUsage(cpu0);
+      const s = monitor?.stats();
+      monitor?.close();
+      rounds.push({ watched: w, commitMs, cpuMs: (cpu.user + cpu.system) / 1000, datagrams: s?.datagrams ?? 0, bytes: s?.bytes ?? 0, lost: (s?.enobufs ?? 0) + (s?.truncated ?? 0) });
+    }
+  } finally {
+    await backend.teardown();
+  }
+  return { n: N, rounds };
+}
+
 function iptables(n: number): object {
   const times: number[] = [];
   try {
@@ -192,8 +231,9 @@ let out: object;
 if (mode === 'latency') out = await latency();
 else if (mode === 'bulk') out = await bulk();
 else if (mode === 'iptables') out = iptables(Number(arg ?? 500));
+else if (mode === 'watched') out = await watched();
 else {
-  process.stderr.write('usage: enforce-child latency|bulk|iptables N (inside a network namespace)\n');
+  process.stderr.write('usage: enforce-child latency|bulk|iptables N|watched (inside a network namespace)\n');
   process.exit(2);
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);

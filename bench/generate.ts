@@ -19,14 +19,14 @@ export interface GenerateResult {
 }
 
 /** 2026-01-01T00:00:00Z in microseconds. */
-const T0 = Date.UTC(2026, 0, 1) * 1000;
+export const T0 = Date.UTC(2026, 0, 1) * 1000;
 
 // ---------------------------------------------------------------------------------------------
 // PRNG and address mixing
 
 
 /** A bijection on 32-bit integers (each step is invertible), so distinct inputs give distinct outputs. */
-function mix32(x: number): number {
+export function mix32(x: number): number {
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d);
   x ^= x >>> 15;
@@ -35,14 +35,14 @@ function mix32(x: number): number {
   return x >>> 0;
 }
 
-function ip4(a: number, b: number, c: number, d: number): number {
+export function ip4(a: number, b: number, c: number, d: number): number {
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Output: classic pcap, little-endian, microseconds, frames built in place
 
-class FrameSink {
+export class FrameSink {
   readonly buf = Buffer.allocUnsafe(8 << 20);
   readonly #fd: number;
   #used = 0;
@@ -97,7 +97,7 @@ class FrameSink {
 const PAYLOAD_SIZE = 1 << 16;
 
 /** Random payload bytes and their running word sums (cum[i] = sum of the first i 16-bit words). */
-class PayloadBlock {
+export class PayloadBlock {
   readonly bytes: Buffer;
   readonly cum: Float64Array;
 
@@ -116,7 +116,7 @@ class PayloadBlock {
   }
 }
 
-function words(b: Buffer, o: number, n: number): number {
+export function words(b: Buffer, o: number, n: number): number {
   let s = 0;
   const end = o + (n & ~1);
   for (let i = o; i < end; i += 2) s += (b[i] << 8) | b[i + 1];
@@ -124,19 +124,19 @@ function words(b: Buffer, o: number, n: number): number {
   return s;
 }
 
-function fold(s: number): number {
+export function fold(s: number): number {
   s = (s & 0xffff) + Math.floor(s / 65536);
   s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   return ~s & 0xffff;
 }
 
-function put16(b: Buffer, o: number, v: number): void {
+export function put16(b: Buffer, o: number, v: number): void {
   b[o] = v >>> 8;
   b[o + 1] = v;
 }
 
-function put32(b: Buffer, o: number, v: number): void {
+export function put32(b: Buffer, o: number, v: number): void {
   b[o] = v >>> 24;
   b[o + 1] = v >>> 16;
   b[o + 2] = v >>> 8;
@@ -175,20 +175,20 @@ function ipv4(b: Buffer, o: number, total: number, id: number, df: boolean, ttl:
   return 20;
 }
 
-const OPT_NONE = 0;
-const OPT_MSS = 1; // 4 bytes: what scanners send
-const OPT_LINUX_SYN = 2; // 20 bytes: mss, sackOK, TS, nop, wscale
-const OPT_TS = 3; // 12 bytes: nop, nop, TS
-const OPT_LEN = [0, 4, 20, 12];
+export const OPT_NONE = 0;
+export const OPT_MSS = 1; // 4 bytes: what scanners send
+export const OPT_LINUX_SYN = 2; // 20 bytes: mss, sackOK, TS, nop, wscale
+export const OPT_TS = 3; // 12 bytes: nop, nop, TS
+export const OPT_LEN = [0, 4, 20, 12];
 
-function pseudo(src: number, dst: number, proto: number, len: number): number {
+export function pseudo(src: number, dst: number, proto: number, len: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + len;
 }
 
 /**
  * Ethernet + IPv4 + TCP frame with `payLen` bytes from `pay`. Returns the frame length.
  */
-function tcpFrame(
+export function tcpFrame(
   b: Buffer,
   o: number,
   pay: PayloadBlock,
@@ -616,7 +616,7 @@ export function writeMixedCapture(path: string, packets: number, seed = 1): Gene
 // Spoofed SYN flood
 
 /** True for addresses a spoofing tool would not use: 0/8, 10/8, 127/8, multicast and above, the target. */
-function unusableSource(a: number, target: number): boolean {
+export function unusableSource(a: number, target: number): boolean {
   const first = a >>> 24;
   return first === 0 || first === 10 || first === 127 || first >= 224 || a === target;
 }

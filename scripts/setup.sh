@@ -3,7 +3,9 @@
 # npm dependencies from package-lock.json (which also builds dist/). Safe to run again.
 #   scripts/setup.sh          what the daemon needs
 #   scripts/setup.sh --test   plus the attackers and tools the tests and benchmarks drive (nmap, hping3,
-#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline, chromium, promtool)
+#                             tcpdump, dnsmasq, python3-scapy for the seeds' baseline, chromium, promtool,
+#                             fail2ban for the side-by-side test, which runs its own fail2ban-server in a namespace;
+#                             their services are neither started nor enabled on this host)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,7 @@ cd "$(dirname "$0")/.."
 packages=(nftables iproute2 iptables ipset ca-certificates g++ make python3 libpcap-dev libnetfilter-queue-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # chromium drives the dashboard test (playwright-core), prometheus brings promtool for the metrics test.
-  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils)
+  packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils fail2ban)
 fi
 
 missing=()
@@ -21,8 +23,18 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
+  # What is installed here are tools, not services for this host: apt must not start theirs (fail2ban would put
+  # its table into the host's own firewall, prometheus would listen, nftables.service would flush the ruleset).
+  # policy-rc.d is Debian's switch for that; one the host already has is left as it is.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+  if [[ "${1:-}" == "--test" ]] && command -v systemctl >/dev/null; then
+    systemctl disable fail2ban prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v node >/dev/null || (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then

@@ -1,6 +1,9 @@
 import { join } from 'node:path';
-import { NflogSource, nflogRules } from './capture/nflog.js';
-import { PcapLiveSource } from './capture/pcap-live.js';
+import { nflogRules } from './capture/nflog.js';
+import { NflogPacketSource, PcapPacketSource } from './capture/live-sources.js';
+import type { PacketSource } from './capture/source.js';
+import { CounterReader, CounterRegistry } from './model/counters.js';
+import { CounterLog } from './observe/counter-log.js';
 import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
@@ -10,8 +13,8 @@ import { ControlServer } from './control/server.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
-import { buildDeciding } from './enforce/decider.js';
-import type { Decider } from './enforce/incident-flow.js';
+import { buildDeciding } from './decide/decider.js';
+import type { Decider } from './model/decision.js';
 import { Enforcement } from './enforce/enforcement.js';
 import { PortwardenError } from './errors.js';
 import { InlineController } from './inline/controller.js';
@@ -20,8 +23,8 @@ import type { ControlHandler } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
-import { queueVerdicts } from './observe/metrics.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
+import { StateHistory } from './observe/address-history.js';
 import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
@@ -43,6 +46,8 @@ export interface DaemonOptions {
 }
 
 const CLOCK_EVERY_MS = 250;
+/** How often the counter log line says what changed (every stage's counters, from the registry). */
+const COUNTER_LOG_EVERY_MS = 60_000;
 
 /**
  * The live daemon, as wiring: capture → detect (Pipeline) → decide and enforce (IncidentFlow: policy,
@@ -65,8 +70,11 @@ export class Daemon {
   #guard!: LockoutGuard;
   /** The table (capture rules, allow sets, bans), the ban book and the reconciler. */
   #enforcement?: Enforcement<IncidentHandle>;
-  #pipeline?: Pipeline;
-  #captures: (NflogSource | PcapLiveSource)[] = [];
+  #captures: PacketSource[] = [];
+  /** Every stage's counters, read by metrics, status and the counter log. */
+  readonly #counters = new CounterRegistry();
+  #counterLog?: CounterLog;
+  #removePolicyCounters?: () => void;
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
   #handler?: ControlHandler;
@@ -102,7 +110,7 @@ export class Daemon {
     // Before anything is touched: a second daemon on the same state or socket must change nothing of the first.
     this.#lock = InstanceLock.acquire([join(c.state.dir, 'portwarden.pid'), `${c.control.socketPath}.lock`]);
     const keeper = (this.#keeper = StateKeeper.open(c.state.dir, log));
-    const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource() }));
+    const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource(), history: new StateHistory(c.state.dir, c.decide.escalation.scoreHalfLifeSeconds) }));
     this.#alerts = this.#buildAlerts(c);
     const decider = await this.#buildDecide(c);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
@@ -113,6 +121,7 @@ export class Daemon {
     if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
     const responder = this.#responder;
+    if (responder !== null) this.#counters.add(responder.counterGroup);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -144,25 +153,31 @@ export class Daemon {
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
     // detect → decide → enforce, connected once.
-    const pipeline = (this.#pipeline = new Pipeline(c.detection, flow.onIncident));
+    const pipeline = new Pipeline(c.detection, flow.onIncident);
+    this.#counters.add(pipeline.counters);
+    this.#counters.add(pipeline.decoder.counters);
+    this.#counters.add(
+      new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler', 'reconcile.rounds': 'reconcile rounds finished' }, () => ({
+        'reconcile.repairs': book.repairs,
+        'reconcile.rounds': enforcement.reconcileRounds,
+      })),
+    );
     const onError = (err: Error) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
-    if (nflog) this.#captures.push(new NflogSource({ group: c.capture.nflogGroup, snaplen: c.capture.snaplenBytes, onFrame: pipeline.onFrame, onError }));
-    else for (const name of interfaces) this.#captures.push(new PcapLiveSource({ interface: name, snaplen: c.capture.snaplenBytes, onFrame: pipeline.onFrame, onError }));
-    for (const source of this.#captures) await source.start();
+    const live = { snaplen: c.capture.snaplenBytes, onError, decoder: pipeline.decoder };
+    this.#captures = nflog ? [new NflogPacketSource({ group: c.capture.nflogGroup, ...live })] : interfaces.map((name) => new PcapPacketSource({ interface: name, ...live }));
+    for (const source of this.#captures) {
+      this.#counters.add(source.counters);
+      await source.start(pipeline.onPacket);
+    }
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => this.#guard,
       incidents: () => enforcement.incidents,
-      counters: async () => ({
-        ...pipeline.engine.counterValues(),
-        'capture.delivered': this.#captures.reduce((n, source) => n + source.stats.delivered, 0),
-        'capture.lost': this.#captures.reduce((n, source) => n + source.stats.lost, 0),
-        'reconcile.repairs': book.repairs,
-        'reconcile.rounds': enforcement.reconcileRounds,
-        ...(await this.#responder?.counters()),
-        ...this.#inline?.counters(),
-      }),
+      counters: async () => {
+        await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
+        return this.#counters.values();
+      },
       redecide: (config) => this.#buildDecide(config),
       reload: () => this.reload(),
     });
@@ -170,7 +185,9 @@ export class Daemon {
     await observatory.listen();
     this.#inline = new InlineController(log, book.active.addresses);
     this.#inline.start(c);
-    observatory.metrics.registerQueueVerdicts(() => queueVerdicts(this.#inline?.counters() ?? {}));
+    this.#counters.add(this.#inline.counterGroup);
+    this.#counterLog = new CounterLog(log, this.#counters, COUNTER_LOG_EVERY_MS);
+    this.#counterLog.start();
 
     this.#every(c.enforce.commitEveryMs, () => void book.commit());
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
@@ -188,9 +205,10 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    for (const source of this.#captures) source.stop();
+    for (const source of this.#captures) source.close();
     this.#inline?.stop();
     await this.#responder?.stop();
+    this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
@@ -241,12 +259,14 @@ export class Daemon {
 
   /** The lockout guard, escalation and decision policy of `c` (again on reload and `portwarden allow`). */
   async #buildDecide(c: PortwardenConfig): Promise<Decider> {
-    const { guard, decider } = await buildDeciding({
+    const { guard, decider, counters } = await buildDeciding({
       ...{ profile: c.profile, settings: c.decide, allowlist: c.allowlist, offenders: this.#keeper!.store, net64, log: this.#log },
       remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
       refused: (e) => this.#alerts?.publish(decideAlert(e)),
     });
     this.#guard = guard;
+    this.#removePolicyCounters?.();
+    this.#removePolicyCounters = this.#counters.add(counters);
     if (this.#enforcement !== undefined) this.#enforcement.decider = decider;
     return decider;
   }
@@ -254,13 +274,9 @@ export class Daemon {
   /** What metrics, health and the dashboard read; getters, since most parts are built after the observatory. */
   #observeSource(): ObservatorySource {
     return {
-      decodeStats: () => this.#pipeline?.decodeStats ?? null,
-      detectionCounters: () => this.#pipeline?.engine.counterValues() ?? null,
-      probesByClass: () => this.#pipeline?.engine.probesByClass ?? null,
-      captures: () => this.#captures.map((source) => source.stats),
+      counters: this.#counters,
       captureRunning: () => this.#captures.length > 0 && this.#captures.every((source) => source.running),
       bans: () => this.#enforcement?.book?.active ?? new Map(),
-      repairs: () => this.#enforcement?.book?.repairs ?? 0,
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,

@@ -1,6 +1,7 @@
 """The seeds' way, for a baseline measured in the same run: Scapy dissects every packet and a dict
 counts SYNs per source (the sketch's detection). Reads the first N packets of a capture offline and
-prints one JSON line: packets, seconds, packets per second.
+prints one JSON line: packets, seconds, packets per second, and the same per CPU-second (user + sys
+of this process), as the analyze figures are.
 
     /usr/bin/python3 bench/baseline/scapy_sketch.py CAPTURE N
 """
@@ -16,6 +17,7 @@ suspects = set()
 THRESHOLD = 5
 packets = 0
 start = time.perf_counter()
+cpu_start = time.process_time()
 with PcapReader(path) as reader:
     for pkt in reader:
         packets += 1
@@ -27,4 +29,5 @@ with PcapReader(path) as reader:
         if packets >= limit:
             break
 seconds = time.perf_counter() - start
-print(json.dumps({"packets": packets, "seconds": seconds, "packets_per_second": packets / seconds, "suspects": len(suspects)}))
+cpu_seconds = time.process_time() - cpu_start
+print(json.dumps({"packets": packets, "seconds": seconds, "packets_per_second": packets / seconds, "cpu_seconds": cpu_seconds, "packets_per_cpu_second": packets / cpu_seconds, "suspects": len(suspects)}))

@@ -281,6 +281,9 @@ test('200 scans from one /24 within a minute: 60 bans, then the /24 as one prefi
   assert.deepEqual(p.bansInWindow(T0 + 30_000), { newBans: 60, widened: 1 });
   assert.equal(events.filter((e) => e['event.action'] === 'ban-widened').length, 1);
   assert.deepEqual(p.stats, { decisions: 200, newBans: 60, widenedBans: 1, capped: 0, refused: 0 });
+  const registered: Record<string, number> = {};
+  p.counterGroup.forEach((name, value) => (registered[name] = value));
+  assert.deepEqual(registered, { 'decide.decisions': 200, 'decide.new_bans': 60, 'decide.widened_bans': 1, 'decide.capped': 0, 'decide.refused': 0 }, 'the same counts, as the registry reads them');
 });
 
 test('200 scans from 200 different /24s within a minute: 60 bans, 140 alerts saying the cap was reached', () => {

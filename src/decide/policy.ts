@@ -1,3 +1,4 @@
+import type { CounterGroup } from '../model/counters.js';
 import type { DecideLogEvent } from '../model/decision.js';
 /**
  * The decision policy: incident in, decision out. detect only reports; this is the one place that
@@ -69,6 +70,22 @@ export interface PolicyStats {
   refused: number;
 }
 
+/** PolicyStats as registry counters (`decide.*`), each with what it counts. */
+export const PolicyCounterDoc: Readonly<Record<keyof PolicyStats, string>> = {
+  decisions: 'incidents the policy decided on',
+  newBans: 'new bans decided (a target not banned in the window)',
+  widenedBans: 'bans widened to a prefix (IPv6 /64 and the like)',
+  capped: 'targets not banned because of the new-ban cap',
+  refused: 'targets the lockout guard refused to ban',
+};
+const POLICY_COUNTER_NAMES: Readonly<Record<keyof PolicyStats, string>> = {
+  decisions: 'decide.decisions',
+  newBans: 'decide.new_bans',
+  widenedBans: 'decide.widened_bans',
+  capped: 'decide.capped',
+  refused: 'decide.refused',
+};
+
 const WINDOW_MS = 60_000;
 /** Widened prefixes remembered past the window (so later sources in them are 'covered'); oldest dropped first. */
 const MAX_WIDENED_REMEMBERED = 100_000;
@@ -116,6 +133,14 @@ export class DecisionPolicy {
   get stats(): Readonly<PolicyStats> {
     return { ...this.#stats };
   }
+
+  /** The stats for the counter registry, as `decide.decisions`, `decide.new_bans` … */
+  readonly counterGroup: CounterGroup = {
+    group: 'decide',
+    forEach: (visit) => {
+      for (const key of Object.keys(POLICY_COUNTER_NAMES) as (keyof PolicyStats)[]) visit(POLICY_COUNTER_NAMES[key], this.#stats[key], PolicyCounterDoc[key]);
+    },
+  };
 
   /** New bans (and widened prefix bans) in the 60 s up to `nowMs`. */
   bansInWindow(nowMs: number): { newBans: number; widened: number } {

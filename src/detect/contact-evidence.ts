@@ -184,6 +184,16 @@ export class ContactEvidence<Item> extends ClassCounts {
     return false;
   }
 
+  /**
+   * The record is forgotten: drops what only judging new contacts needs (the dedup set, the first-seen
+   * times), keeping what an incident's record shows. An analysis keeps its incidents to the end, so
+   * without this each would keep its scan's every port.
+   */
+  shed(): void {
+    this.#seen = null;
+    this.#times.length = 0;
+  }
+
   /** A repeated probe to an item already counted. */
   addRepeat(nowMs: number): void {
     this.probes++;

@@ -1,3 +1,5 @@
+import { counterIds } from '../model/counters.js';
+
 /**
  * Detection counters: a public vocabulary (logs, `analyze` summary, metrics), one table, each with
  * what it counts. Incremented by index on the hot path.
@@ -22,4 +24,4 @@ export const DetectionCounterDoc = {
 
 export type DetectionCounterName = keyof typeof DetectionCounterDoc;
 export const DETECTION_COUNTER_NAMES = Object.keys(DetectionCounterDoc) as DetectionCounterName[];
-export const DetectionCounter = Object.fromEntries(DETECTION_COUNTER_NAMES.map((n, i) => [n, i])) as Record<DetectionCounterName, number>;
+export const DetectionCounter = counterIds(DetectionCounterDoc);

@@ -34,6 +34,8 @@ import { Claim, SlotTable } from './slot-table.js';
 import { SweepIncident } from './sweep.js';
 import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
+import { DueQueue } from './due-queue.js';
+import { PrefixFloods } from './prefix-flood.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -108,8 +110,22 @@ export class DetectionEngine {
   readonly #itemBudget: ItemBudget;
   /** Records holding evidence now, against limits.maxEvidenceRecords. */
   #evidenceRecords = 0;
+  /**
+   * Record slots whose evidence may have expired, by the time it may have (queued once per slot while
+   * it holds evidence: `#pairQueued`, `#sweepQueued`), so expiry looks only at what may be due.
+   */
+  readonly #pairExpiry = new DueQueue<number>();
+  readonly #pairQueued: Uint8Array;
+  readonly #sweepExpiry = new DueQueue<number>();
+  readonly #sweepQueued: Uint8Array;
   readonly #targets = new Map<AddressKey, TargetState>();
+  /** Every target, by the time it may have gone idle. */
+  readonly #targetExpiry = new DueQueue<TargetState>();
+  /** Creation order of targets (the order a scan of the map would meet them). */
+  #targetSequence = 0;
   readonly #floods: FloodDetector;
+  /** SYN floods spread over the hosts of an IPv4 /16 (each host below the per-target rate). */
+  readonly #prefixFloods: PrefixFloods;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
   readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
@@ -139,8 +155,11 @@ export class DetectionEngine {
     this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
     this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
     this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
+    this.#pairQueued = new Uint8Array(this.#pairs.capacity);
+    this.#sweepQueued = new Uint8Array(this.#sweeps.capacity);
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
+    this.#prefixFloods = new PrefixFloods(settings.flood);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
     this.#listener = listener;
@@ -212,6 +231,8 @@ export class DetectionEngine {
       const opened = this.#floods.closeWindow(t, this.#clockMs);
       if (opened !== null) this.#report(opened);
     }
+    this.#prefixFloods.closeDue(this.#clockMs, false);
+    this.#reportPrefixFloods();
   }
 
   /**
@@ -226,6 +247,8 @@ export class DetectionEngine {
       const opened = this.#floods.closeWindow(t, now);
       if (opened !== null) this.#report(opened);
     }
+    this.#prefixFloods.closeDue(now, true);
+    this.#reportPrefixFloods();
   }
 
   /**
@@ -257,11 +280,21 @@ export class DetectionEngine {
     const proto = v6 ? IpProtocol.TCP + 256 : IpProtocol.TCP;
     let t: TargetState | null = null;
     if ((flags & (SYN | ACK | RST)) === SYN) {
+      if (!v6) {
+        // A SYN into a /16 under a spread flood from a source never seen in it is a flood member: no
+        // target state, flow or record (a source that sends again is tracked as usual).
+        const prefix = this.#prefixFloods.count(src, dst, now);
+        if (this.#prefixFloods.opened.length > 0) this.#reportPrefixFloods();
+        if (now <= prefix.floodUntilMs && !this.#prefixFloods.seenBefore(src, now)) {
+          this.counters[DetectionCounter['flood.member_probes']]++;
+          return;
+        }
+      }
       t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
       // A SYN from an unknown source to a flooded target is a flood member: counted in the flood, and
       // not given a flow, which under a spoofed flood would only churn the flow table. A real client
       // still gets its flow from the target's SYN-ACK.
-      if (now <= t.floodUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
+      if (now <= t.memberUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
         this.counters[DetectionCounter['flood.member_probes']]++;
         return;
       }
@@ -308,6 +341,7 @@ export class DetectionEngine {
           ft.setState(slot, st | FlowState.COMPLETED);
           const target = this.#flowTarget[slot];
           if (target !== null) target.synCompleted++;
+          if (!v6) this.#prefixFloods.completed(dst);
           this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
         }
       }
@@ -425,7 +459,7 @@ export class DetectionEngine {
     const family = v6 ? V6 : 0;
     const pairs = this.#pairs;
     let pair = pairs.locate(src, dst, family, now);
-    if (pair < 0 && t !== null && now <= t.floodUntilMs) {
+    if (pair < 0 && t !== null && now <= t.memberUntilMs) {
       // A flood's (likely spoofed) members would only fill the tables: the flood incident counts them.
       this.counters[DetectionCounter['flood.member_probes']]++;
       return;
@@ -543,6 +577,7 @@ export class DetectionEngine {
     }
     this.#pairEvidence[pair] = ports;
     this.#pairs.keepLong(pair);
+    this.#queueExpiry(this.#pairs, this.#pairExpiry, this.#pairQueued, pair);
     return ports;
   }
 
@@ -569,6 +604,7 @@ export class DetectionEngine {
     this.#sweepEvidence[sweep] = hosts;
     this.#sweepFirstHost6[sweep] = null;
     sweeps.keepLong(sweep);
+    this.#queueExpiry(sweeps, this.#sweepExpiry, this.#sweepQueued, sweep);
     return hosts;
   }
 
@@ -588,7 +624,7 @@ export class DetectionEngine {
   /** Takes a record slot, counting what taking it cost and releasing the evidence it held. */
   #claimRecord(
     table: SlotTable,
-    evidence: ({ remembered: number } | null)[],
+    evidence: ({ remembered: number; shed(): void } | null)[],
     slot: number,
     k1: number,
     k2: number,
@@ -601,6 +637,7 @@ export class DetectionEngine {
     if (old !== null) {
       this.#itemBudget.release(old.remembered);
       this.#evidenceRecords--;
+      old.shed();
       evidence[slot] = null;
     }
     table.claim(slot, k1, k2, k3, now);
@@ -775,7 +812,24 @@ export class DetectionEngine {
   #distributedFailure(source: AddressKey, target: AddressKey, portKey: number, cls: number, now: number): void {
     const t = this.#targets.get(target) ?? this.#newTarget(target, now);
     t.lastMs = now;
-    if (t.distributed === null) t.distributed = new DistributedState(target, now);
+    if (t.distributed === null) {
+      // A target's first failure waits inline: most targets get one (a spoofed flood's scattered SYNs,
+      // a client's refused connection), and the window's maps cost about a kilobyte each. The second
+      // replays it, so the state is exactly what it would have been.
+      const s = this.settings.distributed;
+      if (t.firstFailureSource === null && s.minPorts > 1) {
+        t.firstFailureSource = source;
+        t.firstFailurePort = portKey;
+        t.firstFailureClass = cls;
+        t.firstFailureMs = now;
+        return;
+      }
+      t.distributed = new DistributedState(target, t.firstFailureSource === null ? now : t.firstFailureMs);
+      if (t.firstFailureSource !== null) {
+        t.distributed.addFailure(t.firstFailureSource, t.firstFailurePort, t.firstFailureClass, t.firstFailureMs, s);
+        t.firstFailureSource = null;
+      }
+    }
     const before = t.distributed.incident;
     const incident = t.distributed.addFailure(source, portKey, cls, now, this.settings.distributed);
     if (incident !== null && before === null) this.#report(incident);
@@ -791,6 +845,12 @@ export class DetectionEngine {
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------------
+
+  #reportPrefixFloods(): void {
+    const opened = this.#prefixFloods.opened;
+    for (const incident of opened) this.#report(incident);
+    opened.length = 0;
+  }
 
   #report(incident: Incident): void {
     this.#incidents.push(incident);
@@ -811,7 +871,16 @@ export class DetectionEngine {
       this.counters[DetectionCounter['limit.targets']]++;
     }
     const t = new TargetState(key, now);
+    t.sequence = this.#targetSequence++;
     this.#targets.set(key, t);
+    const queue = this.#targetExpiry;
+    if (queue.size > 2 * this.#targets.size + 1024) {
+      // Targets forgotten early (maxTargets) leave stale entries: rebuild from the live ones, so the
+      // queue stays within twice the map (amortised O(1) per target).
+      queue.clear();
+      const idleMs = this.#targetIdleMs();
+      for (const live of this.#targets.values()) queue.push(live.lastMs + idleMs, live);
+    } else queue.push(now + this.#targetIdleMs(), t);
     return t;
   }
 
@@ -837,28 +906,67 @@ export class DetectionEngine {
     if (now < this.#nextTargetExpiryMs) return;
     this.#nextTargetExpiryMs = now + TARGET_EXPIRY_EVERY_MS;
     // Expired records keep their slots until a lookup reuses them; give their evidence back now, or the
-    // evidence count would creep up to its limit in a long run.
-    this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, now);
-    this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, now);
-    const idleMs = Math.max(this.settings.limits.lightSourceIdleMs, this.settings.distributed.windowMs);
-    for (const [key, t] of this.#targets) {
-      if (now - t.lastMs > idleMs) {
-        const opened = this.#floods.closeWindow(t, now);
-        if (opened !== null) this.#report(opened);
-        this.#targets.delete(key);
-        this.counters[DetectionCounter['expired.targets']]++;
-      }
+    // evidence count would creep up to its limit in a long run. Each check looks only at what the
+    // queues say may be due, and decides exactly as a scan of every record and target would.
+    this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, this.#pairExpiry, this.#pairQueued, now);
+    this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, this.#sweepExpiry, this.#sweepQueued, now);
+    this.#expireTargets(now);
+  }
+
+  #targetIdleMs(): number {
+    return Math.max(this.settings.limits.lightSourceIdleMs, this.settings.distributed.windowMs);
+  }
+
+  /** Forgets the targets idle longer than the target idle time, in the order they were created. */
+  #expireTargets(now: number): void {
+    const idleMs = this.#targetIdleMs();
+    const queue = this.#targetExpiry;
+    const expired: TargetState[] = [];
+    const requeue: TargetState[] = [];
+    // 1 ms of slack: the queue's due times are sums, the decision below is the exact comparison.
+    while (queue.peekDue() <= now + 1) {
+      const t = queue.pop();
+      if (this.#targets.get(t.key) !== t) continue; // forgotten already (maxTargets)
+      if (now - t.lastMs > idleMs) expired.push(t);
+      else requeue.push(t);
+    }
+    for (const t of requeue) queue.push(t.lastMs + idleMs, t);
+    if (expired.length > 1) expired.sort((a, b) => a.sequence - b.sequence);
+    for (const t of expired) {
+      const opened = this.#floods.closeWindow(t, now);
+      if (opened !== null) this.#report(opened);
+      this.#targets.delete(t.key);
+      this.counters[DetectionCounter['expired.targets']]++;
     }
   }
 
-  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number } | null)[], now: number): void {
-    for (let slot = 0; slot < evidence.length; slot++) {
+  /** Queues a record slot that now holds evidence for its expiry check, unless it is queued already. */
+  #queueExpiry(table: SlotTable, queue: DueQueue<number>, queued: Uint8Array, slot: number): void {
+    if (queued[slot] !== 0) return; // its entry is due no later than this record's expiry
+    queued[slot] = 1;
+    queue.push(table.lastMs(slot) + table.longIdleMs, slot);
+  }
+
+  #releaseExpiredEvidence(table: SlotTable, evidence: ({ remembered: number; shed(): void } | null)[], queue: DueQueue<number>, queued: Uint8Array, now: number): void {
+    let requeue: number[] | null = null;
+    while (queue.peekDue() <= now + 1) {
+      const slot = queue.pop();
       const e = evidence[slot];
-      if (e === null || table.alive(slot, now)) continue;
+      if (e === null) {
+        queued[slot] = 0;
+        continue;
+      }
+      if (table.alive(slot, now)) {
+        (requeue ??= []).push(slot);
+        continue;
+      }
+      queued[slot] = 0;
       this.#itemBudget.release(e.remembered);
       this.#evidenceRecords--;
+      e.shed();
       evidence[slot] = null;
     }
+    if (requeue !== null) for (const slot of requeue) queue.push(table.lastMs(slot) + table.longIdleMs, slot);
   }
 
   #absorbGroupMembers(): void {

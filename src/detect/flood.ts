@@ -30,19 +30,36 @@ export class FloodSources {
 export class TargetState {
   lastMs: number;
   windowStartMs: number;
-  readonly counts = new Uint32Array(3);
+  // A plain array, not a typed one: a TargetState is made for every host a SYN reaches, and each typed
+  // array is an ArrayBuffer of its own to allocate and collect.
+  readonly counts: number[] = [0, 0, 0];
   synCompleted = 0;
   /** UDP flows to this target it answered, this window: a busy server, not a flood. */
   udpAnswered = 0;
   /** 1,024-bit port bitmap of the current window: distinct ports, approximately, without allocation. */
-  readonly portBits = new Uint32Array(32);
+  portBits: Uint32Array | null = null;
+  /** Bit of the window's first port, while it is the only one (the bitmap is made at the second). */
+  firstPortBit = -1;
   distinctPorts = 0;
   lastPortKey = -1;
   sources: FloodSources | null = null;
   readonly floods: (FloodIncident | null)[] = [null, null, null];
   /** Until then, a first contact from an unknown source is a flood member, not a new source to track. */
   floodUntilMs = -Infinity;
+  /**
+   * Until then, a first contact from an unknown source is counted as a flood member and given no
+   * state: `floodUntilMs`, or the end of a window that has already passed the flood rate (so a flood's
+   * first window does not build state for every one of its sources before it is judged).
+   */
+  memberUntilMs = -Infinity;
   distributed: DistributedState | null = null;
+  /** The first failed probe of the target, until a second one makes `distributed` (engine). */
+  firstFailureSource: AddressKey | null = null;
+  firstFailurePort = 0;
+  firstFailureClass = 0;
+  firstFailureMs = 0;
+  /** Creation order among targets (the engine expires idle targets in this order). */
+  sequence = 0;
 
   constructor(
     readonly key: AddressKey,
@@ -74,11 +91,22 @@ export class FloodDetector {
     t.lastMs = nowMs;
     const n = ++t.counts[cls];
     const bit = (portKey * 0x9e3779b1) >>> 22;
-    const word = bit >>> 5;
-    const mask = 1 << (bit & 31);
-    if ((t.portBits[word] & mask) === 0) {
-      t.portBits[word] |= mask;
-      t.distinctPorts++;
+    if (t.distinctPorts === 0) {
+      t.firstPortBit = bit;
+      t.distinctPorts = 1;
+    } else if (bit !== t.firstPortBit || t.distinctPorts > 1) {
+      let bits = t.portBits;
+      if (bits === null) bits = t.portBits = new Uint32Array(32);
+      if (t.distinctPorts === 1 && t.firstPortBit >= 0) {
+        bits[t.firstPortBit >>> 5] |= 1 << (t.firstPortBit & 31);
+        t.firstPortBit = -1;
+      }
+      const word = bit >>> 5;
+      const mask = 1 << (bit & 31);
+      if ((bits[word] & mask) === 0) {
+        bits[word] |= mask;
+        t.distinctPorts++;
+      }
     }
     t.lastPortKey = portKey;
     if (t.sources !== null) t.sources.add(source, sourceHash);
@@ -88,7 +116,19 @@ export class FloodDetector {
     }
     const open = t.floods[cls];
     if (open !== null && nowMs <= t.floodUntilMs) open.lastMs = nowMs;
+    else if (n >= this.#thresholds[cls] && t.memberUntilMs < t.windowStartMs + this.#s.windowMs && this.#overRate(t, cls, n)) {
+      t.memberUntilMs = t.windowStartMs + this.#s.windowMs;
+    }
     return opened;
+  }
+
+  /** Whether `n` packets of class `cls` in `t`'s window so far look like a flood (the window's tests but the rate). */
+  #overRate(t: TargetState, cls: number, n: number): boolean {
+    const s = this.#s;
+    if (t.distinctPorts > Math.max(1, n * s.maxPortRatio)) return false;
+    if (cls === FloodClass.syn && t.synCompleted >= n * s.maxCompletedRatio) return false;
+    if (cls === FloodClass.udp && t.udpAnswered >= n * s.maxCompletedRatio) return false;
+    return true;
   }
 
   /**
@@ -125,9 +165,13 @@ export class FloodDetector {
       if (t.distinctPorts === 1) incident.portKey = t.lastPortKey;
       else incident.portKey = -1;
       t.floodUntilMs = nowMs + 2 * s.windowMs;
+      if (t.memberUntilMs < t.floodUntilMs) t.memberUntilMs = t.floodUntilMs;
     }
-    t.counts.fill(0);
-    t.portBits.fill(0);
+    t.counts[0] = 0;
+    t.counts[1] = 0;
+    t.counts[2] = 0;
+    if (t.portBits !== null && t.distinctPorts > 1) t.portBits.fill(0);
+    t.firstPortBit = -1;
     t.distinctPorts = 0;
     t.synCompleted = 0;
     t.udpAnswered = 0;

@@ -1,69 +1,73 @@
-import { readCaptureFileSync, type CaptureFileSummary } from '../capture/capture-file.js';
 import type { DetectionSettings } from './settings.js';
-import { decodeFrame } from '../decode/decoder.js';
-import { DecodeStats } from '../decode/events.js';
-import { Packet } from '../model/packet.js';
+import { CaptureFileSource, type FileReport } from '../capture/file-source.js';
+import { FrameDecoder, type PacketHandler } from '../capture/source.js';
+import { CounterTable, type CounterGroup } from '../model/counters.js';
+import type { Packet } from '../model/packet.js';
+import { PROBE_CLASS_NAMES } from '../model/probe.js';
+import { DetectionCounterDoc } from './counters.js';
 import { DetectionEngine, type IncidentListener } from './engine.js';
-import { CaptureError } from '../errors.js';
+
+export type { FileReport } from '../capture/file-source.js';
+
+const PROBE_CLASS_DOCS: Readonly<Record<string, string>> = Object.fromEntries(PROBE_CLASS_NAMES.map((name) => [name, `probes of class ${name} seen (repeats included)`]));
 
 /**
- * capture → decode → detect, wired once. `onFrame` is the one function every capture source calls;
- * it reuses a single Packet, so a frame costs no allocation before detection.
+ * packet source → detection, wired once. Every source detection reads (NFLOG, libpcap, capture
+ * files) is given this pipeline's `decoder` and started with `onPacket`: frames are decoded once,
+ * into the decoder's one reused Packet, and handed to the engine; nothing is allocated per frame
+ * before detection.
  */
 export class Pipeline {
-  readonly packet = new Packet();
-  readonly decodeStats = new DecodeStats();
+  /** Detection's decode step, shared by all its sources (they count as one capture: `decode.*`). */
+  readonly decoder: FrameDecoder;
   readonly engine: DetectionEngine;
-  /**
-   * Bound once so capture sources can call it without a closure per frame. A FrameHandler; a file
-   * source's recordOffset is where decoder events say a frame is.
-   */
-  readonly onFrame: (buf: Buffer, offset: number, length: number, tsUs: number, linkType: number, originalLength?: number, recordOffset?: number) => void;
+  /** Bound once: what detection's packet sources are started with. */
+  readonly onPacket: PacketHandler;
+  /** Detection's counters for the registry: the engine's (`packets.seen` …) and probes by class (`probes.class.syn` …). */
+  readonly counters: CounterGroup;
 
   constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
-    this.engine = new DetectionEngine(settings, listener);
-    const packet = this.packet;
-    const stats = this.decodeStats;
-    const engine = this.engine;
-    this.onFrame = (buf, offset, length, tsUs, linkType, _originalLength, recordOffset = -1) => {
-      stats.position = recordOffset;
-      decodeFrame(packet, buf, offset, length, linkType, tsUs, stats);
-      packet.frameIndex = stats.frames - 1;
-      engine.process(packet);
+    const engine = new DetectionEngine(settings, listener);
+    this.engine = engine;
+    this.onPacket = (packet) => engine.process(packet);
+    this.decoder = new FrameDecoder('decode', this.onPacket);
+    const detection = new CounterTable('detect', DetectionCounterDoc, { values: engine.counters });
+    const probes = new CounterTable('detect.probes', PROBE_CLASS_DOCS, { prefix: 'probes.class', values: engine.probesByClass });
+    this.counters = {
+      group: 'detect',
+      forEach(visit) {
+        detection.forEach(visit);
+        probes.forEach(visit);
+      },
     };
   }
-}
 
-export interface FileReport {
-  path: string;
-  summary: CaptureFileSummary | null;
-  error: CaptureError | null;
+  /** The reused Packet every frame is decoded into. */
+  get packet(): Packet {
+    return this.decoder.packet;
+  }
+
+  get decodeStats(): FrameDecoder['stats'] {
+    return this.decoder.stats;
+  }
+
+  /** The decoder's frame callback: for raw frame readers (NflogSource, PcapLiveSource, tests) that are not PacketSources. */
+  get onFrame(): FrameDecoder['onFrame'] {
+    return this.decoder.onFrame;
+  }
 }
 
 /**
  * Reads capture files in order into one pipeline, as one continuous capture (a rotated series works).
  * A file that fails part-way keeps what came before it; its error is reported and the next file read.
- * Reads synchronously: offline analysis has nothing else to do, and waiting on each async chunk read
- * left the core idle for about 6% of the run.
  */
 export function analyzeFiles(
   paths: readonly string[],
   pipeline: Pipeline,
   onProgress?: (path: string, bytesRead: number, fileSize: number) => void,
 ): FileReport[] {
-  const reports: FileReport[] = [];
-  for (const path of paths) {
-    pipeline.decodeStats.beginSource(path);
-    try {
-      const summary = readCaptureFileSync(path, pipeline.onFrame, {
-        onProgress: onProgress === undefined ? undefined : (read, size) => onProgress(path, read, size),
-      });
-      reports.push({ path, summary, error: null });
-    } catch (err) {
-      if (!(err instanceof CaptureError)) throw err;
-      reports.push({ path, summary: null, error: err });
-    }
-  }
+  const source = new CaptureFileSource(paths, { decoder: pipeline.decoder, onProgress });
+  const reports = source.run(pipeline.onPacket);
   pipeline.engine.flush();
   return reports;
 }

@@ -20,6 +20,7 @@ import { dnsQuestion } from '../decode/dns.js';
 import { formatIPv4, formatIPv6 } from '../net/address.js';
 import { u16 } from '../decode/bytes.js';
 import type { EventLogger } from '../model/logger.js';
+import { CounterTable, counterIds } from '../model/counters.js';
 import type { Blocklist, BlocklistMatch } from './blocklist.js';
 import { SourceLimiter, TokenBucket } from '../net/rate-limit.js';
 import { buildTcpReset, buildUdpAnswer, Rcode } from './answer.js';
@@ -53,8 +54,21 @@ export interface DnsVerdict {
   reply: Buffer | null;
 }
 
-export const DNS_COUNTERS = ['dns.queries', 'dns.blocked', 'dns.allowed', 'dns.malformed', 'dns.answered', 'dns.reset', 'dns.unanswerable', 'dns.answer_suppressed', 'dns.other'] as const;
-export type DnsCounter = (typeof DNS_COUNTERS)[number];
+/** The DNS filter's counters (names as status shows them), each with what it counts. */
+export const DnsCounterDoc = {
+  'dns.queries': 'DNS queries checked against the blocklist (every query of a TCP segment)',
+  'dns.blocked': 'queries for a blocked name (dropped)',
+  'dns.allowed': 'queries for a name not on the blocklist (accepted)',
+  'dns.malformed': 'port-53 packets that are not a parsable DNS message (accepted or dropped as dns.malformed says)',
+  'dns.answered': 'blocked UDP queries answered in their place (NXDOMAIN or sinkhole)',
+  'dns.reset': 'blocked TCP queries whose connection was reset',
+  'dns.unanswerable': 'blocked queries no answer could be built for (dropped unanswered)',
+  'dns.answer_suppressed': 'answers or resets not sent: over the per-source or global answer rate (the query still dropped)',
+  'dns.other': 'port-53 packets with no question to check (responses, bare TCP segments, other protocols): accepted',
+} as const;
+export type DnsCounter = keyof typeof DnsCounterDoc;
+export const DNS_COUNTERS = Object.keys(DnsCounterDoc) as DnsCounter[];
+const C = counterIds(DnsCounterDoc);
 
 const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY' };
 
@@ -71,7 +85,9 @@ export class DnsFilter {
   readonly #now: () => number;
   #perSource: SourceLimiter;
   #global: TokenBucket;
-  readonly counters: Record<DnsCounter, number> = Object.fromEntries(DNS_COUNTERS.map((c) => [c, 0])) as Record<DnsCounter, number>;
+  /** The counts, by handle (register `table` with the counter registry). */
+  readonly table = new CounterTable('dns', DnsCounterDoc);
+  readonly #c = this.table.values;
 
   constructor(blocklist: Blocklist, settings: DnsFilterSettings, log: EventLogger, now: () => number = () => performance.now()) {
     this.#blocklist = blocklist;
@@ -101,8 +117,13 @@ export class DnsFilter {
   #mayAnswer(p: Packet): boolean {
     const now = this.#now();
     if (this.#perSource.take(sourceIp(p), now) && this.#global.take(now)) return true;
-    this.counters['dns.answer_suppressed']++;
+    this.#c[C['dns.answer_suppressed']]++;
     return false;
+  }
+
+  /** Name → count (status, tests); the hot path counts through `table`. */
+  get counters(): Record<DnsCounter, number> {
+    return this.table.toRecord();
   }
 
   get blocklistSize(): number {
@@ -113,7 +134,7 @@ export class DnsFilter {
   decide(p: Packet): DnsVerdict {
     if (p.protocol === 17) return this.#udp(p);
     if (p.protocol === 6) return this.#tcp(p);
-    this.counters['dns.other']++;
+    this.#c[C['dns.other']]++;
     return ACCEPT;
   }
 
@@ -122,21 +143,21 @@ export class DnsFilter {
     const q = dnsQuestion(p, this.#decodeStats);
     if (q === null) {
       if (this.#decodeStats.counts[DNS_MALFORMED] !== before || p.payloadLength === 0) return this.#malformed(p);
-      this.counters['dns.other']++;
+      this.#c[C['dns.other']]++;
       return ACCEPT;
     }
     if (q.isResponse) {
-      this.counters['dns.other']++;
+      this.#c[C['dns.other']]++;
       return ACCEPT;
     }
-    this.counters['dns.queries']++;
+    this.#c[C['dns.queries']]++;
     const match = this.#blocklist.match(q.name);
     this.#logQuery(p, q.name, q.type, match);
     if (match === null) {
-      this.counters['dns.allowed']++;
+      this.#c[C['dns.allowed']]++;
       return ACCEPT;
     }
-    this.counters['dns.blocked']++;
+    this.#c[C['dns.blocked']]++;
     const s = this.#settings;
     if (s.action === 'drop' || !this.#mayAnswer(p)) return DROP;
     const reply = buildUdpAnswer(p, {
@@ -145,8 +166,8 @@ export class DnsFilter {
       address6: s.sinkhole6,
       ttlSeconds: s.answerTtlSeconds,
     });
-    if (reply === null) this.counters['dns.unanswerable']++;
-    else this.counters['dns.answered']++;
+    if (reply === null) this.#c[C['dns.unanswerable']]++;
+    else this.#c[C['dns.answered']]++;
     return { accept: false, reply };
   }
 
@@ -174,26 +195,26 @@ export class DnsFilter {
       if (q === null) return sawQuery ? ACCEPT : this.#malformed(p);
       if (!q.isResponse) {
         sawQuery = true;
-        this.counters['dns.queries']++;
+        this.#c[C['dns.queries']]++;
         const match = this.#blocklist.match(q.name);
         this.#logQuery(p, q.name, q.type, match);
         if (match !== null) {
-          this.counters['dns.blocked']++;
+          this.#c[C['dns.blocked']]++;
           if (this.#settings.action === 'drop' || !this.#mayAnswer(p)) return DROP;
           const reply = buildTcpReset(p);
-          if (reply !== null) this.counters['dns.reset']++;
+          if (reply !== null) this.#c[C['dns.reset']]++;
           return { accept: false, reply };
         }
-        this.counters['dns.allowed']++;
+        this.#c[C['dns.allowed']]++;
       }
       at = msgEnd;
     }
-    if (!sawQuery) this.counters['dns.other']++;
+    if (!sawQuery) this.#c[C['dns.other']]++;
     return ACCEPT;
   }
 
   #malformed(p: Packet): DnsVerdict {
-    this.counters['dns.malformed']++;
+    this.#c[C['dns.malformed']]++;
     if (this.#settings.logQueries !== 'none') {
       this.#log.warn({ 'event.kind': 'event', 'event.action': 'dns-malformed', 'source.ip': sourceIp(p), 'network.transport': p.protocol === 6 ? 'tcp' : 'udp', 'event.outcome': this.#settings.malformed === 'drop' ? 'failure' : 'success' }, `malformed DNS packet from ${sourceIp(p)}: ${this.#settings.malformed === 'drop' ? 'dropped' : 'accepted'}`);
     }

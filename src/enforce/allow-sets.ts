@@ -61,6 +61,11 @@ export class AllowSets {
     this.protect();
   }
 
+  /** Entries the kernel allow sets hold (as last queued). */
+  get size(): number {
+    return this.#allowed.size;
+  }
+
   /** The table was set up again: its allow sets are empty. */
   forgetKernel(): void {
     this.#allowed.clear();

@@ -32,6 +32,9 @@ export interface EnforcementBackend {
 
   // Abilities only some backends have: optional, so callers ask `backend.x?.()` instead of naming a class.
 
+  /** The name of the backend's nf_tables table (family inet), when it has one: its deletion is repaired as soon as it is heard. */
+  readonly nfTableName?: string;
+
   /**
    * Restart without a gap: lays the new rules over the existing table and keeps the ban sets' elements.
    * Null when it did; otherwise why not (then `setup` replaces the table). Backends whose sets cannot

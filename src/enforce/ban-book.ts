@@ -336,16 +336,19 @@ export class BanBook<Incident = unknown> {
     }
   }
 
-  /** After the table was set up again (empty): every ban still due goes back; ended ones leave the book. */
-  reinstall(): void {
+  /** After the table was set up again (empty): every ban still due goes back (how many is returned); ended ones leave the book. */
+  reinstall(): number {
     const now = this.#clock();
+    let sent = 0;
     for (const [target, ban] of this.active) {
       if (ban.expiresAtMs !== null && ban.expiresAtMs <= now) {
         this.active.delete(target);
         continue;
       }
       this.send({ target, timeoutSeconds: secondsLeft(ban.expiresAtMs, now) });
+      sent++;
     }
+    return sent;
   }
 
   /**

@@ -10,8 +10,10 @@ import { AllowSets, type AllowEntry, type ProtectedView } from './allow-sets.js'
 import type { EnforcementBackend } from './backend.js';
 import { buildEnforcer, buildTable, startTable, type BackendKind, type TableOptions, type TableStart } from './backends.js';
 import { BanBook, type BanListener, type BanRecorder } from './ban-book.js';
-import { IncidentFlow, type Decider, type IncidentListener } from './incident-flow.js';
+import type { Decider } from '../model/decision.js';
+import { IncidentFlow, type IncidentListener } from './incident-flow.js';
 import { Reconciler } from './reconciler.js';
+import { TableWatch } from './table-watch.js';
 
 /** Hears of incidents with their decisions, and of bans, unbans, commits and refusals. */
 export type EnforceListener = IncidentListener & BanListener;
@@ -39,6 +41,7 @@ export class Enforcement<Incident> {
   #book?: BanBook<Incident>;
   #allowSets?: AllowSets;
   #reconciler?: Reconciler;
+  #watch: TableWatch | null = null;
   #flow?: IncidentFlow<Incident>;
   #decider: Decider;
 
@@ -82,6 +85,7 @@ export class Enforcement<Incident> {
     const allowSets = (this.#allowSets = new AllowSets(book, this.#o.guard, log));
     this.#reconciler = new Reconciler({ table: this.table, book, allow: allowSets, allowlist: this.#o.allowlist, afterTableRestored: this.#o.afterTableRestored, log });
     await allowSets.apply(this.#o.allowlist());
+    this.#watch = this.#watchTable(this.#reconciler);
     return { book, allowSets, flow, tableStart };
   }
 
@@ -95,8 +99,25 @@ export class Enforcement<Incident> {
     return this.#reconciler?.reconcile() ?? Promise.resolve();
   }
 
+  /**
+   * A table in nf_tables is set up again as soon as its deletion is heard (a flush ruleset, an
+   * nftables.service restart), not only at the next reconcile round. Without the notification
+   * socket (no CAP_NET_ADMIN for the group), the reconciler's rounds remain.
+   */
+  #watchTable(reconciler: Reconciler): TableWatch | null {
+    const tableName = this.table.nfTableName;
+    if (tableName === undefined) return null;
+    try {
+      return new TableWatch({ tableName, reconciler, log: this.#o.log });
+    } catch (err) {
+      this.#o.log.warn({ 'event.action': 'table-watch-unavailable', error: err instanceof Error ? err.message : String(err) }, 'cannot listen to nf_tables notifications; a deleted table comes back at the next reconcile round');
+      return null;
+    }
+  }
+
   /** No reconcile from now on; what is queued is committed (after a commit under way). */
   async stop(): Promise<void> {
+    await this.#watch?.stop();
     this.#reconciler?.stop();
     await this.#book?.commit();
   }

@@ -3,20 +3,11 @@
  * decides it, and a ban goes straight into the ban book. Everyone else who wants to know (alerts,
  * metrics, the responder) listens here or to the book; nobody in between has to pass the incident on.
  */
-import type { Decision } from '../model/decision.js';
+import type { Decider, Decision } from '../model/decision.js';
 import type { IncidentRecord } from '../model/incident.js';
 import { utcMinute } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import type { BanBook } from './ban-book.js';
-
-/** What decides: the policy, and the escalation's why of each ban's length. Replaced on reload. */
-export interface Decider {
-  decide(incident: IncidentRecord, nowMs: number): Decision;
-  /** Why the ban of `target` has its length (once per decision; '' if nothing to say). */
-  takeWhy(target: string): string;
-  /** A target was unbanned: its new-ban bookkeeping (cap, widening) lets it go. */
-  forget(target: string): void;
-}
 
 /** Who wants to hear of each incident and its decision (alerts, metrics, the responder). */
 export interface IncidentListener {

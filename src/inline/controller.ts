@@ -4,6 +4,7 @@
  */
 import type { Packet } from '../model/packet.js';
 import type { EventLogger } from '../model/logger.js';
+import type { CounterGroup } from '../model/counters.js';
 import { InlineFilter, type DnsSettings, type InlineSettings } from './inline.js';
 
 export interface InlineConfig {
@@ -62,6 +63,12 @@ export class InlineController {
   counters(): Record<string, number> {
     return this.#filter?.counterValues() ?? {};
   }
+
+  /** Inline mode's counters for the counter registry: those of the running filter, none while off. */
+  readonly counterGroup: CounterGroup = {
+    group: 'inline',
+    forEach: (visit) => this.#filter?.counterGroup.forEach(visit),
+  };
 }
 
 /** Whether the packet's source lies in a banned address or network, read as words straight from the packet. */

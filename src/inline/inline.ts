@@ -7,32 +7,29 @@
  * Fail-open everywhere (each counted):
  * - the queue rules use bypass: no daemon bound, the kernel accepts;
  * - the queue has NFQA_CFG_F_FAIL_OPEN and a bounded length: a full queue accepts;
- * - a watchdog thread in the addon accepts what the event loop has not read for `watchdogMs`;
- * - a verdict that cannot be computed (an exception) is accept (`inline.failed_open`);
- * - verdicts that cannot be sent: the batch is accepted up to its highest id (`inline.verdict_fallback`),
- *   and the addon does the same for a batch it cannot hand over or whose callback throws;
+ * - the packet source (src/capture/nfqueue-source.ts) accepts what it cannot get a verdict for or
+ *   cannot send verdicts for, and logs the addon watchdog's stalls;
  * - a packet that does not decode is accept (`inline.undecodable`);
  * - stop removes the rules first, then accepts what is still queued.
  *
- * Ownership and back-pressure: the addon hands over every packet read in one wakeup; this module
- * answers all of them before returning (one send() of verdicts per batch), so nothing waits on
- * JavaScript beyond the batch.
+ * The queues, the decoding and the batch loop are the packet source's; this module decides one
+ * packet at a time.
  *
- * Answers to blocked DNS queries leave through the raw sockets of src/respond/rawsend.ts, rate-limited
+ * Answers to blocked DNS queries leave through the raw sockets of src/kernel/raw-send.ts, rate-limited
  * by the DNS filter (a query's source can be spoofed); a send the kernel refuses is counted
  * (`inline.inject_failed`), never thrown.
  */
-import { decodeFrame } from '../decode/decoder.js';
-import { DecodeStats } from '../decode/events.js';
-import { LinkType, Packet } from '../model/packet.js';
+import type { Packet } from '../model/packet.js';
+import { CounterTable, counterIds, type CounterGroup } from '../model/counters.js';
 import { PortwardenError } from '../errors.js';
 import type { EventLogger } from '../model/logger.js';
 import { loadBlocklists, formatBadLine } from '../dns/blocklist-file.js';
 import { Blocklist } from '../dns/blocklist.js';
-import { DNS_COUNTERS, DnsFilter, type DnsCounter, type DnsFilterSettings } from '../dns/filter.js';
+import { DnsFilter, type DnsFilterSettings } from '../dns/filter.js';
 import { formatIPv4, formatIPv6, parseAddressBytes } from '../net/address.js';
 import { RawSender } from '../kernel/raw-send.js';
-import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from './nfqueue.js';
+import { VERDICT_ACCEPT, VERDICT_DROP, type Verdict } from '../capture/nfqueue.js';
+import { NfqueueCounterDoc, NfqueueSource } from '../capture/nfqueue-source.js';
 import type { InlineSettings } from './settings.js';
 import type { DnsSettings } from '../dns/settings.js';
 import { detectQueueBackend, installQueueRules, removeQueueRules, type QueueBackend } from './rules.js';
@@ -50,21 +47,18 @@ export interface InlineOptions {
   now?: () => number;
 }
 
-export const INLINE_COUNTERS = [
-  'inline.packets',
-  'inline.accepted',
-  'inline.dropped',
-  'inline.failed_open',
-  'inline.undecodable',
-  'inline.injected',
-  'inline.inject_failed',
-  'inline.verdict_errors',
-  'inline.verdict_fallback',
-  'inline.verdict_fallback_failed',
-  'inline.tcp.accepted',
-  'inline.tcp.dropped',
-] as const;
-export type InlineCounter = (typeof INLINE_COUNTERS)[number];
+/** Inline mode's verdict counters (names as status shows them); the queue's own are the packet source's (`inline.packets` …). */
+export const InlineCounterDoc = {
+  'inline.accepted': 'queued packets accepted (DNS allowed, TCP not blocked, anything else)',
+  'inline.dropped': 'queued packets dropped (blocked DNS queries, new TCP connections from banned sources)',
+  'inline.undecodable': 'queued packets that did not decode (accepted)',
+  'inline.injected': 'answers to blocked DNS queries sent',
+  'inline.inject_failed': 'answers to blocked DNS queries the kernel refused to send (logged)',
+  'inline.tcp.accepted': 'queued TCP packets accepted',
+  'inline.tcp.dropped': 'queued new TCP connections dropped: their source is banned',
+} as const;
+export type InlineCounter = keyof typeof InlineCounterDoc;
+const C = counterIds(InlineCounterDoc);
 
 const HOOK_IN = 1;
 const DNS_PORT = 53;
@@ -75,18 +69,32 @@ export class InlineFilter {
   #dnsSettings: DnsSettings;
   readonly #isBlocked: ((packet: Packet) => boolean) | undefined;
   #backend: QueueBackend = 'iptables';
-  #queues: NfQueue[] = [];
+  #source: NfqueueSource | null = null;
   #rulesInstalled = false;
   #raw: RawSender | null = null;
   readonly #dns: DnsFilter;
-  readonly #packet = new Packet();
-  readonly #decodeStats = new DecodeStats();
-  #ids = new Uint32Array(1024);
-  #verdicts = new Uint8Array(1024);
-  #watchdogTimer: NodeJS.Timeout | null = null;
-  #watchdogSeen = 0;
   #lastErrorLogMs = 0;
-  readonly counters: Record<InlineCounter, number> = Object.fromEntries(INLINE_COUNTERS.map((c) => [c, 0])) as Record<InlineCounter, number>;
+  /** Bound once: the packet source calls it per packet. */
+  readonly #decide: (p: Packet, hook: number) => Verdict = (p, hook) => this.#verdict(p, hook);
+  /** Verdict counts, by handle. */
+  readonly table = new CounterTable('inline', InlineCounterDoc);
+  readonly #c = this.table.values;
+  /** The queue source's counts: kept here so they outlive a re-bind on reload. */
+  readonly #queueTable = new CounterTable('nfqueue', NfqueueCounterDoc, { prefix: 'inline' });
+  /**
+   * Every counter of inline mode for the registry: the verdicts, the queue source's (per queue
+   * while bound), the DNS filter's and the blocklist size.
+   */
+  readonly counterGroup: CounterGroup = {
+    group: 'inline',
+    forEach: (visit) => {
+      this.table.forEach(visit);
+      if (this.#source !== null) this.#source.counters.forEach(visit);
+      else this.#queueTable.forEach(visit);
+      this.#dns.table.forEach(visit);
+      visit('dns.blocklist.size', this.#dns.blocklistSize, 'names on the DNS blocklist (a level, not a total)');
+    },
+  };
 
   private constructor(options: InlineOptions, blocklist: Blocklist) {
     this.#log = options.log;
@@ -118,7 +126,7 @@ export class InlineFilter {
 
   /** Whether the queues are bound and the rules installed (false after stop or a failed reload). */
   get running(): boolean {
-    return this.#rulesInstalled && this.#queues.length > 0;
+    return this.#rulesInstalled && this.#source !== null && this.#source.running;
   }
 
   #open(): void {
@@ -126,17 +134,18 @@ export class InlineFilter {
     this.#backend = s.backend === 'auto' ? detectQueueBackend() : s.backend;
     // Sockets open on the first answer: with action drop none is needed (a failure is counted then).
     this.#raw = new RawSender();
-    for (let i = 0; i < s.queues; i++) {
-      const queue = new NfQueue(s.queue + i, (meta, data) => this.#onBatch(queue, meta, data));
-      this.#queues.push(queue);
-      queue.open({ maxlen: s.maxlen, copyBytes: s.copyBytes, failOpen: s.failOpen, gso: false, rcvbufBytes: s.rcvbufBytes, noEnobufs: true, watchdogMs: s.watchdogMs });
-    }
+    const source = new NfqueueSource({
+      queue: s.queue,
+      queues: s.queues,
+      queueOptions: { maxlen: s.maxlen, copyBytes: s.copyBytes, failOpen: s.failOpen, gso: false, rcvbufBytes: s.rcvbufBytes, noEnobufs: true, watchdogMs: s.watchdogMs },
+      log: this.#log,
+      table: this.#queueTable,
+    });
+    this.#source = source;
+    source.start(this.#decide);
     // Marked first: a half-installed rule set (iptables rule by rule) is removed by stop() too.
     this.#rulesInstalled = true;
     installQueueRules(this.#backend, { queue: s.queue, queues: s.queues, cpuFanout: s.cpuFanout, dns: s.dns, tcpPorts: s.tcpPorts, forward: s.forward });
-    const every = Math.max(250, s.watchdogMs);
-    this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), every);
-    this.#watchdogTimer.unref();
     this.#log.info(
       { 'event.action': 'inline-started', 'inline.backend': this.#backend, 'inline.queues': `${s.queue}-${s.queue + s.queues - 1}`, 'inline.dns': s.dns, 'inline.tcp_ports': s.tcpPorts, 'inline.forward': s.forward, 'dns.action': this.#dnsSettings.action, 'dns.blocklist.size': this.#dns.blocklistSize },
       `inline mode on (${this.#backend}, queue ${s.queue}${s.queues > 1 ? `-${s.queue + s.queues - 1}` : ''}); ${this.#dns.blocklistSize} blocked name(s)`,
@@ -145,15 +154,12 @@ export class InlineFilter {
 
   /** Removes the rules, then closes the queues (what is still queued is accepted). Idempotent. */
   stop(): void {
-    if (this.#watchdogTimer !== null) clearInterval(this.#watchdogTimer);
-    this.#watchdogTimer = null;
     if (this.#rulesInstalled) {
       removeQueueRules(this.#backend);
       this.#rulesInstalled = false;
     }
-    this.#checkWatchdog();
-    for (const q of this.#queues) q.close();
-    this.#queues = [];
+    this.#source?.close();
+    this.#source = null;
     this.#raw?.close();
     this.#raw = null;
   }
@@ -194,105 +200,36 @@ export class InlineFilter {
 
   /** Counters of the filter, the DNS filter and the queues (summed, and `inline.queue.N.received` per queue), for status and metrics. */
   counterValues(): Record<string, number> {
-    const out: Record<string, number> = { ...this.counters };
-    for (const c of DNS_COUNTERS) out[c] = this.#dns.counters[c as DnsCounter];
-    let received = 0, enobufs = 0, stalls = 0, wdAccepted = 0, malformed = 0, callbackErrors = 0, batchAccepts = 0;
-    for (const q of this.#queues) {
-      const s = q.stats();
-      received += s.received;
-      enobufs += s.enobufs;
-      stalls += s.watchdogStalls;
-      wdAccepted += s.watchdogAccepted;
-      malformed += s.malformed;
-      callbackErrors += s.callbackErrors;
-      batchAccepts += s.failedBatchAccepts;
-      // Per queue too: with several queues, whether the kernel spreads the traffic over them.
-      out[`inline.queue.${q.queueNum}.received`] = s.received;
-    }
-    out['inline.queue.received'] = received;
-    out['inline.queue.enobufs'] = enobufs;
-    out['inline.watchdog.stalls'] = stalls;
-    out['inline.watchdog.accepted'] = wdAccepted;
-    out['inline.queue.malformed'] = malformed;
-    out['inline.queue.callback_errors'] = callbackErrors;
-    out['inline.queue.failed_batch_accepts'] = batchAccepts;
-    out['dns.blocklist.size'] = this.#dns.blocklistSize;
+    const out: Record<string, number> = {};
+    this.counterGroup.forEach((name, value) => (out[name] = value));
     return out;
   }
 
-  #onBatch(queue: NfQueue, meta: Uint32Array, data: Buffer): void {
-    const n = (meta.length / META_FIELDS) | 0;
-    if (n > this.#ids.length) {
-      this.#ids = new Uint32Array(n * 2);
-      this.#verdicts = new Uint8Array(n * 2);
-    }
-    const ids = this.#ids;
-    const verdicts = this.#verdicts;
-    let i = 0;
-    let maxId = n > 0 ? meta[Meta.id] : 0;
-    for (let k = 1; k < n; k++) {
-      const id = meta[k * META_FIELDS + Meta.id];
-      if (((id - maxId) | 0) > 0) maxId = id; // ids grow per queue (and wrap)
-    }
-    try {
-      for (; i < n; i++) {
-        const base = i * META_FIELDS;
-        ids[i] = meta[base + Meta.id];
-        verdicts[i] = this.#decide(data, meta[base + Meta.offset], meta[base + Meta.length], meta[base + Meta.hook]);
-      }
-    } catch (err) {
-      // A verdict that cannot be computed is accept: the rest of the batch too.
-      for (; i < n; i++) {
-        ids[i] = meta[i * META_FIELDS + Meta.id];
-        verdicts[i] = VERDICT_ACCEPT;
-        this.counters['inline.failed_open']++;
-      }
-      this.#logError('inline-verdict-failed', 'a verdict could not be computed; accepted', err);
-    }
-    this.counters['inline.packets'] += n;
-    try {
-      queue.verdictMany(ids, verdicts, n);
-    } catch (err) {
-      // The watchdog only accepts packets nobody read and fail-open only new arrivals: these were
-      // read, so without a verdict they would stay held until close. Accept the batch at once.
-      this.counters['inline.verdict_errors'] += n;
-      try {
-        queue.verdictUpTo(maxId, VERDICT_ACCEPT);
-        this.counters['inline.verdict_fallback'] += n;
-        this.#logError('inline-verdict-send-failed', 'verdicts could not be sent; the batch was accepted unfiltered', err);
-      } catch (again) {
-        this.counters['inline.verdict_fallback_failed'] += n;
-        this.#logError('inline-verdict-send-failed', `verdicts could not be sent, nor the batch accepted (${again instanceof Error ? again.message : String(again)}); its packets stay queued until the queue closes`, err);
-      }
-    }
-  }
-
-  /** The verdict for one packet (raw IP at data[offset, offset + length)). */
-  #decide(data: Buffer, offset: number, length: number, hook: number): number {
-    const p = this.#packet;
-    decodeFrame(p, data, offset, length, LinkType.RAW, 0, this.#decodeStats);
+  /** The verdict for one decoded queued packet (raw IP). */
+  #verdict(p: Packet, hook: number): Verdict {
+    const c = this.#c;
     if (!p.valid || p.ipVersion === 0) {
-      this.counters['inline.undecodable']++;
-      this.counters['inline.accepted']++;
+      c[C['inline.undecodable']]++;
+      c[C['inline.accepted']]++;
       return VERDICT_ACCEPT;
     }
     if ((p.protocol === 17 || p.protocol === 6) && (p.dstPort === DNS_PORT || p.srcPort === DNS_PORT) && this.#settings.dns && !p.laterFragment) {
       const v = this.#dns.decide(p);
       if (v.reply !== null) this.#inject(v.reply);
       if (v.accept) {
-        this.counters['inline.accepted']++;
+        c[C['inline.accepted']]++;
         return VERDICT_ACCEPT;
       }
-      this.counters['inline.dropped']++;
+      c[C['inline.dropped']]++;
       return VERDICT_DROP;
     }
     if (p.protocol === 6 && (hook === HOOK_IN || hook === 2) && this.#isBlocked !== undefined && this.#isBlocked(p)) {
-      this.counters['inline.tcp.dropped']++;
-      this.counters['inline.dropped']++;
+      c[C['inline.tcp.dropped']]++;
+      c[C['inline.dropped']]++;
       return VERDICT_DROP;
     }
-    if (p.protocol === 6) this.counters['inline.tcp.accepted']++;
-    this.counters['inline.accepted']++;
+    if (p.protocol === 6) c[C['inline.tcp.accepted']]++;
+    c[C['inline.accepted']]++;
     return VERDICT_ACCEPT;
   }
 
@@ -309,20 +246,11 @@ export class InlineFilter {
       outcome = err instanceof Error ? err.message : String(err);
     }
     if (outcome === 'sent') {
-      this.counters['inline.injected']++;
+      this.#c[C['inline.injected']]++;
       return;
     }
-    this.counters['inline.inject_failed']++;
+    this.#c[C['inline.inject_failed']]++;
     this.#logError('dns-answer-failed', `the answer to a blocked query could not be sent: ${outcome}`, outcome);
-  }
-
-  #checkWatchdog(): void {
-    let accepted = 0;
-    for (const q of this.#queues) accepted += q.stats().watchdogAccepted;
-    if (accepted > this.#watchdogSeen) {
-      this.#log.warn({ 'event.action': 'inline-watchdog', 'inline.watchdog.accepted': accepted - this.#watchdogSeen, 'inline.watchdog.total': accepted }, `the event loop stalled: the watchdog accepted ${accepted - this.#watchdogSeen} queued packet(s) unfiltered`);
-      this.#watchdogSeen = accepted;
-    }
   }
 
   /** Errors on the packet path are logged at most once a second (they are counted every time). */

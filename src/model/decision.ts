@@ -118,3 +118,12 @@ export interface DecideLogEvent {
   'rule.name': IncidentKind;
   reason: string;
 }
+
+/** What decides: the policy, and the escalation's why of each ban's length. Replaced on reload. */
+export interface Decider {
+  decide(incident: IncidentRecord, nowMs: number): Decision;
+  /** Why the ban of `target` has its length (once per decision; '' if nothing to say). */
+  takeWhy(target: string): string;
+  /** A target was unbanned: its new-ban bookkeeping (cap, widening) lets it go. */
+  forget(target: string): void;
+}

@@ -3,7 +3,8 @@
  * report that states how long a ban lasts or when it ends goes through these, so none rounds 4.2 days to "1 d".
  */
 
-const UNITS: readonly [string, number][] = [
+/** Exported for the dashboard page, which runs humanDuration itself (src/observe/dashboard/script.ts). */
+export const UNITS: readonly [string, number][] = [
   ['y', 365 * 86_400],
   ['d', 86_400],
   ['h', 3_600],

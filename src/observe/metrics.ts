@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DecodeEvent, DecodeEventDoc, type DecodeEventName, type DecodeStats } from '../decode/events.js';
+import { DecodeEventDoc, type DecodeEventName } from '../decode/events.js';
 import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
+import type { CounterRegistry } from '../model/counters.js';
 import type { IncidentKind } from '../model/incident.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 
@@ -8,8 +9,10 @@ import { PROBE_CLASS_NAMES } from '../model/probe.js';
  * Prometheus metrics of the live daemon. Metric names are a public vocabulary (dashboards and alert
  * rules depend on them), kept in one table with their help text; docs/reference.md lists it.
  *
- * Most series are read from the daemon's own counters when Prometheus scrapes (pull): the packet path
- * pays nothing for them. Only what has no counter elsewhere is pushed: incidents, bans and unbans (a few
+ * Most series are read from the counter registry (src/model/counters.ts) when Prometheus scrapes
+ * (pull): the packet path pays nothing for them, and status and the log line read the same counts.
+ * Which registry name feeds which series is in `collect` below (`decode.frames` →
+ * portwarden_packets_seen_total, …). Only what has no counter elsewhere is pushed: incidents, bans and unbans (a few
  * per incident), the decision-to-kernel latency histogram (per commit), alert deliveries (per message).
  */
 export const METRICS = {
@@ -43,30 +46,20 @@ const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-s
 const MALFORMED_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('malformed:'));
 const NOTICE_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('notice:'));
 
-/** Capture counters as NflogSource.stats has them (only what the metrics read). */
-export interface CaptureCounters {
-  readonly received: number;
-  readonly lost: number;
-}
-
 /**
- * What the metrics read on a scrape. Getters, not values: the daemon builds its pipeline and captures
- * after the metrics exist, and replaces parts of them on reload.
+ * What the metrics read on a scrape. The registry is read each time (stages register and remove their
+ * counters as they start and stop); `bans` and `lastReconcileMs` are getters for the same reason.
  */
 export interface MetricsSource {
   version: string;
-  decodeStats(): DecodeStats | null;
-  detectionCounters(): Readonly<Record<string, number>> | null;
-  /** Indexed by ProbeClass id. */
-  probesByClass(): ArrayLike<number> | null;
-  captures(): readonly CaptureCounters[];
+  /** Every counter: `decode.*` (detection's decoder), detection's, `probes.class.*`, `capture.*`, `reconcile.repairs`, `inline.*` … */
+  counters: CounterRegistry;
   /** Active bans: target → wall-clock expiry (null: none). Expired entries are skipped, not trusted. */
   bans(): ReadonlyMap<string, { readonly expiresAtMs: number | null }>;
-  repairs(): number;
   lastReconcileMs(): number | null;
 }
 
-/** Inline mode's counters (src/inline/inline.ts INLINE_COUNTERS) as verdict counts. */
+/** Inline mode's counters (src/inline/inline.ts InlineCounterDoc) as verdict counts. */
 export function queueVerdicts(counters: Readonly<Record<string, number>>): Record<string, number> {
   const out: Record<string, number> = {};
   if (counters['inline.accepted'] !== undefined) out.accept = counters['inline.accepted'];
@@ -116,29 +109,34 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
         },
       });
 
-    pulled('portwarden_packets_seen_total', [], (set) => set({}, source.decodeStats()?.frames ?? 0));
-    pulled('portwarden_packets_decoded_total', [], (set) => set({}, source.decodeStats()?.decoded ?? 0));
+    const counters = source.counters;
+    pulled('portwarden_packets_seen_total', [], (set) => set({}, counters.value('decode.frames')));
+    pulled('portwarden_packets_decoded_total', [], (set) => set({}, counters.value('decode.decoded')));
     pulled('portwarden_packets_malformed_total', ['reason'], (set) => {
-      const counts = source.decodeStats()?.counts;
-      for (const name of MALFORMED_EVENTS) set({ reason: name }, counts?.[DecodeEvent[name]] ?? 0);
+      const values = counters.values();
+      for (const name of MALFORMED_EVENTS) set({ reason: name }, values[`decode.${name}`] ?? 0);
     });
     pulled('portwarden_decoder_notices_total', ['event'], (set) => {
-      const counts = source.decodeStats()?.counts;
-      for (const name of NOTICE_EVENTS) set({ event: name }, counts?.[DecodeEvent[name]] ?? 0);
+      const values = counters.values();
+      for (const name of NOTICE_EVENTS) set({ event: name }, values[`decode.${name}`] ?? 0);
     });
     pulled('portwarden_detection_events_total', ['counter'], (set) => {
-      const values = source.detectionCounters();
-      for (const name of DETECTION_COUNTER_NAMES) set({ counter: name }, values?.[name] ?? 0);
+      const values = counters.values();
+      for (const name of DETECTION_COUNTER_NAMES) set({ counter: name }, values[name] ?? 0);
     });
     pulled('portwarden_probes_total', ['class'], (set) => {
-      const counts = source.probesByClass();
-      PROBE_CLASS_NAMES.forEach((name, id) => set({ class: name }, counts?.[id] ?? 0));
+      const values = counters.values();
+      for (const name of PROBE_CLASS_NAMES) set({ class: name }, values[`probes.class.${name}`] ?? 0);
     });
-    pulled('portwarden_capture_received_total', [], (set) => set({}, source.captures().reduce((n, c) => n + c.received, 0)));
-    pulled('portwarden_capture_drops_total', [], (set) => set({}, source.captures().reduce((n, c) => n + c.lost, 0)));
-    pulled('portwarden_reconcile_repairs_total', [], (set) => set({}, source.repairs()));
+    pulled('portwarden_capture_received_total', [], (set) => set({}, counters.value('capture.received')));
+    pulled('portwarden_capture_drops_total', [], (set) => set({}, counters.value('capture.lost')));
+    pulled('portwarden_reconcile_repairs_total', [], (set) => set({}, counters.value('reconcile.repairs')));
     const providers = this.#queueProviders;
     pulled('portwarden_queue_verdicts_total', ['verdict'], (set) => {
+      // Inline mode registered in the registry, or (older wiring) through registerQueueVerdicts.
+      const values = counters.values();
+      const fromRegistry: Record<string, number> = queueVerdicts(values);
+      for (const [verdict, n] of Object.entries(fromRegistry)) set({ verdict }, n);
       for (const provide of providers) for (const [verdict, n] of Object.entries(provide())) set({ verdict }, n);
     });
 
@@ -199,8 +197,9 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
   }
 
   /**
-   * Inline mode (NFQUEUE) registers its verdict counters here; they are read on each scrape. Returns
-   * the function that removes the registration (when the queue closes).
+   * Inline mode (NFQUEUE) verdict counters, for wiring that does not put inline mode's counters into
+   * the registry (with them in the registry, do not call this: they would count twice). Read on each
+   * scrape. Returns the function that removes the registration (when the queue closes).
    */
   registerQueueVerdicts(provider: QueueVerdictProvider): () => void {
     this.#queueProviders.push(provider);

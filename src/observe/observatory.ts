@@ -4,18 +4,27 @@ import type { IncidentRecord } from '../model/incident.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 import { PortwardenError } from '../errors.js';
 import { readiness, type HealthSource, type Readiness } from './health.js';
-import { ObserveHttpServer, type ObserveApi } from './http-server.js';
+import { ObserveHttpServer, type BanAction, type BanFilter, type ObserveApi } from './http-server.js';
+import { StateHistory, type AddressHistorySource } from './address-history.js';
+import { incidentTimeline } from './incident-timeline.js';
+import type { BanView } from '../model/control.js';
+import { requestProblem } from '../model/control.js';
 import { splitListen } from './listen-address.js';
 import type { EventLogger } from '../model/logger.js';
 import { DaemonMetrics, type MetricsSource } from './metrics.js';
+import type { CounterRegistry } from '../model/counters.js';
 import { RecentIncidents } from './recent-incidents.js';
 import type { ObserveSettings } from './settings.js';
 import { dashboardToken } from './token.js';
 
 export type { ObserveSettings } from './settings.js';
 
-/** What the observatory reads from the daemon: getters, since the daemon builds its parts after it. */
-export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'> {
+/**
+ * What the observatory reads from the daemon: getters, since the daemon builds its parts after it, and
+ * the daemon's counter registry (every stage registers its counters there).
+ */
+export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs' | 'counters'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'> {
+  counters: CounterRegistry;
   /** The daemon's control handler: the dashboard lists bans and unbans through it, like the CLI. */
   control(): ControlHandler;
 }
@@ -26,6 +35,23 @@ export interface ObservatoryOptions {
   version: string;
   log: EventLogger;
   source: ObservatorySource;
+  /**
+   * The state database's history for the per-address view and the bans' lengths. Wiring: `new
+   * StateHistory(config.state.dir, config.decide.escalation.scoreHalfLifeSeconds)`; null: none (no state
+   * database). Left out: a StateHistory over `stateDir` that draws reputation without its decay.
+   */
+  history?: AddressHistorySource | null;
+}
+
+/** A ban as the dashboard lists it: the control handler's view plus when it was made, its length and end. */
+export interface DashboardBan extends BanView {
+  /** null: not in the state database (made before it, or no database). */
+  created: string | null;
+  /** null: no expiry. */
+  expires: string | null;
+  /** The length it was given; null: permanent, or unknown when `created` is null. */
+  lengthSeconds: number | null;
+  durationWhy: string | null;
 }
 
 type Listener = (event: string, data: unknown) => void;
@@ -39,8 +65,11 @@ type Listener = (event: string, data: unknown) => void;
  */
 export class Observatory {
   readonly metrics: DaemonMetrics;
+  /** What metrics and the dashboard read: the daemon's registry. */
+  readonly counters: CounterRegistry;
   readonly incidents: RecentIncidents;
   readonly #options: ObservatoryOptions;
+  readonly #history: AddressHistorySource | null;
   readonly #startedAtMs = Date.now();
   #lastReconcileMs: number | null = null;
   readonly #listeners = new Set<Listener>();
@@ -49,8 +78,10 @@ export class Observatory {
   constructor(options: ObservatoryOptions) {
     this.#options = options;
     const { source } = options;
-    this.metrics = new DaemonMetrics({ ...bindAll(source), version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs });
+    this.counters = source.counters;
+    this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs });
     this.incidents = new RecentIncidents(options.settings.recentIncidents);
+    this.#history = options.history === undefined ? new StateHistory(options.stateDir, null) : options.history;
   }
 
   /** Binds the listener if one is configured; never throws (see the class comment). */
@@ -135,8 +166,8 @@ export class Observatory {
         const status = await source.control().status({ command: 'status' });
         const recent = this.incidents.breakdown();
         const probes: Record<string, number> = {};
-        const byClass = source.probesByClass();
-        PROBE_CLASS_NAMES.forEach((name, id) => (probes[name] = byClass?.[id] ?? 0));
+        const values = this.counters.values();
+        for (const name of PROBE_CLASS_NAMES) probes[name] = values[`probes.class.${name}`] ?? 0;
         return {
           version: status.version,
           startedAt: status.startedAt,
@@ -155,7 +186,15 @@ export class Observatory {
         };
       },
       incidents: (limit) => this.incidents.list(limit),
-      bans: () => source.control().bans({ command: 'bans' }),
+      publicRead: this.#options.settings.publicRead,
+      bans: (filter) => this.#dashboardBans(filter),
+      timeline: (windowSeconds) => incidentTimeline(this.incidents.list(), windowSeconds, Date.now()),
+      address: async (address) => {
+        if (this.#history === null) throw new PortwardenError('PW_ERR_STATE', 'no state database: the per-address history needs state.dir');
+        return this.#history.forAddress(address, Date.now());
+      },
+      ban: (action) => this.#dashboardBan(action),
+      allow: (action) => this.#dashboardAllow(action),
       unban: async (target) => {
         let canonicalTarget: string;
         try {
@@ -173,16 +212,63 @@ export class Observatory {
       },
     };
   }
+
+  // ---- the dashboard's bans list, ban and allow (issue 12): through the control handler, like the CLI ----
+
+  /** The control handler's bans, filtered, each with when it was made and how long it is (state database). */
+  async #dashboardBans(filter: BanFilter): Promise<{ total: number; matched: number; bans: DashboardBan[] }> {
+    const all = await this.#options.source.control().bans({ command: 'bans' });
+    const reason = filter.reason?.toLowerCase();
+    const contains = filter.contains?.toLowerCase(); // IPv6 targets are canonical lower case
+    const matching = all.filter(
+      (b) => (filter.origin === undefined || b.origin === filter.origin) && (reason === undefined || b.reason.toLowerCase().includes(reason)) && (contains === undefined || b.target.includes(contains)),
+    );
+    // Longest left first: permanent bans, then by time left; the page shows the first `limit`.
+    matching.sort((a, b) => (b.expiresInSeconds ?? Infinity) - (a.expiresInSeconds ?? Infinity) || a.target.localeCompare(b.target));
+    const shown = matching.slice(0, filter.limit);
+    const nowMs = Date.now();
+    const details = this.#history?.liveDetails(shown.map((b) => b.target)) ?? new Map();
+    const bans = shown.map((b): DashboardBan => {
+      const d = details.get(b.target);
+      // The kernel's time left is the truth for the end; the database says when it began.
+      const expiresMs = b.expiresInSeconds === null ? null : nowMs + b.expiresInSeconds * 1000;
+      const lengthSeconds = d === undefined || expiresMs === null ? null : Math.round(((d.expiresMs ?? expiresMs) - d.createdMs) / 1000);
+      return {
+        ...b,
+        created: d === undefined ? null : new Date(d.createdMs).toISOString(),
+        expires: expiresMs === null ? null : new Date(expiresMs).toISOString(),
+        lengthSeconds,
+        durationWhy: d?.durationWhy ?? null,
+      };
+    });
+    return { total: all.length, matched: matching.length, bans };
+  }
+
+  async #dashboardBan(action: BanAction): Promise<unknown> {
+    const target = canonicalOrUsage(action.target);
+    const request = { command: 'ban' as const, target, seconds: action.seconds, reason: action.reason || 'dashboard' };
+    const problem = requestProblem(request);
+    if (problem !== null) throw new PortwardenError('PW_ERR_USAGE', problem);
+    const r = await this.#options.source.control().ban(request);
+    this.#options.log.info({ 'event.action': 'dashboard-ban', 'source.ip': target, 'event.duration_s': action.seconds, 'event.reason': request.reason }, `ban ${target} from the dashboard`);
+    return r;
+  }
+
+  async #dashboardAllow(action: { target: string; reason: string }): Promise<unknown> {
+    const target = canonicalOrUsage(action.target);
+    const request = { command: 'allow' as const, target, reason: action.reason || 'dashboard' };
+    const problem = requestProblem(request);
+    if (problem !== null) throw new PortwardenError('PW_ERR_USAGE', problem);
+    const r = await this.#options.source.control().allow(request);
+    this.#options.log.info({ 'event.action': 'dashboard-allow', 'source.ip': target, 'event.reason': request.reason }, `allow ${target} from the dashboard`);
+    return r;
+  }
 }
 
-/** The source's functions bound to it, so spreading it into another object keeps them working. */
-function bindAll(source: ObservatorySource): Omit<MetricsSource, 'version' | 'lastReconcileMs'> {
-  return {
-    decodeStats: () => source.decodeStats(),
-    detectionCounters: () => source.detectionCounters(),
-    probesByClass: () => source.probesByClass(),
-    captures: () => source.captures(),
-    bans: () => source.bans(),
-    repairs: () => source.repairs(),
-  };
+function canonicalOrUsage(target: string): string {
+  try {
+    return canonical(target);
+  } catch {
+    throw new PortwardenError('PW_ERR_USAGE', `${target} is not an address or network`);
+  }
 }

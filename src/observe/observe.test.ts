@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DecodeEvent, DecodeStats } from '../decode/events.js';
 import type { IncidentRecord } from '../model/incident.js';
-import { ProbeClass } from '../model/probe.js';
+import { PROBE_CLASS_NAMES, ProbeClass } from '../model/probe.js';
+import { CounterReader, CounterRegistry } from '../model/counters.js';
+import { decodeCounterGroup } from '../decode/counters.js';
+import { DetectionCounterDoc } from '../detect/counters.js';
 import { PortwardenError } from '../errors.js';
 import { ObserveHttpServer, type ObserveApi } from './http-server.js';
 import { parseListen, splitListen } from './listen-address.js';
@@ -17,7 +20,8 @@ import { dashboardToken } from './token.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
+/** A registry as the stages fill it: detection's decoder, detection, probes by class, a capture source, the reconciler. */
+function registry(): CounterRegistry {
   const decode = new DecodeStats();
   decode.record(0);
   decode.record(0);
@@ -26,14 +30,22 @@ function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
   const byClass = new Float64Array(11);
   byClass[ProbeClass.syn] = 40;
   byClass[ProbeClass.udp] = 2;
+  const r = new CounterRegistry();
+  r.add(decodeCounterGroup(decode));
+  const detect = r.table('detect', DetectionCounterDoc);
+  detect.values[detect.id['packets.seen']] = 3;
+  detect.values[detect.id['limit.flows']] = 1;
+  r.table('probes', Object.fromEntries(PROBE_CLASS_NAMES.map((n) => [n, n])), { prefix: 'probes.class', values: byClass });
+  r.add(new CounterReader('capture', {}, () => ({ 'capture.received': 3, 'capture.delivered': 3, 'capture.lost': 4 })));
+  r.add(new CounterReader('reconcile', {}, () => ({ 'reconcile.repairs': 5 })));
+  return r;
+}
+
+function source(overrides: Partial<MetricsSource> = {}): MetricsSource {
   return {
     version: '9.9.9',
-    decodeStats: () => decode,
-    detectionCounters: () => ({ 'packets.seen': 3, 'limit.flows': 1 }),
-    probesByClass: () => byClass,
-    captures: () => [{ received: 3, lost: 4 }],
+    counters: registry(),
     bans: () => new Map([['192.0.2.1', { expiresAtMs: Date.now() + 60_000 }], ['192.0.2.2', { expiresAtMs: Date.now() - 1 }], ['2001:db8::1', { expiresAtMs: null }]]),
-    repairs: () => 5,
     lastReconcileMs: () => 1_700_000_000_000,
     ...overrides,
   };
@@ -108,7 +120,7 @@ test('scrape values come from the daemon\'s counters; pushed series count what t
 });
 
 test('before the pipeline exists, a scrape shows zeros, not an error', async () => {
-  const m = new DaemonMetrics(source({ decodeStats: () => null, detectionCounters: () => null, probesByClass: () => null, captures: () => [], lastReconcileMs: () => null }), { processMetrics: false });
+  const m = new DaemonMetrics(source({ counters: new CounterRegistry(), lastReconcileMs: () => null }), { processMetrics: false });
   const s = samples(await m.text());
   assert.equal(s.get('portwarden_packets_seen_total'), 0);
   assert.equal(s.get('portwarden_probes_total{class="syn"}'), 0);
@@ -217,8 +229,20 @@ test('recent incidents: a bounded ring, newest first, with per-minute counts and
 
 test('the HTTP listener refuses foreign Host names, and actions without the right token', async () => {
   const unbanned: string[] = [];
+  const banned: unknown[] = [];
   const api: ObserveApi = {
     token: 'the-right-token-0123456789',
+    publicRead: true,
+    timeline: () => ({}),
+    address: async (address) => ({ address }),
+    ban: async (action) => {
+      banned.push(action);
+      return { target: action.target, expiresInSeconds: action.seconds };
+    },
+    allow: async (action) => {
+      banned.push(action);
+      return { target: action.target };
+    },
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4', text: 'x 1\n' }),
     readiness: async () => ({ status: 'unready', checks: { capture: { ok: false, detail: '' }, table: { ok: true, detail: '' }, reconcile: { ok: true, detail: '', ageSeconds: 0, maxAgeSeconds: 1 } } }),
     summary: async () => ({}),
@@ -240,6 +264,8 @@ test('the HTTP listener refuses foreign Host names, and actions without the righ
     assert.equal((await fetch(`${base}/health/live`)).status, 200);
     assert.equal((await fetch(`${base}/health/ready`)).status, 503);
     assert.equal((await fetch(`${base}/metrics`)).status, 200);
+    // observe.publicRead: true here, so reads need no token.
+    for (const path of ['/api/bans', '/api/incidents', '/api/summary', '/api/timeline', '/api/address?address=192.0.2.1']) assert.equal((await fetch(base + path)).status, 200, path);
     const page = await fetch(`${base}/`);
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     assert.match(await page.text(), /<script src="\/dashboard.js"/);
@@ -261,6 +287,17 @@ test('the HTTP listener refuses foreign Host names, and actions without the righ
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { target: '192.0.2.1', removed: true });
     assert.deepEqual(unbanned, ['192.0.2.1']);
+    // ban and allow: the same token and body checks, then the action as sent.
+    const action = (path: string, body: string, headers: Record<string, string>) => fetch(`${base}${path}`, { method: 'POST', headers, body });
+    assert.equal((await action('/api/ban', '{"target":"192.0.2.9","seconds":60}', json)).status, 401);
+    assert.equal((await action('/api/allow', '{"target":"192.0.2.9"}', json)).status, 401);
+    assert.equal((await action('/api/ban', '{"target":"192.0.2.9","seconds":-5}', auth)).status, 400);
+    assert.equal((await action('/api/ban', '{"target":"192.0.2.9","seconds":"1h"}', auth)).status, 400);
+    assert.equal((await action('/api/ban', '[1]', auth)).status, 400);
+    assert.deepEqual(banned, []);
+    assert.equal((await action('/api/ban', '{"target":"192.0.2.9","seconds":null,"reason":"by hand"}', auth)).status, 200);
+    assert.equal((await action('/api/allow', '{"target":"192.0.2.10","reason":"office"}', auth)).status, 200);
+    assert.deepEqual(banned, [{ target: '192.0.2.9', seconds: null, reason: 'by hand' }, { target: '192.0.2.10', reason: 'office' }]);
   } finally {
     await server.close();
   }
@@ -270,6 +307,11 @@ test('an event stream whose client stopped reading is ended once its unsent byte
   const listeners = new Set<(event: string, data: unknown) => void>();
   const api: ObserveApi = {
     token: 'the-right-token-0123456789',
+    publicRead: true,
+    timeline: () => ({}),
+    address: async (address) => ({ address }),
+    ban: async () => ({}),
+    allow: async () => ({}),
     metrics: async () => ({ contentType: 'text/plain', text: '' }),
     readiness: async () => ({ status: 'ready', checks: { capture: { ok: true, detail: '' }, table: { ok: true, detail: '' }, reconcile: { ok: true, detail: '', ageSeconds: 0, maxAgeSeconds: 1 } } }),
     summary: async () => ({}),
@@ -323,6 +365,62 @@ test('an event stream whose client stopped reading is ended once its unsent byte
     assert.equal(server.slowStreamsEnded, 1);
     assert.equal(listeners.size, 1);
     reading.destroy();
+  } finally {
+    await server.close();
+  }
+});
+
+test('without observe.publicRead the API reads need the token, the page and health do not, and events lose their data', async () => {
+  const listeners = new Set<(event: string, data: unknown) => void>();
+  const api: ObserveApi = {
+    token: 'the-right-token-0123456789',
+    publicRead: false,
+    metrics: async () => ({ contentType: 'text/plain', text: '' }),
+    readiness: async () => ({ status: 'ready', checks: { capture: { ok: true, detail: '' }, table: { ok: true, detail: '' }, reconcile: { ok: true, detail: '', ageSeconds: 0, maxAgeSeconds: 1 } } }),
+    summary: async () => ({ topOffenders: ['192.0.2.1'] }),
+    incidents: () => [{ source: '192.0.2.1' }],
+    bans: async () => ({ bans: [{ target: '192.0.2.1' }] }),
+    timeline: () => ({ kinds: ['scan'] }),
+    address: async (address) => ({ address }),
+    unban: async (target) => ({ target, removed: false }),
+    ban: async () => ({}),
+    allow: async () => ({}),
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  const server = await ObserveHttpServer.listen({ host: '127.0.0.1', port: 0 }, api);
+  const base = `http://127.0.0.1:${server.address.port}`;
+  const reads = ['/api/summary', '/api/incidents', '/api/bans', '/api/timeline', '/api/address?address=192.0.2.1'];
+  const authorization = `Bearer ${api.token}`;
+  try {
+    for (const path of reads) {
+      assert.equal((await fetch(base + path)).status, 401, path);
+      assert.equal((await fetch(base + path, { headers: { authorization: 'Bearer the-wrong-token-012345678' } })).status, 401, path);
+      const ok = await fetch(base + path, { headers: { authorization } });
+      assert.equal(ok.status, 200, path);
+      assert.match(await ok.text(), /192\.0\.2\.1|scan/, path);
+    }
+    for (const path of ['/', '/dashboard.js', '/dashboard.css', '/health/live', '/health/ready', '/metrics']) assert.equal((await fetch(base + path)).status, 200, path);
+    // The stream of a page without the token: event names only.
+    const anonymous = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(`${base}/api/events`, resolve).on('error', reject));
+    const withToken = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(`${base}/api/events`, { headers: { authorization } }, resolve).on('error', reject));
+    const collect = (res: import('node:http').IncomingMessage) =>
+      new Promise<string>((resolve) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          if (text.includes('event: ban')) resolve(text);
+        });
+      });
+    const [a, b] = [collect(anonymous), collect(withToken)];
+    for (const l of listeners) l('ban', { target: '192.0.2.1' });
+    assert.match(await a, /event: ban\ndata: \{\}\n/);
+    assert.match(await b, /event: ban\ndata: \{"target":"192\.0\.2\.1"\}\n/);
+    anonymous.destroy();
+    withToken.destroy();
   } finally {
     await server.close();
   }

@@ -18,6 +18,8 @@ export const observeSchema = section({
   token: z.union([z.literal(null), z.string().min(16, { error: 'must be at least 16 characters' })], { error: (issue) => `must be a string of 16 characters or more, or null, got ${describe(issue.input)}` }),
   /** Incidents the dashboard keeps in memory (the newest). */
   recentIncidents: positiveInt,
+  /** The dashboard's read endpoints (bans, incidents, an address's history) answer without the token. */
+  publicRead: z.boolean({ error: (issue) => `must be true or false, got ${describe(issue.input)}` }),
 });
 
 export type ObserveSettings = z.output<typeof observeSchema>;
@@ -25,5 +27,5 @@ export type ObserveSettings = z.output<typeof observeSchema>;
 /** The config's `observe` section. */
 export const observeSettings: SettingsSection<ObserveSettings> = {
   schema: observeSchema,
-  defaults: () => ({ listen: '127.0.0.1:9717', token: null, recentIncidents: 1000 }),
+  defaults: () => ({ listen: '127.0.0.1:9717', token: null, recentIncidents: 1000, publicRead: false }),
 };

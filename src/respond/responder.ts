@@ -12,20 +12,20 @@
  *   - per-source and global token buckets here, and the same caps in the kernel (kernel-rules.ts).
  *
  * The kernel does `rst` alone. For `try-harder` and `syn-ack` it hands each answered SYN to the
- * respond NFLOG group; `onFrame` decodes it, checks everything above, crafts the reply (craft.ts) and
+ * respond NFLOG group, read as a packet source (src/capture/live-sources.ts); `onPacket` gets it decoded, checks everything above, crafts the reply (craft.ts) and
  * sends it through a raw socket (rawsend.ts). Kernel element changes go through `nft` in batches:
  * they are rare (one per banned scanner, which decide caps per minute).
  *
  * Every answer, suppression and failure is counted (`RespondCounter`).
  */
 import { randomInt } from 'node:crypto';
-import { NflogSource } from '../capture/nflog.js';
+import { NflogPacketSource } from '../capture/live-sources.js';
+import { FrameDecoder, type PacketHandler } from '../capture/source.js';
+import { CounterTable, counterIds, type CounterGroup } from '../model/counters.js';
 import type { Decision } from '../model/decision.js';
 import type { Guard } from '../decide/lockout-guard.js';
 import { formatIPv4, formatIPv6 } from '../net/address.js';
-import { decodeFrame } from '../decode/decoder.js';
-import { DecodeStats } from '../decode/events.js';
-import { Packet } from '../model/packet.js';
+import type { Packet } from '../model/packet.js';
 import type { IncidentRecord } from '../model/incident.js';
 import { runNft } from '../kernel/nft.js';
 import { targetContains, parseTarget, type ParsedTarget } from '../net/target.js';
@@ -53,6 +53,7 @@ export const RespondCounter = {
   'kernel.failed': 'changes of the answered sets nft refused (logged)',
 } as const;
 export type RespondCounterName = keyof typeof RespondCounter;
+const C = counterIds(RespondCounter);
 
 export interface ResponderOptions {
   settings: RespondSettings;
@@ -93,7 +94,11 @@ export class Responder {
   readonly #nftPath: string;
   readonly #clock: () => number;
   readonly #sender: Pick<RawSender, 'open' | 'send' | 'close'>;
-  readonly #counters = Object.fromEntries(Object.keys(RespondCounter).map((k) => [k, 0])) as Record<RespondCounterName, number>;
+  /** The responder's counts, by handle (`respond.<name>`). */
+  readonly table = new CounterTable('respond', RespondCounter, { prefix: 'respond' });
+  readonly #c = this.table.values;
+  /** The kernel's counters as the last `counters()` read them (`respond.kernel.*`). */
+  #kernelCounts: Record<string, number> = {};
   readonly #answered = new Map<string, Answered>();
   readonly #floodMembers = new Map<string, number>();
   #holdUntilMs = 0;
@@ -101,13 +106,29 @@ export class Responder {
   #kernelHeld = false;
   #limiter: SourceLimiter;
   #global: TokenBucket;
-  #source: NflogSource | null = null;
+  #source: NflogPacketSource | null = null;
   #timer: NodeJS.Timeout | null = null;
   /** Kernel text waiting for the next nft run, and the run in flight. */
   #pending: string[] = [];
   #applying: Promise<void> | null = null;
-  readonly #packet = new Packet();
-  readonly #decodeStats = new DecodeStats();
+  /** The respond group's decode step (`respond.decode.*`): its one reused Packet. */
+  readonly decoder = new FrameDecoder('respond.decode');
+  /** Bound once: the respond NFLOG source calls it per packet. */
+  readonly onPacket: PacketHandler = (p) => this.#answer(p);
+  /**
+   * Every counter of the responder for the registry: its own, how many it answers, the kernel's (as
+   * last read), the respond group's capture and decode counters.
+   */
+  readonly counterGroup: CounterGroup = {
+    group: 'respond',
+    forEach: (visit) => {
+      this.table.forEach(visit);
+      visit('respond.answering', this.#answered.size, 'scanners answered now (a level)');
+      for (const [name, value] of Object.entries(this.#kernelCounts)) visit(name, value, 'the kernel\'s respond-chain counter, as last read');
+      this.#source?.counters.forEach(visit);
+      this.decoder.counters.forEach(visit);
+    },
+  };
   #stopped = false;
   /** Send failures not logged yet (throttled), and when the last line was logged. */
   #sendFailedUnlogged = 0;
@@ -126,6 +147,7 @@ export class Responder {
     const now = this.#clock();
     this.#limiter = new SourceLimiter(this.#settings.perSourcePerSecond, this.#settings.perSourceBurst, this.#settings.maxSources);
     this.#global = new TokenBucket(this.#settings.maxPerSecond, this.#settings.burst, now);
+    this.decoder.attach(this.onPacket);
   }
 
   get settings(): RespondSettings {
@@ -147,14 +169,15 @@ export class Responder {
   async #startUserSpace(): Promise<void> {
     this.#sender.open();
     if (this.#source !== null) return;
-    const source = new NflogSource({
+    const source = new NflogPacketSource({
       group: this.#settings.nflogGroup,
       snaplen: 128,
       batchPackets: 1,
-      onFrame: (buf, offset, length, tsUs, linkType) => this.onFrame(buf, offset, length, tsUs, linkType),
+      decoder: this.decoder,
+      counterPrefix: 'respond.capture',
       onError: (err) => this.#log.error({ 'event.action': 'respond-capture-error', error: err.message }, 'the respond NFLOG group failed'),
     });
-    await source.start();
+    await source.start(this.onPacket);
     this.#source = source;
   }
 
@@ -162,7 +185,7 @@ export class Responder {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    this.#source?.stop();
+    this.#source?.close();
     this.#source = null;
     this.#sender.close();
     await this.#applying;
@@ -185,7 +208,7 @@ export class Responder {
     if (next.mode === 'drop') this.#clearKernel();
     else if (!this.#kernelHeld) this.#refillKernel();
     if (groupChanged || !answeredInUserSpace(next.mode)) {
-      this.#source?.stop();
+      this.#source?.close();
       this.#source = null;
     }
     if (answeredInUserSpace(next.mode)) await this.#startUserSpace();
@@ -236,66 +259,69 @@ export class Responder {
       if (covering === undefined) continue; // not banned (cap, guard): not answered either
       const address = parsed.target.text;
       if (this.#guard().protects(address) !== null) {
-        this.#counters['suppressed.guarded']++;
+        this.#c[C['suppressed.guarded']]++;
         continue;
       }
       if (this.#isFloodMember(address, now)) {
-        this.#counters['suppressed.flood']++;
+        this.#c[C['suppressed.flood']]++;
         continue;
       }
       const seconds = covering.ban.timeoutSeconds;
       this.#answered.set(address, { expiresAtMs: seconds === null ? null : now + seconds * 1000 });
-      this.#counters.answered++;
+      this.#c[C.answered]++;
       if (!this.#kernelHeld) this.#queueElement('add', address, seconds);
       this.#log.info({ 'event.action': 'respond-answer', 'source.ip': address, mode: this.#settings.mode, 'event.duration': seconds }, `${address} is answered with ${this.#settings.mode} while banned`);
     }
     void this.flush();
   }
 
-  /**
-   * One SYN the kernel handed up (respond NFLOG group): answered when every check passes. Never
-   * throws; runs on the capture callback.
-   */
+  /** One raw frame (tests, recorded datagrams): decoded by the responder's decoder, then answered like a packet from its source. */
   onFrame(buf: Buffer, offset: number, length: number, tsUs: number, linkType: number): void {
-    const p = this.#packet;
-    decodeFrame(p, buf, offset, length, linkType, tsUs, this.#decodeStats);
+    this.decoder.onFrame(buf, offset, length, tsUs, linkType);
+  }
+
+  /**
+   * One SYN the kernel handed up (respond NFLOG group), decoded: answered when every check passes.
+   * Never throws; runs on the capture callback.
+   */
+  #answer(p: Packet): void {
     const mode = this.#settings.mode;
     if (!answeredInUserSpace(mode)) return;
     // Cheap checks first; the reply is crafted only when it will really be sent.
     if (!isAnswerableSyn(p)) {
-      this.#counters['suppressed.not_syn']++;
+      this.#c[C['suppressed.not_syn']]++;
       return;
     }
     if (this.#answered.size === 0) {
-      this.#counters['suppressed.unknown']++;
+      this.#c[C['suppressed.unknown']]++;
       return;
     }
     const source = p.ipVersion === 4 ? formatIPv4(p.src4) : formatIPv6(p.buf, p.src6Offset);
     const now = this.#clock();
     const answered = this.#answered.get(source);
     if (answered === undefined || (answered.expiresAtMs !== null && answered.expiresAtMs <= now)) {
-      this.#counters['suppressed.unknown']++;
+      this.#c[C['suppressed.unknown']]++;
       return;
     }
     if (this.#guard().protects(source) !== null) {
-      this.#counters['suppressed.guarded']++;
+      this.#c[C['suppressed.guarded']]++;
       return;
     }
     if (now < this.#holdUntilMs || this.#isFloodMember(source, now)) {
-      this.#counters['suppressed.flood']++;
+      this.#c[C['suppressed.flood']]++;
       return;
     }
     if (!this.#limiter.take(source, now)) {
-      this.#counters['suppressed.source']++;
+      this.#c[C['suppressed.source']]++;
       return;
     }
     if (!this.#global.take(now)) {
-      this.#counters['suppressed.global']++;
+      this.#c[C['suppressed.global']]++;
       return;
     }
     const reply = craftReply(p, mode as ReplyKind, { isn: randomInt(0, 0x100000000), payload: mode === 'try-harder' ? this.#payload : undefined });
     if (reply === null) {
-      this.#counters['suppressed.not_syn']++;
+      this.#c[C['suppressed.not_syn']]++;
       return;
     }
     let outcome: string;
@@ -305,10 +331,10 @@ export class Responder {
       outcome = err instanceof Error ? err.message : String(err);
     }
     if (outcome === 'sent') {
-      this.#counters.sent++;
+      this.#c[C.sent]++;
       return;
     }
-    this.#counters['send.failed']++;
+    this.#c[C['send.failed']]++;
     this.#logSendFailed(source, outcome, now);
   }
 
@@ -326,19 +352,21 @@ export class Responder {
   /** User-space counters, plus the kernel's (`kernel.*`) when the table is there. */
   async counters(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(this.#counters)) out[`respond.${k}`] = v;
+    this.table.forEach((name, value) => (out[name] = value));
     out['respond.answering'] = this.#answered.size;
+    const kernel: Record<string, number> = {};
     try {
       const { stdout } = await runNft(this.#nftPath, ['-j', 'list', 'counters', 'table', 'inet', this.#table]);
       const json = JSON.parse(stdout) as { nftables?: { counter?: { name?: string; packets?: number } }[] };
       for (const entry of json.nftables ?? []) {
         const name = entry.counter?.name;
-        if (name !== undefined && Object.hasOwn(KERNEL_COUNTERS, name)) out[`respond.kernel.${name.replace(/^respond_/, '')}`] = entry.counter?.packets ?? 0;
+        if (name !== undefined && Object.hasOwn(KERNEL_COUNTERS, name)) kernel[`respond.kernel.${name.replace(/^respond_/, '')}`] = entry.counter?.packets ?? 0;
       }
     } catch {
       // No table (dry run, iptables) or no nft: only the user-space counters.
     }
-    return out;
+    this.#kernelCounts = kernel;
+    return { ...out, ...kernel };
   }
 
   /** Applies queued kernel changes: one nft transaction at a time; failures are counted and logged. */
@@ -351,7 +379,7 @@ export class Responder {
       try {
         await runNft(this.#nftPath, ['-f', '-'], `${text}\n`);
       } catch (err) {
-        this.#counters['kernel.failed']++;
+        this.#c[C['kernel.failed']]++;
         this.#log.error({ 'event.action': 'respond-kernel-failed', error: err instanceof Error ? err.message : String(err) }, 'changing the answered sets failed');
       } finally {
         this.#applying = null;

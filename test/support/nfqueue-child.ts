@@ -1,12 +1,12 @@
 /**
- * Runs inside a test's network namespace (nfqueue.test.ts): drives the addon against real
+ * Runs inside a test's network namespace (nfqueue.netns.test.ts): drives the addon against real
  * iptables-nft NFQUEUE rules on loopback and prints one JSON object with what happened.
  * argv: queue number.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { PortwardenError } from '../../src/errors.js';
-import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from '../../src/inline/nfqueue.js';
+import { META_FIELDS, Meta, NfQueue, VERDICT_ACCEPT, VERDICT_DROP } from '../../src/capture/nfqueue.js';
 
 const queueNum = Number(process.argv[2]);
 const out: Record<string, unknown> = {};

@@ -233,7 +233,8 @@ test('the reconciler puts back a ban someone deleted from the kernel', async () 
   pair.must(pair.protectedNs, 'nft', ['delete', 'element', 'inet', 'portwarden', 'ban4', '{ 10.77.0.96 }']);
   assert.ok(!kernelBans().includes('10.77.0.96'));
   await until('the ban to come back', () => kernelBans().includes('10.77.0.96'));
-  assert.ok(logLines.some((l) => l['event.action'] === 'reconcile-element' && l['source.ip'] === '10.77.0.96'));
+  // The log line may reach us after the kernel shows the ban: wait for it rather than race it.
+  await until('the repair to be logged', () => logLines.some((l) => l['event.action'] === 'reconcile-element' && l['source.ip'] === '10.77.0.96'));
 });
 
 test('the reconciler restores a deleted table with its bans', async () => {

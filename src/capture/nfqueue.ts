@@ -4,7 +4,7 @@ import { loadAddon } from '../kernel/addon.js';
 /**
  * Typed access to our NFQUEUE addon (native/nfqueue): one netlink queue, packets handed over in
  * batches, verdicts one by one or many per syscall. (Injected answers leave through
- * src/respond/rawsend.ts.)
+ * src/kernel/raw-send.ts.)
  *
  * Why our own addon and not the npm package `nfqueue` (about 55,000 verdicts/s here): that package
  * has no close, no fail-open flag and no queue length, and calls JavaScript once per packet. Ours

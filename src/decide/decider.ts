@@ -4,15 +4,16 @@
  * still banned keeps its ban and time left, no new offence). Built again on reload and on
  * `portwarden allow`; the ban book and its bans stay.
  */
-import { buildAllowlist, type AllowlistEntry } from '../decide/allowlist.js';
-import { Escalation, type EscalationSettings } from '../decide/escalation.js';
-import { LockoutGuard } from '../decide/lockout-guard.js';
-import { DecisionPolicy, policySettings, type PolicySettings } from '../decide/policy.js';
+import { buildAllowlist, type AllowlistEntry } from './allowlist.js';
+import { Escalation, type EscalationSettings } from './escalation.js';
+import { LockoutGuard } from './lockout-guard.js';
+import { DecisionPolicy, policySettings, type PolicySettings } from './policy.js';
 import type { DecideLogEvent } from '../model/decision.js';
 import type { EventLogger } from '../model/logger.js';
 import type { OffenderBook } from '../model/offender.js';
 import type { ProfileName } from '../model/profile.js';
-import type { Decider } from './incident-flow.js';
+import type { Decider } from '../model/decision.js';
+import type { CounterGroup } from '../model/counters.js';
 
 export interface DecideSettings extends PolicySettings {
   sshPorts: readonly number[];
@@ -39,6 +40,8 @@ export interface DecidingOptions {
 export interface Deciding {
   guard: LockoutGuard;
   decider: Decider;
+  /** The policy's counters (`decide.*`) for the registry; a rebuilt policy replaces them. */
+  counters: CounterGroup;
 }
 
 export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
@@ -66,6 +69,7 @@ export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
   });
   return {
     guard,
+    counters: decisions.counterGroup,
     decider: {
       decide: (record, nowMs) => decisions.decide(record, nowMs),
       takeWhy: (target) => escalation.takeWhy(target),

@@ -134,6 +134,8 @@ test('restart reconciles kernel and database: a ban in only one of them is repai
   pair.must(pair.protectedNs, 'nft', ['delete', 'element', 'inet', 'portwarden', 'ban4', '{ 10.77.0.50 }']);
   pair.must(pair.protectedNs, 'nft', ['add', 'element', 'inet', 'portwarden', 'ban4', '{ 10.77.0.51 timeout 10m }']);
   const d = await startAndWait();
+  // The table survived, so the comparison runs in the background after 'started' and ends with 'bans-restored'.
+  await until('the comparison to end', () => d.logs.some((l) => l['event.action'] === 'bans-restored'));
   const repairs = d.logs.filter((l) => l['event.action'] === 'state-repair').map((l) => [l['source.ip'], l['event.reason']]);
   assert.deepEqual(repairs.sort(), [
     ['10.77.0.50', 'missing-from-kernel'],

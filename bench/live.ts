@@ -26,8 +26,10 @@ import { ATTACKER_DEV, ATTACKER_MAC, DAEMON4, DAEMON_DEV, DAEMON_MAC, LiveLab, S
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = join(here, '..', '..');
-/** 0: the same-run baseline, the scanners without a flood. */
-const RATES = [0, 50_000, 100_000, 200_000, 400_000];
+/** 0: the same-run baseline, the scanners without a flood. PW_LIVE_RATES=0,50000 runs others (for a closer look). */
+const RATES = (process.env.PW_LIVE_RATES ?? '0,50000,100000,200000,400000').split(',').map(Number);
+/** Extra node flags for the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` to see where a stall goes). */
+const DAEMON_FLAGS = (process.env.PW_LIVE_DAEMON_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const SECONDS = 10;
 /** When the scanners start, seconds into the flood (it is at full rate by then). */
 const SCANNERS_AT_S = 3;
@@ -82,6 +84,12 @@ interface RateResult {
   lossLogged: number;
   /** Seconds from the flood's start of each capture-loss log line, with its count. */
   lossTimeline: string;
+  /** NFLOG loss in each second from the flood's start (sampled from /metrics every 250 ms). */
+  lossPerSecond: number[];
+  /** When the flood incident was decided, seconds from the flood's start. */
+  floodDecidedS: number | null;
+  /** Entries of the fast path's meter set answered4 after the flood (its size is 65536). */
+  answeredEntries: number;
   /** First contacts the engine counted as flood members (no per-source state). */
   floodMembers: number;
   daemonCpuS: number;
@@ -215,7 +223,7 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
   const counts = new Map<string, number>();
   let daemon: ChildProcess | null = null;
   try {
-    daemon = lab.spawnIn(lab.daemonNs, process.execPath, [...NODE_FLAGS, join(repoRoot, 'bin', 'portwarden.js'), 'start', '--config', config, '--flush-on-exit']);
+    daemon = lab.spawnIn(lab.daemonNs, process.execPath, [...NODE_FLAGS, ...DAEMON_FLAGS, join(repoRoot, 'bin', 'portwarden.js'), 'start', '--config', config, '--flush-on-exit']);
     let stderr = '';
     daemon.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
     createInterface({ input: daemon.stdout! }).on('line', (line) => {
@@ -246,6 +254,13 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
       if (m === null) return;
       for (const a of m[1].matchAll(/(\d+\.\d+\.\d+\.\d+)/g)) if (!kernelBanAt.has(a[1])) kernelBanAt.set(a[1], at);
     });
+    // Loss over time: a small poller in the daemon's namespace reads the drop counter every 250 ms.
+    const samples: [number, number][] = [];
+    const poller = lab.spawnIn(lab.daemonNs, process.execPath, ['-e', POLLER, `http://${METRICS}/metrics`, String((SECONDS + 25) * 1000)]);
+    createInterface({ input: poller.stdout! }).on('line', (line) => {
+      const [at, lost] = line.split(' ').map(Number);
+      if (Number.isFinite(at) && Number.isFinite(lost)) samples.push([at, lost]);
+    });
     await sleep(500);
 
     const pid = d.pid!;
@@ -272,6 +287,7 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
     const intervalS = (performance.now() - t0) / 1000;
     if (flood.exitCode !== 0) throw new Error(`the sender failed (${String(flood.exitCode ?? flood.signalCode)}): ${floodErr.trim()}`);
     const senderResult: SenderResult = rate === 0 ? { sent: 0, seconds: SECONDS, rate: 0, errors: 0, cpuUser: 0, cpuSys: 0 } : (JSON.parse(floodOut.trim()) as SenderResult);
+    const answeredEntries = rate === 0 ? 0 : setSize(lab, 'answered4');
     for (const s of scans) if (!(await exited(s, 40_000))) s.kill('SIGKILL');
     // A few packets after the flood: the kernel numbers them too, so loss at the flood's very end shows as a gap.
     lab.run(lab.attacker, sender, [ATTACKER_DEV, ATTACKER_MAC, DAEMON_MAC, DAEMON4, String(FLOOD_PORT), '100', '0.2', SPOOF_NET, String(SPOOF_PREFIX), '1']);
@@ -323,6 +339,9 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
       lossTimeline: lossLines()
         .map((l) => `+${((Date.parse(String(l['@timestamp'])) - wall0) / 1000).toFixed(0)} s: ${fmt(Number(l['capture.lost']))}`)
         .join(', '),
+      lossPerSecond: perSecond(samples, wall0, SECONDS + 2),
+      answeredEntries,
+      floodDecidedS: ((f) => (f === undefined ? null : (Date.parse(f.at) - wall0) / 1000))(list.find((i) => i.record.kind === 'flood')),
       floodMembers: metric(page, 'portwarden_detection_events_total', 'counter="flood.member_probes"'),
       daemonCpuS: cpu1 - cpu0,
       intervalS,
@@ -340,6 +359,26 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
     }
     lab.destroy();
   }
+}
+
+/** Prints `<ms> <capture drops>` every 250 ms until its time is up (argv: metrics URL, lifetime ms). */
+const POLLER = `const [url, life] = process.argv.slice(1); const end = Date.now() + Number(life);
+const tick = async () => { if (Date.now() > end) process.exit(0);
+  try { const t = await (await fetch(url)).text(); const m = /^portwarden_capture_drops_total (\\d+)/m.exec(t); if (m) console.log(Date.now() + ' ' + m[1]); } catch {}
+  setTimeout(tick, 250); };
+tick();`;
+
+/** Loss in each whole second from `startMs`, from cumulative samples. */
+function perSecond(samples: [number, number][], startMs: number, seconds: number): number[] {
+  const at = (ms: number) => samples.reduce((v, [t, lost]) => (t <= ms ? lost : v), 0);
+  return Array.from({ length: seconds }, (_, k) => at(startMs + (k + 1) * 1000) - at(startMs + k * 1000));
+}
+
+/** Elements in one of the daemon's kernel sets (counted from the listing's lines: the set may be large). */
+function setSize(lab: LiveLab, set: string): number {
+  const out = lab.run(lab.daemonNs, 'nft', ['-j', 'list', 'set', 'inet', 'portwarden', set]);
+  const json = JSON.parse(out) as { nftables: { set?: { elem?: unknown[] } }[] };
+  return json.nftables.find((e) => e.set !== undefined)?.set?.elem?.length ?? 0;
 }
 
 interface ApiIncident {
@@ -366,8 +405,9 @@ function print(r: RateResult): void {
   else out.write(`  ${fmt(r.rate)}/s asked: sent ${fmt(r.sender.sent)} in ${r.sender.seconds.toFixed(2)} s = ${fmt(r.sender.rate)}/s (sender CPU ${(r.sender.cpuUser + r.sender.cpuSys).toFixed(2)} s; cpu pressure avg10 ${r.cpuPressure}%)\n`);
   out.write(`    kernel: ${fmt(r.rxPackets)} received on ${DAEMON_DEV}; veth drops ${fmt(r.vethDropped)}, backlog drops (machine-wide) ${fmt(r.softnetDropped)}; conntrack drop ${fmt(r.ctDrop)}, early_drop ${fmt(r.ctEarlyDrop)}, insert_failed ${fmt(r.ctInsertFailed)}\n`);
   out.write(`    NFLOG: ${fmt(logged)} logged, ${fmt(r.delivered)} delivered, ${fmt(r.lost)} lost (${lossPct.toFixed(2)}%); capture-loss log lines ${r.lossLogLines} (${fmt(r.lossLogged)} packets${r.lossTimeline === '' ? '' : `; ${r.lossTimeline}`})\n`);
+  if (r.lost > 0) out.write(`    loss per second from the flood's start: ${r.lossPerSecond.map(fmt).join(' ')}\n`);
   out.write(`    daemon CPU: ${r.daemonCpuS.toFixed(2)} s user+sys in ${r.intervalS.toFixed(1)} s (${((100 * r.daemonCpuS) / r.intervalS).toFixed(0)}% of one core), ${fmt(r.delivered / Math.max(r.daemonCpuS, 0.01))} packets per CPU-second\n`);
-  out.write(`    flood: ${r.floodIncidents} flood incident(s), ${fmt(r.floodMembers)} first contacts counted as its members; ${r.spoofedIncidents} other incidents and ${r.spoofedBans} bans of spoofed sources${r.otherBans.length > 0 ? `; unexpected bans: ${r.otherBans.join(', ')}` : ''}\n`);
+  out.write(`    flood: ${r.floodIncidents} flood incident(s)${r.floodDecidedS === null ? '' : ` (decided at +${r.floodDecidedS.toFixed(1)} s)`}, ${fmt(r.floodMembers)} first contacts counted as its members; fast-path meter answered4 ${fmt(r.answeredEntries)}/65,536 entries; ${r.spoofedIncidents} other incidents and ${r.spoofedBans} bans of spoofed sources${r.otherBans.length > 0 ? `; unexpected bans: ${r.otherBans.join(', ')}` : ''}\n`);
   for (const s of r.scanners) {
     const ms = (v: number | null) => (v === null ? '?' : `${fmt(v)} ms`);
     out.write(`    ${s.label} from ${s.source}: ${s.banned ? 'banned' : 'NOT banned'}${s.fastBanned ? ' (and in the kernel fast path)' : s.banned ? '' : ', not in the fast path either'}; ${s.incident}; last probe → decision ${ms(s.decideMs)}, → ban in the kernel ${ms(s.kernelMs)}\n`);

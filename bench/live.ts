@@ -285,6 +285,7 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
     if (!(await exited(flood, (SECONDS + 20) * 1000))) flood.kill('SIGKILL');
     const cpu1 = cpuSeconds(pid);
     const intervalS = (performance.now() - t0) / 1000;
+    if (interrupted) throw new Error('interrupted');
     if (flood.exitCode !== 0) throw new Error(`the sender failed (${String(flood.exitCode ?? flood.signalCode)}): ${floodErr.trim()}`);
     const senderResult: SenderResult = rate === 0 ? { sent: 0, seconds: SECONDS, rate: 0, errors: 0, cpuUser: 0, cpuSys: 0 } : (JSON.parse(floodOut.trim()) as SenderResult);
     const answeredEntries = rate === 0 ? 0 : setSize(lab, 'answered4');
@@ -420,6 +421,17 @@ export async function liveSuite(dir: string): Promise<void> {
   process.once('SIGINT', onInt);
   try {
     const sender = buildSender(dir);
+    // What the sender can push through the veth pair right now, into a namespace without rules or
+    // daemon (no conntrack, no NFLOG): the machine's ceiling for the runs that follow, not a goal.
+    {
+      const lab = new LiveLab([]);
+      try {
+        const r = JSON.parse(lab.run(lab.attacker, sender, [ATTACKER_DEV, ATTACKER_MAC, DAEMON_MAC, DAEMON4, String(FLOOD_PORT), '1000000', '3', SPOOF_NET, String(SPOOF_PREFIX), '7'])) as SenderResult;
+        process.stdout.write(`  sender ceiling (asked 1,000,000/s for 3 s, no rules, no daemon): ${fmt(r.rate)}/s, sender CPU ${(r.cpuUser + r.cpuSys).toFixed(2)} s; cpu pressure avg10 ${cpuPressure()}%\n`);
+      } finally {
+        lab.destroy();
+      }
+    }
     const results: RateResult[] = [];
     for (const rate of RATES) {
       if (interrupted) break;

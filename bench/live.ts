@@ -220,7 +220,6 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
     ].join('\n'),
   );
   const log: LogLine[] = [];
-  const counts = new Map<string, number>();
   let daemon: ChildProcess | null = null;
   try {
     daemon = lab.spawnIn(lab.daemonNs, process.execPath, [...NODE_FLAGS, ...DAEMON_FLAGS, join(repoRoot, 'bin', 'portwarden.js'), 'start', '--config', config, '--flush-on-exit']);
@@ -234,7 +233,6 @@ async function runRate(dir: string, sender: string, rate: number): Promise<RateR
         return;
       }
       const action = String(l['event.action'] ?? '');
-      counts.set(action, (counts.get(action) ?? 0) + 1);
       if (['started', 'ban', 'capture-loss', 'capture-error'].includes(action) || action.startsWith('incident-')) {
         if (log.length < 10_000) log.push(l);
       }

@@ -96,11 +96,68 @@ test('malformed requests are answered with PW_ERR_CONTROL and a reason, never cr
     assert.equal((await request(path, { command: 'status' })).profile, 'normal', 'still serving');
   }));
 
-test('an oversized request is refused and the connection closed', () =>
+test('a line that grows past 64 KiB without its newline is refused and the connection closed', () =>
   withServer(async (path) => {
     const reply = JSON.parse(await rawExchange(path, 'x'.repeat(70 * 1024))) as { ok: boolean; error: { message: string } };
     assert.equal(reply.ok, false);
     assert.match(reply.error.message, /longer than/);
+  }));
+
+/** Writes `payload` at once and collects `count` reply lines. */
+function batchExchange(path: string, payload: string, count: number): Promise<{ ok: boolean; result?: { target?: string }; error?: { message: string } }[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path, () => socket.end(payload));
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => {
+      data += c;
+    });
+    socket.on('close', () => {
+      const lines = data.split('\n').filter((l) => l.length > 0);
+      if (lines.length !== count) reject(new Error(`expected ${count} replies, got ${lines.length}`));
+      else resolve(lines.map((l) => JSON.parse(l) as { ok: boolean; result?: { target?: string }; error?: { message: string } }));
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('a batch of many short requests, over 64 KiB together and written at once, is answered line by line in order', () =>
+  withServer(async (path, h) => {
+    const targets = Array.from({ length: 3000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const payload = targets.map((target) => `${JSON.stringify({ command: 'ban', target, seconds: 600, reason: 'batch test' })}\n`).join('');
+    assert.ok(Buffer.byteLength(payload) > 3 * 64 * 1024, 'the batch is well over the per-line limit');
+    // The peer shuts its side right after writing: every answer still comes back.
+    const replies = await batchExchange(path, payload, targets.length);
+    assert.deepEqual(replies.map((r) => r.ok && r.result?.target), targets);
+    assert.equal(h.banned.size, targets.length);
+  }));
+
+test('an over-long line inside a batch is refused in its place; the lines around it are served', () =>
+  withServer(async (path) => {
+    const status = `${JSON.stringify({ command: 'status' })}\n`;
+    const replies = await batchExchange(path, `${status}${'x'.repeat(70 * 1024)}\n${status}`, 3);
+    assert.equal(replies[0].ok, true);
+    assert.equal(replies[1].ok, false);
+    assert.match(replies[1].error!.message, /longer than 65536 bytes/);
+    assert.equal(replies[2].ok, true);
+  }));
+
+test('a request that arrives in pieces is put together', () =>
+  withServer(async (path) => {
+    const line = `${JSON.stringify({ command: 'ban', target: '203.0.113.9', seconds: 60, reason: 'in pieces' })}\n`;
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(path, () => {
+        socket.write(line.slice(0, 10));
+        setTimeout(() => socket.write(line.slice(10)), 50);
+      });
+      socket.setEncoding('utf8');
+      socket.on('data', (c: string) => {
+        socket.end();
+        resolve(c.split('\n')[0]);
+      });
+      socket.on('error', reject);
+    });
+    assert.deepEqual(JSON.parse(reply), { ok: true, result: { target: '203.0.113.9', expiresInSeconds: 60 } });
   }));
 
 test('with no daemon the client says so, naming the socket', async () => {

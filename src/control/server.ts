@@ -27,7 +27,8 @@ export class ControlServer {
     // A socket file left by a daemon that died is stale: nothing listens there any more (the instance lock,
     // taken before, has made sure no live daemon owns it).
     rmSync(path, { force: true });
-    const server = createServer((socket) => serve(socket, handler));
+    // Half-open: a peer that writes its requests and then shuts its side still gets every answer.
+    const server = createServer({ allowHalfOpen: true }, (socket) => serve(socket, handler));
     // Created 0600 from the start (no moment in which the umask's mode applies), and chmod'ed to be sure.
     const umask = process.umask(0o177);
     try {
@@ -48,24 +49,60 @@ export class ControlServer {
   }
 }
 
+/** Requests read ahead of their answers, at most: past this, reading pauses until the answers catch up. */
+const MAX_PENDING = 256;
+
+/**
+ * One connection: requests are lines, answered one after the other in the order they came (a request is
+ * handled once the one before it is answered, so `ban` then `bans` sees the ban). The size limit applies
+ * to each line: a batch of any length, written at once, is fine; only a line that grows past the limit
+ * is refused, and since its end cannot be found without reading on, the connection is closed.
+ */
 function serve(socket: Socket, handler: ControlHandler): void {
-  let buffered = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    if (buffered.length > MAX_LINE_BYTES) {
-      reply(socket, { ok: false, error: { code: 'PW_ERR_CONTROL', message: `request longer than ${MAX_LINE_BYTES} bytes` } });
-      socket.end();
-      return;
-    }
+  /** The start of a line whose newline has not come yet. */
+  let partial: Buffer = Buffer.alloc(0);
+  let pending = 0;
+  let queue: Promise<void> = Promise.resolve();
+  const enqueue = (line: string | null): void => {
+    pending += 1;
+    if (pending >= MAX_PENDING) socket.pause();
+    queue = queue.then(async () => {
+      if (line === null) reply(socket, tooLong());
+      else await answer(socket, line, handler);
+      pending -= 1;
+      if (pending < MAX_PENDING && socket.isPaused() && !socket.destroyed) socket.resume();
+    });
+  };
+  socket.on('data', (chunk: Buffer) => {
+    let from = 0;
     let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      void answer(socket, line, handler);
+    while ((newline = chunk.indexOf(0x0a, from)) >= 0) {
+      const length = partial.length + newline - from;
+      // A whole line over the limit is answered with an error in its place; the next lines are served.
+      enqueue(length > MAX_LINE_BYTES ? null : (partial.length > 0 ? Buffer.concat([partial, chunk.subarray(from, newline)]) : chunk.subarray(from, newline)).toString('utf8'));
+      partial = Buffer.alloc(0);
+      from = newline + 1;
+    }
+    if (from < chunk.length) partial = Buffer.concat([partial, chunk.subarray(from)]);
+    if (partial.length > MAX_LINE_BYTES) {
+      // The rest of this line would have to be read (and held) to find the next one: answer what came
+      // before, refuse this one, and hang up.
+      partial = Buffer.alloc(0);
+      socket.removeAllListeners('data');
+      queue = queue.then(() => {
+        reply(socket, tooLong());
+        socket.end();
+      });
     }
   });
+  socket.on('end', () => {
+    queue = queue.then(() => void socket.end());
+  });
   socket.on('error', () => socket.destroy());
+}
+
+function tooLong(): Reply {
+  return { ok: false, error: { code: 'PW_ERR_CONTROL', message: `request longer than ${MAX_LINE_BYTES} bytes` } };
 }
 
 async function answer(socket: Socket, line: string, handler: ControlHandler): Promise<void> {

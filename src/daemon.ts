@@ -16,10 +16,10 @@ import { backendKind } from './enforce/backends.js';
 import { buildDeciding } from './decide/decider.js';
 import type { Decider } from './model/decision.js';
 import { Enforcement } from './enforce/enforcement.js';
-import { PortwardenError } from './errors.js';
+import { ConfigError, PortwardenError } from './errors.js';
 import { InlineController } from './inline/controller.js';
 import { defaultRouteInterface } from './kernel/default-route.js';
-import type { ControlHandler } from './model/control.js';
+import { restartKeysText, type ControlHandler, type ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
@@ -218,15 +218,27 @@ export class Daemon {
 
   /**
    * Re-reads the config file. An invalid file is refused with its errors and the running config kept;
-   * a valid one replaces decisions, allowlist and static rules without dropping bans.
+   * a valid one replaces decisions, allowlist, responses, alerts and inline mode without dropping bans.
+   * Keys only a restart applies (running-config.ts RESTART_KEYS) keep their running values and are
+   * named in the answer and the log. Every refusal is logged, whoever asked (SIGHUP or the socket).
    */
-  async reload(): Promise<{ profile: string; changed: boolean }> {
+  async reload(): Promise<ResultOf['reload']> {
+    try {
+      return await this.#reload();
+    } catch (err) {
+      // An invalid file was logged by reread (reload-refused); anything else failing is logged here.
+      if (!(err instanceof ConfigError)) this.#log.error({ 'event.action': 'reload-failed', error: err instanceof Error ? err.message : String(err) }, 'reload failed; the running config stays');
+      throw err;
+    }
+  }
+
+  async #reload(): Promise<ResultOf['reload']> {
     const reread = this.#running.reread();
     if (reread === null) {
       this.#inline?.reload(this.#running.current); // blocklist files are re-read even without a config file
-      return { profile: this.#running.current.profile, changed: false };
+      return { profile: this.#running.current.profile, changed: false, restartNeeded: [] };
     }
-    const { next, changed, path } = reread;
+    const { next, changed, restartNeeded, path } = reread;
     if (changed) {
       await this.#buildDecide(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
@@ -240,8 +252,13 @@ export class Daemon {
       this.#running.adopt(next);
     }
     this.#inline?.reload(next);
-    this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
-    return { profile: next.profile, changed };
+    if (restartNeeded.length > 0) {
+      this.#log.warn(
+        { 'event.action': 'reload-restart-needed', changed, 'restart.keys': restartNeeded },
+        `config ${changed ? 'reloaded' : 'unchanged'} from ${path}, except what only a restart applies: ${restartKeysText(restartNeeded)} (still running with the old values)`,
+      );
+    } else this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
+    return { profile: next.profile, changed, restartNeeded };
   }
 
   /** The alert channels of `c`; outcomes go to the alert-delivery metric (suppressed ones are only counted in the channel's stats). */

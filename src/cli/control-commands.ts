@@ -4,7 +4,7 @@
  * config parser (the config is read only when --config or PORTWARDEN_CONFIG names one).
  */
 import { request } from '../control/client.js';
-import { DEFAULT_SOCKET_PATH } from '../model/control.js';
+import { DEFAULT_SOCKET_PATH, restartKeysText } from '../model/control.js';
 import { PortwardenError } from '../errors.js';
 import type { Output } from './analyze.js';
 
@@ -74,7 +74,9 @@ export async function runControl(command: string, target: string | undefined, op
     }
     case 'reload': {
       const r = await request(path, { command: 'reload' });
-      io.out(r.changed ? `reloaded (profile ${r.profile})` : 'config unchanged');
+      // Keys only a restart applies keep their running values: say so, instead of a plain "reloaded".
+      if (r.restartNeeded.length > 0) io.out(`${r.changed ? `reloaded (profile ${r.profile})` : 'nothing reloadable changed'}; not applied until a restart: ${restartKeysText(r.restartNeeded)}`);
+      else io.out(r.changed ? `reloaded (profile ${r.profile})` : 'config unchanged');
       return 0;
     }
     default:

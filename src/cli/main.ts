@@ -68,9 +68,9 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
       setStatus(await runStart(opts, io));
     });
 
-  const control = (name: string, description: string, withTarget: boolean) => {
-    const cmd = program.command(withTarget ? `${name} <target>` : name).description(description).option('--socket <path>', 'control socket path').option('--config <file>', 'config file naming the control socket');
-    return cmd;
+  const control = (name: string, description: string, withTarget: boolean, configOption = true) => {
+    const cmd = program.command(withTarget ? `${name} <target>` : name).description(description).option('--socket <path>', 'control socket path');
+    return configOption ? cmd.option('--config <file>', 'config file naming the control socket') : cmd;
   };
   control('status', 'show the running daemon\'s state', false)
     .option('--json', 'as JSON', false)
@@ -96,7 +96,14 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     .action(async (target: string, opts: { socket?: string; config?: string; reason?: string }) => {
       setStatus(await (await import('./control-commands.js')).runControl('allow', target, opts, io));
     });
-  control('reload', 're-read the config file (as SIGHUP); an invalid file is refused and the old config kept', false).action(async (opts: { socket?: string; config?: string }) => {
+  // No --config here: the daemon re-reads the file it was started with, so a file named here would only pick
+  // the socket, and read as "reload this file". --socket or PORTWARDEN_SOCKET / PORTWARDEN_CONFIG pick the daemon.
+  control(
+    'reload',
+    're-read the config file the daemon was started with (as SIGHUP); an invalid file is refused and the old config kept; keys only a restart applies (control.socketPath, state.dir, capture, detection, enforce, observe, profile) are named and keep their running values',
+    false,
+    false,
+  ).action(async (opts: { socket?: string }) => {
     setStatus(await (await import('./control-commands.js')).runControl('reload', undefined, opts, io));
   });
 

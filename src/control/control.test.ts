@@ -24,7 +24,7 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
     },
     unban: async (r) => ({ target: r.target, removed: banned.delete(r.target) }),
     allow: async (r) => ({ target: r.target }),
-    reload: async () => ({ profile: 'normal', changed: false }),
+    reload: async () => ({ profile: 'normal', changed: false, restartNeeded: [] }),
   };
 }
 

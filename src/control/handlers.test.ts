@@ -39,7 +39,7 @@ async function withHandlers(fn: (h: ReturnType<typeof controlHandlers>, parts: {
     incidents: () => 3,
     counters: async () => ({ 'reconcile.repairs': book.repairs }),
     redecide: async (config) => redecided.push(config),
-    reload: async () => ({ profile: running.current.profile, changed: false }),
+    reload: async () => ({ profile: running.current.profile, changed: false, restartNeeded: [] }),
   });
   try {
     await fn(h, { book, backend, running, elements, redecided });

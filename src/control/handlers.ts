@@ -6,7 +6,7 @@
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
-import type { ControlHandler } from '../model/control.js';
+import type { ControlHandler, ResultOf } from '../model/control.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
 import type { BanBook } from '../enforce/ban-book.js';
@@ -25,7 +25,7 @@ export interface ControlParts {
   counters(): Promise<Record<string, number>>;
   /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
   redecide(config: PortwardenConfig): Promise<unknown>;
-  reload(): Promise<{ profile: string; changed: boolean }>;
+  reload(): Promise<ResultOf['reload']>;
   log: EventLogger;
 }
 

@@ -10,6 +10,7 @@ import { controlHandlers } from './control/handlers.js';
 import { RunningConfig } from './control/running-config.js';
 import { InstanceLock } from './control/instance-lock.js';
 import { ControlServer } from './control/server.js';
+import { protectingFields, protectingText, watchingText, type Watching } from './control/start-summary.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
@@ -84,6 +85,8 @@ export class Daemon {
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #lock?: InstanceLock;
+  /** What capture watches (set at start; a reload does not change it). */
+  #watching: Watching = { method: 'nflog', interfaces: [], from: 'config' };
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -118,6 +121,7 @@ export class Daemon {
     // Default: the interface of the default route; a host without one is watched on every interface
     // but loopback (NFLOG), or refused (libpcap needs a name).
     const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
+    this.#watching = { method: c.capture.method, interfaces: [...interfaces], from: c.capture.interfaces.length > 0 ? 'config' : interfaces.length > 0 ? 'default route' : 'no default route' };
     if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
     const responder = this.#responder;
@@ -168,6 +172,7 @@ export class Daemon {
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => this.#guard,
+      watching: this.#watching,
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
@@ -189,9 +194,13 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
+    // What a first run needs to know: what is watched, and what is never banned.
+    const watching = this.#watching;
+    log[watching.interfaces.length === 0 ? 'warn' : 'info']({ 'event.action': 'watching', 'capture.method': watching.method, 'capture.interfaces': watching.interfaces, 'capture.interfaces.from': watching.from }, `watching ${watchingText(watching)}`);
+    log.info({ 'event.action': 'protecting', ...protectingFields(this.#guard.snapshot()) }, `never banned: ${protectingText(this.#guard.snapshot())}`);
     log.info(
-      { 'event.action': 'started', profile: c.profile, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
-      `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''})`,
+      { 'event.action': 'started', profile: c.profile, config: c.source, 'state.dir': c.state.dir, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
+      `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''}; config ${c.source}; control socket ${c.control.socketPath}; state ${c.state.dir})`,
     );
   }
 

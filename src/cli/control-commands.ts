@@ -42,6 +42,9 @@ export async function runControl(command: string, target: string | undefined, op
       if (options.json) io.out(JSON.stringify(s));
       else {
         io.out(`portwarden ${s.version}, running since ${s.startedAt}, profile ${s.profile}, backend ${s.backend}${s.dryRun ? ' (dry run)' : ''}`);
+        // Which daemon this is, and where its parts live: a first run should not have to guess.
+        io.out(`watching: ${s.allInterfaces ? 'every interface but loopback (no default route)' : s.interfaces.join(', ')}, with ${s.captureMethod}`);
+        io.out(`config: ${s.configFile ?? '(built-in defaults)'}; control socket: ${s.socket}; state: ${s.stateDir}`);
         io.out(`bans in the kernel: ${s.bans}; incidents: ${s.incidents}`);
         io.out(`capture: ${s.counters['capture.delivered'] ?? 0} packets delivered, ${s.counters['capture.lost'] ?? 0} lost; reconcile repairs: ${s.counters['reconcile.repairs'] ?? 0}`);
       }

@@ -15,7 +15,7 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
   const banned = new Map<string, BanView>();
   return {
     banned,
-    status: async () => ({ version: '0.1.0', startedAt: '2026-01-01T00:00:00.000Z', profile: 'normal', backend: 'dry-run', dryRun: true, interfaces: ['eth0'], bans: banned.size, incidents: 0, counters: {} }),
+    status: async () => ({ version: '0.1.0', startedAt: '2026-01-01T00:00:00.000Z', profile: 'normal', backend: 'dry-run', dryRun: true, interfaces: ['eth0'], allInterfaces: false, captureMethod: 'nflog', socket: '/run/pw/control.sock', stateDir: '/var/lib/pw', configFile: null, bans: banned.size, incidents: 0, counters: {} }),
     bans: async () => [...banned.values()],
     ban: async (r) => {
       if (r.target === '127.0.0.1') throw new PortwardenError('PW_ERR_USAGE', 'refusing to ban loopback');

@@ -11,6 +11,7 @@ import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
 import type { BanBook } from '../enforce/ban-book.js';
 import type { RunningConfig } from './running-config.js';
+import type { Watching } from './start-summary.js';
 
 export interface ControlParts {
   book: BanBook;
@@ -18,6 +19,8 @@ export interface ControlParts {
   /** Who is never banned (the lockout guard in force; rebuilt on reload). */
   guard(): { protects(target: string): { reason: string } | null };
   running: RunningConfig;
+  /** What capture watches, as started. */
+  watching: Watching;
   version: string;
   startedAt: Date;
   incidents(): number;
@@ -42,7 +45,12 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       version: p.version,
       startedAt: p.startedAt.toISOString(),
       profile: p.running.current.profile,
-      interfaces: p.running.current.capture.interfaces,
+      interfaces: p.watching.interfaces,
+      allInterfaces: p.watching.interfaces.length === 0,
+      captureMethod: p.watching.method,
+      socket: p.running.current.control.socketPath,
+      stateDir: p.running.current.state.dir,
+      configFile: p.running.path ?? null,
       backend: book.backend.name,
       dryRun: book.backend.name === 'dry-run',
       bans: (await book.backend.bans()).length,

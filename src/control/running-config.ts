@@ -47,6 +47,11 @@ export class RunningConfig {
     this.#current = options.config;
   }
 
+  /** The file read at start and on every reload; undefined: built-in defaults. */
+  get path(): string | undefined {
+    return this.#o.path;
+  }
+
   get current(): PortwardenConfig {
     return this.#current;
   }

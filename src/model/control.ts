@@ -18,7 +18,15 @@ export interface StatusView {
   profile: string;
   backend: string;
   dryRun: boolean;
+  /** The interfaces captured; empty when every interface but loopback is (allInterfaces). */
   interfaces: string[];
+  allInterfaces: boolean;
+  captureMethod: 'nflog' | 'pcap';
+  /** The control socket this answer came through. */
+  socket: string;
+  stateDir: string;
+  /** The config file the daemon read (and re-reads on reload), or null: built-in defaults. */
+  configFile: string | null;
   bans: number;
   incidents: number;
   counters: Record<string, number>;

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,9 @@ test('10,000 bans written at once on one connection: each answered, in order, an
   const inKernel = kernelBans4();
   const missing = targets.filter((t) => !inKernel.has(t));
   assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of the batch missing from the kernel`);
+  // And recorded: every one has its row in the state database.
+  const rows = spawnSync('sqlite3', ['-readonly', join(dir, 'state', 'state.db'), "SELECT count(DISTINCT target) FROM bans WHERE reason = 'batch' AND lifted_ms IS NULL"], { encoding: 'utf8' });
+  assert.equal(rows.stdout.trim(), String(targets.length), rows.stderr);
   // The daemon serves the next connection as before.
   assert.equal(cli('status').status, 0);
 });

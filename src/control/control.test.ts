@@ -160,6 +160,64 @@ test('a request that arrives in pieces is put together', () =>
     assert.deepEqual(JSON.parse(reply), { ok: true, result: { target: '203.0.113.9', expiresInSeconds: 60 } });
   }));
 
+test('in a batch, bans are in flight together but every other request waits for them, and the ones after it wait for it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-control-'));
+  const path = join(dir, 'control.sock');
+  // A book stand-in: a change is queued at once and committed after a delay (longer for earlier requests).
+  const queued: string[] = [];
+  const committed = new Set<string>();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const h = handler();
+  const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const commit = async (ms: number, apply: () => void) => {
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    await later(ms);
+    apply();
+    inFlight -= 1;
+  };
+  const server = await ControlServer.listen(path, {
+    ...h,
+    ban: async (r) => {
+      queued.push(`ban ${r.target}`);
+      await commit(r.seconds! % 100, () => committed.add(r.target));
+      return { target: r.target, expiresInSeconds: r.seconds };
+    },
+    unban: async (r) => {
+      queued.push(`unban ${r.target}`);
+      await commit(5, () => committed.delete(r.target));
+      return { target: r.target, removed: true };
+    },
+    bans: async () => [...committed].sort().map((target) => ({ target, reason: '', expiresInSeconds: null, origin: 'operator' as const })),
+    allow: async (r) => {
+      await later(20);
+      queued.push(`allow ${r.target}`);
+      return { target: r.target };
+    },
+  });
+  try {
+    const lines = [
+      { command: 'ban', target: '192.0.2.1', seconds: 180, reason: '' },
+      { command: 'ban', target: '192.0.2.2', seconds: 110, reason: '' },
+      { command: 'bans' },
+      { command: 'unban', target: '192.0.2.1' },
+      { command: 'allow', target: '192.0.2.9', reason: '' },
+      { command: 'ban', target: '192.0.2.3', seconds: 101, reason: '' },
+      { command: 'bans' },
+    ];
+    const replies = await batchExchange(path, lines.map((l) => `${JSON.stringify(l)}\n`).join(''), lines.length);
+    const results = replies.map((r) => (r as unknown as { result: unknown }).result);
+    assert.deepEqual((results[2] as BanView[]).map((b) => b.target), ['192.0.2.1', '192.0.2.2'], 'bans sees both bans committed');
+    assert.deepEqual((results[6] as BanView[]).map((b) => b.target), ['192.0.2.2', '192.0.2.3']);
+    assert.deepEqual(queued, ['ban 192.0.2.1', 'ban 192.0.2.2', 'unban 192.0.2.1', 'allow 192.0.2.9', 'ban 192.0.2.3'], 'changes queued in request order');
+    assert.equal(maxInFlight, 2, 'the two first bans were in flight together');
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('with no daemon the client says so, naming the socket', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-control-'));
   try {

@@ -3,6 +3,9 @@
  * replies): status and the ban list read the ban book and the backend; ban, unban and allow change the
  * book and answer once the change is recorded and in the kernel. Built from the parts it is given, so
  * the dashboard and the CLI go through the same handlers.
+ *
+ * Contract with the server (server.ts PIPELINED): `ban` and `unban` check and queue their change on the
+ * book before their first await, so several in flight at once keep their order and share a commit.
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';

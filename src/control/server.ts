@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PortwardenError } from '../errors.js';
-import { requestProblem, type ControlHandler, type Reply, type Request } from '../model/control.js';
+import { requestProblem, type CommandName, type ControlHandler, type Reply, type Request } from '../model/control.js';
 
 /** A request line longer than this is refused: the peer is local, but never trusted. */
 const MAX_LINE_BYTES = 64 * 1024;
@@ -50,25 +50,53 @@ export class ControlServer {
 }
 
 /** Requests read ahead of their answers, at most: past this, reading pauses until the answers catch up. */
-const MAX_PENDING = 256;
+const MAX_PENDING = 1024;
 
 /**
- * One connection: requests are lines, answered one after the other in the order they came (a request is
- * handled once the one before it is answered, so `ban` then `bans` sees the ban). The size limit applies
- * to each line: a batch of any length, written at once, is fine; only a line that grows past the limit
- * is refused, and since its end cannot be found without reading on, the connection is closed.
+ * Commands whose handler queues its change on the ban book before its first await, so that several of them
+ * in a row can be in flight at once and share one kernel transaction and one database commit (a batch of
+ * 10,000 bans is a few commits, not 10,000). Every other command waits for all before it to finish, and the
+ * ones after it wait for it: `ban` then `bans` sees the ban, `allow` then `ban` is refused.
+ */
+const PIPELINED: ReadonlySet<CommandName> = new Set(['ban', 'unban']);
+
+/**
+ * One connection: requests are lines, answered in the order they came, each with the effects of those
+ * before it. The size limit applies to each line: a batch of any length, written at once, is fine; only a
+ * line that grows past the limit is refused, and since its end cannot be found without reading on, the
+ * connection is then closed (after the answers to the lines before it).
  */
 function serve(socket: Socket, handler: ControlHandler): void {
   /** The start of a line whose newline has not come yet. */
   let partial: Buffer = Buffer.alloc(0);
   let pending = 0;
-  let queue: Promise<void> = Promise.resolve();
+  /** Settles when every reply so far is written: replies go out in request order. */
+  let written: Promise<void> = Promise.resolve();
+  /** Settles when every request started so far is done. */
+  let allDone: Promise<unknown> = Promise.resolve();
+  /** Settles when the last exclusive (non-pipelined) request is done: pipelined ones start after it. */
+  let exclusiveDone: Promise<unknown> = Promise.resolve();
+
+  const start = (line: string | null): Promise<Reply> => {
+    const { request: parsed, refusal } = line === null ? { refusal: tooLong() } : parse(line);
+    if (parsed === undefined) return Promise.resolve(refusal);
+    if (PIPELINED.has(parsed.command)) {
+      // Started in arrival order (then-callbacks run in the order they were added).
+      const done = exclusiveDone.then(() => run(handler, parsed));
+      allDone = Promise.all([allDone, done]);
+      return done;
+    }
+    const done = allDone.then(() => run(handler, parsed));
+    allDone = done;
+    exclusiveDone = done;
+    return done;
+  };
   const enqueue = (line: string | null): void => {
     pending += 1;
     if (pending >= MAX_PENDING) socket.pause();
-    queue = queue.then(async () => {
-      if (line === null) reply(socket, tooLong());
-      else await answer(socket, line, handler);
+    const answered = start(line);
+    written = written.then(async () => {
+      reply(socket, await answered);
       pending -= 1;
       if (pending < MAX_PENDING && socket.isPaused() && !socket.destroyed) socket.resume();
     });
@@ -89,14 +117,14 @@ function serve(socket: Socket, handler: ControlHandler): void {
       // before, refuse this one, and hang up.
       partial = Buffer.alloc(0);
       socket.removeAllListeners('data');
-      queue = queue.then(() => {
+      written = written.then(() => {
         reply(socket, tooLong());
         socket.end();
       });
     }
   });
   socket.on('end', () => {
-    queue = queue.then(() => void socket.end());
+    written = written.then(() => void socket.end());
   });
   socket.on('error', () => socket.destroy());
 }
@@ -105,25 +133,26 @@ function tooLong(): Reply {
   return { ok: false, error: { code: 'PW_ERR_CONTROL', message: `request longer than ${MAX_LINE_BYTES} bytes` } };
 }
 
-async function answer(socket: Socket, line: string, handler: ControlHandler): Promise<void> {
+/** A line as a request, or the error reply that refuses it. */
+function parse(line: string): { request: Request; refusal?: undefined } | { request?: undefined; refusal: Reply } {
   let request: unknown;
   try {
     request = JSON.parse(line);
   } catch {
-    reply(socket, { ok: false, error: { code: 'PW_ERR_CONTROL', message: 'request is not JSON' } });
-    return;
+    return { refusal: { ok: false, error: { code: 'PW_ERR_CONTROL', message: 'request is not JSON' } } };
   }
   const problem = requestProblem(request);
-  if (problem !== null) {
-    reply(socket, { ok: false, error: { code: 'PW_ERR_CONTROL', message: problem } });
-    return;
-  }
+  if (problem !== null) return { refusal: { ok: false, error: { code: 'PW_ERR_CONTROL', message: problem } } };
+  return { request: request as Request };
+}
+
+/** Runs a request; never rejects (a failure is the reply, with its code). */
+async function run(handler: ControlHandler, request: Request): Promise<Reply> {
   try {
-    const result = await dispatch(handler, request as Request);
-    reply(socket, { ok: true, result } as Reply);
+    return { ok: true, result: await dispatch(handler, request) } as Reply;
   } catch (err) {
     const code = err instanceof PortwardenError ? err.code : 'PW_ERR_CONTROL';
-    reply(socket, { ok: false, error: { code, message: err instanceof Error ? err.message : String(err) } });
+    return { ok: false, error: { code, message: err instanceof Error ? err.message : String(err) } };
   }
 }
 

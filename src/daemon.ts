@@ -10,16 +10,17 @@ import { controlHandlers } from './control/handlers.js';
 import { RunningConfig } from './control/running-config.js';
 import { InstanceLock } from './control/instance-lock.js';
 import { ControlServer } from './control/server.js';
+import { protectingFields, protectingText, watchingText, type Watching } from './control/start-summary.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { buildDeciding } from './decide/decider.js';
 import type { Decider } from './model/decision.js';
 import { Enforcement } from './enforce/enforcement.js';
-import { PortwardenError } from './errors.js';
+import { ConfigError, PortwardenError } from './errors.js';
 import { InlineController } from './inline/controller.js';
 import { defaultRouteInterface } from './kernel/default-route.js';
-import type { ControlHandler } from './model/control.js';
+import { restartKeysText, type ControlHandler, type ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
@@ -84,6 +85,8 @@ export class Daemon {
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #lock?: InstanceLock;
+  /** What capture watches (set at start; a reload does not change it). */
+  #watching: Watching = { method: 'nflog', interfaces: [], from: 'config' };
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -118,6 +121,7 @@ export class Daemon {
     // Default: the interface of the default route; a host without one is watched on every interface
     // but loopback (NFLOG), or refused (libpcap needs a name).
     const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
+    this.#watching = { method: c.capture.method, interfaces: [...interfaces], from: c.capture.interfaces.length > 0 ? 'config' : interfaces.length > 0 ? 'default route' : 'no default route' };
     if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
     const responder = this.#responder;
@@ -168,6 +172,7 @@ export class Daemon {
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => this.#guard,
+      watching: this.#watching,
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
@@ -189,9 +194,13 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
+    // What a first run needs to know: what is watched, and what is never banned.
+    const watching = this.#watching;
+    log[watching.interfaces.length === 0 ? 'warn' : 'info']({ 'event.action': 'watching', 'capture.method': watching.method, 'capture.interfaces': watching.interfaces, 'capture.interfaces.from': watching.from }, `watching ${watchingText(watching)}`);
+    log.info({ 'event.action': 'protecting', ...protectingFields(this.#guard.snapshot()) }, `never banned: ${protectingText(this.#guard.snapshot())}`);
     log.info(
-      { 'event.action': 'started', profile: c.profile, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
-      `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''})`,
+      { 'event.action': 'started', profile: c.profile, config: c.source, 'state.dir': c.state.dir, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
+      `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''}; config ${c.source}; control socket ${c.control.socketPath}; state ${c.state.dir})`,
     );
   }
 
@@ -218,15 +227,27 @@ export class Daemon {
 
   /**
    * Re-reads the config file. An invalid file is refused with its errors and the running config kept;
-   * a valid one replaces decisions, allowlist and static rules without dropping bans.
+   * a valid one replaces decisions, allowlist, responses, alerts and inline mode without dropping bans.
+   * Keys only a restart applies (running-config.ts RESTART_KEYS) keep their running values and are
+   * named in the answer and the log. Every refusal is logged, whoever asked (SIGHUP or the socket).
    */
-  async reload(): Promise<{ profile: string; changed: boolean }> {
+  async reload(): Promise<ResultOf['reload']> {
+    try {
+      return await this.#reload();
+    } catch (err) {
+      // An invalid file was logged by reread (reload-refused); anything else failing is logged here.
+      if (!(err instanceof ConfigError)) this.#log.error({ 'event.action': 'reload-failed', error: err instanceof Error ? err.message : String(err) }, 'reload failed; the running config stays');
+      throw err;
+    }
+  }
+
+  async #reload(): Promise<ResultOf['reload']> {
     const reread = this.#running.reread();
     if (reread === null) {
       this.#inline?.reload(this.#running.current); // blocklist files are re-read even without a config file
-      return { profile: this.#running.current.profile, changed: false };
+      return { profile: this.#running.current.profile, changed: false, restartNeeded: [] };
     }
-    const { next, changed, path } = reread;
+    const { next, changed, restartNeeded, path } = reread;
     if (changed) {
       await this.#buildDecide(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
@@ -240,8 +261,13 @@ export class Daemon {
       this.#running.adopt(next);
     }
     this.#inline?.reload(next);
-    this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
-    return { profile: next.profile, changed };
+    if (restartNeeded.length > 0) {
+      this.#log.warn(
+        { 'event.action': 'reload-restart-needed', changed, 'restart.keys': restartNeeded },
+        `config ${changed ? 'reloaded' : 'unchanged'} from ${path}, except what only a restart applies: ${restartKeysText(restartNeeded)} (still running with the old values)`,
+      );
+    } else this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
+    return { profile: next.profile, changed, restartNeeded };
   }
 
   /** The alert channels of `c`; outcomes go to the alert-delivery metric (suppressed ones are only counted in the channel's stats). */

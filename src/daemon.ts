@@ -1,26 +1,23 @@
 import { join } from 'node:path';
-import { nflogRules } from './capture/nflog.js';
-import { NflogPacketSource, PcapPacketSource } from './capture/live-sources.js';
-import type { PacketSource } from './capture/source.js';
+import { LiveCapture } from './capture/live-capture.js';
 import { CounterReader, CounterRegistry } from './model/counters.js';
 import { CounterLog } from './observe/counter-log.js';
-import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
+import { alertingListener, decideAlert, dispatcherFromConfig, type AlertDispatcher } from './alert/index.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
-import { RunningConfig } from './control/running-config.js';
+import { logReloaded, RunningConfig } from './control/running-config.js';
 import { InstanceLock } from './control/instance-lock.js';
 import { ControlServer } from './control/server.js';
-import { protectingFields, protectingText, watchingText, type Watching } from './control/start-summary.js';
+import { logStarted } from './control/start-summary.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { buildDeciding } from './decide/decider.js';
 import type { Decider } from './model/decision.js';
 import { Enforcement } from './enforce/enforcement.js';
-import { ConfigError, PortwardenError } from './errors.js';
+import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
-import { defaultRouteInterface } from './kernel/default-route.js';
-import { restartKeysText, type ControlHandler, type ResultOf } from './model/control.js';
+import type { ControlHandler, ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
@@ -71,7 +68,7 @@ export class Daemon {
   #guard!: LockoutGuard;
   /** The table (capture rules, allow sets, bans), the ban book and the reconciler. */
   #enforcement?: Enforcement<IncidentHandle>;
-  #captures: PacketSource[] = [];
+  #capture?: LiveCapture;
   /** Every stage's counters, read by metrics, status and the counter log. */
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
@@ -85,8 +82,6 @@ export class Daemon {
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #lock?: InstanceLock;
-  /** What capture watches (set at start; a reload does not change it). */
-  #watching: Watching = { method: 'nflog', interfaces: [], from: 'config' };
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -117,12 +112,7 @@ export class Daemon {
     this.#alerts = this.#buildAlerts(c);
     const decider = await this.#buildDecide(c);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
-    const nflog = c.capture.method === 'nflog';
-    // Default: the interface of the default route; a host without one is watched on every interface
-    // but loopback (NFLOG), or refused (libpcap needs a name).
-    const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
-    this.#watching = { method: c.capture.method, interfaces: [...interfaces], from: c.capture.interfaces.length > 0 ? 'config' : interfaces.length > 0 ? 'default route' : 'no default route' };
-    if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
+    const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
     const responder = this.#responder;
     if (responder !== null) this.#counters.add(responder.counterGroup);
@@ -130,20 +120,15 @@ export class Daemon {
       kind,
       table: {
         ...c.enforce,
-        interfaces: interfaces.length > 0 ? interfaces : undefined,
-        // With libpcap capture the kernel logs nothing for detection; the table still enforces.
-        capture: nflog ? nflogRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined }) : undefined,
+        interfaces: capture.interfaces,
+        capture: capture.rules,
         respond: responder?.kernelRuleset(),
       },
       recorder: keeper,
       decider,
       listeners: [
         observatory,
-        {
-          incident: (_, decision) => this.#alerts?.publish(incidentAlert(decision)),
-          ban: (target, seconds, origin, reason) => this.#alerts?.publish(banAlert(target, seconds, reason, origin)),
-          refused: (message, target) => this.#alerts?.publish(enforceFailureAlert(message, target)),
-        },
+        alertingListener(() => this.#alerts),
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
       ],
@@ -161,18 +146,12 @@ export class Daemon {
     this.#counters.add(pipeline.counters);
     this.#counters.add(pipeline.decoder.counters);
     this.#counters.add(new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler' }, () => ({ 'reconcile.repairs': book.repairs })));
-    const onError = (err: Error) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
-    const live = { snaplen: c.capture.snaplenBytes, onError, decoder: pipeline.decoder };
-    this.#captures = nflog ? [new NflogPacketSource({ group: c.capture.nflogGroup, ...live })] : interfaces.map((name) => new PcapPacketSource({ interface: name, ...live }));
-    for (const source of this.#captures) {
-      this.#counters.add(source.counters);
-      await source.start(pipeline.onPacket);
-    }
+    await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => this.#guard,
-      watching: this.#watching,
+      watching: capture.watching,
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
@@ -194,14 +173,7 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
-    // What a first run needs to know: what is watched, and what is never banned.
-    const watching = this.#watching;
-    log[watching.interfaces.length === 0 ? 'warn' : 'info']({ 'event.action': 'watching', 'capture.method': watching.method, 'capture.interfaces': watching.interfaces, 'capture.interfaces.from': watching.from }, `watching ${watchingText(watching)}`);
-    log.info({ 'event.action': 'protecting', ...protectingFields(this.#guard.snapshot()) }, `never banned: ${protectingText(this.#guard.snapshot())}`);
-    log.info(
-      { 'event.action': 'started', profile: c.profile, config: c.source, 'state.dir': c.state.dir, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
-      `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''}; config ${c.source}; control socket ${c.control.socketPath}; state ${c.state.dir})`,
-    );
+    logStarted(log, { watching: capture.watching, guard: this.#guard.snapshot(), profile: c.profile, dryRun: kind.dryRun, backend: c.enforce.backend, config: c.source, stateDir: c.state.dir, socket: c.control.socketPath, nflogGroup: capture.rules !== undefined ? c.capture.nflogGroup : undefined });
   }
 
   /** Stops capture and the control socket; keeps kernel bans (they expire by themselves) unless flushOnExit. */
@@ -209,7 +181,7 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    for (const source of this.#captures) source.close();
+    this.#capture?.close();
     this.#inline?.stop();
     await this.#responder?.stop();
     this.#counterLog?.stop();
@@ -261,12 +233,7 @@ export class Daemon {
       this.#running.adopt(next);
     }
     this.#inline?.reload(next);
-    if (restartNeeded.length > 0) {
-      this.#log.warn(
-        { 'event.action': 'reload-restart-needed', changed, 'restart.keys': restartNeeded },
-        `config ${changed ? 'reloaded' : 'unchanged'} from ${path}, except what only a restart applies: ${restartKeysText(restartNeeded)} (still running with the old values)`,
-      );
-    } else this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
+    logReloaded(this.#log, changed, restartNeeded, path);
     return { profile: next.profile, changed, restartNeeded };
   }
 
@@ -296,7 +263,7 @@ export class Daemon {
   #observeSource(): ObservatorySource {
     return {
       counters: this.#counters,
-      captureRunning: () => this.#captures.length > 0 && this.#captures.every((source) => source.running),
+      captureRunning: () => this.#capture?.running ?? false,
       bans: () => this.#enforcement?.book?.active ?? new Map(),
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,

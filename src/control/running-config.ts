@@ -10,6 +10,7 @@
  */
 import { loadConfigFile, type PortwardenConfig } from '../config/load.js';
 import type { EventLogger } from '../model/logger.js';
+import { restartKeysText } from '../model/control.js';
 
 export interface RunningConfigOptions {
   config: PortwardenConfig;
@@ -109,4 +110,14 @@ function differingKeys(key: string, a: unknown, b: unknown): string[] {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A reload's outcome in the log: what changed, and which changed keys wait for a restart. */
+export function logReloaded(log: EventLogger, changed: boolean, restartNeeded: readonly string[], path: string): void {
+  if (restartNeeded.length > 0) {
+    log.warn(
+      { 'event.action': 'reload-restart-needed', changed, 'restart.keys': restartNeeded },
+      `config ${changed ? 'reloaded' : 'unchanged'} from ${path}, except what only a restart applies: ${restartKeysText(restartNeeded)} (still running with the old values)`,
+    );
+  } else log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
 }

@@ -2,15 +2,12 @@
  * What the start log and `status` say the daemon watches and protects: a first-time operator reads here
  * which interfaces are captured, how, and which addresses the lockout guard will never ban.
  */
+import type { Watching } from '../capture/live-capture.js';
 import type { GuardSnapshot } from '../decide/lockout-guard.js';
+import type { EventLogger } from '../model/logger.js';
 
-export interface Watching {
-  method: 'nflog' | 'pcap';
-  /** The interfaces captured; empty: every interface but loopback (NFLOG with no default route). */
-  interfaces: string[];
-  /** Where the interfaces came from: the config or command line, the default route, or nothing (all). */
-  from: 'config' | 'default route' | 'no default route';
-}
+export type { Watching } from '../capture/live-capture.js';
+
 
 /** Which interfaces are watched, for people: "eth0 (the default route's), with nflog". */
 export function watchingText(w: Watching): string {
@@ -46,4 +43,15 @@ export function protectingFields(g: GuardSnapshot): Record<string, unknown> {
     'guard.allowlist': g.allowlist,
     'guard.sample': [...g.ownAddresses.slice(0, SAMPLE), ...g.gateways.slice(0, SAMPLE), ...g.resolvers.slice(0, SAMPLE), ...g.sshPeers.slice(0, SAMPLE)],
   };
+}
+
+/** What a first run needs to know, logged once the daemon runs: what is watched, what is never banned, where it lives. */
+export function logStarted(log: EventLogger, o: { watching: Watching; guard: GuardSnapshot; profile: string; dryRun: boolean; backend: string; config: string; stateDir: string; socket: string; nflogGroup?: number }): void {
+  const w = o.watching;
+  log[w.interfaces.length === 0 ? 'warn' : 'info']({ 'event.action': 'watching', 'capture.method': w.method, 'capture.interfaces': w.interfaces, 'capture.interfaces.from': w.from }, `watching ${watchingText(w)}`);
+  log.info({ 'event.action': 'protecting', ...protectingFields(o.guard) }, `never banned: ${protectingText(o.guard)}`);
+  log.info(
+    { 'event.action': 'started', profile: o.profile, config: o.config, 'state.dir': o.stateDir, backend: o.dryRun ? 'dry-run' : o.backend, capture: w.method, 'nflog.group': o.nflogGroup, socket: o.socket },
+    `portwarden started (profile ${o.profile}${o.dryRun ? ', dry run' : ''}; config ${o.config}; control socket ${o.socket}; state ${o.stateDir})`,
+  );
 }

@@ -1,25 +1,23 @@
 import { join } from 'node:path';
-import { nflogRules } from './capture/nflog.js';
-import { NflogPacketSource, PcapPacketSource } from './capture/live-sources.js';
-import type { PacketSource } from './capture/source.js';
+import { LiveCapture } from './capture/live-capture.js';
 import { CounterReader, CounterRegistry } from './model/counters.js';
 import { CounterLog } from './observe/counter-log.js';
-import { banAlert, decideAlert, dispatcherFromConfig, enforceFailureAlert, incidentAlert, type AlertDispatcher } from './alert/index.js';
+import { alertingListener, decideAlert, dispatcherFromConfig, type AlertDispatcher } from './alert/index.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
-import { RunningConfig } from './control/running-config.js';
+import { logReloaded, RunningConfig } from './control/running-config.js';
 import { InstanceLock } from './control/instance-lock.js';
 import { ControlServer } from './control/server.js';
+import { logStarted } from './control/start-summary.js';
 import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { buildDeciding } from './decide/decider.js';
 import type { Decider } from './model/decision.js';
 import { Enforcement } from './enforce/enforcement.js';
-import { PortwardenError } from './errors.js';
+import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
-import { defaultRouteInterface } from './kernel/default-route.js';
-import type { ControlHandler } from './model/control.js';
+import type { ControlHandler, ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
@@ -70,7 +68,7 @@ export class Daemon {
   #guard!: LockoutGuard;
   /** The table (capture rules, allow sets, bans), the ban book and the reconciler. */
   #enforcement?: Enforcement<IncidentHandle>;
-  #captures: PacketSource[] = [];
+  #capture?: LiveCapture;
   /** Every stage's counters, read by metrics, status and the counter log. */
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
@@ -114,11 +112,7 @@ export class Daemon {
     this.#alerts = this.#buildAlerts(c);
     const decider = await this.#buildDecide(c);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
-    const nflog = c.capture.method === 'nflog';
-    // Default: the interface of the default route; a host without one is watched on every interface
-    // but loopback (NFLOG), or refused (libpcap needs a name).
-    const interfaces = c.capture.interfaces.length > 0 ? c.capture.interfaces : defaultRouteInterface();
-    if (!nflog && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
+    const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
     const responder = this.#responder;
     if (responder !== null) this.#counters.add(responder.counterGroup);
@@ -126,20 +120,15 @@ export class Daemon {
       kind,
       table: {
         ...c.enforce,
-        interfaces: interfaces.length > 0 ? interfaces : undefined,
-        // With libpcap capture the kernel logs nothing for detection; the table still enforces.
-        capture: nflog ? nflogRules(c.capture.nflogGroup, { snaplen: c.capture.snaplenBytes, interfaces: interfaces.length > 0 ? interfaces : undefined }) : undefined,
+        interfaces: capture.interfaces,
+        capture: capture.rules,
         respond: responder?.kernelRuleset(),
       },
       recorder: keeper,
       decider,
       listeners: [
         observatory,
-        {
-          incident: (_, decision) => this.#alerts?.publish(incidentAlert(decision)),
-          ban: (target, seconds, origin, reason) => this.#alerts?.publish(banAlert(target, seconds, reason, origin)),
-          refused: (message, target) => this.#alerts?.publish(enforceFailureAlert(message, target)),
-        },
+        alertingListener(() => this.#alerts),
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
       ],
@@ -162,17 +151,12 @@ export class Daemon {
         'reconcile.rounds': enforcement.reconcileRounds,
       })),
     );
-    const onError = (err: Error) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed');
-    const live = { snaplen: c.capture.snaplenBytes, onError, decoder: pipeline.decoder };
-    this.#captures = nflog ? [new NflogPacketSource({ group: c.capture.nflogGroup, ...live })] : interfaces.map((name) => new PcapPacketSource({ interface: name, ...live }));
-    for (const source of this.#captures) {
-      this.#counters.add(source.counters);
-      await source.start(pipeline.onPacket);
-    }
+    await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => this.#guard,
+      watching: capture.watching,
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
@@ -194,10 +178,7 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
-    log.info(
-      { 'event.action': 'started', profile: c.profile, backend: kind.dryRun ? 'dry-run' : c.enforce.backend, capture: c.capture.method, 'nflog.group': nflog ? c.capture.nflogGroup : undefined, socket: c.control.socketPath },
-      `portwarden started (profile ${c.profile}${kind.dryRun ? ', dry run' : ''})`,
-    );
+    logStarted(log, { watching: capture.watching, guard: this.#guard.snapshot(), profile: c.profile, dryRun: kind.dryRun, backend: c.enforce.backend, config: c.source, stateDir: c.state.dir, socket: c.control.socketPath, nflogGroup: capture.rules !== undefined ? c.capture.nflogGroup : undefined });
   }
 
   /** Stops capture and the control socket; keeps kernel bans (they expire by themselves) unless flushOnExit. */
@@ -205,7 +186,7 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    for (const source of this.#captures) source.close();
+    this.#capture?.close();
     this.#inline?.stop();
     await this.#responder?.stop();
     this.#counterLog?.stop();
@@ -223,15 +204,27 @@ export class Daemon {
 
   /**
    * Re-reads the config file. An invalid file is refused with its errors and the running config kept;
-   * a valid one replaces decisions, allowlist and static rules without dropping bans.
+   * a valid one replaces decisions, allowlist, responses, alerts and inline mode without dropping bans.
+   * Keys only a restart applies (running-config.ts RESTART_KEYS) keep their running values and are
+   * named in the answer and the log. Every refusal is logged, whoever asked (SIGHUP or the socket).
    */
-  async reload(): Promise<{ profile: string; changed: boolean }> {
+  async reload(): Promise<ResultOf['reload']> {
+    try {
+      return await this.#reload();
+    } catch (err) {
+      // An invalid file was logged by reread (reload-refused); anything else failing is logged here.
+      if (!(err instanceof ConfigError)) this.#log.error({ 'event.action': 'reload-failed', error: err instanceof Error ? err.message : String(err) }, 'reload failed; the running config stays');
+      throw err;
+    }
+  }
+
+  async #reload(): Promise<ResultOf['reload']> {
     const reread = this.#running.reread();
     if (reread === null) {
       this.#inline?.reload(this.#running.current); // blocklist files are re-read even without a config file
-      return { profile: this.#running.current.profile, changed: false };
+      return { profile: this.#running.current.profile, changed: false, restartNeeded: [] };
     }
-    const { next, changed, path } = reread;
+    const { next, changed, restartNeeded, path } = reread;
     if (changed) {
       await this.#buildDecide(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
@@ -245,8 +238,8 @@ export class Daemon {
       this.#running.adopt(next);
     }
     this.#inline?.reload(next);
-    this.#log.info({ 'event.action': 'reloaded', changed }, changed ? `config reloaded from ${path}` : `config unchanged (${path})`);
-    return { profile: next.profile, changed };
+    logReloaded(this.#log, changed, restartNeeded, path);
+    return { profile: next.profile, changed, restartNeeded };
   }
 
   /** The alert channels of `c`; outcomes go to the alert-delivery metric (suppressed ones are only counted in the channel's stats). */
@@ -275,7 +268,7 @@ export class Daemon {
   #observeSource(): ObservatorySource {
     return {
       counters: this.#counters,
-      captureRunning: () => this.#captures.length > 0 && this.#captures.every((source) => source.running),
+      captureRunning: () => this.#capture?.running ?? false,
       bans: () => this.#enforcement?.book?.active ?? new Map(),
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,

@@ -20,7 +20,7 @@ _portwarden() {
     "ban") opts="--socket --config --for --permanent --reason --help" ;;
     "unban") opts="--socket --config --all --origin --yes --help" ;;
     "allow") opts="--socket --config --reason --help" ;;
-    "reload") opts="--socket --config --help" ;;
+    "reload") opts="--socket --help" ;;
     "history") opts="--state --config --json --limit --help" ;;
     "incidents") opts="--state --config --since --json --limit --help" ;;
     "export") opts="--state --config --format --what --help" ;;

@@ -4,7 +4,8 @@
  * (TLS from the first byte, port 465) or none (never encrypted: a relay on loopback only).
  */
 import { humanDuration } from '../model/duration.js';
-import { createTransport, type Transporter } from 'nodemailer';
+// nodemailer is loaded when the first mail goes out: a daemon without an email channel never holds it (~13 MiB).
+import type { Transporter } from 'nodemailer';
 import { alertLine, highestSeverity, type Alert } from './alert.js';
 import { abortable, suppressedText, type AlertBatch, type AlertChannel } from './channel.js';
 
@@ -62,26 +63,34 @@ export function emailBody(batch: AlertBatch): string {
 export class EmailChannel implements AlertChannel {
   readonly name: string;
   readonly #s: EmailSettings;
-  readonly #transport: Transporter;
+  #transport: Promise<Transporter> | null = null;
 
   constructor(settings: EmailSettings) {
     this.name = settings.name;
     this.#s = settings;
-    this.#transport = createTransport({
-      host: settings.host,
-      port: settings.port,
-      secure: settings.security === 'tls',
-      requireTLS: settings.security === 'starttls',
-      ignoreTLS: settings.security === 'none',
-      auth: settings.auth !== undefined ? { user: settings.auth.user, pass: settings.auth.pass } : undefined,
-      connectionTimeout: settings.timeoutMs,
-      greetingTimeout: settings.timeoutMs,
-      socketTimeout: settings.timeoutMs,
-    });
+  }
+
+  #connection(): Promise<Transporter> {
+    const settings = this.#s;
+    this.#transport ??= import('nodemailer').then(({ createTransport }) =>
+      createTransport({
+        host: settings.host,
+        port: settings.port,
+        secure: settings.security === 'tls',
+        requireTLS: settings.security === 'starttls',
+        ignoreTLS: settings.security === 'none',
+        auth: settings.auth !== undefined ? { user: settings.auth.user, pass: settings.auth.pass } : undefined,
+        connectionTimeout: settings.timeoutMs,
+        greetingTimeout: settings.timeoutMs,
+        socketTimeout: settings.timeoutMs,
+      }),
+    );
+    return this.#transport;
   }
 
   async deliver(batch: AlertBatch, signal: AbortSignal): Promise<void> {
-    const sent = this.#transport.sendMail({
+    const transport = await abortable(this.#connection(), signal);
+    const sent = transport.sendMail({
       from: this.#s.from,
       to: [...this.#s.to],
       subject: emailSubject(this.#s.subject, batch),
@@ -92,6 +101,6 @@ export class EmailChannel implements AlertChannel {
   }
 
   async close(): Promise<void> {
-    this.#transport.close();
+    (await this.#transport)?.close();
   }
 }

@@ -1,5 +1,8 @@
 import { constants } from 'node:os';
-import { NETLINK_NETFILTER, NETLINK_NO_ENOBUFS, NetlinkSocket, SOL_NETLINK, SOL_SOCKET, SO_RCVBUF } from '../kernel/netlink-socket.js';
+import { NETLINK_NETFILTER, NETLINK_NO_ENOBUFS, NetlinkSocket, SOL_NETLINK, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE } from '../kernel/netlink-socket.js';
+
+/** NFLOG's default socket receive buffer (see NflogSourceOptions.bufferBytes). */
+export const DEFAULT_NFLOG_BUFFER_BYTES = 32 * 1024 * 1024;
 import { PortwardenError } from '../errors.js';
 import { nftRuleText, type HookRule, type RuleContribution } from '../kernel/ruleset.js';
 import { u16, u32 } from '../decode/bytes.js';
@@ -188,9 +191,10 @@ export interface NflogSourceOptions {
   /** Socket failures other than overruns (the socket may have died: see `running`), as PortwardenError PW_ERR_CAPTURE_LIVE. */
   onError?: (err: Error) => void;
   /**
-   * Socket receive buffer (SO_RCVBUF) in bytes: how large a burst the kernel can queue while
-   * JavaScript is busy. Default 4 MiB; the kernel caps it at net.core.rmem_max (see
-   * `stats.receiveBufferBytes` for what was granted).
+   * Socket receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF) in bytes: how large a burst the kernel can queue
+   * while JavaScript is busy. Default 32 MiB: at 100,000 SYN/s, 4 MiB held about 100 ms and lost packets at a
+   * flood's start in `npm run bench -- live`, 32 MiB lost none (BENCHMARKS.md). Kernel memory, used only
+   * while a burst waits; `stats.receiveBufferBytes` says what was granted.
    */
   bufferBytes?: number;
   /** Most bytes copied per packet (NFULNL_COPY_PACKET range); default DEFAULT_NFLOG_SNAPLEN. The rule's snaplen also caps it. */
@@ -284,7 +288,7 @@ export class NflogSource {
     this.group = options.group;
     this.#onFrame = options.onFrame;
     this.#onError = options.onError;
-    this.#bufferBytes = intOption('bufferBytes', options.bufferBytes ?? 4 * 1024 * 1024, 4096, 2 ** 31 - 1);
+    this.#bufferBytes = intOption('bufferBytes', options.bufferBytes ?? DEFAULT_NFLOG_BUFFER_BYTES, 4096, 2 ** 31 - 1);
     this.#snaplen = intOption('snaplen', options.snaplen ?? DEFAULT_NFLOG_SNAPLEN, 1, 65535);
     const batch = options.batchPackets ?? 'adaptive';
     this.#adaptive = batch === 'adaptive';
@@ -336,7 +340,12 @@ export class NflogSource {
         { recvBytes },
       );
       socket = opened;
-      opened.setsockopt(SOL_SOCKET, SO_RCVBUF, this.#bufferBytes);
+      // FORCE passes net.core.rmem_max (the daemon has CAP_NET_ADMIN); without the capability, the capped size.
+      try {
+        opened.setsockopt(SOL_SOCKET, SO_RCVBUFFORCE, this.#bufferBytes);
+      } catch {
+        opened.setsockopt(SOL_SOCKET, SO_RCVBUF, this.#bufferBytes);
+      }
       this.stats.receiveBufferBytes = opened.getsockopt(SOL_SOCKET, SO_RCVBUF);
       opened.bind();
     } catch (err) {

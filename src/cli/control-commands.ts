@@ -4,7 +4,7 @@
  * config parser (the config is read only when --config or PORTWARDEN_CONFIG names one).
  */
 import { request } from '../control/client.js';
-import { BAN_ORIGINS, DEFAULT_SOCKET_PATH, type BanOriginName, type BanView } from '../model/control.js';
+import { BAN_ORIGINS, DEFAULT_SOCKET_PATH, restartKeysText, type BanOriginName, type BanView } from '../model/control.js';
 import { humanDuration, utcMinute } from '../model/duration.js';
 import { parseTarget, targetContains } from '../net/target.js';
 import { PortwardenError } from '../errors.js';
@@ -101,6 +101,9 @@ export async function runControl(command: string, target: string | undefined, op
       if (options.json) io.out(JSON.stringify(s));
       else {
         io.out(`portwarden ${s.version}, running since ${s.startedAt}, profile ${s.profile}, backend ${s.backend}${s.dryRun ? ' (dry run)' : ''}`);
+        // Which daemon this is, and where its parts live: a first run should not have to guess.
+        io.out(`watching: ${s.allInterfaces ? 'every interface but loopback (no default route)' : s.interfaces.join(', ')}, with ${s.captureMethod}`);
+        io.out(`config: ${s.configFile ?? '(built-in defaults)'}; control socket: ${s.socket}; state: ${s.stateDir}`);
         io.out(`bans in the kernel: ${s.bans}; incidents: ${s.incidents}`);
         io.out(`capture: ${s.counters['capture.delivered'] ?? 0} packets delivered, ${s.counters['capture.lost'] ?? 0} lost; reconcile repairs: ${s.counters['reconcile.repairs'] ?? 0}`);
       }
@@ -157,7 +160,9 @@ export async function runControl(command: string, target: string | undefined, op
     }
     case 'reload': {
       const r = await request(path, { command: 'reload' });
-      io.out(r.changed ? `reloaded (profile ${r.profile})` : 'config unchanged');
+      // Keys only a restart applies keep their running values: say so, instead of a plain "reloaded".
+      if (r.restartNeeded.length > 0) io.out(`${r.changed ? `reloaded (profile ${r.profile})` : 'nothing reloadable changed'}; not applied until a restart: ${restartKeysText(r.restartNeeded)}`);
+      else io.out(r.changed ? `reloaded (profile ${r.profile})` : 'config unchanged');
       return 0;
     }
     default:

@@ -21,8 +21,11 @@ export interface StartOptions {
   dnsBlocklist?: string[];
 }
 
-/** `portwarden start`: runs until SIGTERM or SIGINT; SIGHUP reloads the config file. Resolves with the exit status. */
-export async function runStart(given: StartOptions, io: Output): Promise<number> {
+/**
+ * `portwarden start`: runs until SIGTERM or SIGINT; SIGHUP reloads the config file. Resolves with the exit status.
+ * `started` is called once the daemon runs.
+ */
+export async function runStart(given: StartOptions, io: Output, started: () => void = () => {}): Promise<number> {
   // The environment names the paths a service manager or a shell profile sets once; options still win.
   const options: StartOptions = {
     ...given,
@@ -45,6 +48,7 @@ export async function runStart(given: StartOptions, io: Output): Promise<number>
   const config = overrides(options.config !== undefined ? loadConfigFile(options.config) : defaultConfig());
   const logger = createLogger();
   const daemon = await Daemon.start({ config, configPath: options.config, overrides, dryRun: options.dryRun, flushOnExit: options.flushOnExit, logger, version: packageVersion() });
+  started();
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ 'event.action': 'signal', signal }, `${signal}: stopping`);

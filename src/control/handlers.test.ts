@@ -36,10 +36,11 @@ async function withHandlers(fn: (h: ReturnType<typeof controlHandlers>, parts: {
   const h = controlHandlers({
     ...{ book, allowSets, running, version: '9.9.9', startedAt: new Date(0), log },
     guard: () => guard,
+    watching: { method: 'nflog', interfaces: ['veth9'], from: 'config' },
     incidents: () => 3,
     counters: async () => ({ 'reconcile.repairs': book.repairs }),
     redecide: async (config) => redecided.push(config),
-    reload: async () => ({ profile: running.current.profile, changed: false }),
+    reload: async () => ({ profile: running.current.profile, changed: false, restartNeeded: [] }),
   });
   try {
     await fn(h, { book, backend, running, elements, redecided });
@@ -61,6 +62,11 @@ test('ban refuses what is not an address and what the lockout guard protects; a 
     assert.deepEqual([view.target, view.reason, view.origin], ['192.0.2.7', 'operator', 'operator']);
     const status = await h.status({ command: 'status' });
     assert.deepEqual([status.version, status.backend, status.dryRun, status.bans, status.incidents, status.startedAt], ['9.9.9', 'dry-run', true, 1, 3, '1970-01-01T00:00:00.000Z']);
+    // Which daemon this is: what it watches, its socket, its state, its profile and config file.
+    assert.deepEqual(
+      [status.interfaces, status.allInterfaces, status.captureMethod, status.socket, status.stateDir, status.profile, status.configFile],
+      [['veth9'], false, 'nflog', '/run/portwarden/control.sock', '/var/lib/portwarden', 'normal', null],
+    );
     assert.deepEqual(await h.unban({ command: 'unban', target: '192.0.2.7' }), { target: '192.0.2.7', removed: true });
     assert.deepEqual(await h.unban({ command: 'unban', target: '192.0.2.7' }), { target: '192.0.2.7', removed: false });
     assert.deepEqual(await backend.bans(), []);

@@ -3,15 +3,19 @@
  * replies): status and the ban list read the ban book and the backend; ban, unban and allow change the
  * book and answer once the change is recorded and in the kernel. Built from the parts it is given, so
  * the dashboard and the CLI go through the same handlers.
+ *
+ * Contract with the server (server.ts PIPELINED): `ban` and `unban` check and queue their change on the
+ * book before their first await, so several in flight at once keep their order and share a commit.
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
-import type { BanView, ControlHandler } from '../model/control.js';
+import type { BanView, ControlHandler, ResultOf } from '../model/control.js';
 import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
 import { canonicalTarget, type BanBook } from '../enforce/ban-book.js';
 import type { RunningConfig } from './running-config.js';
+import type { Watching } from './start-summary.js';
 
 export interface ControlParts {
   book: BanBook;
@@ -19,6 +23,8 @@ export interface ControlParts {
   /** Who is never banned (the lockout guard in force; rebuilt on reload). */
   guard(): { protects(target: string): { reason: string } | null };
   running: RunningConfig;
+  /** What capture watches, as started. */
+  watching: Watching;
   version: string;
   startedAt: Date;
   incidents(): number;
@@ -26,7 +32,7 @@ export interface ControlParts {
   counters(): Promise<Record<string, number>>;
   /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
   redecide(config: PortwardenConfig): Promise<unknown>;
-  reload(): Promise<{ profile: string; changed: boolean }>;
+  reload(): Promise<ResultOf['reload']>;
   log: EventLogger;
 }
 
@@ -45,7 +51,12 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       version: p.version,
       startedAt: p.startedAt.toISOString(),
       profile: p.running.current.profile,
-      interfaces: p.running.current.capture.interfaces,
+      interfaces: p.watching.interfaces,
+      allInterfaces: p.watching.interfaces.length === 0,
+      captureMethod: p.watching.method,
+      socket: p.running.current.control.socketPath,
+      stateDir: p.running.current.state.dir,
+      configFile: p.running.path ?? null,
       backend: book.backend.name,
       dryRun: book.backend.name === 'dry-run',
       bans: (await book.backend.bans()).length,

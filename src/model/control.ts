@@ -50,7 +50,15 @@ export interface StatusView {
   profile: string;
   backend: string;
   dryRun: boolean;
+  /** The interfaces captured; empty when every interface but loopback is (allInterfaces). */
   interfaces: string[];
+  allInterfaces: boolean;
+  captureMethod: 'nflog' | 'pcap';
+  /** The control socket this answer came through. */
+  socket: string;
+  stateDir: string;
+  /** The config file the daemon read (and re-reads on reload), or null: built-in defaults. */
+  configFile: string | null;
   bans: number;
   incidents: number;
   counters: Record<string, number>;
@@ -74,7 +82,8 @@ export interface ResultOf {
   ban: BanResult;
   unban: UnbanResult;
   allow: { target: string };
-  reload: { profile: string; changed: boolean };
+  /** `restartNeeded`: keys the file changes that the running daemon cannot apply (kept at their running values). */
+  reload: { profile: string; changed: boolean; restartNeeded: string[] };
 }
 
 export type Reply<C extends CommandName = CommandName> = { ok: true; result: ResultOf[C] } | { ok: false; error: { code: string; message: string } };
@@ -106,3 +115,9 @@ export function requestProblem(value: unknown): string | null {
 
 /** Where the daemon listens unless control.socketPath says otherwise (root-only: /run is root's). */
 export const DEFAULT_SOCKET_PATH = '/run/portwarden/control.sock';
+
+/** The keys a reload could not apply, for a message: all of them, or the first eight and how many more. */
+export function restartKeysText(keys: readonly string[]): string {
+  const shown = keys.length > 8 ? [...keys.slice(0, 8), `and ${keys.length - 8} more`] : keys;
+  return shown.join(', ');
+}

@@ -1,0 +1,65 @@
+/**
+ * The daemon's live capture as one part: which interfaces it watches (the config's, else the default route's,
+ * else every interface but loopback for NFLOG), the NFLOG rules the table needs for them, and the packet sources
+ * (NFLOG, or libpcap per interface) started into one consumer through one shared decoder.
+ */
+import { PortwardenError } from '../errors.js';
+import { defaultRouteInterface } from '../kernel/default-route.js';
+import type { RuleContribution } from '../kernel/ruleset.js';
+import type { CounterRegistry } from '../model/counters.js';
+import { NflogPacketSource, PcapPacketSource } from './live-sources.js';
+import { nflogRules } from './nflog.js';
+import type { CaptureSettings } from './settings.js';
+import type { FrameDecoder, PacketHandler, PacketSource } from './source.js';
+
+/** What is watched, and why those interfaces (the start log and `status` say it). */
+export interface Watching {
+  method: 'nflog' | 'pcap';
+  /** The interfaces captured; empty: every interface but loopback (NFLOG with no default route). */
+  interfaces: string[];
+  /** Where the interfaces came from: the config or command line, the default route, or nothing (all). */
+  from: 'config' | 'default route' | 'no default route';
+}
+
+export class LiveCapture {
+  readonly watching: Watching;
+  /** NFLOG's rules for the table; none with libpcap (the kernel then logs nothing for detection). */
+  readonly rules: RuleContribution | undefined;
+  #sources: PacketSource[] = [];
+  readonly #settings: CaptureSettings;
+
+  /** Throws PW_ERR_CAPTURE_LIVE when libpcap has no interface to watch (no default route and none named). */
+  constructor(settings: CaptureSettings, defaultInterfaces: () => string[] = defaultRouteInterface) {
+    this.#settings = settings;
+    const interfaces = settings.interfaces.length > 0 ? [...settings.interfaces] : defaultInterfaces();
+    const from = settings.interfaces.length > 0 ? 'config' : interfaces.length > 0 ? 'default route' : 'no default route';
+    this.watching = { method: settings.method, interfaces, from };
+    if (settings.method === 'pcap' && interfaces.length === 0) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', 'no default route, so no interface for libpcap to watch: name one with --interface');
+    this.rules = settings.method === 'nflog' ? nflogRules(settings.nflogGroup, { snaplen: settings.snaplenBytes, interfaces: this.interfaces }) : undefined;
+  }
+
+  /** The interfaces named (undefined: every interface but loopback). */
+  get interfaces(): string[] | undefined {
+    return this.watching.interfaces.length > 0 ? this.watching.interfaces : undefined;
+  }
+
+  /** Opens the sources into `onPacket` through `decoder`; their counters join `counters`. */
+  async start(decoder: FrameDecoder, onPacket: PacketHandler, counters: CounterRegistry, onError: (err: Error) => void): Promise<void> {
+    const s = this.#settings;
+    const live = { snaplen: s.snaplenBytes, onError, decoder };
+    this.#sources = s.method === 'nflog' ? [new NflogPacketSource({ group: s.nflogGroup, ...live })] : this.watching.interfaces.map((name) => new PcapPacketSource({ interface: name, ...live }));
+    for (const source of this.#sources) {
+      counters.add(source.counters);
+      await source.start(onPacket);
+    }
+  }
+
+  /** Every source is running (false before start, after close, after one died). */
+  get running(): boolean {
+    return this.#sources.length > 0 && this.#sources.every((source) => source.running);
+  }
+
+  close(): void {
+    for (const source of this.#sources) source.close();
+  }
+}

@@ -145,7 +145,12 @@ export class Daemon {
     const pipeline = new Pipeline(c.detection, flow.onIncident);
     this.#counters.add(pipeline.counters);
     this.#counters.add(pipeline.decoder.counters);
-    this.#counters.add(new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler' }, () => ({ 'reconcile.repairs': book.repairs })));
+    this.#counters.add(
+      new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler', 'reconcile.rounds': 'reconcile rounds finished' }, () => ({
+        'reconcile.repairs': book.repairs,
+        'reconcile.rounds': enforcement.reconcileRounds,
+      })),
+    );
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
     this.#handler = controlHandlers({

@@ -678,3 +678,12 @@ describe('alerts: syslog RFC 5424', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 });
+
+test('a ban alert states the ban\'s real length and end (an escalated 365,574 s is 4d 5h)', () => {
+  const a = banAlert('203.0.113.9', 365_574, 'scan', 'detection', 0);
+  assert.equal(a.message, 'ban 203.0.113.9 for 4d 5h, until 1970-01-05 05:32 UTC: scan');
+  assert.equal(a['ban.expires'], '1970-01-05T05:32:54.000Z');
+  const forever = banAlert('203.0.113.9', null, 'scan', 'operator', 0);
+  assert.equal(forever.message, 'ban 203.0.113.9 permanently: scan');
+  assert.equal(forever['ban.expires'], null);
+});

@@ -47,7 +47,8 @@ test('the demo bans the scanners, shows open ports before and only filtered afte
   assert.match(out, /^after: 0 open, 0 closed, 100 filtered$/m, out);
   // The SYN scanner's incident, and its ban as `portwarden bans` shows it.
   assert.match(out, /scan\s+class syn\s+source 10\.88\.0\.11\s+decision ban/, out);
-  assert.match(out, /^\s+10\.88\.0\.11\s+\d+ s left\s+detection: SYN port scan/m, out);
+  assert.match(out, /^\s+ADDRESS\s+ORIGIN\s+REASON\s+CREATED\s+EXPIRES\s+LEFT$/m, out);
+  assert.match(out, /^\s+10\.88\.0\.11\s+detection\s+SYN port scan.*UTC\s+(\d+[dhms] ?)+$/m, out);
   assert.match(out, /10\.88\.0\.3 is not banned/, out);
   assert.match(out, /^removed: namespaces /m, out);
   assert.deepEqual(demoNamespaces(run.pid), []);

@@ -11,6 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { humanDuration } from '../src/model/duration.js';
 import { openStateReadOnly } from '../src/state/database.js';
 import { BanStore } from '../src/state/ban-store.js';
 import { OffenderStore } from '../src/state/offender-store.js';
@@ -118,7 +119,7 @@ test('a scanner caught again after its ban was lifted is banned base × factor (
   assert.ok((seconds as number) >= low && (seconds as number) <= high, `2nd ban ${String(seconds)} s, expected ${low}…${high} s (${BASE} s × ${FACTOR} ± ${JITTER * 100} %)`);
   const why = String(second['ban.duration_why']);
   assert.match(why, new RegExp(`^2nd offence \\(2 in all, reputation \\d\\.\\d\\d\\): ${BASE} s × ${FACTOR}\\^1 = ${BASE * FACTOR} s, jitter [+−]\\d+ % → ${String(seconds)} s$`), why);
-  assert.match(String(second.message), new RegExp(`ban ${SCANNER.replace(/\./g, '\\.')} for ${String(seconds)} s \\(2nd offence`), String(second.message));
+  assert.match(String(second.message), new RegExp(`ban ${SCANNER.replace(/\./g, '\\.')} for ${humanDuration(seconds as number)}, until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC \\(2nd offence`), String(second.message));
   // The kernel holds it for exactly that long.
   assert.equal(kernelBans().get(SCANNER), seconds);
 

@@ -49,6 +49,7 @@ test('history ADDR: offender, incidents (group members included) and bans, oldes
   const kinds = r.out.slice(1).map((l) => /^\S+ {2}(incident \S+|ban)/.exec(l)?.[1]);
   assert.deepEqual(kinds, ['incident scan/syn', 'ban', 'incident scan/syn', 'ban', 'incident distributed-scan/syn']);
   assert.match(r.out[4], /\[2nd offence: 3,600 s × 2\^1 = 7,200 s\]/);
+  assert.match(r.out[4], /ban 203\.0\.113\.5 \(detection\) for 2h until \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'the real length and end');
 
   const j = await run('history', '203.0.113.5', '--state', dir, '--json');
   const lines = j.out.map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -127,6 +127,27 @@ test('restore plan: the database is the record; bans in one but not the other ar
   assert.deepEqual(planRestore(stored, [], false, now).repairs, []);
 });
 
+test('restore plan: rows of older versions are read canonically: a /32 is the address (no duplicate), a ban inside a wider live ban is retired', () => {
+  const now = 1_000_000;
+  const row = (target: string, expiresMs: number | null, createdMs = 0) => ({ target, reason: 'r', incidentId: null, createdMs, expiresMs, origin: 'operator' as const, durationWhy: '', liftedMs: null });
+  const stored = [row('10.77.0.51/32', now + 60_000), row('10.77.0.64/28', now + 60_000), row('10.77.0.66', now + 120_000), row('10.77.1.0/24', now + 60_000), row('10.77.1.7', now + 30_000)];
+  const kernel = [
+    { target: '10.77.0.51', expiresInSeconds: 60 },
+    { target: '10.77.0.64/28', expiresInSeconds: 60 },
+    { target: '10.77.1.0/24', expiresInSeconds: 60 },
+  ];
+  const plan = planRestore(stored, kernel, true, now);
+  assert.deepEqual(plan.restore.map((b) => [b.target, b.seconds]).sort(), [['10.77.0.51', 60], ['10.77.0.64/28', 120], ['10.77.1.0/24', 60]]);
+  assert.deepEqual(plan.repairs, [], 'the kernel holds what the record holds');
+  assert.deepEqual(plan.retire.sort((a, b) => a.target.localeCompare(b.target)), [
+    { target: '10.77.0.51/32', by: '10.77.0.51' },
+    { target: '10.77.0.66', by: '10.77.0.64/28' },
+    { target: '10.77.1.7', by: '10.77.1.0/24' },
+  ]);
+  // Rewritten so spelled, or lengthened to the longest ban inside them.
+  assert.deepEqual(plan.record.map((b) => [b.target, b.expiresMs]).sort(), [['10.77.0.51', now + 60_000], ['10.77.0.64/28', now + 120_000]]);
+});
+
 test('retention purges old incidents (and their sources), ended bans and forgotten offenders, and compacts the file', async () => {
   const dir = fresh();
   const s = mustOpen(dir);

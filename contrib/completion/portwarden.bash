@@ -16,9 +16,9 @@ _portwarden() {
     "analyze") opts="--json --profile --config --help" ;;
     "start") opts="--config --capture --interface --dry-run --flush-on-exit --socket --state --metrics-listen --dns-blocklist --help" ;;
     "status") opts="--socket --config --json --help" ;;
-    "bans") opts="--socket --config --json --help" ;;
-    "ban") opts="--socket --config --for --reason --help" ;;
-    "unban") opts="--socket --config --help" ;;
+    "bans") opts="--socket --config --json --origin --reason --contains --help" ;;
+    "ban") opts="--socket --config --for --permanent --reason --help" ;;
+    "unban") opts="--socket --config --all --origin --yes --help" ;;
     "allow") opts="--socket --config --reason --help" ;;
     "reload") opts="--socket --help" ;;
     "history") opts="--state --config --json --limit --help" ;;

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import type { Decision } from '../model/decision.js';
 import type { DecideLogEvent } from '../model/decision.js';
 import type { IncidentRecord } from '../model/incident.js';
+import { humanDuration, utcMinute } from '../model/duration.js';
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -52,6 +53,8 @@ export interface Alert {
   'ban.targets'?: string[];
   /** ban alerts: the ban's length in seconds (null: no expiry), and who asked for it. */
   'ban.seconds'?: number | null;
+  /** When the ban ends (ISO 8601), null: permanent. */
+  'ban.expires'?: string | null;
   'ban.origin'?: string;
   incident?: IncidentRecord;
 }
@@ -114,9 +117,11 @@ export function incidentAlert(decision: Decision, nowMs = Date.now()): Alert {
  * incident's severity (a channel at `low` hears of every ban, operator bans included).
  */
 export function banAlert(target: string, seconds: number | null, reason: string, origin: string, nowMs = Date.now()): Alert {
-  const a = base('ban', 'low', `ban ${target} for ${seconds === null ? 'ever' : `${seconds} s`}: ${reason}`, nowMs);
+  const length = seconds === null ? 'permanently' : `for ${humanDuration(seconds)}, until ${utcMinute(nowMs + seconds * 1000)}`;
+  const a = base('ban', 'low', `ban ${target} ${length}: ${reason}`, nowMs);
   a['source.ip'] = target;
   a['ban.seconds'] = seconds;
+  a['ban.expires'] = seconds === null ? null : new Date(nowMs + seconds * 1000).toISOString();
   a['ban.origin'] = origin;
   return a;
 }

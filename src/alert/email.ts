@@ -3,6 +3,7 @@
  * its fields, and the subject from a template. `security`: starttls (upgrade required, the default), tls
  * (TLS from the first byte, port 465) or none (never encrypted: a relay on loopback only).
  */
+import { humanDuration } from '../model/duration.js';
 // nodemailer is loaded when the first mail goes out: a daemon without an email channel never holds it (~13 MiB).
 import type { Transporter } from 'nodemailer';
 import { alertLine, highestSeverity, type Alert } from './alert.js';
@@ -40,14 +41,17 @@ export function emailSubject(template: string, batch: AlertBatch): string {
   return template.replace(/\{(severity|count|summary|host)\}/g, (_, k: string) => values[k]).replace(/[\r\n]+/g, ' ');
 }
 
-const FIELDS: (keyof Alert)[] = ['@timestamp', 'rule.name', 'source.ip', 'destination.ip', 'destination.port', 'decision', 'ban.targets', 'ban.seconds', 'ban.origin', 'host.hostname'];
+const FIELDS: (keyof Alert)[] = ['@timestamp', 'rule.name', 'source.ip', 'destination.ip', 'destination.port', 'decision', 'ban.targets', 'ban.seconds', 'ban.expires', 'ban.origin', 'host.hostname'];
 
 export function emailBody(batch: AlertBatch): string {
   const parts = batch.alerts.map((a) => {
     const lines = [alertLine(a)];
     for (const f of FIELDS) {
       const v = a[f];
-      if (v !== undefined) lines.push(`  ${f}: ${Array.isArray(v) ? v.join(', ') : String(v)}`);
+      if (v === undefined) continue;
+      // Seconds as people read them too: 365574 (4d 5h).
+      if (f === 'ban.seconds') lines.push(`  ${f}: ${v === null ? 'permanent' : `${String(v)} (${humanDuration(v as number)})`}`);
+      else lines.push(`  ${f}: ${Array.isArray(v) ? v.join(', ') : String(v)}`);
     }
     if (a.sources !== undefined) lines.push(`  sources: ${a.sources.join(', ')}`);
     return lines.join('\n');

@@ -4,7 +4,9 @@
  * config parser (the config is read only when --config or PORTWARDEN_CONFIG names one).
  */
 import { request } from '../control/client.js';
-import { DEFAULT_SOCKET_PATH, restartKeysText } from '../model/control.js';
+import { BAN_ORIGINS, DEFAULT_SOCKET_PATH, restartKeysText, type BanOriginName, type BanView } from '../model/control.js';
+import { humanDuration, utcMinute } from '../model/duration.js';
+import { parseTarget, targetContains } from '../net/target.js';
 import { PortwardenError } from '../errors.js';
 import type { Output } from './analyze.js';
 
@@ -34,7 +36,64 @@ export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-export async function runControl(command: string, target: string | undefined, options: { socket?: string; config?: string; json?: boolean; for?: string; reason?: string }, io: Output): Promise<number> {
+export interface ControlOptions {
+  socket?: string;
+  config?: string;
+  json?: boolean;
+  for?: string;
+  reason?: string;
+  permanent?: boolean;
+  origin?: string;
+  contains?: string;
+  all?: boolean;
+  yes?: boolean;
+}
+
+const REASON_WIDTH = 48;
+
+function originOption(origin: string | undefined): BanOriginName | undefined {
+  if (origin === undefined) return undefined;
+  if (!(BAN_ORIGINS as readonly string[]).includes(origin)) throw new PortwardenError('PW_ERR_USAGE', `--origin must be one of ${BAN_ORIGINS.join(', ')}, got ${JSON.stringify(origin)}`);
+  return origin as BanOriginName;
+}
+
+/** The bans that pass `bans`' filters: --origin (exact), --reason (words, any case), --contains ADDR (the ban holds ADDR). */
+export function filterBans(bans: readonly BanView[], options: ControlOptions): BanView[] {
+  const origin = originOption(options.origin);
+  const reason = options.reason?.toLowerCase();
+  let inner: ReturnType<typeof parseTarget> | undefined;
+  if (options.contains !== undefined) {
+    inner = parseTarget(options.contains);
+    if (!inner.ok) throw new PortwardenError('PW_ERR_USAGE', `--contains: ${options.contains} is not an address or network: ${inner.reason}`);
+  }
+  return bans.filter((b) => {
+    if (origin !== undefined && b.origin !== origin) return false;
+    if (reason !== undefined && !b.reason.toLowerCase().includes(reason)) return false;
+    if (inner !== undefined && inner.ok) {
+      const outer = parseTarget(b.target);
+      if (!outer.ok || !targetContains(outer.target, inner.target)) return false;
+    }
+    return true;
+  });
+}
+
+/** The bans as a table: address, origin, reason, created, expires, left (human lengths, UTC minutes). */
+export function banTable(bans: readonly BanView[]): string[] {
+  const ms = (iso: string | null | undefined): number | null => (iso === null || iso === undefined ? null : Date.parse(iso));
+  const rows = bans.map((b) => {
+    const reason = b.reason.length > REASON_WIDTH ? `${b.reason.slice(0, REASON_WIDTH - 1)}…` : b.reason;
+    const created = b.createdAt === undefined || b.createdAt === null ? '-' : utcMinute(ms(b.createdAt));
+    const expires = b.expiresInSeconds === null ? 'never' : b.expiresAt !== undefined && b.expiresAt !== null ? utcMinute(ms(b.expiresAt)) : '-';
+    const left = humanDuration(b.expiresInSeconds);
+    return [b.target, b.origin, reason, created, expires, left];
+  });
+  const header = ['ADDRESS', 'ORIGIN', 'REASON', 'CREATED', 'EXPIRES', 'LEFT'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  return [line(header), ...rows.map(line)];
+}
+
+export async function runControl(command: string, target: string | undefined, options: ControlOptions, io: Output): Promise<number> {
   const path = await socketPath(options);
   switch (command) {
     case 'status': {
@@ -51,22 +110,46 @@ export async function runControl(command: string, target: string | undefined, op
       return 0;
     }
     case 'bans': {
-      const bans = await request(path, { command: 'bans' });
+      const all = await request(path, { command: 'bans' });
+      const bans = filterBans(all, options);
       if (options.json) for (const b of bans) io.out(JSON.stringify(b));
       else {
-        io.out(`${bans.length} ban${bans.length === 1 ? '' : 's'}`);
-        for (const b of bans) io.out(`  ${b.target.padEnd(40)} ${b.expiresInSeconds === null ? 'no expiry' : `${b.expiresInSeconds} s left`}  ${b.origin}: ${b.reason}`);
+        const filtered = bans.length === all.length ? '' : ` (of ${all.length})`;
+        io.out(`${bans.length} ban${bans.length === 1 ? '' : 's'}${filtered}`);
+        if (bans.length > 0) for (const l of banTable(bans)) io.out(l);
       }
       return 0;
     }
     case 'ban': {
-      const seconds = options.for !== undefined ? parseDuration(options.for) : 3600;
+      if (options.permanent && options.for !== undefined) throw new PortwardenError('PW_ERR_USAGE', 'ban takes --for or --permanent, not both');
+      const seconds = options.permanent ? null : options.for !== undefined ? parseDuration(options.for) : 3600;
       const r = await request(path, { command: 'ban', target: target!, seconds, reason: options.reason ?? 'operator' });
-      io.out(`banned ${r.target} for ${r.expiresInSeconds} s`);
+      const until = (iso: string | null | undefined, left: number | null): string =>
+        left === null ? 'permanent' : `for ${humanDuration(left)}, until ${iso ? utcMinute(Date.parse(iso)) : utcMinute(Date.now() + left * 1000)}`;
+      if (r.outcome === 'covered') io.out(`${r.target} already covered by ${r.by} (${r.expiresAt === null ? 'permanent' : `expires ${utcMinute(Date.parse(r.expiresAt ?? ''))}`}); nothing changed`);
+      else if (r.outcome === 'extended') io.out(`${r.target} is inside the ban of ${r.by}, which now lasts ${until(r.expiresAt, r.expiresInSeconds)}`);
+      else io.out(`banned ${r.target} ${until(r.expiresAt, r.expiresInSeconds)}${r.merged && r.merged.length > 0 ? `; it replaces ${r.merged.length} narrower ban(s): ${r.merged.slice(0, 5).join(', ')}${r.merged.length > 5 ? ', …' : ''}` : ''}`);
       return 0;
     }
     case 'unban': {
-      const r = await request(path, { command: 'unban', target: target! });
+      if (options.all) {
+        if (target !== undefined) throw new PortwardenError('PW_ERR_USAGE', 'unban takes an address or --all, not both');
+        const origin = originOption(options.origin);
+        if (!options.yes) {
+          const would = filterBans(await request(path, { command: 'bans' }), { origin }).length;
+          throw new PortwardenError('PW_ERR_USAGE', `unban --all would lift ${would} ban${would === 1 ? '' : 's'}${origin === undefined ? '' : ` of origin ${origin}`}; add --yes to do it`);
+        }
+        const r = await request(path, { command: 'unban', all: true, ...(origin === undefined ? {} : { origin }) });
+        io.out(`lifted ${r.lifted?.length ?? 0} ban${r.lifted?.length === 1 ? '' : 's'}${origin === undefined ? '' : ` of origin ${origin}`}`);
+        return 0;
+      }
+      if (target === undefined) throw new PortwardenError('PW_ERR_USAGE', 'unban needs an address or network, or --all');
+      const r = await request(path, { command: 'unban', target });
+      if (r.blockedBy !== undefined) {
+        const ends = r.blockedBy.expiresAt === null ? 'permanent' : `expires ${utcMinute(Date.parse(r.blockedBy.expiresAt))}`;
+        io.out(`${r.target} is not banned by itself: the ban of ${r.blockedBy.target} (${ends}) blocks it; \`portwarden unban ${r.blockedBy.target}\` lifts that`);
+        return 1;
+      }
       io.out(r.removed ? `unbanned ${r.target}` : `${r.target} was not banned by this daemon; removed from the kernel if it was there`);
       return 0;
     }

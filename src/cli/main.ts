@@ -82,20 +82,32 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
       setStatus(await (await import('./control-commands.js')).runControl('status', undefined, opts, io));
     });
-  control('bans', 'list the bans in the kernel with time left and reason', false)
+  control('bans', 'list the bans in the kernel: address, origin, reason, created, expires, time left', false)
     .option('--json', 'one ban per line as JSON', false)
-    .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
+    .option('--origin <origin>', 'only bans of this origin: detection, operator or config')
+    .option('--reason <text>', 'only bans whose reason contains this text (any case)')
+    .option('--contains <address>', 'only bans that hold this address (the address itself or a network around it)')
+    .action(async (opts: { socket?: string; config?: string; json: boolean; origin?: string; reason?: string; contains?: string }) => {
       setStatus(await (await import('./control-commands.js')).runControl('bans', undefined, opts, io));
     });
   control('ban', 'ban an address or network now (refused for protected addresses)', true)
-    .option('--for <duration>', 'how long: 90s, 10m, 1h, 2d (default 1h)')
+    .option('--for <duration>', 'how long: 90s, 10m, 1h, 2d (default 1h; at most enforce.maxOperatorBanSeconds)')
+    .option('--permanent', 'ban without end (until unban)', false)
     .option('--reason <text>', 'why, shown in bans and logs')
-    .action(async (target: string, opts: { socket?: string; config?: string; for?: string; reason?: string }) => {
+    .action(async (target: string, opts: { socket?: string; config?: string; for?: string; permanent: boolean; reason?: string }) => {
       setStatus(await (await import('./control-commands.js')).runControl('ban', target, opts, io));
     });
-  control('unban', 'lift a ban now', true).action(async (target: string, opts: { socket?: string; config?: string }) => {
-    setStatus(await (await import('./control-commands.js')).runControl('unban', target, opts, io));
-  });
+  program
+    .command('unban [target]')
+    .description('lift a ban now (an address inside a banned network names the network that still blocks it)')
+    .option('--socket <path>', 'control socket path')
+    .option('--config <file>', 'config file naming the control socket')
+    .option('--all', 'lift every ban of this daemon (asks for --yes)', false)
+    .option('--origin <origin>', 'with --all: only bans of this origin (detection, operator, config)')
+    .option('--yes', 'with --all: really lift them (without it, says how many it would lift and exits 2)', false)
+    .action(async (target: string | undefined, opts: { socket?: string; config?: string; all: boolean; origin?: string; yes: boolean }) => {
+      setStatus(await (await import('./control-commands.js')).runControl('unban', target, opts, io));
+    });
   control('allow', 'never ban this address or network (lifts its ban if any)', true)
     .option('--reason <text>', 'why')
     .action(async (target: string, opts: { socket?: string; config?: string; reason?: string }) => {

@@ -4,6 +4,7 @@
  * runs or not (and after it is gone); no control socket is needed, only read access to the state
  * directory (`--state DIR`, or `state.dir` of `--config`, default /var/lib/portwarden).
  */
+import { humanDuration, utcMinute } from '../model/duration.js';
 import { canonical } from '../net/address-set.js';
 import { defaultConfig, loadConfigFile } from '../config/load.js';
 import { PortwardenError } from '../errors.js';
@@ -66,8 +67,10 @@ function incidentLine(i: StoredIncident): string {
 }
 
 function banLine(b: BanRow): string {
-  const until = b.liftedMs !== null ? `lifted ${iso(b.liftedMs)}` : b.expiresMs === null ? 'no expiry' : `until ${iso(b.expiresMs)}`;
-  return `${iso(b.createdMs)}  ban ${b.target} (${b.origin}) ${until}${b.durationWhy ? `  [${b.durationWhy}]` : ''}  ${b.reason}`;
+  // The ban's real length and end as operators read them (4d 5h, 2026-12-06 14:03 UTC), then what happened to it.
+  const length = b.expiresMs === null ? 'permanent' : `for ${humanDuration((b.expiresMs - b.createdMs) / 1000)} until ${utcMinute(b.expiresMs)}`;
+  const lifted = b.liftedMs !== null ? `, lifted ${utcMinute(b.liftedMs)}` : '';
+  return `${iso(b.createdMs)}  ban ${b.target} (${b.origin}) ${length}${lifted}${b.durationWhy ? `  [${b.durationWhy}]` : ''}  ${b.reason}`;
 }
 
 /** `portwarden history ADDR`: the address's offender record, its incidents and bans, oldest first. */

@@ -22,7 +22,7 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
       banned.set(r.target, { target: r.target, reason: r.reason, expiresInSeconds: r.seconds, origin: 'operator' });
       return { target: r.target, expiresInSeconds: r.seconds };
     },
-    unban: async (r) => ({ target: r.target, removed: banned.delete(r.target) }),
+    unban: async (r) => ({ target: r.target ?? '*', removed: r.target !== undefined && banned.delete(r.target) }),
     allow: async (r) => ({ target: r.target }),
     reload: async () => ({ profile: 'normal', changed: false, restartNeeded: [] }),
   };
@@ -186,8 +186,8 @@ test('in a batch, bans are in flight together but every other request waits for 
     },
     unban: async (r) => {
       queued.push(`unban ${r.target}`);
-      await commit(5, () => committed.delete(r.target));
-      return { target: r.target, removed: true };
+      await commit(5, () => committed.delete(r.target ?? ''));
+      return { target: r.target ?? '*', removed: true };
     },
     bans: async () => [...committed].sort().map((target) => ({ target, reason: '', expiresInSeconds: null, origin: 'operator' as const })),
     allow: async (r) => {

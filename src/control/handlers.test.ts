@@ -54,7 +54,8 @@ test('ban refuses what is not an address and what the lockout guard protects; a 
   await withHandlers(async (h, { book, backend }) => {
     await assert.rejects(h.ban({ command: 'ban', target: 'not-an-address', seconds: 60, reason: '' }), { code: 'PW_ERR_USAGE' });
     await assert.rejects(h.ban({ command: 'ban', target: '127.0.0.1', seconds: 60, reason: '' }), (err: Error & { code?: string }) => err.code === 'PW_ERR_USAGE' && /lockout guard/.test(err.message));
-    assert.deepEqual(await h.ban({ command: 'ban', target: '192.0.2.7', seconds: 60, reason: '' }), { target: '192.0.2.7', expiresInSeconds: 60 });
+    const banned = await h.ban({ command: 'ban', target: '192.0.2.7', seconds: 60, reason: '' });
+    assert.deepEqual([banned.target, banned.outcome, banned.expiresInSeconds], ['192.0.2.7', 'banned', 60]);
     assert.equal(book.queued, 0, 'committed before the answer');
     assert.deepEqual((await backend.bans()).map((b) => b.target), ['192.0.2.7']);
     const [view] = await h.bans({ command: 'bans' });
@@ -83,5 +84,50 @@ test('allow lifts a ban, joins the running allowlist (the decisions are built ag
     assert.equal(redecided.length, 1);
     assert.deepEqual(redecided[0].allowlist.at(-1), { value: '192.0.2.9', reason: 'partner' });
     await assert.rejects(h.allow({ command: 'allow', target: 'bastion.example', reason: '' }), { code: 'PW_ERR_USAGE' });
+  });
+});
+
+test('bans mean what they say: a /32 is the address, a ban inside a banned prefix is covered, unban names the prefix that blocks, a prefix merges the bans inside it', async () => {
+  await withHandlers(async (h, { book, backend, running }) => {
+    const single = await h.ban({ command: 'ban', target: '10.77.0.51/32', seconds: 600, reason: 'cidr' });
+    assert.equal(single.target, '10.77.0.51');
+    assert.ok(book.has('10.77.0.51') && !book.has('10.77.0.51/32'));
+    let [view] = await h.bans({ command: 'bans' });
+    assert.deepEqual([view.target, view.origin, view.lengthSeconds], ['10.77.0.51', 'operator', 600], 'shown as the address, with its origin');
+    assert.ok(view.createdAt !== null && view.expiresAt !== null && Date.parse(view.expiresAt!) - Date.parse(view.createdAt!) === 600_000);
+
+    await h.ban({ command: 'ban', target: '10.77.0.64/28', seconds: 3600, reason: 'net' });
+    const covered = await h.ban({ command: 'ban', target: '10.77.0.66', seconds: 60, reason: 'inside' });
+    assert.deepEqual([covered.outcome, covered.by], ['covered', '10.77.0.64/28']);
+    assert.equal(book.has('10.77.0.66'), false, 'not recorded as a ban of its own');
+    const blocked = await h.unban({ command: 'unban', target: '10.77.0.65' });
+    assert.deepEqual([blocked.removed, blocked.blockedBy?.target], [false, '10.77.0.64/28']);
+    assert.ok(book.has('10.77.0.64/28'), 'the prefix still stands');
+    const extended = await h.ban({ command: 'ban', target: '10.77.0.67', seconds: 7200, reason: 'longer' });
+    assert.deepEqual([extended.outcome, extended.by], ['extended', '10.77.0.64/28']);
+    assert.ok((book.get('10.77.0.64/28')?.expiresAtMs ?? 0) - Date.now() > 7000_000, 'the prefix lasts as long as the longer ban');
+
+    for (const a of ['10.88.0.1', '10.88.0.2', '10.88.0.3']) await h.ban({ command: 'ban', target: a, seconds: a === '10.88.0.3' ? 9000 : 60, reason: 'single' });
+    const wide = await h.ban({ command: 'ban', target: '10.88.0.0/24', seconds: 600, reason: 'wide' });
+    assert.deepEqual(wide.merged?.sort(), ['10.88.0.1', '10.88.0.2', '10.88.0.3']);
+    assert.ok(wide.expiresInSeconds !== null && wide.expiresInSeconds > 8990, 'nobody is released earlier than decided');
+    const kernel = (await backend.bans()).map((b) => b.target).sort();
+    const listed = (await h.bans({ command: 'bans' })).map((b) => b.target).sort();
+    assert.deepEqual(kernel, ['10.77.0.51', '10.77.0.64/28', '10.88.0.0/24']);
+    assert.deepEqual(listed, kernel);
+    assert.deepEqual([...book.active.keys()].sort(), kernel, 'book, kernel and bans agree');
+
+    const max = running.current.enforce.maxOperatorBanSeconds;
+    await assert.rejects(h.ban({ command: 'ban', target: '10.99.0.1', seconds: max + 1, reason: '' }), (err: Error & { code?: string }) => err.code === 'PW_ERR_USAGE' && /maxOperatorBanSeconds/.test(err.message));
+    const permanent = await h.ban({ command: 'ban', target: '10.99.0.1', seconds: null, reason: 'forever' });
+    assert.deepEqual([permanent.expiresInSeconds, permanent.expiresAt], [null, null]);
+    [view] = (await h.bans({ command: 'bans' })).filter((b) => b.target === '10.99.0.1');
+    assert.deepEqual([view.expiresInSeconds, view.expiresAt, view.lengthSeconds], [null, null, null]);
+
+    const operatorOnly = await h.unban({ command: 'unban', all: true, origin: 'detection' });
+    assert.deepEqual(operatorOnly.lifted, [], 'no detection bans here');
+    const all = await h.unban({ command: 'unban', all: true });
+    assert.equal(all.lifted?.length, 4);
+    assert.deepEqual(await backend.bans(), []);
   });
 });

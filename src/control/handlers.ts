@@ -9,10 +9,11 @@
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
-import type { ControlHandler, ResultOf } from '../model/control.js';
+import type { BanView, ControlHandler, ResultOf } from '../model/control.js';
+import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
-import type { BanBook } from '../enforce/ban-book.js';
+import { canonicalTarget, type BanBook } from '../enforce/ban-book.js';
 import type { RunningConfig } from './running-config.js';
 import type { Watching } from './start-summary.js';
 
@@ -34,6 +35,8 @@ export interface ControlParts {
   reload(): Promise<ResultOf['reload']>;
   log: EventLogger;
 }
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function network(target: string): string {
   const n = asNetwork(target);
@@ -60,33 +63,56 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       incidents: p.incidents(),
       counters: await p.counters(),
     }),
-    bans: async () =>
-      (await book.backend.bans()).map((k) => {
+    bans: async () => {
+      const now = Date.now();
+      return (await book.backend.bans()).map((k): BanView => {
         const known = book.get(k.target);
-        return { target: k.target, expiresInSeconds: k.expiresInSeconds, reason: known?.reason ?? 'in the kernel, not from this run', origin: known?.origin ?? 'config' };
-      }),
+        if (known === undefined) {
+          const expiresAt = k.expiresInSeconds === null ? null : now + k.expiresInSeconds * 1000;
+          return { target: k.target, expiresInSeconds: k.expiresInSeconds, reason: 'in the kernel, not from this run', origin: 'config', createdAt: null, expiresAt: iso(expiresAt), lengthSeconds: null };
+        }
+        // The kernel's count is the truth of what is left; the book knows when it began and was meant to end.
+        const length = known.expiresAtMs === null ? null : Math.round((known.expiresAtMs - known.createdAtMs) / 1000);
+        return { target: k.target, expiresInSeconds: k.expiresInSeconds, reason: known.reason, origin: known.origin, createdAt: iso(known.createdAtMs), expiresAt: iso(known.expiresAtMs), lengthSeconds: length };
+      });
+    },
     ban: async (r) => {
-      network(r.target);
-      const protectedBy = p.guard().protects(r.target);
-      if (protectedBy !== null) throw new PortwardenError('PW_ERR_USAGE', `refusing to ban ${r.target}: ${protectedBy.reason} (the lockout guard never bans it)`);
-      book.ban(r.target, r.seconds, r.reason || 'operator', 'operator');
+      const target = canonicalTarget(network(r.target));
+      const protectedBy = p.guard().protects(target);
+      if (protectedBy !== null) throw new PortwardenError('PW_ERR_USAGE', `refusing to ban ${target}: ${protectedBy.reason} (the lockout guard never bans it)`);
+      const max = p.running.current.enforce.maxOperatorBanSeconds;
+      if (r.seconds !== null && r.seconds > max) {
+        throw new PortwardenError('PW_ERR_USAGE', `refusing to ban ${target} for ${humanDuration(r.seconds)}: longer than enforce.maxOperatorBanSeconds (${humanDuration(max)}); ban --permanent bans without end`);
+      }
+      const outcome = book.ban(target, r.seconds, r.reason || 'operator', 'operator');
       await book.commit();
-      return { target: r.target, expiresInSeconds: r.seconds };
+      const left = outcome.expiresAtMs === null ? null : Math.max(0, Math.ceil((outcome.expiresAtMs - Date.now()) / 1000));
+      if (outcome.kind === 'banned') return { target, expiresInSeconds: left, outcome: 'banned', expiresAt: iso(outcome.expiresAtMs), ...(outcome.retired.length > 0 ? { merged: outcome.retired } : {}) };
+      return { target, expiresInSeconds: left, outcome: outcome.kind, by: outcome.by, expiresAt: iso(outcome.expiresAtMs) };
     },
     unban: async (r) => {
-      const removed = book.unban(r.target);
+      if (r.target === undefined) {
+        const lifted = [...book.active].filter(([, b]) => r.origin === undefined || b.origin === r.origin).map(([t]) => t);
+        for (const t of lifted) book.unban(t);
+        await book.commit();
+        return { target: '*', removed: lifted.length > 0, lifted };
+      }
+      const target = canonicalTarget(r.target);
+      const blocking = book.has(target) ? undefined : book.coveringBan(target);
+      if (blocking !== undefined) return { target, removed: false, blockedBy: { target: blocking.target, expiresAt: iso(blocking.ban.expiresAtMs) } };
+      const removed = book.unban(target);
       await book.commit();
-      return { target: r.target, removed };
+      return { target, removed };
     },
     allow: async (r) => {
-      network(r.target);
+      const target = canonicalTarget(network(r.target));
       // The entry joins the running allowlist (kept across reloads) and the decisions built from it.
-      await p.redecide(p.running.allow({ value: r.target, reason: r.reason || 'operator' }));
-      if (book.has(r.target)) book.unban(r.target);
-      p.allowSets.add(r.target);
+      await p.redecide(p.running.allow({ value: target, reason: r.reason || 'operator' }));
+      if (book.has(target)) book.unban(target);
+      p.allowSets.add(target);
       await book.commit();
-      p.log.info({ 'event.action': 'allow', 'source.ip': r.target }, `allow ${r.target}`);
-      return { target: r.target };
+      p.log.info({ 'event.action': 'allow', 'source.ip': target }, `allow ${target}`);
+      return { target };
     },
     reload: async () => p.reload(),
   };

@@ -21,8 +21,8 @@ test('the escalation sequence: base × factor^(n−1), capped, with the why of e
     [600, 1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400],
   );
   assert.match(got[0].why, /^1st offence \(1 in all, reputation 1\.00\): 600 s, the profile's ban$/);
-  assert.match(got[2].why, /^3rd offence \(3 in all, reputation 3\.00\): 600 s × 2\^2 = 2,400 s → 2,400 s \(40 min\)$/);
-  assert.match(got[8].why, /9th offence .*600 s × 2\^8 = 153,600 s, capped at 86,400 s → 86,400 s \(1 d\)$/);
+  assert.match(got[2].why, /^3rd offence \(3 in all, reputation 3\.00\): 600 s × 2\^2 = 2,400 s → 2,400 s \(40m\)$/);
+  assert.match(got[8].why, /9th offence .*600 s × 2\^8 = 153,600 s, capped at 86,400 s → 86,400 s \(1d\)$/);
   assert.equal(got[8].offender.offences, 9);
 });
 

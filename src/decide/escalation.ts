@@ -17,7 +17,7 @@ import type { OffenderBook, OffenderRecord } from '../model/offender.js';
  * Every result carries a sentence saying why the ban has its length; it is stored with the ban.
  */
 import { checkDecideInput, escalationSchema, type EscalationSettings } from './settings.js';
-import { formatDuration } from '../model/decision.js';
+import { humanDuration } from '../model/duration.js';
 
 export type { EscalationSettings } from './settings.js';
 export { ESCALATION_PROFILES } from './settings.js';
@@ -129,8 +129,8 @@ export class Escalation {
       why += `, jitter ${pct >= 0 ? '+' : '−'}${Math.abs(pct)} %`;
     }
     if (result > s.maxBanSeconds) result = s.maxBanSeconds;
-    const readable = formatDuration(result);
-    why += ` → ${seconds(result)}${readable.endsWith(' s') ? '' : ` (${readable})`}`;
+    const readable = humanDuration(result);
+    why += ` → ${seconds(result)}${result < 60 ? '' : ` (${readable})`}`;
     return { seconds: result, why, offender };
   }
 }

@@ -10,7 +10,7 @@ import { PortwardenError } from '../errors.js';
 import { AddressSet, type Network } from '../net/address-set.js';
 import type { Decision } from '../model/decision.js';
 import type { Guard, Protection } from './lockout-guard.js';
-import { DecisionPolicy, POLICY_PROFILES, policySettings, type PolicyOptions, type PolicySettings } from './policy.js';
+import { banLengths, DecisionPolicy, POLICY_PROFILES, policySettings, type PolicyOptions, type PolicySettings } from './policy.js';
 import { type DecideLogEvent } from '../model/decision.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -99,7 +99,7 @@ const KINDS: { name: string; incident: IncidentRecord; want: ReturnType<typeof b
     name: 'a scan bans its source',
     incident: scan('203.0.113.9'),
     want: { action: 'ban', targets: ['203.0.113.9'], durationSeconds: 3600, refused: [] },
-    says: [/^SYN port scan from 203\.0\.113\.9 against 198\.51\.100\.10: 1000 ports \(tcp\/21, tcp\/22, tcp\/23, …\), 1000 probes, trigger: trw\. /, /Banned 203\.0\.113\.9 for 1 h\.$/],
+    says: [/^SYN port scan from 203\.0\.113\.9 against 198\.51\.100\.10: 1000 ports \(tcp\/21, tcp\/22, tcp\/23, …\), 1000 probes, trigger: trw\. /, /Banned 203\.0\.113\.9 for 1h \(until 2024-05-01 13:00 UTC\)\.$/],
   },
   {
     name: 'a sweep bans its source',
@@ -111,7 +111,7 @@ const KINDS: { name: string; incident: IncidentRecord; want: ReturnType<typeof b
     name: 'a distributed scan bans each member',
     incident: distributed(['203.0.113.1', '203.0.113.2', '2001:db8:9::7']),
     want: { action: 'ban', targets: ['203.0.113.1', '203.0.113.2', '2001:db8:9::7'], durationSeconds: 3600, refused: [] },
-    says: [/^Distributed SYN scan against 198\.51\.100\.10 by 3 sources/, /Banned 203\.0\.113\.1, 203\.0\.113\.2, 2001:db8:9::7 for 1 h/],
+    says: [/^Distributed SYN scan against 198\.51\.100\.10 by 3 sources/, /Banned 203\.0\.113\.1, 203\.0\.113\.2, 2001:db8:9::7 for 1h \(until 2024-05-01 13:00 UTC\)/],
   },
   {
     name: 'a decoy scan is an alert naming every candidate, none banned',
@@ -123,7 +123,7 @@ const KINDS: { name: string; incident: IncidentRecord; want: ReturnType<typeof b
     name: 'a flood from one named source bans it, briefly',
     incident: flood({ source: '203.0.113.9', distinct: 1, spoofed: false }),
     want: { action: 'ban', targets: ['203.0.113.9'], durationSeconds: 600, refused: [] },
-    says: [/^SYN flood against 198\.51\.100\.10 tcp\/80 from 203\.0\.113\.9: 250000 packets, peak 50000\/s, trigger: rate\. Banned 203\.0\.113\.9 for 10 min\.$/],
+    says: [/^SYN flood against 198\.51\.100\.10 tcp\/80 from 203\.0\.113\.9: 250000 packets, peak 50000\/s, trigger: rate\. Banned 203\.0\.113\.9 for 10m \(until 2024-05-01 12:10 UTC\)\.$/],
   },
   {
     name: 'a flood from spoofed sources is an alert, never bans',
@@ -141,7 +141,7 @@ const KINDS: { name: string; incident: IncidentRecord; want: ReturnType<typeof b
     name: 'an IPv6 scanner is banned by its address (ipv6Prefix 128)',
     incident: scan('2001:db8:5:6::99'),
     want: { action: 'ban', targets: ['2001:db8:5:6::99'], durationSeconds: 3600, refused: [] },
-    says: [/Banned 2001:db8:5:6::99 for 1 h/],
+    says: [/Banned 2001:db8:5:6::99 for 1h \(until/],
   },
   {
     name: 'an IPv4-mapped source is banned as IPv4',
@@ -204,7 +204,7 @@ test('the guard refuses protected sources, each listed and logged with why', () 
       ['not-an-ip', 'not an IP address'],
     ],
   );
-  assert.match(d2.reason, /Banned 203\.0\.113\.1, 203\.0\.113\.2 for 1 h; not banned: 192\.0\.2\.1 \(default gateway\); 203\.0\.113\.130 \(allowlist: 203\.0\.113\.128\/25 \(partner\)\); 198\.51\.100\.10 \(own address\); not-an-ip/);
+  assert.match(d2.reason, /Banned 203\.0\.113\.1, 203\.0\.113\.2 for 1h \(until 2024-05-01 13:00 UTC\); not banned: 192\.0\.2\.1 \(default gateway\); 203\.0\.113\.130 \(allowlist: 203\.0\.113\.128\/25 \(partner\)\); 198\.51\.100\.10 \(own address\); not-an-ip/);
   assert.deepEqual(
     events.map((e) => [e['event.action'], e['source.ip'], e['rule.name']]),
     [
@@ -276,7 +276,7 @@ test('200 scans from one /24 within a minute: 60 bans, then the /24 as one prefi
   assert.ok(entries.has('10.20.30.0/24'));
   assert.deepEqual(count(decisions), { ban: 61, alert: 0, ignore: 139 });
   assert.deepEqual(decisions[60].targets, ['10.20.30.0/24']);
-  assert.match(decisions[60].reason, /Banned 10\.20\.30\.0\/24 for 1 h; 10\.20\.30\.61 widened to 10\.20\.30\.0\/24 \(new-ban cap of 60 per minute reached\)\.$/);
+  assert.match(decisions[60].reason, /Banned 10\.20\.30\.0\/24 for 1h \(until 2024-05-01 13:00 UTC\); 10\.20\.30\.61 widened to 10\.20\.30\.0\/24 \(new-ban cap of 60 per minute reached\)\.$/);
   assert.match(decisions[61].reason, /Nothing new; already covered: 10\.20\.30\.62 by the ban of 10\.20\.30\.0\/24\.$/);
   assert.deepEqual(p.bansInWindow(T0 + 30_000), { newBans: 60, widened: 1 });
   assert.equal(events.filter((e) => e['event.action'] === 'ban-widened').length, 1);
@@ -368,4 +368,12 @@ test('settings out of range are refused with PW_ERR_DECIDE_INPUT naming the fiel
   }
   assert.ok(Object.isFrozen(policySettings('paranoid', { ipv6Prefix: 64 })));
   assert.equal(policySettings('paranoid', { ipv6Prefix: 64 }).banSeconds.scan, 86400);
+});
+
+test('a ban states its real length and end: an escalated 365,574 s is 4d 5h, not "1 d"', () => {
+  assert.equal(banLengths([{ target: '203.0.113.9', timeoutSeconds: 365_574 }], 0), '203.0.113.9 for 4d 5h (until 1970-01-05 05:32 UTC)');
+  assert.equal(
+    banLengths([{ target: 'a', timeoutSeconds: 3600 }, { target: 'b', timeoutSeconds: null }, { target: 'c', timeoutSeconds: 3600 }], 0),
+    'a, c for 1h (until 1970-01-01 01:00 UTC); b permanently',
+  );
 });

@@ -25,7 +25,8 @@ import type { ProfileName } from '../model/profile.js';
 import type { IncidentKind, IncidentRecord } from '../model/incident.js';
 import type { Ban } from '../model/ban.js';
 import { parseAddress, prefixOf, type Network } from '../net/address-set.js';
-import { capitalize, describeIncident, formatDuration, listText, type Decision, type Refusal } from '../model/decision.js';
+import { capitalize, describeIncident, listText, type Decision, type Refusal } from '../model/decision.js';
+import { humanDuration, utcMinute } from '../model/duration.js';
 import type { Guard } from './lockout-guard.js';
 import { checkDecideInput, policySchema, POLICY_PROFILES, type PolicySettings } from './settings.js';
 
@@ -284,11 +285,13 @@ export class DecisionPolicy {
     }
 
     this.#stats.capped += capped.length;
+    // Each ban's own length (escalation makes a repeat offender's longer than the profile's), stated as it is.
+    const bans: Ban[] = targets.map((t) => ({ target: t, timeoutSeconds: this.#durationFor !== undefined ? this.#durationFor(t, base, incident) : base }));
     const outcome: string[] = [];
     let action: Decision['action'];
     if (targets.length > 0) {
       action = 'ban';
-      outcome.push(`Banned ${listText(targets)} for ${formatDuration(base)}`);
+      outcome.push(`Banned ${banLengths(bans, nowMs)}`);
       for (const w of widened) {
         outcome.push(`${w.source} widened to ${w.prefix} (new-ban cap of ${this.settings.maxNewBansPerMinute} per minute reached)`);
       }
@@ -306,8 +309,6 @@ export class DecisionPolicy {
       outcome.push(`${listText(capped)} not banned: new-ban cap of ${this.settings.maxNewBansPerMinute} per minute reached`);
     }
 
-    const bans: Ban[] =
-      action === 'ban' ? targets.map((t) => ({ target: t, timeoutSeconds: this.#durationFor !== undefined ? this.#durationFor(t, base, incident) : base })) : [];
     for (const ban of bans) {
       if (widened.some((w) => w.prefix === ban.target)) this.#remember(ban.target, ban.timeoutSeconds === null ? Infinity : nowMs + ban.timeoutSeconds * 1000);
     }
@@ -381,4 +382,19 @@ function decrement(map: Map<string, number>, key: string): void {
   const n = (map.get(key) ?? 0) - 1;
   if (n <= 0) map.delete(key);
   else map.set(key, n);
+}
+
+/** 'a, b for 1h (until 2026-12-06 15:03 UTC); c for 4d 5h (until …)': the targets grouped by their ban's real length. */
+export function banLengths(bans: readonly Ban[], nowMs: number): string {
+  const groups = new Map<number | null, string[]>();
+  for (const b of bans) {
+    const g = groups.get(b.timeoutSeconds);
+    if (g === undefined) groups.set(b.timeoutSeconds, [b.target]);
+    else g.push(b.target);
+  }
+  const parts: string[] = [];
+  for (const [seconds, targets] of groups) {
+    parts.push(seconds === null ? `${listText(targets)} permanently` : `${listText(targets)} for ${humanDuration(seconds)} (until ${utcMinute(nowMs + seconds * 1000)})`);
+  }
+  return parts.join('; ');
 }

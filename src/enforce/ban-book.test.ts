@@ -168,11 +168,11 @@ test('remaining seconds: rounded up while banned, null without expiry, undefined
 test('repair plan: bans the kernel lost go back; ended ones leave the book, ones about to end are let go', () => {
   const now = 5_000_000;
   const book = new Map<string, ActiveBan>([
-    ['192.0.2.1', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection' }], // in the kernel
-    ['192.0.2.2', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection' }], // lost
-    ['192.0.2.3', { reason: 'r', expiresAtMs: null, origin: 'operator' }], // lost, no expiry
-    ['192.0.2.4', { reason: 'r', expiresAtMs: now + 500, origin: 'detection' }], // lost, about to end
-    ['192.0.2.5', { reason: 'r', expiresAtMs: now - 1, origin: 'detection' }], // ended
+    ['192.0.2.1', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection', createdAtMs: now }], // in the kernel
+    ['192.0.2.2', { reason: 'r', expiresAtMs: now + 60_000, origin: 'detection', createdAtMs: now }], // lost
+    ['192.0.2.3', { reason: 'r', expiresAtMs: null, origin: 'operator', createdAtMs: now }], // lost, no expiry
+    ['192.0.2.4', { reason: 'r', expiresAtMs: now + 500, origin: 'detection', createdAtMs: now }], // lost, about to end
+    ['192.0.2.5', { reason: 'r', expiresAtMs: now - 1, origin: 'detection', createdAtMs: now }], // ended
   ]);
   assert.deepEqual(missingFromKernel(book, new Set(['192.0.2.1']), now), ['192.0.2.2', '192.0.2.3']);
   assert.deepEqual([...book.keys()], ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']);
@@ -248,3 +248,30 @@ function kernelLike(inner: DryRunBackend): EnforcementBackend {
     teardown: () => inner.teardown(),
   };
 }
+
+test('a prefix retires the bans inside it in the book and the database; a ban inside a prefix is covered and recorded nowhere as its own', async () => {
+  const l = await lab();
+  try {
+    for (const a of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) l.book.ban(a, a === '192.0.2.3' ? 7200 : 60, 'scan', 'detection');
+    await l.book.commit();
+    const wide = l.book.ban('192.0.2.0/24', 600, 'widened', 'detection');
+    assert.equal(wide.kind, 'banned');
+    assert.deepEqual(wide.kind === 'banned' ? wide.retired.sort() : [], ['192.0.2.1', '192.0.2.2', '192.0.2.3']);
+    await l.book.commit();
+    assert.deepEqual([...l.book.active.keys()], ['192.0.2.0/24']);
+    assert.ok((l.book.get('192.0.2.0/24')?.expiresAtMs ?? 0) - Date.now() > 7100_000, 'as long as the longest ban it swallowed');
+    assert.deepEqual(l.keeper.liveBans(Date.now()).map((b) => b.target), ['192.0.2.0/24'], 'the database counts one ban, as the kernel does');
+    assert.deepEqual((await l.backend.bans()).map((b) => b.target), ['192.0.2.0/24']);
+
+    const inside = l.book.ban('192.0.2.77/32', 60, 'scan', 'detection');
+    assert.deepEqual(inside, { kind: 'covered', target: '192.0.2.77', by: '192.0.2.0/24', expiresAtMs: l.book.get('192.0.2.0/24')?.expiresAtMs ?? null });
+    assert.equal(l.book.queued, 0, 'nothing for the kernel');
+    await l.book.commit();
+    assert.deepEqual(l.keeper.liveBans(Date.now()).map((b) => b.target), ['192.0.2.0/24']);
+    assert.ok(l.logged.some((e) => e.action === 'ban-covered' && e.target === '192.0.2.77'));
+    assert.equal(l.book.coveringBan('192.0.2.5')?.target, '192.0.2.0/24');
+    assert.equal(l.book.coveringBan('192.0.2.0/24'), undefined, 'a ban does not cover itself');
+  } finally {
+    l.cleanup();
+  }
+});

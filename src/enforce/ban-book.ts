@@ -8,8 +8,11 @@
  */
 import type { Ban, Target } from '../model/ban.js';
 import type { BanView } from '../model/control.js';
+import { humanDuration, utcMinute } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { AddressIndexedMap } from '../net/address-map.js';
+import { AddressSet } from '../net/address-set.js';
+import { parseTarget, targetContains, type ParsedTarget } from '../net/target.js';
 import type { EnforcementBackend } from './backend.js';
 import { EnforceError } from './decisions.js';
 
@@ -20,6 +23,33 @@ export interface ActiveBan {
   /** Wall-clock ms when the kernel lifts it; null: no timeout. */
   expiresAtMs: number | null;
   origin: BanOrigin;
+  /** Wall-clock ms when it was decided (or, restored, recorded). */
+  createdAtMs: number;
+}
+
+/**
+ * What `ban` did. The book never holds two bans of which one contains the other (the kernel's interval
+ * sets cannot either), so a ban is one of:
+ *  - `banned`: the target is banned until `expiresAtMs`; `retired` are the narrower bans it swallowed
+ *    (their rows lifted, the kernel merges them into the wider one), and the expiry is the latest of
+ *    theirs and its own, so nobody is released earlier than decided;
+ *  - `covered`: a wider ban (`by`) already holds the target at least as long: nothing changes;
+ *  - `extended`: a wider ban (`by`) held the target, but not as long as asked: the wider ban now
+ *    lasts until `expiresAtMs` (the kernel cannot hold the narrower one inside it).
+ */
+export type BanOutcome =
+  | { kind: 'banned'; target: Target; expiresAtMs: number | null; retired: Target[] }
+  | { kind: 'covered' | 'extended'; target: Target; by: Target; expiresAtMs: number | null };
+
+/** Canonical text of a target ('10.0.0.5/32' → '10.0.0.5'); the input itself when it does not parse (the backend refuses it). */
+export function canonicalTarget(target: Target): Target {
+  const p = parseTarget(target);
+  return p.ok ? p.target.text : target;
+}
+
+/** The later of two expiries (null: never). */
+function later(a: number | null, b: number | null): number | null {
+  return a === null || b === null ? null : Math.max(a, b);
 }
 
 /** Where bans are recorded (src/state/ implements it); `Incident` is the record's handle of the incident behind a ban. */
@@ -114,29 +144,115 @@ export class BanBook<Incident = unknown> {
     return ban.expiresAtMs > nowMs ? Math.ceil((ban.expiresAtMs - nowMs) / 1000) : undefined;
   }
 
-  /** Queues a ban for the kernel and the record; both are written by the next commit, the record first. */
-  ban(target: Target, seconds: number | null, reason: string, origin: BanOrigin, why = '', incident: Incident | null = null): void {
-    const now = this.#clock();
-    const expiresAtMs = seconds === null ? null : now + seconds * 1000;
-    this.#recorder.addBan({ target, reason, createdMs: now, expiresMs: expiresAtMs, origin, durationWhy: why }, incident);
-    this.backend.ban({ target, timeoutSeconds: seconds });
-    this.active.set(target, { reason, expiresAtMs, origin });
-    this.#queued++;
-    this.#queuedAt.push(performance.now());
-    for (const l of this.#listeners) l.ban?.(target, seconds, origin, reason);
-    this.#log.info({ 'event.action': 'ban', 'source.ip': target, 'event.duration': seconds, origin, 'ban.duration_why': why || undefined }, `ban ${target} for ${seconds === null ? 'ever' : `${seconds} s`}${why ? ` (${why})` : ''}`);
+  /** The ban that holds `target` because it contains it (a wider prefix), if any; not `target`'s own. */
+  coveringBan(target: Target): { target: Target; ban: ActiveBan } | undefined {
+    const parsed = parseTarget(target);
+    if (!parsed.ok) return undefined;
+    const hit = this.active.addresses.overlapping(parsed.target.text);
+    if (hit === null || hit.network === parsed.target.text) return undefined;
+    const outer = parseTarget(hit.network);
+    if (!outer.ok || !targetContains(outer.target, parsed.target)) return undefined;
+    const ban = this.active.get(hit.network);
+    return ban === undefined ? undefined : { target: hit.network, ban };
   }
 
-  /** Queues an unban; whether the book had the target. */
-  unban(target: Target): boolean {
-    this.#unbannedWhileWatching?.add(target);
-    const had = this.active.delete(target);
-    this.#recorder.liftBan(target, this.#clock());
-    this.backend.unban(target);
+  /** The book's bans inside `target` (narrower prefixes and addresses), not `target` itself. */
+  #inside(target: ParsedTarget): Target[] {
+    // The index answers "anything inside?" cheaply; only then are the bans walked (prefix bans are rare).
+    const hit = this.active.addresses.overlapping(target.text);
+    if (hit === null || hit.network === target.text) return [];
+    const out: Target[] = [];
+    for (const key of this.active.keys()) {
+      if (key === target.text) continue;
+      const p = parseTarget(key);
+      if (p.ok && targetContains(target, p.target)) out.push(key);
+    }
+    return out;
+  }
+
+  /**
+   * Queues a ban for the kernel and the record; both are written by the next commit, the record first.
+   * `target` is taken in canonical form (a /32 or /128 is the address). A target inside a wider ban is
+   * not banned again (covered), or the wider ban is lengthened (extended); a prefix swallows the bans
+   * inside it (their rows are lifted). Returns what happened.
+   */
+  ban(target: Target, seconds: number | null, reason: string, origin: BanOrigin, why = '', incident: Incident | null = null): BanOutcome {
+    const now = this.#clock();
+    const parsed = parseTarget(target);
+    const text = parsed.ok ? parsed.target.text : target;
+    let expiresAtMs = seconds === null ? null : now + seconds * 1000;
+    const covering = parsed.ok ? this.coveringBan(text) : undefined;
+    if (covering !== undefined) return this.#covered(text, expiresAtMs, covering, reason, origin, now);
+    const retired = parsed.ok ? this.#inside(parsed.target) : [];
+    for (const t of retired) {
+      expiresAtMs = later(expiresAtMs, this.active.get(t)?.expiresAtMs ?? null);
+      this.active.delete(t);
+      this.#recorder.liftBan(t, now);
+      this.#log.info({ 'event.action': 'ban-merged', 'source.ip': t, 'ban.into': text }, `ban of ${t} merged into the ban of ${text}`);
+    }
+    const length = expiresAtMs === null ? null : Math.ceil((expiresAtMs - now) / 1000);
+    const lengthWhy = length !== seconds ? `${why ? `${why}; ` : ''}lengthened to ${humanDuration(length)} by the narrower ban(s) it merges` : why;
+    this.#recorder.addBan({ target: text, reason, createdMs: now, expiresMs: expiresAtMs, origin, durationWhy: lengthWhy }, incident);
+    this.backend.ban({ target: text, timeoutSeconds: length });
+    this.active.set(text, { reason, expiresAtMs, origin, createdAtMs: now });
     this.#queued++;
     this.#queuedAt.push(performance.now());
-    for (const l of this.#listeners) l.unban?.(target);
-    this.#log.info({ 'event.action': 'unban', 'source.ip': target }, `unban ${target}`);
+    for (const l of this.#listeners) l.ban?.(text, length, origin, reason);
+    this.#log.info(
+      {
+        'event.action': 'ban',
+        'source.ip': text,
+        'event.duration': length,
+        'event.end': expiresAtMs === null ? undefined : new Date(expiresAtMs).toISOString(),
+        origin,
+        'ban.duration_why': lengthWhy || undefined,
+        'ban.merged': retired.length > 0 ? retired : undefined,
+      },
+      `ban ${text} for ${humanDuration(length)}${expiresAtMs === null ? '' : `, until ${utcMinute(expiresAtMs)}`}${lengthWhy ? ` (${lengthWhy})` : ''}${retired.length > 0 ? `; merges ${retired.length} narrower ban(s)` : ''}`,
+    );
+    return { kind: 'banned', target: text, expiresAtMs, retired };
+  }
+
+  /** A ban of `target` inside the wider ban `covering`: nothing to do, or the wider ban lasts longer. */
+  #covered(target: Target, expiresAtMs: number | null, covering: { target: Target; ban: ActiveBan }, reason: string, origin: BanOrigin, now: number): BanOutcome {
+    const by = covering.target;
+    const old = covering.ban;
+    if (old.expiresAtMs === null || (expiresAtMs !== null && expiresAtMs <= old.expiresAtMs)) {
+      this.#log.info(
+        { 'event.action': 'ban-covered', 'source.ip': target, 'ban.by': by, 'event.end': old.expiresAtMs === null ? undefined : new Date(old.expiresAtMs).toISOString(), origin },
+        `ban of ${target} not made: already covered by ${by} (${old.expiresAtMs === null ? 'permanent' : `expires ${utcMinute(old.expiresAtMs)}`})`,
+      );
+      return { kind: 'covered', target, by, expiresAtMs: old.expiresAtMs };
+    }
+    // The kernel cannot hold the narrower ban inside the wider one: the wider one is held longer.
+    const seconds = expiresAtMs === null ? null : Math.ceil((expiresAtMs - now) / 1000);
+    const why = `lengthened to ${humanDuration(seconds)} for ${target} inside it (${origin}: ${reason})`;
+    this.#recorder.addBan({ target: by, reason: old.reason, createdMs: now, expiresMs: expiresAtMs, origin: old.origin, durationWhy: why }, null);
+    this.backend.ban({ target: by, timeoutSeconds: seconds });
+    this.active.set(by, { ...old, expiresAtMs });
+    this.#queued++;
+    this.#queuedAt.push(performance.now());
+    this.#log.info(
+      { 'event.action': 'ban-extended', 'source.ip': by, 'ban.for': target, 'event.duration': seconds, 'event.end': expiresAtMs === null ? undefined : new Date(expiresAtMs).toISOString(), origin },
+      `ban of ${by} ${why}; now ${expiresAtMs === null ? 'permanent' : `until ${utcMinute(expiresAtMs)}`}`,
+    );
+    return { kind: 'extended', target, by, expiresAtMs };
+  }
+
+  /**
+   * Queues an unban of exactly `target` (canonical form); whether the book had it. An address inside a
+   * wider ban stays banned by that one: callers ask `coveringBan` first to say so.
+   */
+  unban(target: Target): boolean {
+    const text = canonicalTarget(target);
+    this.#unbannedWhileWatching?.add(text);
+    const had = this.active.delete(text);
+    this.#recorder.liftBan(text, this.#clock());
+    this.backend.unban(text);
+    this.#queued++;
+    this.#queuedAt.push(performance.now());
+    for (const l of this.#listeners) l.unban?.(text);
+    this.#log.info({ 'event.action': 'unban', 'source.ip': text }, `unban ${text}`);
     return had;
   }
 
@@ -198,11 +314,22 @@ export class BanBook<Incident = unknown> {
    */
   async repairMissing(): Promise<void> {
     if (this.backend.name === 'dry-run' || this.#clock() < this.#nextListingMs) return;
+    // What is queued goes to the kernel first, and bans made while the kernel is listed are not judged by
+    // that list: either would be "missing" from it without having been lost.
+    await this.commit();
+    const listingFromMs = this.#clock();
     const listedAt = performance.now();
-    const inKernel = new Set((await this.backend.bans()).map((k) => k.target));
+    const listed = await this.backend.bans();
+    const inKernel = new Set(listed.map((k) => k.target));
     const now = this.#clock();
     this.#nextListingMs = now + LISTING_SHARE * (performance.now() - listedAt);
-    for (const target of missingFromKernel(this.active, inKernel, now)) {
+    const missing = missingFromKernel(this.active, inKernel, now);
+    // A ban the kernel holds inside a wider element it lists (merged there) is not missing: sending it
+    // again would only restart the wider one's timer.
+    const wider = missing.length > 0 ? kernelCover(listed) : null;
+    for (const target of missing) {
+      if ((this.active.get(target)?.createdAtMs ?? 0) >= listingFromMs) continue;
+      if (wider !== null && coveredBy(wider, target)) continue;
       this.#repairs++;
       this.#log.warn({ 'event.action': 'reconcile-element', 'source.ip': target, 'event.reason': 'ban missing from the kernel' }, `ban of ${target} was missing from the kernel; restored`);
       this.send({ target, timeoutSeconds: secondsLeft(this.active.get(target)?.expiresAtMs ?? null, now) });
@@ -235,6 +362,25 @@ export class BanBook<Incident = unknown> {
 
   stopWatching(): void {
     this.#unbannedWhileWatching = null;
+  }
+}
+
+/** The kernel's prefixes as a set, to ask whether one contains a target. */
+function kernelCover(listed: readonly { target: Target }[]): AddressSet {
+  const set = new AddressSet();
+  for (const k of listed) if (k.target.includes('/')) set.add(k.target, '');
+  return set;
+}
+
+function coveredBy(set: AddressSet, target: Target): boolean {
+  try {
+    const hit = set.overlapping(target);
+    if (hit === null || hit.network === target) return false;
+    const outer = parseTarget(hit.network);
+    const inner = parseTarget(target);
+    return outer.ok && inner.ok && targetContains(outer.target, inner.target);
+  } catch {
+    return false;
   }
 }
 

@@ -89,6 +89,11 @@ export class Enforcement<Incident> {
     return { book, allowSets, flow, tableStart };
   }
 
+  /** Reconcile rounds finished. */
+  get reconcileRounds(): number {
+    return this.#reconciler?.rounds ?? 0;
+  }
+
   /** One reconcile round (enforce.reconcileEveryMs). */
   reconcile(): Promise<void> {
     return this.#reconciler?.reconcile() ?? Promise.resolve();

@@ -5,6 +5,7 @@
  */
 import type { Decider, Decision } from '../model/decision.js';
 import type { IncidentRecord } from '../model/incident.js';
+import { utcMinute } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import type { BanBook } from './ban-book.js';
 
@@ -43,7 +44,11 @@ export class IncidentFlow<Handle> {
     this.#incidents++;
     const record = incident.toRecord();
     const now = Date.now();
-    const decision = this.decider.decide(record, now);
+    const decided = this.decider.decide(record, now);
+    // A target a wider ban already holds at least as long is not banned again (the book answers
+    // "covered"): the incident's record and alerts say so rather than "Banned".
+    const covered = decided.action === 'ban' ? this.#coveredNote(decided, now) : '';
+    const decision = covered === '' ? decided : { ...decided, reason: `${decided.reason} ${covered}` };
     this.#o.log.info(
       {
         'event.kind': 'alert',
@@ -62,4 +67,17 @@ export class IncidentFlow<Handle> {
     if (decision.action !== 'ban') return;
     for (const ban of decision.bans) this.#o.book.ban(ban.target, ban.timeoutSeconds, decision.reason, 'detection', this.decider.takeWhy(ban.target), stored);
   };
+
+  /** 'Already covered, not banned again: T by P (expires …).' for the decision's bans a wider ban holds as long; '' if none. */
+  #coveredNote(decision: Decision, nowMs: number): string {
+    const notes: string[] = [];
+    for (const ban of decision.bans) {
+      const by = this.#o.book.coveringBan(ban.target);
+      if (by === undefined) continue;
+      const until = by.ban.expiresAtMs;
+      if (until !== null && (ban.timeoutSeconds === null || until < nowMs + ban.timeoutSeconds * 1000)) continue; // the wider ban is lengthened instead
+      notes.push(`${ban.target} by ${by.target} (${until === null ? 'permanent' : `expires ${utcMinute(until)}`})`);
+    }
+    return notes.length === 0 ? '' : `Already covered, not banned again: ${notes.join(', ')}.`;
+  }
 }

@@ -39,9 +39,15 @@ export class Reconciler {
   readonly #o: ReconcilerOptions;
   #stopped = false;
   #tail: Promise<unknown> = Promise.resolve();
+  #rounds = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+  }
+
+  /** Full rounds finished so far (a test waits for rounds, not for time). */
+  get rounds(): number {
+    return this.#rounds;
   }
 
   stop(): void {
@@ -51,14 +57,18 @@ export class Reconciler {
   /** A full round: the table if it is gone, otherwise allow sets and missing ban elements. */
   reconcile(): Promise<void> {
     return this.#serial(async () => {
-      const { table, book, allow } = this.#o;
-      if (await table.present()) {
-        // Addresses change and SSH sessions come and go: what the guard protects now goes into the allow sets too.
-        allow.refresh();
-        await book.repairMissing();
-        return;
+      try {
+        const { table, book, allow } = this.#o;
+        if (await table.present()) {
+          // Addresses change and SSH sessions come and go: what the guard protects now goes into the allow sets too.
+          allow.refresh();
+          await book.repairMissing();
+          return;
+        }
+        await this.#restore({ by: 'reconcile' });
+      } finally {
+        this.#rounds++;
       }
-      await this.#restore({ by: 'reconcile' });
     });
   }
 

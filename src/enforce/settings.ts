@@ -18,6 +18,8 @@ export const enforceSchema = section({
   forward: onOff,
   commitEveryMs: positiveInt,
   reconcileEveryMs: positiveInt,
+  /** The longest ban an operator may ask for with `ban --for` (`--permanent` is the way to ban without end). */
+  maxOperatorBanSeconds: positiveInt,
   /** The kernel fast path (nft-ruleset.ts): peers the host answers with RST/unreachable too often. */
   fastPath: section({
     enabled: onOff,
@@ -37,6 +39,7 @@ export const ENFORCE_DEFAULTS: Readonly<EnforceSettings> = Object.freeze({
   forward: false,
   commitEveryMs: 5,
   reconcileEveryMs: 30_000,
+  maxOperatorBanSeconds: 365 * 86_400,
   fastPath: { enabled: true, answersPerSecond: 5, burst: 5, banSeconds: 60 },
   blockedNetworks: [],
   blockedTcpPorts: [],

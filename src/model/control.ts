@@ -4,12 +4,44 @@
  * `{ ok: false, error: { code, message } }` with a stable PW_ERR_* code.
  */
 
+export type BanOriginName = 'detection' | 'operator' | 'config';
+export const BAN_ORIGINS: readonly BanOriginName[] = ['detection', 'operator', 'config'];
+
 export interface BanView {
   target: string;
   reason: string;
   /** Seconds left, or null for a ban without timeout. */
   expiresInSeconds: number | null;
-  origin: 'detection' | 'operator' | 'config';
+  origin: BanOriginName;
+  /** When it was decided (ISO 8601); null when the daemon did not make it (found in the kernel). Absent from daemons before 0.2. */
+  createdAt?: string | null;
+  /** When it ends (ISO 8601); null: permanent. */
+  expiresAt?: string | null;
+  /** Its whole length in seconds (created to expires); null: permanent or unknown. */
+  lengthSeconds?: number | null;
+}
+
+/** What a ban request did: banned, or already held by the wider ban `by` (covered), or `by` made to last longer (extended). */
+export interface BanResult {
+  target: string;
+  /** Seconds the target stays banned from now; null: permanent. */
+  expiresInSeconds: number | null;
+  outcome?: 'banned' | 'covered' | 'extended';
+  /** The wider ban that holds the target (covered, extended). */
+  by?: string;
+  /** When the ban that holds the target ends (ISO 8601); null: permanent. */
+  expiresAt?: string | null;
+  /** Narrower bans this one replaced (their records lifted). */
+  merged?: string[];
+}
+
+export interface UnbanResult {
+  target: string;
+  removed: boolean;
+  /** The wider ban that still holds `target` (an address inside a banned prefix): unban that to lift it. */
+  blockedBy?: { target: string; expiresAt: string | null };
+  /** unban --all: the bans lifted. */
+  lifted?: string[];
 }
 
 export interface StatusView {
@@ -37,6 +69,8 @@ export type Request =
   | { command: 'bans' }
   | { command: 'ban'; target: string; seconds: number | null; reason: string }
   | { command: 'unban'; target: string }
+  /** Lifts every ban of this daemon (of one origin if given); the CLI asks for --yes first. */
+  | { command: 'unban'; target?: undefined; all: true; origin?: BanOriginName }
   | { command: 'allow'; target: string; reason: string }
   | { command: 'reload' };
 
@@ -45,8 +79,8 @@ export type CommandName = Request['command'];
 export interface ResultOf {
   status: StatusView;
   bans: BanView[];
-  ban: { target: string; expiresInSeconds: number | null };
-  unban: { target: string; removed: boolean };
+  ban: BanResult;
+  unban: UnbanResult;
   allow: { target: string };
   /** `restartNeeded`: keys the file changes that the running daemon cannot apply (kept at their running values). */
   reload: { profile: string; changed: boolean; restartNeeded: string[] };
@@ -64,6 +98,10 @@ export function requestProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null) return 'a request is a JSON object';
   const r = value as Record<string, unknown>;
   if (typeof r.command !== 'string' || !(COMMANDS as readonly string[]).includes(r.command)) return `unknown command ${JSON.stringify(r.command)}; commands: ${COMMANDS.join(', ')}`;
+  if (r.command === 'unban' && r.all === true && r.target === undefined) {
+    if (r.origin !== undefined && !(BAN_ORIGINS as readonly unknown[]).includes(r.origin)) return `unban --all --origin must be one of ${BAN_ORIGINS.join(', ')}`;
+    return null;
+  }
   if (r.command === 'ban' || r.command === 'unban' || r.command === 'allow') {
     if (typeof r.target !== 'string' || r.target.length === 0) return `${r.command} needs a target (address or CIDR)`;
   }

@@ -65,16 +65,6 @@ function plural(n: number, unit: string): string {
   return `${n} ${n === 1 ? unit : `${unit}s`}`;
 }
 
-/** '1 h', '10 min', '90 s', '1 d 6 h'; 'no expiry' for null. */
-export function formatDuration(seconds: number | null): string {
-  if (seconds === null) return 'no expiry';
-  if (seconds % 86_400 === 0) return `${seconds / 86_400} d`;
-  if (seconds > 86_400) return `${Math.floor(seconds / 86_400)} d ${formatDuration(seconds % 86_400)}`;
-  if (seconds % 3_600 === 0) return `${seconds / 3_600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
-}
-
 /** The incident in one sentence, without a final period: what, from whom, against what, how much, why it opened. */
 export function describeIncident(r: IncidentRecord): string {
   const cls = CLASS_TEXT[r.class] ?? r.class;

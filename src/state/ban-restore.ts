@@ -14,7 +14,7 @@ import type { EnforcementBackend } from '../enforce/backend.js';
 import type { KernelBan } from '../model/ban.js';
 import type { EventLogger } from '../model/logger.js';
 import type { StateKeeper } from './keeper.js';
-import { planRestore, type Repair, type RestoreBan } from './restore.js';
+import { planRestore, type Repair, type RestoreBan, type Retire } from './restore.js';
 
 const KERNEL_TIME_LEFT = 'the time the kernel had left';
 
@@ -24,11 +24,12 @@ export async function restoreReplaced(book: BanBook, keeper: StateKeeper, kernel
   const plan = planRestore(keeper.liveBans(now), kernel, tablePresent, now);
   for (const b of plan.restore) {
     book.backend.ban({ target: b.target, timeoutSeconds: b.seconds });
-    book.know(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin });
+    book.know(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin, createdAtMs: b.createdMs });
   }
+  retire(keeper, plan.retire, now, log);
   record(keeper, plan.record, now);
   logRepairs(book, plan.repairs, log);
-  if (plan.restore.length === 0 && plan.record.length === 0) return;
+  if (plan.restore.length === 0 && plan.record.length === 0 && plan.retire.length === 0) return;
   book.touch();
   await book.commit();
   log.info(
@@ -46,8 +47,10 @@ export function restoreKept(book: BanBook, keeper: StateKeeper, table: Enforceme
   const started = Date.now();
   try {
     const stored = keeper.store.liveBans(started);
-    for (const b of stored) book.know(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin });
-    table.adoptBans?.(stored.map((b) => ({ target: b.target, expiresAtMs: b.expiresMs })));
+    // The canonical, non-nested view of the rows (the plan without a kernel list); the rows themselves are put right below.
+    const canonical = planRestore(stored, [], false, started).restore;
+    for (const b of canonical) book.know(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin, createdAtMs: b.createdMs });
+    table.adoptBans?.(canonical.map((b) => ({ target: b.target, expiresAtMs: b.expiresMs })));
   } catch (err) {
     keeper.failed(err);
   }
@@ -68,9 +71,10 @@ export function restoreKept(book: BanBook, keeper: StateKeeper, table: Enforceme
         book.send({ target: b.target, timeoutSeconds: b.seconds });
       }
       for (const b of plan.record) {
-        book.know(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin });
+        book.know(b.target, { reason: b.reason, expiresAtMs: b.expiresMs, origin: b.origin, createdAtMs: b.createdMs });
         book.touch();
       }
+      retire(keeper, plan.retire, now, log);
       record(keeper, plan.record, now);
       table.adoptBans?.(plan.record.map((b) => ({ target: b.target, expiresAtMs: b.expiresMs })));
       logRepairs(book, plan.repairs, log);
@@ -87,9 +91,17 @@ export function restoreKept(book: BanBook, keeper: StateKeeper, table: Enforceme
   })();
 }
 
+/** Rows spelled otherwise or inside a wider ban are lifted (the canonical or wider row stands for them). */
+function retire(keeper: StateKeeper, rows: readonly Retire[], nowMs: number, log: EventLogger): void {
+  for (const r of rows) {
+    keeper.liftBan(r.target, nowMs);
+    log.info({ 'event.action': 'ban-merged', 'source.ip': r.target, 'ban.into': r.by }, `recorded ban of ${r.target} retired: held by the ban of ${r.by}`);
+  }
+}
+
 /** Kernel bans the database did not have are written to it. */
 function record(keeper: StateKeeper, bans: readonly RestoreBan[], nowMs: number): void {
-  for (const b of bans) keeper.addBan({ target: b.target, reason: b.reason, createdMs: nowMs, expiresMs: b.expiresMs, origin: b.origin, durationWhy: KERNEL_TIME_LEFT }, null);
+  for (const b of bans) keeper.addBan({ target: b.target, reason: b.reason, createdMs: b.createdMs ?? nowMs, expiresMs: b.expiresMs, origin: b.origin, durationWhy: KERNEL_TIME_LEFT }, null);
 }
 
 function logRepairs(book: BanBook, repairs: readonly Repair[], log: EventLogger): void {

@@ -1,19 +1,17 @@
 import { join } from 'node:path';
 import { LiveCapture } from './capture/live-capture.js';
-import { CounterReader, CounterRegistry } from './model/counters.js';
+import { CounterRegistry } from './model/counters.js';
 import { CounterLog } from './observe/counter-log.js';
-import { alertingListener, decideAlert, dispatcherFromConfig, type AlertDispatcher } from './alert/index.js';
+import { Alerting } from './alert/alerting.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
 import { logReloaded, RunningConfig } from './control/running-config.js';
 import { InstanceLock } from './control/instance-lock.js';
 import { ControlServer } from './control/server.js';
 import { logStarted } from './control/start-summary.js';
-import type { LockoutGuard } from './decide/lockout-guard.js';
 import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
-import { buildDeciding } from './decide/decider.js';
-import type { Decider } from './model/decision.js';
+import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
@@ -63,16 +61,15 @@ export class Daemon {
   // The parts, built by #start; after a failed start some are missing, and stop() skips them.
   #keeper?: StateKeeper;
   #observatory?: Observatory;
-  #alerts?: AlertDispatcher;
+  #alerts?: Alerting;
   /** The lockout guard in force (rebuilt with the decision policy on reload and `portwarden allow`). */
-  #guard!: LockoutGuard;
+  #decide?: DecideStage;
   /** The table (capture rules, allow sets, bans), the ban book and the reconciler. */
   #enforcement?: Enforcement<IncidentHandle>;
   #capture?: LiveCapture;
   /** Every stage's counters, read by metrics, status and the counter log. */
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
-  #removePolicyCounters?: () => void;
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
   #handler?: ControlHandler;
@@ -109,11 +106,18 @@ export class Daemon {
     this.#lock = InstanceLock.acquire([join(c.state.dir, 'portwarden.pid'), `${c.control.socketPath}.lock`]);
     const keeper = (this.#keeper = StateKeeper.open(c.state.dir, log));
     const observatory = (this.#observatory = new Observatory({ settings: c.observe, stateDir: c.state.dir, version: this.#options.version, log, source: this.#observeSource(), history: new StateHistory(c.state.dir, c.decide.escalation.scoreHalfLifeSeconds) }));
-    this.#alerts = this.#buildAlerts(c);
-    const decider = await this.#buildDecide(c);
+    // Outcomes go to the alert-delivery metric (suppressed ones are only counted in the channel's stats).
+    this.#alerts = new Alerting(c.alerts, log, { onDelivery: (channel, outcome, n) => outcome !== 'suppressed' && observatory.metrics.alertDelivery(channel, outcome === 'delivered' ? 'sent' : outcome, n) });
+    const deciding = (this.#decide = new DecideStage({
+      ...{ offenders: keeper.store, net64, log, counters: this.#counters },
+      remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
+      refused: (e) => this.#alerts?.refused(e),
+      adopt: (decider) => this.#enforcement !== undefined && (this.#enforcement.decider = decider),
+    }));
+    const decider = await deciding.build(c);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
     const capture = (this.#capture = new LiveCapture(c.capture));
-    if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => this.#guard, log });
+    if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
     if (responder !== null) this.#counters.add(responder.counterGroup);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
@@ -128,11 +132,11 @@ export class Daemon {
       decider,
       listeners: [
         observatory,
-        alertingListener(() => this.#alerts),
+        this.#alerts.listener,
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
       ],
-      guard: () => this.#guard,
+      guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
       afterTableRestored: async () => responder?.restore(),
       log,
@@ -143,26 +147,19 @@ export class Daemon {
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
     // detect → decide → enforce, connected once.
     const pipeline = new Pipeline(c.detection, flow.onIncident);
-    this.#counters.add(pipeline.counters);
-    this.#counters.add(pipeline.decoder.counters);
-    this.#counters.add(
-      new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler', 'reconcile.rounds': 'reconcile rounds finished' }, () => ({
-        'reconcile.repairs': book.repairs,
-        'reconcile.rounds': enforcement.reconcileRounds,
-      })),
-    );
+    for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
-      guard: () => this.#guard,
+      guard: () => deciding.guard,
       watching: capture.watching,
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
         return this.#counters.values();
       },
-      redecide: (config) => this.#buildDecide(config),
+      redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
@@ -178,7 +175,7 @@ export class Daemon {
     this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
-    logStarted(log, { watching: capture.watching, guard: this.#guard.snapshot(), profile: c.profile, dryRun: kind.dryRun, backend: c.enforce.backend, config: c.source, stateDir: c.state.dir, socket: c.control.socketPath, nflogGroup: capture.rules !== undefined ? c.capture.nflogGroup : undefined });
+    logStarted(log, { watching: capture.watching, guard: deciding.guard.snapshot(), profile: c.profile, dryRun: kind.dryRun, backend: c.enforce.backend, config: c.source, stateDir: c.state.dir, socket: c.control.socketPath, nflogGroup: capture.rules !== undefined ? c.capture.nflogGroup : undefined });
   }
 
   /** Stops capture and the control socket; keeps kernel bans (they expire by themselves) unless flushOnExit. */
@@ -194,7 +191,7 @@ export class Daemon {
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
     await this.#control?.close();
-    await this.#alerts?.close(this.#running.current.alerts.shutdownTimeoutMs);
+    await this.#alerts?.close();
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
     this.#keeper?.close();
@@ -226,42 +223,15 @@ export class Daemon {
     }
     const { next, changed, restartNeeded, path } = reread;
     if (changed) {
-      await this.#buildDecide(next);
+      await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);
-      if (JSON.stringify(next.alerts) !== JSON.stringify(this.#running.current.alerts)) {
-        // New channels take alerts from now on; the old ones send what they hold, in the background.
-        const old = this.#alerts;
-        this.#alerts = this.#buildAlerts(next);
-        void old?.close(next.alerts.shutdownTimeoutMs);
-      }
+      this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
     }
     this.#inline?.reload(next);
     logReloaded(this.#log, changed, restartNeeded, path);
     return { profile: next.profile, changed, restartNeeded };
-  }
-
-  /** The alert channels of `c`; outcomes go to the alert-delivery metric (suppressed ones are only counted in the channel's stats). */
-  #buildAlerts(c: PortwardenConfig): AlertDispatcher {
-    return dispatcherFromConfig(c.alerts, {
-      log: this.#log,
-      observers: [{ onDelivery: (channel, outcome, n) => outcome !== 'suppressed' && this.#observatory?.metrics.alertDelivery(channel, outcome === 'delivered' ? 'sent' : outcome, n) }],
-    });
-  }
-
-  /** The lockout guard, escalation and decision policy of `c` (again on reload and `portwarden allow`). */
-  async #buildDecide(c: PortwardenConfig): Promise<Decider> {
-    const { guard, decider, counters } = await buildDeciding({
-      ...{ profile: c.profile, settings: c.decide, allowlist: c.allowlist, offenders: this.#keeper!.store, net64, log: this.#log },
-      remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
-      refused: (e) => this.#alerts?.publish(decideAlert(e)),
-    });
-    this.#guard = guard;
-    this.#removePolicyCounters?.();
-    this.#removePolicyCounters = this.#counters.add(counters);
-    if (this.#enforcement !== undefined) this.#enforcement.decider = decider;
-    return decider;
   }
 
   /** What metrics, health and the dashboard read; getters, since most parts are built after the observatory. */

@@ -2,9 +2,7 @@
  * Alert channels from the alert settings: the registry of channel types, and the dispatcher built over
  * them. A new kind of channel is one more file and one more case here (and in settings.ts).
  */
-import type { EnforceListener } from '../enforce/enforcement.js';
 import type { EventLogger } from '../model/logger.js';
-import { banAlert, enforceFailureAlert, incidentAlert } from './alert.js';
 import type { AlertChannel } from './channel.js';
 import { AlertDispatcher, type ChannelSettings, type DeliveryObserver } from './dispatcher.js';
 import { EmailChannel } from './email.js';
@@ -57,12 +55,3 @@ export function dispatcherFromConfig(alerts: AlertSettings, options: { log: Even
 
 export { AlertDispatcher, type DeliveryObserver, type DeliveryOutcome, type ChannelStats } from './dispatcher.js';
 export * from './alert.js';
-
-/** What enforcement tells the alert channels (the dispatcher in force, replaced on reload): decisions, bans, refusals. */
-export function alertingListener(dispatcher: () => AlertDispatcher | undefined): EnforceListener {
-  return {
-    incident: (_, decision) => dispatcher()?.publish(incidentAlert(decision)),
-    ban: (target, seconds, origin, reason) => dispatcher()?.publish(banAlert(target, seconds, reason, origin)),
-    refused: (message, target) => dispatcher()?.publish(enforceFailureAlert(message, target)),
-  };
-}

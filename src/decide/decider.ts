@@ -77,3 +77,38 @@ export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
     },
   };
 }
+
+/**
+ * The decide stage as one part of the daemon: the lockout guard and decider in force, rebuilt from the settings
+ * at start, on reload and on `portwarden allow`, with the policy's counters swapped in the registry each time.
+ */
+export type DecideStageOptions = Omit<DecidingOptions, 'profile' | 'settings' | 'allowlist'> & {
+  counters: { add(group: CounterGroup): () => void };
+  /** The new decider goes into the incident flow (absent before enforcement starts). */
+  adopt(decider: Decider): void;
+};
+
+export class DecideStage {
+  #guard: LockoutGuard | undefined;
+  #removeCounters?: () => void;
+  readonly #o: DecideStageOptions;
+
+  constructor(options: DecideStageOptions) {
+    this.#o = options;
+  }
+
+  /** The guard in force (after the first build). */
+  get guard(): LockoutGuard {
+    if (this.#guard === undefined) throw new Error('DecideStage.guard read before build');
+    return this.#guard;
+  }
+
+  async build(c: { profile: ProfileName; decide: DecideSettings; allowlist: readonly (string | AllowlistEntry)[] }): Promise<Decider> {
+    const { guard, decider, counters } = await buildDeciding({ ...this.#o, profile: c.profile, settings: c.decide, allowlist: c.allowlist });
+    this.#guard = guard;
+    this.#removeCounters?.();
+    this.#removeCounters = this.#o.counters.add(counters);
+    this.#o.adopt(decider);
+    return decider;
+  }
+}

@@ -6,6 +6,7 @@
  */
 import type { IncidentRecord } from '../model/incident.js';
 import type { EventLogger } from '../model/logger.js';
+import { CounterReader, type CounterGroup } from '../model/counters.js';
 import { AllowSets, type AllowEntry, type ProtectedView } from './allow-sets.js';
 import type { EnforcementBackend } from './backend.js';
 import { buildEnforcer, buildTable, startTable, type BackendKind, type TableOptions, type TableStart } from './backends.js';
@@ -93,6 +94,12 @@ export class Enforcement<Incident> {
   get reconcileRounds(): number {
     return this.#reconciler?.rounds ?? 0;
   }
+
+  /** The reconciler's counters for the registry: repairs and rounds. */
+  readonly counters: CounterGroup = new CounterReader('reconcile', { 'reconcile.repairs': 'bans put back into the kernel by the reconciler', 'reconcile.rounds': 'reconcile rounds finished' }, () => ({
+    'reconcile.repairs': this.#book?.repairs ?? 0,
+    'reconcile.rounds': this.reconcileRounds,
+  }));
 
   /** One reconcile round (enforce.reconcileEveryMs). */
   reconcile(): Promise<void> {

@@ -36,31 +36,25 @@ const PCAP_DOCS = {
   truncated: 'frames longer than the snap length (delivered cut)',
 } as const;
 
-/** NFLOG group → decoded packets. */
-export class NflogPacketSource implements PacketSource {
-  readonly name: string;
-  readonly decoder: FrameDecoder;
-  readonly counters: CounterGroup;
-  /** The raw reader: its group, stats and socket state (tests read them). */
-  readonly reader: NflogSource;
+/** What both live readers offer: frames into a decoder, started, stopped, counted. */
+interface LiveReader {
+  readonly running: boolean;
+  readonly stats: SourceStats;
+  start(): Promise<void>;
+  stop(): void;
+}
 
-  constructor(options: Omit<NflogSourceOptions, 'onFrame'> & LiveSourceRole) {
-    const { decoder, counterPrefix, decodePrefix, ...nflog } = options;
-    this.decoder = decoder ?? new FrameDecoder(decodePrefix);
-    this.reader = new NflogSource({ ...nflog, onFrame: this.decoder.onFrame });
-    this.name = `nflog group ${options.group}`;
-    const p = `${counterPrefix ?? 'capture'}.`;
-    const s = this.reader.stats;
-    this.counters = new CounterReader(`${p}nflog`, prefixed(p, NFLOG_DOCS), () => ({
-      [`${p}received`]: s.received,
-      [`${p}delivered`]: s.delivered,
-      [`${p}lost`]: s.lost,
-      [`${p}datagrams`]: s.datagrams,
-      [`${p}malformed`]: s.malformed,
-      [`${p}overruns`]: s.overruns,
-      [`${p}socket_errors`]: s.socketErrors,
-      [`${p}batch_switches`]: s.batchSwitches,
-    }));
+/** A live reader as a PacketSource: the lifecycle both kinds share. */
+abstract class LivePacketSource<R extends LiveReader> implements PacketSource {
+  abstract readonly name: string;
+  abstract readonly counters: CounterGroup;
+  readonly decoder: FrameDecoder;
+  /** The raw reader: its stats and socket or handle state (tests read them). */
+  readonly reader: R;
+
+  constructor(decoder: FrameDecoder, reader: (onFrame: FrameDecoder['onFrame']) => R) {
+    this.decoder = decoder;
+    this.reader = reader(decoder.onFrame);
   }
 
   get running(): boolean {
@@ -81,40 +75,44 @@ export class NflogPacketSource implements PacketSource {
   }
 }
 
-/** An interface through libpcap → decoded packets. */
-export class PcapPacketSource implements PacketSource {
+/** NFLOG group → decoded packets. */
+export class NflogPacketSource extends LivePacketSource<NflogSource> {
   readonly name: string;
-  readonly decoder: FrameDecoder;
   readonly counters: CounterGroup;
-  readonly reader: PcapLiveSource;
+
+  constructor(options: Omit<NflogSourceOptions, 'onFrame'> & LiveSourceRole) {
+    const { decoder, counterPrefix, decodePrefix, ...nflog } = options;
+    super(decoder ?? new FrameDecoder(decodePrefix), (onFrame) => new NflogSource({ ...nflog, onFrame }));
+    this.name = `nflog group ${options.group}`;
+    const p = `${counterPrefix ?? 'capture'}.`;
+    const s = this.reader.stats;
+    this.counters = new CounterReader(`${p}nflog`, prefixed(p, NFLOG_DOCS), () => ({
+      [`${p}received`]: s.received,
+      [`${p}delivered`]: s.delivered,
+      [`${p}lost`]: s.lost,
+      [`${p}datagrams`]: s.datagrams,
+      [`${p}malformed`]: s.malformed,
+      [`${p}overruns`]: s.overruns,
+      [`${p}socket_errors`]: s.socketErrors,
+      [`${p}batch_switches`]: s.batchSwitches,
+    }));
+  }
+}
+
+/** An interface through libpcap → decoded packets. */
+export class PcapPacketSource extends LivePacketSource<PcapLiveSource> {
+  readonly name: string;
+  readonly counters: CounterGroup;
 
   constructor(options: Omit<PcapLiveSourceOptions, 'onFrame'> & LiveSourceRole) {
     const { decoder, counterPrefix, decodePrefix, ...pcap } = options;
-    this.decoder = decoder ?? new FrameDecoder(decodePrefix);
-    this.reader = new PcapLiveSource({ ...pcap, onFrame: this.decoder.onFrame });
+    super(decoder ?? new FrameDecoder(decodePrefix), (onFrame) => new PcapLiveSource({ ...pcap, onFrame }));
     this.name = `pcap ${options.interface}`;
     const p = `${counterPrefix ?? 'capture'}.`;
     this.counters = new CounterReader(`${p}pcap`, prefixed(p, PCAP_DOCS), () => {
       const s = this.reader.stats; // refreshes the kernel's counters
       return { [`${p}received`]: s.received, [`${p}delivered`]: s.delivered, [`${p}lost`]: s.lost, [`${p}batches`]: s.batches, [`${p}truncated`]: s.truncated };
     });
-  }
-
-  get running(): boolean {
-    return this.reader.running;
-  }
-
-  async start(onPacket: PacketHandler): Promise<void> {
-    this.decoder.attach(onPacket);
-    await this.reader.start();
-  }
-
-  close(): void {
-    this.reader.stop();
-  }
-
-  stats(): SourceStats {
-    return this.reader.stats;
   }
 }
 

@@ -6,7 +6,7 @@
  * has it and before anyone is told it is applied. The kernel owns every ban's timeout, so a daemon
  * that dies leaves no ban forever; the book is for status, planning, restore and repair.
  */
-import type { Ban, Target } from '../model/ban.js';
+import type { Ban, KernelBan, Target } from '../model/ban.js';
 import type { BanView } from '../model/control.js';
 import { humanDuration, utcMinute } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
@@ -101,6 +101,8 @@ export class BanBook<Incident = unknown> {
   #nextListingMs = 0;
   /** Targets unbanned while a restore compares kernel and record (watchUnbans). */
   #unbannedWhileWatching: Set<Target> | null = null;
+  /** Targets banned while the kernel's bans are being listed: that list cannot show them yet. */
+  #bannedWhileListing: Set<Target> | null = null;
   #repairs = 0;
 
   constructor(options: BanBookOptions<Incident>) {
@@ -195,6 +197,7 @@ export class BanBook<Incident = unknown> {
     this.#recorder.addBan({ target: text, reason, createdMs: now, expiresMs: expiresAtMs, origin, durationWhy: lengthWhy }, incident);
     this.backend.ban({ target: text, timeoutSeconds: length });
     this.active.set(text, { reason, expiresAtMs, origin, createdAtMs: now });
+    this.#bannedWhileListing?.add(text);
     this.#queued++;
     this.#queuedAt.push(performance.now());
     for (const l of this.#listeners) l.ban?.(text, length, origin, reason);
@@ -317,9 +320,15 @@ export class BanBook<Incident = unknown> {
     // What is queued goes to the kernel first, and bans made while the kernel is listed are not judged by
     // that list: either would be "missing" from it without having been lost.
     await this.commit();
-    const listingFromMs = this.#clock();
     const listedAt = performance.now();
-    const listed = await this.backend.bans();
+    const bannedWhileListing = new Set<Target>();
+    this.#bannedWhileListing = bannedWhileListing;
+    let listed: KernelBan[];
+    try {
+      listed = await this.backend.bans();
+    } finally {
+      this.#bannedWhileListing = null;
+    }
     const inKernel = new Set(listed.map((k) => k.target));
     const now = this.#clock();
     this.#nextListingMs = now + LISTING_SHARE * (performance.now() - listedAt);
@@ -328,7 +337,7 @@ export class BanBook<Incident = unknown> {
     // again would only restart the wider one's timer.
     const wider = missing.length > 0 ? kernelCover(listed) : null;
     for (const target of missing) {
-      if ((this.active.get(target)?.createdAtMs ?? 0) >= listingFromMs) continue;
+      if (bannedWhileListing.has(target)) continue;
       if (wider !== null && coveredBy(wider, target)) continue;
       this.#repairs++;
       this.#log.warn({ 'event.action': 'reconcile-element', 'source.ip': target, 'event.reason': 'ban missing from the kernel' }, `ban of ${target} was missing from the kernel; restored`);

@@ -38,6 +38,9 @@ packages=(nftables iproute2 iptables ipset ca-certificates g++ make python3 libp
 if [[ "$mode" == test ]]; then
   # chromium drives the dashboard test (playwright-core), prometheus brings promtool for the metrics test.
   packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils fail2ban)
+  # The other scanners for attribution captures; nats-server for the fleet tests; CrowdSec's LAPI and its
+  # nftables bouncer for the decision-stream tests; the MaxMind DB writer makes the geo test databases.
+  packages+=(masscan zmap arping nats-server crowdsec crowdsec-firewall-bouncer libmaxmind-db-writer-perl)
 fi
 
 what="for the daemon"
@@ -60,11 +63,17 @@ else
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
+  # crowdsec's postinst registers with CrowdSec's Central API over the internet unless this file already has
+  # content; the tests run their own local API only, so say so before it is installed.
+  if [[ " ${missing[*]} " == *" crowdsec "* && ! -s /etc/crowdsec/online_api_credentials.yaml ]]; then
+    mkdir -p /etc/crowdsec
+    echo '# no Central API: portwarden runs its own CrowdSec local API in test namespaces' >/etc/crowdsec/online_api_credentials.yaml
+  fi
   step "installing ${#missing[@]} Debian packages: ${missing[*]} (apt-get; their services are not started)"
   quietly apt-get update -qq
   quietly apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
   if [[ "$mode" == test ]] && command -v systemctl >/dev/null; then
-    systemctl disable fail2ban prometheus >/dev/null 2>&1 || true
+    systemctl disable fail2ban prometheus nats-server crowdsec crowdsec-firewall-bouncer >/dev/null 2>&1 || true
   fi
 fi
 

@@ -57,5 +57,15 @@ export interface IncidentRecord {
   last_seen: string;
   confidence: number;
   evidence: Record<string, unknown>;
+  /** The scanning tool the probes' own traits name (nmap, masscan, zmap, unicornscan, hping3); absent when unknown. */
+  'threat.software.name'?: string;
+  /** The threat feeds that list the source (intel). */
+  'threat.feeds'?: string[];
+  /** The source's country (ISO 3166 alpha-2) and autonomous system, when a geo database is configured. */
+  'source.geo.country_iso_code'?: string;
+  'source.as.number'?: number;
+  'source.as.organization.name'?: string;
+  /** The fleet host that saw it, for incidents shared across a fleet. */
+  'observer.hostname'?: string;
 }
 

@@ -21,7 +21,7 @@ export function splitHostPort(value: string): { host: string; port: number } | n
   const host = m[1] ?? m[2];
   const port = Number(m[3]);
   // IPv6 only in brackets, IPv4 only without: `[10.0.0.1]:80` and `::1:80` are refused.
-  if (port < 1 || port > 65535 || isIP(host) !== (m[1] !== undefined ? 6 : 4)) return null;
+  if (port > 65535 || isIP(host) !== (m[1] !== undefined ? 6 : 4)) return null;
   return { host, port };
 }
 

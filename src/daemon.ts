@@ -15,6 +15,8 @@ import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
+import type { LapiServer } from './lapi/server.js';
+import { serveDecisions } from './lapi/serve.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
@@ -72,6 +74,8 @@ export class Daemon {
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
+  /** The CrowdSec decision stream for bouncers (lapi.listen); null: not serving. */
+  #lapi: LapiServer | null = null;
   #handler?: ControlHandler;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
@@ -150,6 +154,8 @@ export class Daemon {
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
+    this.#lapi = await serveDecisions(c.lapi, book, log);
+    if (this.#lapi !== null) this.#counters.add(this.#lapi.counters);
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => deciding.guard,
@@ -161,6 +167,7 @@ export class Daemon {
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      lapi: () => this.#lapi?.status() ?? null,
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();
@@ -191,6 +198,7 @@ export class Daemon {
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
     await this.#control?.close();
+    await this.#lapi?.close();
     await this.#alerts?.close();
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
@@ -243,6 +251,7 @@ export class Daemon {
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
+      lapi: () => this.#lapi?.status() ?? null,
     };
   }
 

@@ -556,3 +556,39 @@ describe('the parser refuses what the stages refuse at start (one schema per sta
     assert.equal(TOP_LEVEL_KEYS.length, 1 + Object.keys(defaultConfig()).filter((k) => k !== 'profile' && k !== 'source').length);
   });
 });
+
+describe('the lapi section (src/lapi/settings.ts): off by default, problems at their line', () => {
+  it('is off by default and takes inline keys and key files', () => {
+    assert.deepEqual(defaultConfig('normal').lapi, { listen: null, keys: [] });
+    const c = parseConfigText(yaml('lapi:', '  listen: "[::1]:8081"', '  keys:', '    - { name: fw-1, key: "0123456789abcdef" }', '    - { name: fw-2, keyFile: /etc/portwarden/fw-2.key }'), FILE);
+    assert.deepEqual(c.lapi, { listen: '[::1]:8081', keys: [{ name: 'fw-1', key: '0123456789abcdef' }, { name: 'fw-2', keyFile: '/etc/portwarden/fw-2.key' }] });
+  });
+  const cases: { name: string; text: string; problems: Expected[] }[] = [
+    {
+      name: 'a bad port, a short key, a name used twice, key and keyFile both',
+      text: yaml('profile: normal', 'lapi:', '  listen: 127.0.0.1:99999', '  keys:', '    - { name: fw, key: short }', '    - name: fw', '      keyFile: /etc/k', '      key: "0123456789abcdef0"'),
+      problems: [
+        { line: 3, column: 11, field: 'lapi.listen', mentions: ['host:port', '127.0.0.1:99999'] },
+        { line: 5, column: 24, field: 'lapi.keys[0].key', mentions: ['at least 16'] },
+        { line: 6, column: 13, field: 'lapi.keys[1].name', mentions: ['"fw" is used twice'] },
+        { line: 7, column: 16, field: 'lapi.keys[1].keyFile', mentions: ['exactly one of key or keyFile'] },
+      ],
+    },
+    {
+      name: 'a host name instead of an address, a bad bouncer name, an entry without a key',
+      text: yaml('lapi:', '  listen: localhost:8081', '  keys: [{ name: "bad name", keyFile: /k }, { name: a }]'),
+      problems: [
+        { line: 2, column: 11, field: 'lapi.listen', mentions: ['IP address'] },
+        { line: 3, column: 18, field: 'lapi.keys[0].name' },
+        { line: 3, column: 45, field: 'lapi.keys[1]', mentions: ['exactly one of key or keyFile'] },
+      ],
+    },
+    { name: 'a listener without keys', text: yaml('lapi:', '  listen: 127.0.0.1:8081'), problems: [{ line: 2, column: 11, field: 'lapi.listen', mentions: ['lapi.keys is empty'] }] },
+    {
+      name: 'one key for two bouncers (they would share a cursor)',
+      text: yaml('lapi:', '  keys:', '    - { name: a, key: "0123456789abcdef" }', '    - { name: b, key: "0123456789abcdef" }'),
+      problems: [{ line: 4, column: 23, field: 'lapi.keys[1].key', mentions: ['two bouncers'] }],
+    },
+  ];
+  for (const c of cases) it(c.name, () => assertProblems(configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(c.text, FILE)), c.problems));
+});

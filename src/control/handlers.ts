@@ -9,7 +9,7 @@
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
-import type { BanView, ControlHandler, ResultOf } from '../model/control.js';
+import type { BanView, ControlHandler, LapiStatusView, ResultOf } from '../model/control.js';
 import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
@@ -34,6 +34,8 @@ export interface ControlParts {
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
   log: EventLogger;
+  /** The CrowdSec decision stream's state; absent or null: not serving. */
+  lapi?: () => LapiStatusView | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -62,6 +64,7 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       bans: (await book.backend.bans()).length,
       incidents: p.incidents(),
       counters: await p.counters(),
+      lapi: p.lapi?.() ?? null,
     }),
     bans: async () => {
       const now = Date.now();

@@ -72,7 +72,7 @@ export const lapiSchema = section({
 }).superRefine((s, ctx) => {
   const { listen: l, keys } = s as { listen?: unknown; keys?: unknown };
   if (typeof l === 'string' && Array.isArray(keys) && keys.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['keys'], input: keys, params: { alsoAt: ['listen'] } satisfies CrossFieldParams, message: 'lapi.listen is set but no bouncer key is: every request would be refused' });
+    ctx.addIssue({ code: 'custom', path: ['keys'], input: keys, params: { alsoAt: ['listen'] } satisfies CrossFieldParams, message: 'a listen address but no bouncer key (lapi.keys is empty): every request would be refused' });
   }
 }, alsoWhenInvalid(isRecord));
 

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DecodeEventDoc, type DecodeEventName } from '../decode/events.js';
 import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
+import type { LapiStatusView } from '../model/control.js';
 import type { CounterRegistry } from '../model/counters.js';
 import type { IncidentKind } from '../model/incident.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
@@ -34,6 +35,11 @@ export const METRICS = {
   portwarden_reconcile_repairs_total: 'drift the reconciler repaired (a deleted table, a ban missing from the kernel)',
   portwarden_reconcile_last_timestamp_seconds: 'Unix time the reconciler last finished comparing kernel and daemon (the daemon\'s start before its first round)',
   portwarden_alert_deliveries_total: 'alert messages by channel and outcome (sent, failed, dropped)',
+  portwarden_lapi_decisions_served_total: 'CrowdSec decision stream: decisions served, by bouncer and kind (new, deleted)',
+  portwarden_lapi_pulls_total: 'CrowdSec decision stream: stream pulls answered, by bouncer',
+  portwarden_lapi_bouncers_seen: 'CrowdSec decision stream: configured bouncers that pulled since the daemon started',
+  portwarden_lapi_last_pull_timestamp_seconds: 'CrowdSec decision stream: Unix time of each bouncer\'s last pull (bouncers seen since the start)',
+  portwarden_lapi_refused_total: 'CrowdSec decision stream: requests refused for a missing or unknown X-Api-Key',
 } as const;
 
 export type MetricName = keyof typeof METRICS;
@@ -57,6 +63,8 @@ export interface MetricsSource {
   /** Active bans: target → wall-clock expiry (null: none). Expired entries are skipped, not trusted. */
   bans(): ReadonlyMap<string, { readonly expiresAtMs: number | null }>;
   lastReconcileMs(): number | null;
+  /** The CrowdSec decision stream's bouncers; absent or null: not serving (its series stay empty). */
+  lapi?(): LapiStatusView | null;
 }
 
 /** Inline mode's counters (src/inline/inline.ts InlineCounterDoc) as verdict counts. */
@@ -154,6 +162,28 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
         }
         this.set({ family: 'ipv4' }, v4);
         this.set({ family: 'ipv6' }, v6);
+      },
+    });
+    pulled('portwarden_lapi_refused_total', [], (set) => set({}, counters.value('lapi.refused')));
+    const bouncers = () => source.lapi?.()?.bouncers ?? [];
+    pulled('portwarden_lapi_decisions_served_total', ['bouncer', 'kind'], (set) => {
+      for (const b of bouncers()) (set({ bouncer: b.name, kind: 'new' }, b.servedNew), set({ bouncer: b.name, kind: 'deleted' }, b.servedDeleted));
+    });
+    pulled('portwarden_lapi_pulls_total', ['bouncer'], (set) => {
+      for (const b of bouncers()) set({ bouncer: b.name }, b.pulls);
+    });
+    new Gauge({
+      ...help('portwarden_lapi_bouncers_seen'),
+      collect(this: Gauge) {
+        this.set(bouncers().filter((b) => b.lastPullAt !== null).length);
+      },
+    });
+    new Gauge<'bouncer'>({
+      ...help('portwarden_lapi_last_pull_timestamp_seconds'),
+      labelNames: ['bouncer'],
+      collect(this: Gauge<'bouncer'>) {
+        this.reset();
+        for (const b of bouncers()) if (b.lastPullAt !== null) this.set({ bouncer: b.name }, Date.parse(b.lastPullAt) / 1000);
       },
     });
     new Gauge({

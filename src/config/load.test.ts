@@ -560,8 +560,14 @@ describe('the parser refuses what the stages refuse at start (one schema per sta
 describe('the lapi section (src/lapi/settings.ts): off by default, problems at their line', () => {
   it('is off by default and takes inline keys and key files', () => {
     assert.deepEqual(defaultConfig('normal').lapi, { listen: null, keys: [] });
-    const c = parseConfigText(yaml('lapi:', '  listen: "[::1]:8081"', '  keys:', '    - { name: fw-1, key: "0123456789abcdef" }', '    - { name: fw-2, keyFile: /etc/portwarden/fw-2.key }'), FILE);
-    assert.deepEqual(c.lapi, { listen: '[::1]:8081', keys: [{ name: 'fw-1', key: '0123456789abcdef' }, { name: 'fw-2', keyFile: '/etc/portwarden/fw-2.key' }] });
+    const c = parseConfigText(yaml('lapi:', '  listen: "[::1]:8081"', '  keys:', '    - { name: fw-1, key: "0123456789abcdef" }', '    - { name: fw-2, keyFile: /etc/portwarden/fw-2.key, maxDurationSeconds: null }'), FILE);
+    assert.deepEqual(c.lapi, {
+      listen: '[::1]:8081',
+      keys: [
+        { name: 'fw-1', key: '0123456789abcdef', maxDurationSeconds: 2_147_483 },
+        { name: 'fw-2', keyFile: '/etc/portwarden/fw-2.key', maxDurationSeconds: null },
+      ],
+    });
   });
   const cases: { name: string; text: string; problems: Expected[] }[] = [
     {
@@ -582,6 +588,11 @@ describe('the lapi section (src/lapi/settings.ts): off by default, problems at t
         { line: 3, column: 18, field: 'lapi.keys[0].name' },
         { line: 3, column: 45, field: 'lapi.keys[1]', mentions: ['exactly one of key or keyFile'] },
       ],
+    },
+    {
+      name: 'a cap under a minute',
+      text: yaml('lapi:', '  keys: [{ name: a, key: "0123456789abcdef", maxDurationSeconds: 5 }]'),
+      problems: [{ line: 2, column: 66, field: 'lapi.keys[0].maxDurationSeconds', mentions: ['from 60 to 315360000'] }],
     },
     { name: 'a listener without keys', text: yaml('lapi:', '  listen: 127.0.0.1:8081'), problems: [{ line: 2, column: 11, field: 'lapi.listen', mentions: ['lapi.keys is empty'] }] },
     {

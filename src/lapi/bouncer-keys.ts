@@ -18,11 +18,19 @@ export class BouncerKeys {
   readonly #byDigest = new Map<string, string>();
   /** Every bouncer's name, in the config's order. */
   readonly names: readonly string[];
+  /** Bouncer name → the longest duration it is told (ms; null: no cap). */
+  readonly #maxMs = new Map<string, number | null>();
 
   /** @throws PortwardenError PW_ERR_LAPI when a keyFile cannot be read or holds no key of 16 characters or more. */
   constructor(keys: readonly BouncerKeySettings[]) {
     keys.forEach((k, i) => this.#byDigest.set(digest(k.key ?? readKeyFile(k.keyFile ?? '', `lapi.keys[${i}].keyFile`)), k.name));
     this.names = keys.map((k) => k.name);
+    for (const k of keys) this.#maxMs.set(k.name, k.maxDurationSeconds === null ? null : k.maxDurationSeconds * 1000);
+  }
+
+  /** The longest duration `bouncer` is told, in ms; null: no cap. */
+  maxMs(bouncer: string): number | null {
+    return this.#maxMs.get(bouncer) ?? null;
   }
 
   /** The bouncer a key belongs to; null for a missing or unknown key. */

@@ -139,3 +139,27 @@ test('a filtered bouncer is told nothing of bans outside its filter, also when t
   book.delete('192.0.2.0/24');
   assert.deepEqual(values(stream.pull('fw', false, ipOnly)), { new: [], deleted: [] });
 });
+
+test('a bouncer with a cap is told at most that long, and told again before its hold runs out', () => {
+  const { stream, ban, advance, book } = rig();
+  const cap = 100_000; // 100 s; refreshed when 10 s (a tenth) or less is left
+  ban('192.0.2.7', null);
+  ban('192.0.2.8', 50);
+  const first = stream.pull('ipset', true, undefined, cap);
+  assert.deepEqual(first.new.map((d) => [d.value, d.duration]).sort(), [['192.0.2.7', '1m40s'], ['192.0.2.8', '50s']]);
+  advance(80_000);
+  assert.deepEqual(values(stream.pull('ipset', false, undefined, cap)), { new: [], deleted: ['192.0.2.8'] }, '20 s left of the hold: nothing yet; the 50 s ban ended');
+  advance(10_000);
+  const again = stream.pull('ipset', false, undefined, cap);
+  assert.deepEqual(values(again), { new: ['192.0.2.7'], deleted: ['192.0.2.7'] }, 'deleted and sent anew, so the bouncer restarts its timer');
+  assert.equal(again.new[0].duration, '1m40s');
+  assert.equal(again.new[0].id, again.deleted[0].id, 'the same decision');
+  assert.deepEqual(values(stream.pull('ipset', false, undefined, cap)), { new: [], deleted: [] }, 'once per hold');
+  // A ban that ends before the hold does is not served again.
+  book.set('192.0.2.9', { reason: 'r', origin: 'detection', createdAtMs: 0, expiresAtMs: 1_000_000 + 90_000 + 95_000 });
+  stream.pull('ipset', false, undefined, cap);
+  advance(90_000);
+  const last = stream.pull('ipset', false, undefined, cap);
+  assert.ok(!last.new.some((d) => d.value === '192.0.2.9'), JSON.stringify(last));
+  assert.equal(stream.pull('other', true).new.find((d) => d.value === '192.0.2.7')?.duration, '87600h0m0s', 'without a cap: the ten years');
+});

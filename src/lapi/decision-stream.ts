@@ -10,6 +10,11 @@
  * (a restore, a merge, the kernel's own expiry): a pull costs one pass over the active bans (100,000
  * bans: tens of ms, every update_frequency per bouncer). Memory: one entry per ban per bouncer.
  *
+ * A bouncer may be told at most `maxMs` of a ban (ipset, behind crowdsec-firewall-bouncer's iptables
+ * mode, refuses timeouts over 2,147,483 s): a longer ban is served for that long and served again (its
+ * decision deleted and sent anew, so the bouncer's timer restarts) once less than REFRESH_MS of what it
+ * was told is left, so the bouncer never lets go of a ban that still holds.
+ *
  * Differences from CrowdSec's LAPI, on purpose: the cursor is the set of decisions a bouncer was given,
  * not the time of its last pull, so a clock step or a slow answer loses nothing; it lives in memory, so
  * after a daemon restart a bouncer's next pull is answered as a startup (every ban new) and deletions
@@ -18,7 +23,7 @@
  */
 import type { ActiveBan } from '../enforce/ban-book.js';
 import type { Target } from '../model/ban.js';
-import { toDecision, toDeleted, type LapiDecision } from './decision.js';
+import { servedMs, toDecision, toDeleted, type LapiDecision } from './decision.js';
 
 /** What the stream reads: the ban book's active bans (BanBook.active). Ended bans may still be in it. */
 export type BanSource = () => Iterable<readonly [Target, ActiveBan]>;
@@ -58,11 +63,20 @@ function matches(filter: StreamFilter, target: Target, ban: ActiveBan): boolean 
   return !filter.scenariosNotContaining.some((s) => ban.reason.includes(s));
 }
 
-/** A decision a bouncer was given: its id and the ban as it was then. */
+/** Whether the bouncer's hold of `before` ends within `withinMs` while the ban goes on after it. */
+function runsOut(before: Held, ban: ActiveBan, nowMs: number, withinMs: number): boolean {
+  return before.servedUntilMs - nowMs <= withinMs && (ban.expiresAtMs === null || ban.expiresAtMs > before.servedUntilMs);
+}
+
+/** A decision a bouncer was given: its id, the ban as it was then, and until when the bouncer holds it (wall-clock ms). */
 interface Held {
   id: number;
   ban: ActiveBan;
+  servedUntilMs: number;
 }
+
+/** A capped decision is served again when less than this is left of what the bouncer was told (or a tenth of the cap, if smaller). */
+export const REFRESH_MS = 3_600_000;
 
 /** The decision id of a ban: one per (target, creation, expiry), so a changed expiry is a new decision. */
 interface IdEntry {
@@ -94,10 +108,12 @@ export class DecisionStream {
 
   /**
    * A bouncer's pull. `startup` (or a bouncer this run has not seen) starts from nothing: every ban in
-   * force is new and nothing is deleted. The cursor moves to what is answered.
+   * force is new and nothing is deleted. The cursor moves to what is answered. `maxMs`: the longest
+   * duration this bouncer is told (null: no cap).
    */
-  pull(bouncer: string, startup: boolean, filter: StreamFilter = EVERY_DECISION): StreamAnswer {
+  pull(bouncer: string, startup: boolean, filter: StreamFilter = EVERY_DECISION, maxMs: number | null = null): StreamAnswer {
     const now = this.#clock();
+    const refreshWithinMs = maxMs === null ? REFRESH_MS : Math.min(REFRESH_MS, maxMs / 10);
     const had = startup ? undefined : this.#cursors.get(bouncer);
     const held = new Map<Target, Held>();
     const answer: StreamAnswer = { new: [], deleted: [] };
@@ -106,11 +122,14 @@ export class DecisionStream {
       if (ban.expiresAtMs !== null && ban.expiresAtMs <= now) continue;
       const id = this.#idOf(target, ban, pass);
       if (!matches(filter, target, ban)) continue;
-      held.set(target, { id, ban });
       const before = had?.get(target);
-      if (before !== undefined && before.id === id) continue;
+      if (before !== undefined && before.id === id && !runsOut(before, ban, now, refreshWithinMs)) {
+        held.set(target, before);
+        continue;
+      }
+      held.set(target, { id, ban, servedUntilMs: now + servedMs(ban, now, maxMs) });
       if (before !== undefined) answer.deleted.push(toDeleted(before.id, target, before.ban, now));
-      answer.new.push(toDecision(id, target, ban, now));
+      answer.new.push(toDecision(id, target, ban, now, maxMs));
     }
     if (had !== undefined) {
       for (const [target, before] of had) if (!held.has(target)) answer.deleted.push(toDeleted(before.id, target, before.ban, now));

@@ -26,9 +26,15 @@ export interface LapiDecision {
  */
 export const PERMANENT_MS = 87_600 * 3_600_000;
 
-/** A ban as a decision with `id`, its duration counted from `nowMs`. */
-export function toDecision(id: number, target: Target, ban: ActiveBan, nowMs: number): LapiDecision {
+/** Milliseconds of `ban` a bouncer is told at `nowMs`: what is left, at most `maxMs` (null: no cap). */
+export function servedMs(ban: ActiveBan, nowMs: number, maxMs: number | null): number {
   const left = ban.expiresAtMs === null ? PERMANENT_MS : ban.expiresAtMs - nowMs;
+  return maxMs === null ? left : Math.min(left, maxMs);
+}
+
+/** A ban as a decision with `id`, its duration counted from `nowMs` (at most `maxMs`). */
+export function toDecision(id: number, target: Target, ban: ActiveBan, nowMs: number, maxMs: number | null = null): LapiDecision {
+  const left = servedMs(ban, nowMs, maxMs);
   return { duration: goDuration(left), id, origin: ban.origin, scenario: ban.reason, scope: target.includes('/') ? 'Range' : 'Ip', type: 'ban', value: target };
 }
 

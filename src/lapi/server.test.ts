@@ -28,7 +28,7 @@ async function rig(fn: (r: { book: BanBook; server: LapiServer; get: (path: stri
   await backend.setup();
   const book = new BanBook({ backend, recorder: keeper, log });
   writeFileSync(join(dir, 'b.key'), `${KEY_B}\n`, { mode: 0o600 });
-  const server = await LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'fw-a', key: KEY_A }, { name: 'fw-b', keyFile: join(dir, 'b.key') }] }, book, log });
+  const server = await LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'fw-a', key: KEY_A, maxDurationSeconds: null }, { name: 'fw-b', keyFile: join(dir, 'b.key'), maxDurationSeconds: 2_147_483 }] }, book, log });
   const get = async (path: string, key?: string, method = 'GET') => {
     const res = await fetch(`http://${server.listening}${path}`, { method, headers: { ...(key === undefined ? {} : { 'x-api-key': key }), 'user-agent': 'crowdsec-firewall-bouncer/v0.0.25-test' } });
     return { status: res.status, text: await res.text() };
@@ -95,6 +95,15 @@ test('a ban appears as new, an unban as deleted, each once; a key file works lik
     assert.equal(server.counters.get('lapi.decisions.deleted'), 1);
   }));
 
+test('a ban without expiry: 87600h without a cap, the bouncer\'s maxDurationSeconds with one', () =>
+  rig(async ({ get, book }) => {
+    book.ban('192.0.2.7', null, 'by hand', 'operator');
+    await book.commit();
+    const duration = async (key: string) => ((JSON.parse((await get('/v1/decisions/stream?startup=true', key)).text) as Stream).new ?? [])[0]?.duration;
+    assert.equal(await duration(KEY_A), '87600h0m0s');
+    assert.equal(await duration(KEY_B), '596h31m23s', 'ipset\'s largest timeout, 2147483 s');
+  }));
+
 test('HEAD of the stream answers 200 without moving the cursor', () =>
   rig(async ({ get, book }) => {
     book.ban('192.0.2.7', 60, 'scan', 'detection');
@@ -139,7 +148,7 @@ test('a missing key file, or one without a key, is PW_ERR_LAPI naming the field 
   try {
     writeFileSync(join(dir, 'short.key'), 'short\n');
     for (const [file, says] of [[join(dir, 'missing.key'), /ENOENT/], [join(dir, 'short.key'), /at least 16 characters/]] as const) {
-      await assert.rejects(LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'x', keyFile: file }] }, book, log }), (err: unknown) => {
+      await assert.rejects(LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'x', keyFile: file, maxDurationSeconds: null }] }, book, log }), (err: unknown) => {
         assert.ok(err instanceof PortwardenError);
         assert.equal(err.code, 'PW_ERR_LAPI');
         assert.match(err.message, /lapi\.keys\[0\]\.keyFile/);
@@ -155,5 +164,5 @@ test('a missing key file, or one without a key, is PW_ERR_LAPI naming the field 
 
 test('an address already in use is PW_ERR_LAPI naming lapi.listen', () =>
   rig(async ({ server, book }) => {
-    await assert.rejects(LapiServer.listen({ settings: { listen: server.listening, keys: [{ name: 'x', key: KEY_A }] }, book, log: pino({ level: 'silent' }) }), (err: unknown) => err instanceof PortwardenError && err.code === 'PW_ERR_LAPI' && err.message.startsWith(`lapi.listen ${server.listening}`));
+    await assert.rejects(LapiServer.listen({ settings: { listen: server.listening, keys: [{ name: 'x', key: KEY_A, maxDurationSeconds: null }] }, book, log: pino({ level: 'silent' }) }), (err: unknown) => err instanceof PortwardenError && err.code === 'PW_ERR_LAPI' && err.message.startsWith(`lapi.listen ${server.listening}`));
   }));

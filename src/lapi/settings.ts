@@ -6,13 +6,17 @@
  *     keys:
  *       - { name: fw-bouncer, key: "at least 16 characters" }
  *       - { name: web-bouncer, keyFile: /etc/portwarden/web-bouncer.key }   # first line of the file, read at start
+ *       - { name: nft-bouncer, key: "…", maxDurationSeconds: null }   # no cap on what it is told (default: 2147483)
  *
  * Each bouncer has its own key (its `api_key`) and name (metrics, status and the per-key cursor go by
  * name). The same for every profile.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { alsoWhenInvalid, describe, isRecord, listOf, section, text, type CrossFieldParams, type SettingsSection } from '../model/settings-kit.js';
+import { alsoWhenInvalid, describe, intRange, isRecord, listOf, section, text, type CrossFieldParams, type SettingsSection } from '../model/settings-kit.js';
+
+/** The kernel's ipset refuses timeouts above this (IPSET_MAX_TIMEOUT: 2^31 - 1 ms, in seconds). */
+export const IPSET_MAX_TIMEOUT_SECONDS = 2_147_483;
 
 /** `host:port` with an IP literal (IPv6 in brackets) into its parts; null for anything else. */
 export function splitHostPort(value: string): { host: string; port: number } | null {
@@ -42,6 +46,12 @@ const bouncerKey = section({
   key: z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }).min(16, { error: 'must be at least 16 characters' }).optional(),
   /** A file whose first line is the key (read at start; keep it 0600). */
   keyFile: text.optional(),
+  /**
+   * The longest duration this bouncer is told; a longer ban is served again before it runs out there.
+   * Default: ipset's largest timeout (crowdsec-firewall-bouncer's iptables mode refuses longer ones);
+   * null: no cap (a ban without expiry is then served as 87600h).
+   */
+  maxDurationSeconds: z.union([z.literal(null), intRange(60, 315_360_000, 'seconds')], { error: (issue) => `must be a whole number of seconds from 60 to 315360000, or null for no cap, got ${describe(issue.input)}` }).default(IPSET_MAX_TIMEOUT_SECONDS),
 }).superRefine((k, ctx) => {
   const { key, keyFile } = k as { key?: unknown; keyFile?: unknown };
   if ((key === undefined) === (keyFile === undefined)) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActiveBan } from '../enforce/ban-book.js';
+import { AddressIndexedMap } from '../net/address-map.js';
 import { DecisionStream, streamFilter, type StreamAnswer } from './decision-stream.js';
 import { PERMANENT_MS } from './decision.js';
 import { parseGoDuration } from './go-duration.js';
@@ -8,8 +9,8 @@ import { parseGoDuration } from './go-duration.js';
 /** A book of bans and a clock the test moves. */
 function rig() {
   let now = 1_000_000;
-  const book = new Map<string, ActiveBan>();
-  const stream = new DecisionStream(() => book, () => now);
+  const book = new AddressIndexedMap<ActiveBan>();
+  const stream = new DecisionStream({ bans: () => book, changes: () => book.changes }, () => now);
   const ban = (target: string, seconds: number | null, reason = 'syn scan', origin: ActiveBan['origin'] = 'detection') =>
     book.set(target, { reason, origin, createdAtMs: now, expiresAtMs: seconds === null ? null : now + seconds * 1000 });
   return { book, stream, ban, advance: (ms: number) => (now += ms) };
@@ -109,12 +110,12 @@ test('a merge into a wider ban: the narrower ones are deleted, the range is new'
 });
 
 test('ids stay the same for the same ban across bouncers and pulls', () => {
-  const { stream, ban } = rig();
+  const { stream, ban, book } = rig();
   ban('192.0.2.7', 60);
   const a = stream.pull('a', true).new[0].id;
   const b = stream.pull('b', true).new[0].id;
   assert.equal(a, b);
-  assert.equal(stream.decisionFor(['192.0.2.7', { reason: 'syn scan', origin: 'detection', createdAtMs: 1_000_000, expiresAtMs: 1_060_000 }])?.id, a);
+  assert.equal(stream.decisionFor(['192.0.2.7', book.get('192.0.2.7')!])?.id, a);
 });
 
 test('the query filters scopes, origins and scenarios, as go-cs-bouncer sends them', () => {
@@ -162,4 +163,13 @@ test('a bouncer with a cap is told at most that long, and told again before its 
   const last = stream.pull('ipset', false, undefined, cap);
   assert.ok(!last.new.some((d) => d.value === '192.0.2.9'), JSON.stringify(last));
   assert.equal(stream.pull('other', true).new.find((d) => d.value === '192.0.2.7')?.duration, '87600h0m0s', 'without a cap: the ten years');
+});
+
+test('a pull with another filter than the last looks at the book again, even with nothing changed', () => {
+  const { stream, ban } = rig();
+  ban('192.0.2.7', 60);
+  ban('192.0.2.0/28', 60);
+  assert.deepEqual(values(stream.pull('fw', true, streamFilter(new URLSearchParams('scopes=ip')))), { new: ['192.0.2.7'], deleted: [] });
+  assert.deepEqual(values(stream.pull('fw', false)), { new: ['192.0.2.0/28'], deleted: [] });
+  assert.deepEqual(values(stream.pull('fw', false, streamFilter(new URLSearchParams('scopes=range')))), { new: [], deleted: ['192.0.2.7'] });
 });

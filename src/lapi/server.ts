@@ -73,11 +73,14 @@ export class LapiServer {
     this.#book = options.book;
     this.#log = options.log;
     this.#clock = options.clock ?? Date.now;
-    this.#stream = new DecisionStream(() => options.book.active, this.#clock);
+    this.#stream = new DecisionStream({ bans: () => options.book.active, changes: () => options.book.active.changes }, this.#clock);
     for (const name of this.#keys.names) this.#seen.set(name, { lastPullMs: null, pulls: 0, servedNew: 0, servedDeleted: 0, userAgent: null, address: null });
     this.#server = createServer((req, res) => this.#handle(req, res));
     this.#server.requestTimeout = 30_000;
     this.#server.headersTimeout = 10_000;
+    // Bouncers pull every few seconds (10 s by default) over one kept-alive connection: closing it after
+    // node's default 5 s idle races their next request (a reset). Kept open longer than they wait.
+    this.#server.keepAliveTimeout = 75_000;
   }
 
   /**

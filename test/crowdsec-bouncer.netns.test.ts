@@ -30,6 +30,7 @@ let pair: NetnsPair;
 let dir: string;
 let daemon: ChildProcess;
 let bouncer: ChildProcess;
+let bouncerConfig: string;
 let attacker: Driver;
 let socket: string;
 const log: LogLine[] = [];
@@ -63,7 +64,7 @@ before(async () => {
   assert.ok(logged(log, 'lapi-listening'), 'the daemon serves the decision stream');
 
   // The bouncer's config, keys as in Debian's /etc/crowdsec/bouncers/crowdsec-firewall-bouncer.yaml.
-  const bouncerConfig = join(dir, 'crowdsec-firewall-bouncer.yaml');
+  bouncerConfig = join(dir, 'crowdsec-firewall-bouncer.yaml');
   writeFileSync(
     bouncerConfig,
     [
@@ -92,8 +93,7 @@ before(async () => {
       '  listen_port: 60601',
     ].join('\n'),
   );
-  bouncer = pair.spawn(pair.protectedNs, '/usr/bin/crowdsec-firewall-bouncer', ['-c', bouncerConfig]);
-  for (const stream of [bouncer.stdout!, bouncer.stderr!]) stream.on('data', (chunk: Buffer) => bouncerLog.push(...chunk.toString().split('\n').filter((l) => l !== '')));
+  startBouncer();
   await until('the bouncer to pull from the daemon', () => logged(log, 'lapi-bouncer-seen', (l) => l['lapi.bouncer'] === 'fw-test'));
   attacker = await pair.driver('attacker');
 });
@@ -105,6 +105,11 @@ after(() => {
   pair?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
+
+function startBouncer(): void {
+  bouncer = pair.spawn(pair.protectedNs, '/usr/bin/crowdsec-firewall-bouncer', ['-c', bouncerConfig]);
+  for (const stream of [bouncer.stdout!, bouncer.stderr!]) stream.on('data', (chunk: Buffer) => bouncerLog.push(...chunk.toString().split('\n').filter((l) => l !== '')));
+}
 
 async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   try {
@@ -170,6 +175,11 @@ test('an operator ban reaches the bouncer: its set holds the address with the ba
   const kernel = pair.run(pair.protectedNs, 'nft', ['list', 'set', 'inet', 'portwarden', 'ban4']);
   assert.doesNotMatch(kernel.stdout, new RegExp(ATTACKER4.replaceAll('.', '\\.')), 'portwarden itself banned nothing (dry run): the drop is the bouncer\'s');
 
+  // A longer ban of the same address (an escalation) is a new decision: the bouncer's element gets the new time.
+  assert.equal(cli('ban', ATTACKER4, '--for', '2h', '--reason', 'operator test, longer').status, 0);
+  await until('the longer ban in the bouncer set', () => (bouncerSet('ip', TABLE4, SET4).get(ATTACKER4) ?? 0) > 3600);
+  assert.equal(await knock(), 'timeout', 'still dropped: the bouncer replaced the element without letting the address through for long');
+
   const unban = cli('unban', ATTACKER4);
   assert.equal(unban.status, 0, unban.stderr);
   await until('the unban to leave the bouncer set', () => !bouncerSet('ip', TABLE4, SET4).has(ATTACKER4));
@@ -203,4 +213,18 @@ test('a real nmap scan banned by detection reaches the bouncer and its table dro
   const metrics = pair.must(pair.protectedNs, 'curl', ['-s', 'http://127.0.0.1:9717/metrics']);
   assert.match(metrics, /^portwarden_lapi_bouncers_seen 1$/m);
   assert.match(metrics, /^portwarden_lapi_last_pull_timestamp_seconds\{bouncer="fw-test"\} \d+/m);
+});
+
+test('a bouncer restarted (its table removed at stop) gets every ban in force again at its startup pull', async () => {
+  const pulls = (): number => lapiStatus().bouncers.find((x) => x.name === 'fw-test')!.pulls;
+  const stopped = new Promise((resolve) => bouncer.once('exit', resolve));
+  bouncer.kill('SIGTERM');
+  await stopped;
+  await until('the bouncer to remove its table at stop', () => pair.run(pair.protectedNs, 'nft', ['list', 'table', 'ip', TABLE4]).code !== 0);
+  assert.equal(await knock(), 'refused', 'without the bouncer nothing drops the scanner (the daemon runs dry)');
+  const before = pulls();
+  startBouncer();
+  await until('a pull by the new bouncer', () => pulls() > before);
+  await until('the scanner back in the new bouncer set', () => pair.run(pair.protectedNs, 'nft', ['list', 'table', 'ip', TABLE4]).code === 0 && bouncerSet('ip', TABLE4, SET4).has(ATTACKER4));
+  assert.equal(await knock(), 'timeout');
 });

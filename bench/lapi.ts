@@ -60,7 +60,7 @@ export async function lapiSuite(): Promise<void> {
   const backend = new DryRunBackend(() => {});
   await backend.setup();
   const book = new BanBook({ backend, recorder: keeper, log });
-  const server = await LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'bench', key: KEY, maxDurationSeconds: null }] }, book, log });
+  const server = await LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'bench', key: KEY, maxDurationSeconds: null, ranges: 'range' }] }, book, log });
   const baseline = createServer((_req, res) => {
     const now = Date.now();
     const all = [];

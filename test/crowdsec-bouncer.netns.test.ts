@@ -56,7 +56,8 @@ before(async () => {
       'lapi:',
       `  listen: ${LAPI}`,
       '  keys:',
-      `    - { name: fw-test, keyFile: ${join(dir, 'fw-test.key')} }`,
+      // nftables mode keeps only a Range's first address: small IPv4 networks are sent address by address.
+      `    - { name: fw-test, keyFile: ${join(dir, 'fw-test.key')}, ranges: addresses }`,
     ].join('\n'),
   );
   writeFileSync(join(dir, 'fw-test.key'), `${KEY}\n`, { mode: 0o600 });
@@ -147,8 +148,8 @@ function bouncerDrops(): number {
 }
 
 /** 'refused' (the SYN reached the protected side, which answered RST) or 'timeout' (dropped). */
-function knock(): Promise<string> {
-  return attacker.connectTcp(ATTACKER4, PROTECTED4, CLOSED_PORT, 1000);
+function knock(from = ATTACKER4): Promise<string> {
+  return attacker.connectTcp(from, PROTECTED4, CLOSED_PORT, 1000);
 }
 
 function lapiStatus(): LapiStatusView {
@@ -213,6 +214,19 @@ test('a real nmap scan banned by detection reaches the bouncer and its table dro
   const metrics = pair.must(pair.protectedNs, 'curl', ['-s', 'http://127.0.0.1:9717/metrics']);
   assert.match(metrics, /^portwarden_lapi_bouncers_seen 1$/m);
   assert.match(metrics, /^portwarden_lapi_last_pull_timestamp_seconds\{bouncer="fw-test"\} \d+/m);
+});
+
+test('a network ban reaches the nftables-mode bouncer address by address (ranges: addresses), and its table drops them', async () => {
+  const neighbour = '10.77.0.9';
+  pair.must(pair.attacker, 'ip', ['addr', 'add', `${neighbour}/24`, 'dev', 'veth0']);
+  assert.equal(await knock(neighbour), 'refused');
+  assert.equal(cli('ban', '10.77.0.8/30', '--for', '10m').status, 0);
+  const network = ['10.77.0.8', '10.77.0.9', '10.77.0.10', '10.77.0.11'];
+  await until('the network\'s addresses in the bouncer set', () => network.every((a) => bouncerSet('ip', TABLE4, SET4).has(a)));
+  assert.equal(await knock(neighbour), 'timeout');
+  assert.equal(cli('unban', '10.77.0.8/30').status, 0);
+  await until('the network\'s addresses out of the bouncer set', () => network.every((a) => !bouncerSet('ip', TABLE4, SET4).has(a)));
+  assert.equal(await knock(neighbour), 'refused');
 });
 
 test('a bouncer restarted (its table removed at stop) gets every ban in force again at its startup pull', async () => {

@@ -560,12 +560,12 @@ describe('the parser refuses what the stages refuse at start (one schema per sta
 describe('the lapi section (src/lapi/settings.ts): off by default, problems at their line', () => {
   it('is off by default and takes inline keys and key files', () => {
     assert.deepEqual(defaultConfig('normal').lapi, { listen: null, keys: [] });
-    const c = parseConfigText(yaml('lapi:', '  listen: "[::1]:8081"', '  keys:', '    - { name: fw-1, key: "0123456789abcdef" }', '    - { name: fw-2, keyFile: /etc/portwarden/fw-2.key, maxDurationSeconds: null }'), FILE);
+    const c = parseConfigText(yaml('lapi:', '  listen: "[::1]:8081"', '  keys:', '    - { name: fw-1, key: "0123456789abcdef" }', '    - { name: fw-2, keyFile: /etc/portwarden/fw-2.key, maxDurationSeconds: null, ranges: addresses }'), FILE);
     assert.deepEqual(c.lapi, {
       listen: '[::1]:8081',
       keys: [
-        { name: 'fw-1', key: '0123456789abcdef', maxDurationSeconds: 2_147_483 },
-        { name: 'fw-2', keyFile: '/etc/portwarden/fw-2.key', maxDurationSeconds: null },
+        { name: 'fw-1', key: '0123456789abcdef', maxDurationSeconds: 2_147_483, ranges: 'range' },
+        { name: 'fw-2', keyFile: '/etc/portwarden/fw-2.key', maxDurationSeconds: null, ranges: 'addresses' },
       ],
     });
   });

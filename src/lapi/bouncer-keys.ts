@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PortwardenError } from '../errors.js';
+import type { Serving } from './decision-stream.js';
 import type { BouncerKeySettings } from './settings.js';
 
 const MIN_KEY_CHARS = 16;
@@ -18,19 +19,19 @@ export class BouncerKeys {
   readonly #byDigest = new Map<string, string>();
   /** Every bouncer's name, in the config's order. */
   readonly names: readonly string[];
-  /** Bouncer name → the longest duration it is told (ms; null: no cap). */
-  readonly #maxMs = new Map<string, number | null>();
+  /** Bouncer name → the longest duration it is told (ms; null: no cap) and how networks are sent to it. */
+  readonly #serving = new Map<string, Omit<Serving, 'filter'>>();
 
   /** @throws PortwardenError PW_ERR_LAPI when a keyFile cannot be read or holds no key of 16 characters or more. */
   constructor(keys: readonly BouncerKeySettings[]) {
     keys.forEach((k, i) => this.#byDigest.set(digest(k.key ?? readKeyFile(k.keyFile ?? '', `lapi.keys[${i}].keyFile`)), k.name));
     this.names = keys.map((k) => k.name);
-    for (const k of keys) this.#maxMs.set(k.name, k.maxDurationSeconds === null ? null : k.maxDurationSeconds * 1000);
+    for (const k of keys) this.#serving.set(k.name, { maxMs: k.maxDurationSeconds === null ? null : k.maxDurationSeconds * 1000, ranges: k.ranges });
   }
 
-  /** The longest duration `bouncer` is told, in ms; null: no cap. */
-  maxMs(bouncer: string): number | null {
-    return this.#maxMs.get(bouncer) ?? null;
+  /** How `bouncer` is served: the longest duration it is told (ms; null: no cap), networks as ranges or addresses. */
+  serving(bouncer: string): Omit<Serving, 'filter'> {
+    return this.#serving.get(bouncer) ?? { maxMs: null, ranges: 'range' };
   }
 
   /** The bouncer a key belongs to; null for a missing or unknown key. */

@@ -123,7 +123,7 @@ test('the query filters scopes, origins and scenarios, as go-cs-bouncer sends th
   ban('192.0.2.7', 60, 'syn scan', 'detection');
   ban('192.0.2.0/28', 60, 'sweep of port 22', 'detection');
   ban('198.51.100.1', 60, 'by hand', 'operator');
-  const pull = (q: string) => stream.pull(q, true, streamFilter(new URLSearchParams(q))).new.map((d) => d.value).sort();
+  const pull = (q: string) => stream.pull(q, true, { filter: streamFilter(new URLSearchParams(q)) }).new.map((d) => d.value).sort();
   assert.deepEqual(pull(''), ['192.0.2.0/28', '192.0.2.7', '198.51.100.1']);
   assert.deepEqual(pull('scopes=ip'), ['192.0.2.7', '198.51.100.1']);
   assert.deepEqual(pull('scopes=Range'), ['192.0.2.0/28']);
@@ -136,9 +136,9 @@ test('a filtered bouncer is told nothing of bans outside its filter, also when t
   const { stream, ban, book } = rig();
   const ipOnly = streamFilter(new URLSearchParams('scopes=ip'));
   ban('192.0.2.0/24', 60);
-  assert.deepEqual(values(stream.pull('fw', true, ipOnly)), { new: [], deleted: [] });
+  assert.deepEqual(values(stream.pull('fw', true, { filter: ipOnly })), { new: [], deleted: [] });
   book.delete('192.0.2.0/24');
-  assert.deepEqual(values(stream.pull('fw', false, ipOnly)), { new: [], deleted: [] });
+  assert.deepEqual(values(stream.pull('fw', false, { filter: ipOnly })), { new: [], deleted: [] });
 });
 
 test('a bouncer with a cap is told at most that long, and told again before its hold runs out', () => {
@@ -146,21 +146,21 @@ test('a bouncer with a cap is told at most that long, and told again before its 
   const cap = 100_000; // 100 s; refreshed when 10 s (a tenth) or less is left
   ban('192.0.2.7', null);
   ban('192.0.2.8', 50);
-  const first = stream.pull('ipset', true, undefined, cap);
+  const first = stream.pull('ipset', true, { maxMs: cap });
   assert.deepEqual(first.new.map((d) => [d.value, d.duration]).sort(), [['192.0.2.7', '1m40s'], ['192.0.2.8', '50s']]);
   advance(80_000);
-  assert.deepEqual(values(stream.pull('ipset', false, undefined, cap)), { new: [], deleted: ['192.0.2.8'] }, '20 s left of the hold: nothing yet; the 50 s ban ended');
+  assert.deepEqual(values(stream.pull('ipset', false, { maxMs: cap })), { new: [], deleted: ['192.0.2.8'] }, '20 s left of the hold: nothing yet; the 50 s ban ended');
   advance(10_000);
-  const again = stream.pull('ipset', false, undefined, cap);
+  const again = stream.pull('ipset', false, { maxMs: cap });
   assert.deepEqual(values(again), { new: ['192.0.2.7'], deleted: ['192.0.2.7'] }, 'deleted and sent anew, so the bouncer restarts its timer');
   assert.equal(again.new[0].duration, '1m40s');
   assert.equal(again.new[0].id, again.deleted[0].id, 'the same decision');
-  assert.deepEqual(values(stream.pull('ipset', false, undefined, cap)), { new: [], deleted: [] }, 'once per hold');
+  assert.deepEqual(values(stream.pull('ipset', false, { maxMs: cap })), { new: [], deleted: [] }, 'once per hold');
   // A ban that ends before the hold does is not served again.
   book.set('192.0.2.9', { reason: 'r', origin: 'detection', createdAtMs: 0, expiresAtMs: 1_000_000 + 90_000 + 95_000 });
-  stream.pull('ipset', false, undefined, cap);
+  stream.pull('ipset', false, { maxMs: cap });
   advance(90_000);
-  const last = stream.pull('ipset', false, undefined, cap);
+  const last = stream.pull('ipset', false, { maxMs: cap });
   assert.ok(!last.new.some((d) => d.value === '192.0.2.9'), JSON.stringify(last));
   assert.equal(stream.pull('other', true).new.find((d) => d.value === '192.0.2.7')?.duration, '87600h0m0s', 'without a cap: the ten years');
 });
@@ -169,7 +169,34 @@ test('a pull with another filter than the last looks at the book again, even wit
   const { stream, ban } = rig();
   ban('192.0.2.7', 60);
   ban('192.0.2.0/28', 60);
-  assert.deepEqual(values(stream.pull('fw', true, streamFilter(new URLSearchParams('scopes=ip')))), { new: ['192.0.2.7'], deleted: [] });
+  assert.deepEqual(values(stream.pull('fw', true, { filter: streamFilter(new URLSearchParams('scopes=ip')) })), { new: ['192.0.2.7'], deleted: [] });
   assert.deepEqual(values(stream.pull('fw', false)), { new: ['192.0.2.0/28'], deleted: [] });
-  assert.deepEqual(values(stream.pull('fw', false, streamFilter(new URLSearchParams('scopes=range')))), { new: [], deleted: ['192.0.2.7'] });
+  assert.deepEqual(values(stream.pull('fw', false, { filter: streamFilter(new URLSearchParams('scopes=range')) })), { new: [], deleted: ['192.0.2.7'] });
+});
+
+test('ranges: addresses serves a small IPv4 network address by address, each its own id; wider and IPv6 ones stay a Range', () => {
+  const { stream, ban, book } = rig();
+  ban('192.0.2.4/30', 60);
+  ban('2001:db8::/64', 60);
+  ban('10.0.0.0/16', 60); // 65,536 addresses: over the limit
+  ban('198.51.100.7', 60);
+  const a = stream.pull('nft', true, { ranges: 'addresses' });
+  assert.deepEqual(a.new.map((d) => [d.value, d.scope]).sort(), [
+    ['10.0.0.0/16', 'Range'],
+    ['192.0.2.4', 'Ip'],
+    ['192.0.2.5', 'Ip'],
+    ['192.0.2.6', 'Ip'],
+    ['192.0.2.7', 'Ip'],
+    ['198.51.100.7', 'Ip'],
+    ['2001:db8::/64', 'Range'],
+  ]);
+  assert.equal(new Set(a.new.map((d) => d.id)).size, 7, 'no two decisions share an id');
+  const plain = stream.pull('ipset', true);
+  assert.deepEqual(plain.new.map((d) => d.value).sort(), ['10.0.0.0/16', '192.0.2.4/30', '198.51.100.7', '2001:db8::/64']);
+  const id = (list: typeof a.new, value: string) => list.find((d) => d.value === value)!.id;
+  assert.equal(id(plain.new, '192.0.2.4/30'), id(a.new, '192.0.2.4'), 'the network\'s own id is the first of its addresses\' ids');
+  assert.equal(new Set([...a.new, ...plain.new].map((d) => d.id)).size, 7, 'the same bans have the same ids for both bouncers, and none overlap');
+  book.delete('192.0.2.4/30');
+  assert.deepEqual(values(stream.pull('nft', false, { ranges: 'addresses' })), { new: [], deleted: ['192.0.2.4', '192.0.2.5', '192.0.2.6', '192.0.2.7'] });
+  assert.deepEqual(values(stream.pull('ipset', false)), { new: [], deleted: ['192.0.2.4/30'] });
 });

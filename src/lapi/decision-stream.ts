@@ -25,6 +25,7 @@
  */
 import type { ActiveBan } from '../enforce/ban-book.js';
 import type { Target } from '../model/ban.js';
+import { formatAddress, parseTarget } from '../net/target.js';
 import { servedMs, toDecision, toDeleted, type LapiDecision } from './decision.js';
 
 /**
@@ -44,6 +45,38 @@ export interface StreamFilter {
   origins: ReadonlySet<string> | null;
   scenariosContaining: readonly string[];
   scenariosNotContaining: readonly string[];
+}
+
+/**
+ * IPv4 networks of at most this many addresses are served address by address to a bouncer that asks
+ * for it (`ranges: addresses`): crowdsec-firewall-bouncer's nftables mode keeps only a Range's first
+ * address. Wider ones, and IPv6 networks, stay one Range decision.
+ */
+export const MAX_EXPANDED_ADDRESSES = 4096;
+
+/** What one bouncer is served: the query's filter, the longest duration it is told (ms; null: no cap), how networks are sent. */
+export interface Serving {
+  filter: StreamFilter;
+  maxMs: number | null;
+  ranges: 'range' | 'addresses';
+}
+
+/** How many addresses `target` is served as when a bouncer asks for addresses: an IPv4 network's size up to the limit, else 1. */
+function expandedCount(target: Target): number {
+  if (!target.includes('/') || target.includes(':')) return 1;
+  const p = parseTarget(target);
+  const size = p.ok ? 2 ** (32 - p.target.prefixLength) : 1;
+  return size > MAX_EXPANDED_ADDRESSES ? 1 : size;
+}
+
+/** The addresses of `target` when it is an IPv4 network to be served address by address; null to serve it as it is. */
+function expansion(target: Target, ranges: Serving['ranges']): string[] | null {
+  if (ranges !== 'addresses' || expandedCount(target) === 1) return null;
+  const p = parseTarget(target);
+  if (!p.ok) return null;
+  const out: string[] = [];
+  for (let a = p.target.start, end = p.target.start + (1n << BigInt(32 - p.target.prefixLength)); a < end; a++) out.push(formatAddress(4, a));
+  return out;
 }
 
 export const EVERY_DECISION: StreamFilter = { scopes: new Set(['ip', 'range']), origins: null, scenariosContaining: [], scenariosNotContaining: [] };
@@ -132,10 +165,11 @@ export class DecisionStream {
    * force is new and nothing is deleted. The cursor moves to what is answered. `maxMs`: the longest
    * duration this bouncer is told (null: no cap). The answer must not be changed by the caller.
    */
-  pull(bouncer: string, startup: boolean, filter: StreamFilter = EVERY_DECISION, maxMs: number | null = null): StreamAnswer {
+  pull(bouncer: string, startup: boolean, serving: Partial<Serving> = {}): StreamAnswer {
+    const { filter = EVERY_DECISION, maxMs = null, ranges = 'range' } = serving;
     const now = this.#clock();
     const changes = this.#source.changes();
-    const asked = `${[...filter.scopes].join(',')}|${filter.origins === null ? '*' : [...filter.origins].join(',')}|${filter.scenariosContaining.join(',')}|${filter.scenariosNotContaining.join(',')}|${maxMs}`;
+    const asked = `${[...filter.scopes].join(',')}|${filter.origins === null ? '*' : [...filter.origins].join(',')}|${filter.scenariosContaining.join(',')}|${filter.scenariosNotContaining.join(',')}|${maxMs}|${ranges}`;
     let cursor = startup ? undefined : this.#cursors.get(bouncer);
     if (cursor !== undefined && cursor.changes === changes && now < cursor.dueMs && cursor.asked === asked) return NOTHING;
     if (cursor === undefined) {
@@ -147,21 +181,27 @@ export class DecisionStream {
     const answer: StreamAnswer = { new: [], deleted: [] };
     const pull = ++this.#pulls;
     let dueMs = Number.POSITIVE_INFINITY;
-    for (const [target, ban] of this.#source.bans()) {
-      if ((ban.expiresAtMs !== null && ban.expiresAtMs <= now) || !matches(filter, target, ban)) continue;
-      let h = held.get(target);
+    // One decision per (value, ban): a network served address by address is one per address, ids base + i.
+    const serve = (value: Target, target: Target, ban: ActiveBan, index: number): void => {
+      let h = held.get(value);
       if (h !== undefined && h.ban === ban && !runsOut(h, ban, now, refreshWithinMs)) {
         h.pull = pull;
         dueMs = Math.min(dueMs, dueAt(h, refreshWithinMs));
-        continue;
+        return;
       }
-      if (h !== undefined) answer.deleted.push(toDeleted(h.id, target, h.ban, now));
-      const id = this.#idOf(ban);
+      if (h !== undefined) answer.deleted.push(toDeleted(h.id, value, h.ban, now));
+      const decisionId = this.#idOf(target, ban) + index;
       const servedUntilMs = now + servedMs(ban, now, maxMs);
-      if (h === undefined) held.set(target, (h = { id, ban, servedUntilMs, pull }));
-      else Object.assign(h, { id, ban, servedUntilMs, pull });
+      if (h === undefined) held.set(value, (h = { id: decisionId, ban, servedUntilMs, pull }));
+      else Object.assign(h, { id: decisionId, ban, servedUntilMs, pull });
       dueMs = Math.min(dueMs, dueAt(h, refreshWithinMs));
-      answer.new.push(toDecision(id, target, ban, now, maxMs));
+      answer.new.push(toDecision(decisionId, value, ban, now, maxMs));
+    };
+    for (const [target, ban] of this.#source.bans()) {
+      if ((ban.expiresAtMs !== null && ban.expiresAtMs <= now) || !matches(filter, target, ban)) continue;
+      const addresses = expansion(target, ranges);
+      if (addresses === null) serve(target, target, ban, 0);
+      else for (let i = 0; i < addresses.length; i++) serve(addresses[i], target, ban, i);
     }
     for (const [target, h] of held) {
       if (h.pull === pull) continue;
@@ -178,7 +218,7 @@ export class DecisionStream {
     const [target, ban] = found;
     const now = this.#clock();
     if (ban.expiresAtMs !== null && ban.expiresAtMs <= now) return null;
-    return toDecision(this.#idOf(ban), target, ban, now);
+    return toDecision(this.#idOf(target, ban), target, ban, now);
   }
 
   /** Decisions a bouncer holds now (as far as its last pull told it). */
@@ -186,9 +226,16 @@ export class DecisionStream {
     return this.#cursors.get(bouncer)?.held.size ?? 0;
   }
 
-  #idOf(ban: ActiveBan): number {
+  /**
+   * The decision id of `ban` (of `target`), the first of a block: a network some bouncer may be served
+   * address by address reserves one id per address, whoever asks first, so ids never overlap.
+   */
+  #idOf(target: Target, ban: ActiveBan): number {
     let id = this.#ids.get(ban);
-    if (id === undefined) this.#ids.set(ban, (id = this.#nextId++));
+    if (id === undefined) {
+      this.#ids.set(ban, (id = this.#nextId));
+      this.#nextId += expandedCount(target);
+    }
     return id;
   }
 }

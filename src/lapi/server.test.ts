@@ -28,7 +28,7 @@ async function rig(fn: (r: { book: BanBook; server: LapiServer; get: (path: stri
   await backend.setup();
   const book = new BanBook({ backend, recorder: keeper, log });
   writeFileSync(join(dir, 'b.key'), `${KEY_B}\n`, { mode: 0o600 });
-  const server = await LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'fw-a', key: KEY_A, maxDurationSeconds: null }, { name: 'fw-b', keyFile: join(dir, 'b.key'), maxDurationSeconds: 2_147_483 }] }, book, log });
+  const server = await LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'fw-a', key: KEY_A, maxDurationSeconds: null, ranges: 'range' }, { name: 'fw-b', keyFile: join(dir, 'b.key'), maxDurationSeconds: 2_147_483, ranges: 'addresses' }] }, book, log });
   const get = async (path: string, key?: string, method = 'GET') => {
     const res = await fetch(`http://${server.listening}${path}`, { method, headers: { ...(key === undefined ? {} : { 'x-api-key': key }), 'user-agent': 'crowdsec-firewall-bouncer/v0.0.25-test' } });
     return { status: res.status, text: await res.text() };
@@ -148,7 +148,7 @@ test('a missing key file, or one without a key, is PW_ERR_LAPI naming the field 
   try {
     writeFileSync(join(dir, 'short.key'), 'short\n');
     for (const [file, says] of [[join(dir, 'missing.key'), /ENOENT/], [join(dir, 'short.key'), /at least 16 characters/]] as const) {
-      await assert.rejects(LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'x', keyFile: file, maxDurationSeconds: null }] }, book, log }), (err: unknown) => {
+      await assert.rejects(LapiServer.listen({ settings: { listen: '127.0.0.1:0', keys: [{ name: 'x', keyFile: file, maxDurationSeconds: null, ranges: 'range' }] }, book, log }), (err: unknown) => {
         assert.ok(err instanceof PortwardenError);
         assert.equal(err.code, 'PW_ERR_LAPI');
         assert.match(err.message, /lapi\.keys\[0\]\.keyFile/);
@@ -164,5 +164,5 @@ test('a missing key file, or one without a key, is PW_ERR_LAPI naming the field 
 
 test('an address already in use is PW_ERR_LAPI naming lapi.listen', () =>
   rig(async ({ server, book }) => {
-    await assert.rejects(LapiServer.listen({ settings: { listen: server.listening, keys: [{ name: 'x', key: KEY_A, maxDurationSeconds: null }] }, book, log: pino({ level: 'silent' }) }), (err: unknown) => err instanceof PortwardenError && err.code === 'PW_ERR_LAPI' && err.message.startsWith(`lapi.listen ${server.listening}`));
+    await assert.rejects(LapiServer.listen({ settings: { listen: server.listening, keys: [{ name: 'x', key: KEY_A, maxDurationSeconds: null, ranges: 'range' }] }, book, log: pino({ level: 'silent' }) }), (err: unknown) => err instanceof PortwardenError && err.code === 'PW_ERR_LAPI' && err.message.startsWith(`lapi.listen ${server.listening}`));
   }));

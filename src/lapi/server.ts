@@ -147,7 +147,7 @@ export class LapiServer {
 
   #pull(bouncer: string, seen: BouncerSeen, query: URLSearchParams, res: ServerResponse): void {
     const startup = query.get('startup') === 'true';
-    const answer: StreamAnswer = this.#stream.pull(bouncer, startup, streamFilter(query), this.#keys.maxMs(bouncer));
+    const answer: StreamAnswer = this.#stream.pull(bouncer, startup, { filter: streamFilter(query), ...this.#keys.serving(bouncer) });
     const first = seen.lastPullMs === null;
     seen.lastPullMs = this.#clock();
     seen.pulls++;

@@ -7,13 +7,14 @@
  *       - { name: fw-bouncer, key: "at least 16 characters" }
  *       - { name: web-bouncer, keyFile: /etc/portwarden/web-bouncer.key }   # first line of the file, read at start
  *       - { name: nft-bouncer, key: "…", maxDurationSeconds: null }   # no cap on what it is told (default: 2147483)
+ *       - { name: nft-bouncer-2, key: "…", ranges: addresses }        # small IPv4 networks as one Ip decision per address
  *
  * Each bouncer has its own key (its `api_key`) and name (metrics, status and the per-key cursor go by
  * name). The same for every profile.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { alsoWhenInvalid, describe, intRange, isRecord, listOf, section, text, type CrossFieldParams, type SettingsSection } from '../model/settings-kit.js';
+import { alsoWhenInvalid, describe, intRange, isRecord, listOf, oneOf, section, text, type CrossFieldParams, type SettingsSection } from '../model/settings-kit.js';
 
 /** The kernel's ipset refuses timeouts above this (IPSET_MAX_TIMEOUT: 2^31 - 1 ms, in seconds). */
 export const IPSET_MAX_TIMEOUT_SECONDS = 2_147_483;
@@ -52,6 +53,12 @@ const bouncerKey = section({
    * null: no cap (a ban without expiry is then served as 87600h).
    */
   maxDurationSeconds: z.union([z.literal(null), intRange(60, 315_360_000, 'seconds')], { error: (issue) => `must be a whole number of seconds from 60 to 315360000, or null for no cap, got ${describe(issue.input)}` }).default(IPSET_MAX_TIMEOUT_SECONDS),
+  /**
+   * How a network ban is sent: `range`, one Range decision (as the LAPI); `addresses`, an IPv4 network of up
+   * to 4096 addresses as one Ip decision per address, for crowdsec-firewall-bouncer in nftables mode,
+   * which keeps only a Range's first address.
+   */
+  ranges: oneOf(['range', 'addresses']).default('range'),
 }).superRefine((k, ctx) => {
   const { key, keyFile } = k as { key?: unknown; keyFile?: unknown };
   if ((key === undefined) === (keyFile === undefined)) {

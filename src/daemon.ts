@@ -149,6 +149,7 @@ export class Daemon {
     const pipeline = new Pipeline(c.detection, flow.onIncident);
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    if (capture.arpUnwatched !== null) log.warn({ 'event.action': 'capture-arp-unwatched', error: capture.arpUnwatched }, 'ARP is not watched (no arp table): ARP sweeps on the link go unseen');
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
@@ -184,6 +185,7 @@ export class Daemon {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#capture?.close();
+    await this.#capture?.removeKernelRules().catch((err: unknown) => this.#log.warn({ 'event.action': 'capture-arp-remove-failed', error: err instanceof Error ? err.message : String(err) }, 'the arp table could not be removed'));
     this.#inline?.stop();
     await this.#responder?.stop();
     this.#counterLog?.stop();

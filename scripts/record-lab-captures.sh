@@ -46,6 +46,9 @@
 #                            of varied names, 5 curl to T:443 (handshake completes) -> no incident
 #   nmap_sn_arp              nmap -sn -n 10.66.0.0/24 (host discovery on the link: ARP who-has) -> sweep arp A
 #   nmap_sn_nd               nmap -6 -sn -n fd00:66::/120 (neighbour solicitations) -> sweep nd fd00:66::10
+#   nmap_sn_ip               nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 of 64 absent hosts, recorded on the
+#                            switch (a mirror port: the target's own interface sees none of it) -> one sweep per
+#                            ping method (icmp echo, syn 22, syn 443, ack 80, udp 53) from A, no per-host scan
 #   link_benign              arping of one host, a gratuitous ARP, an RFC 5227 address probe (sender 0.0.0.0,
 #                            as DHCP clients send), ping, and the target refreshing its ARP cache of 40
 #                            neighbours it already knows (unicast, as every Linux host and router does) -> none
@@ -56,7 +59,7 @@ OUT=${PWREC_OUT:-$ROOT/test/fixtures/lab}
 SNAPLEN=${PWREC_SNAPLEN:-160}
 PY=/usr/bin/python3
 ALL_SCENARIOS=(nmap_sS nmap_sT nmap_sF nmap_sN nmap_sX nmap_sA nmap_sW nmap_sM nmap_sU nmap_sS_ipv6
-  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab nmap_sn_arp nmap_sn_nd link_benign)
+  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab nmap_sn_arp nmap_sn_nd link_benign nmap_sn_ip)
 read -r -a SCENARIOS <<<"${PWREC_SCENARIOS:-${ALL_SCENARIOS[*]}}"
 
 GW=10.66.0.1 TGT=10.66.0.2 ATK=10.66.0.10 CLI=10.66.0.20 SUBNET=10.66.0.0/24
@@ -215,8 +218,10 @@ EOF
 
 # ---------------------------------------------------------------- capture
 start_capture() {
-  local name=$1 i
-  ip netns exec "$NS_TGT" tcpdump -i eth0 -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
+  local name=$1 i ns=$NS_TGT dev=eth0
+  # A mirror port for what the target's interface cannot see (traffic to other hosts).
+  if [[ $name == nmap_sn_ip ]]; then ns=$NS_SW dev=$TAG-b; fi
+  ip netns exec "$ns" tcpdump -i "$dev" -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
     2>"$WORK/$name.tcpdump.log" &
   TCPDUMP_PID=$!
   for i in $(seq 100); do
@@ -352,7 +357,7 @@ while True:
 }
 
 run_scenario() {
-  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what
+  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what i
   echo "== $name"
   start_capture "$name"
   case $name in
@@ -445,6 +450,23 @@ the target answers through its gateway, which drops)"
       need "$f" 250 "src host $ATK6 and icmp6 and ip6[40] == 135" "neighbour solicitations from the attacker"
       tools="nmap $(version nmap)"
       inc=$(jq -cn --arg s "$ATK6" '[{kind:"sweep",class:"nd",source:$s}]')
+      ;;
+    nmap_sn_ip)
+      what="nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 10.66.0.100-163 from the attacker (host discovery by IP \
+pings; the attacker has permanent neighbour entries with unused MACs for those 64 absent hosts, so the pings go on \
+the wire), recorded on the switch's bridge (a mirror port)"
+      for i in $(seq 100 163); do
+        ip -n "$NS_ATK" neigh replace "10.66.0.$i" lladdr "02:66:00:00:01:$(printf %02x "$i")" dev eth0 nud permanent
+      done
+      bounded 120 ip netns exec "$NS_ATK" nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 10.66.0.100-163 \
+        -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 60 "src host $ATK and icmp[0] == 8" "echo requests from the attacker"
+      need "$f" 60 "src host $ATK and tcp dst port 443 and tcp[13] & 0x3f == 0x02" "SYNs to 443 from the attacker"
+      need "$f" 60 "src host $ATK and tcp dst port 80 and tcp[13] & 0x3f == 0x10" "ACKs to 80 from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK" '[{kind:"sweep",class:"icmp",source:$s},{kind:"sweep",class:"syn",source:$s},
+        {kind:"sweep",class:"syn",source:$s},{kind:"sweep",class:"ack",source:$s},{kind:"sweep",class:"udp",source:$s}]')
       ;;
     link_benign)
       what="arping -c 5 of the target from the client, arping -U -c 3 (gratuitous ARP) and arping -0 -c 3 of a free \

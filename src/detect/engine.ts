@@ -999,6 +999,32 @@ export class DetectionEngine {
       if (i instanceof DecoyIncident) absorb(i, i.group.members, i.group.target);
       else if (i instanceof DistributedIncident) absorb(i, i.members, i.state.target);
     }
+    this.#absorbDiscoveryScans();
+  }
+
+  /**
+   * Host discovery with several ping methods (nmap -sn: echo, SYN 443, ACK 80, timestamp; more with -PS,
+   * -PA, -PU) touches every host on a handful of "ports", each of which is a sweep. Each host then also
+   * looks like a small vertical scan of exactly those ports: such a scan is reported by the sweeps, not
+   * once per host. A scan with any port the source did not sweep stays its own incident.
+   */
+  #absorbDiscoveryScans(): void {
+    const swept = new Map<AddressKey, { by: SweepIncident; ports: Set<number> }>();
+    for (const i of this.#incidents) {
+      if (!(i instanceof SweepIncident) || i.absorbedBy !== null || i.withdrawn) continue;
+      const entry = swept.get(i.source);
+      if (entry === undefined) swept.set(i.source, { by: i, ports: new Set([i.portKey]) });
+      else entry.ports.add(i.portKey);
+    }
+    if (swept.size === 0) return;
+    for (const i of this.#incidents) {
+      if (!(i instanceof ScanIncident) || i.absorbedBy !== null || i.withdrawn) continue;
+      const entry = swept.get(i.source);
+      const ports = i.ports;
+      // The sample holds every port while there are few (a discovery touches a handful).
+      if (entry === undefined || ports.sample.length !== ports.distinct) continue;
+      if (ports.sample.every((p) => entry.ports.has(p))) i.absorbedBy = entry.by;
+    }
   }
 }
 

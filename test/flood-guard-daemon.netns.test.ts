@@ -58,8 +58,12 @@ after(() => {
 });
 
 /** `count` connections from BENIGN, each answered "ok" within 2 s; how many were. */
+let nextPort = 20000;
 async function connects(count: number): Promise<number> {
-  const script = `const net=require('net');let ok=0;const one=()=>new Promise(r=>{const c=net.connect({host:'${PROTECTED4}',port:${PORT},localAddress:'${BENIGN}'},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},2000);c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${count};i++)if(await one())ok++;console.log(ok)})();`;
+  // A source port of its own per connection: a reused one meets a TIME_WAIT conntrack entry synproxy does not get past.
+  const first = nextPort;
+  nextPort += count;
+  const script = `const net=require('net');let ok=0;const one=(i)=>new Promise(r=>{const c=net.connect({host:'${PROTECTED4}',port:${PORT},localAddress:'${BENIGN}',localPort:${first}+i},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},2000);c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${count};i++)if(await one(i))ok++;console.log(ok)})();`;
   return Number((await runIn(pair.attacker, process.execPath, ['-e', script])).stdout.trim());
 }
 

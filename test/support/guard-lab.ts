@@ -43,6 +43,8 @@ export class GuardLab {
   readonly logs: LogLine[] = [];
   guard: FloodGuard | null = null;
   #server: ChildProcess | null = null;
+  /** The next source port connects() uses (never one used before in this lab). */
+  #nextPort = 20000;
 
   constructor(tag: string, net: number) {
     this.sources = [`10.${net}.0.2`, `10.${net}.0.3`, `10.${net}.0.4`];
@@ -93,10 +95,13 @@ export class GuardLab {
   /**
    * Opens `count` TCP connections from `from` to the lab server one after another (each must be
    * answered with "ok" within `timeoutMs`), from a Node client in the attacker namespace; the number
-   * that succeeded.
+   * that succeeded. Each from a source port of its own: a reused port meets the server's TIME_WAIT
+   * conntrack entry, which synproxy does not get past (README, Flood protection).
    */
   async connects(from: string, count: number, timeoutMs = 2000, port = HTTP_PORT): Promise<number> {
-    const script = `const net=require('net');let ok=0;const one=()=>new Promise(r=>{const c=net.connect({host:'${this.victim}',port:${port},localAddress:'${from}'},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},${timeoutMs});c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${count};i++)if(await one())ok++;console.log(ok)})();`;
+    const first = this.#nextPort;
+    this.#nextPort += count;
+    const script = `const net=require('net');let ok=0;const one=(i)=>new Promise(r=>{const c=net.connect({host:'${this.victim}',port:${port},localAddress:'${from}',localPort:${first}+i},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},${timeoutMs});c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${count};i++)if(await one(i))ok++;console.log(ok)})();`;
     const r = await runIn(this.pair.attacker, process.execPath, ['-e', script]);
     return Number(r.stdout.trim());
   }

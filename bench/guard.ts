@@ -7,7 +7,8 @@
  *   - without the guard, SYN cookies off: the backlog fills with the flood's half-open connections;
  *   - without the guard, SYN cookies on (Linux's default): the kernel's own defence;
  *   - with the guard: synproxy engaged on the port (what the daemon does on a SYN flood incident).
- * Printed per phase: the benign client's success rate, median and p95 connect-and-answer time, the SYNs
+ * Printed per phase: the benign client's success rate, its completed connections per second (one
+ * after another, so slow ones cost), median and p95 connect-and-answer time, the SYNs
  * the victim received, the wall time, and the machine's CPU-seconds (user+sys+softirq, /proc/stat:
  * the kernel's packet work is softirq time no process is charged for).
  *
@@ -144,13 +145,14 @@ export async function guardSuite(): Promise<void> {
   try {
     const s = structuredClone(FLOOD_GUARD_PROFILES.normal) as FloodGuardSettings;
     lab.run(lab.p, 'nft', ['-f', '-'], buildNftRuleset({ contributions: [floodGuardContribution(s)] }));
-    const rows = [['phase', 'benign ok / attempts', 'success', 'median ms', 'p95 ms', 'SYNs received', 'wall s', 'SYNs/s', 'machine CPU-s', 'SYNs per CPU-s']];
+    const rows = [['phase', 'benign ok / attempts', 'success', 'benign conn/s', 'median ms', 'p95 ms', 'SYNs received', 'wall s', 'SYNs/s', 'machine CPU-s', 'SYNs per CPU-s']];
     for (const ph of PHASES) {
       const r = await phase(lab, ph);
       rows.push([
         ph.name,
         `${r.ok} / ${r.attempts}`,
         `${((100 * r.ok) / Math.max(1, r.attempts)).toFixed(1)} %`,
+        (r.ok / r.wallSeconds).toFixed(1),
         Number.isNaN(r.medianMs) ? '-' : r.medianMs.toFixed(1),
         Number.isNaN(r.p95Ms) ? '-' : r.p95Ms.toFixed(1),
         r.synsReceived.toLocaleString('en-US'),

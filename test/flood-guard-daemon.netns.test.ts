@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsPair, PROTECTED4, runIn } from './support/testkit-netns.js';
+import { connectsFrom, serveOk } from './support/guard-lab.js';
 import { logged, startDaemon, statusCounters, waitUntil } from './support/daemon-process.js';
 
 const PORT = 8080;
@@ -44,10 +45,7 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  const server = pair.spawn(pair.protectedNs, process.execPath, ['-e', `require('net').createServer(c=>{c.on('error',()=>{});c.once('data',()=>c.end('ok\\n'))}).listen(${PORT},'${PROTECTED4}',()=>console.log('listening'))`]);
-  let out = '';
-  server.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-  await waitUntil('the lab server', () => out.includes('listening'), 10_000, logLines);
+  await serveOk(pair, pair.protectedNs, PROTECTED4, PORT, 128, logLines);
   daemon = await startDaemon(pair, ['--config', configPath], logLines);
 });
 
@@ -57,14 +55,11 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** `count` connections from BENIGN, each answered "ok" within 2 s; how many were. */
 let nextPort = 20000;
-async function connects(count: number): Promise<number> {
-  // A source port of its own per connection: a reused one meets a TIME_WAIT conntrack entry synproxy does not get past.
-  const first = nextPort;
+/** `count` connections from BENIGN, each answered "ok" within 2 s and from a source port of its own; how many were. */
+function connects(count: number): Promise<number> {
   nextPort += count;
-  const script = `const net=require('net');let ok=0;const one=(i)=>new Promise(r=>{const c=net.connect({host:'${PROTECTED4}',port:${PORT},localAddress:'${BENIGN}',localPort:${first}+i},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},2000);c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${count};i++)if(await one(i))ok++;console.log(ok)})();`;
-  return Number((await runIn(pair.attacker, process.execPath, ['-e', script])).stdout.trim());
+  return connectsFrom(pair.attacker, { host: PROTECTED4, port: PORT, from: BENIGN, firstPort: nextPort - count, count, timeoutMs: 2000 });
 }
 
 test('a detected spoofed SYN flood engages synproxy on its port; a benign client keeps connecting; released after the flood', async () => {

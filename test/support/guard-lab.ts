@@ -17,6 +17,27 @@ import { waitUntil } from './daemon-process.js';
 
 export const HTTP_PORT = 8080;
 
+/** Starts a TCP service in `ns` that answers a line with `ok` and closes (the client speaks first). */
+export async function serveOk(pair: NetnsPair, ns: string, host: string, port: number, backlog: number, log: LogLine[]): Promise<ChildProcess> {
+  const script = `require('net').createServer(c=>{c.on('error',()=>{});c.once('data',()=>c.end('ok\\n'))}).listen({host:'${host}',port:${port},backlog:${backlog}},()=>console.log('listening'));`;
+  const child = pair.spawn(ns, process.execPath, ['-e', script]);
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  await waitUntil('the lab service to listen', () => out.includes('listening'), 10_000, log);
+  return child;
+}
+
+/**
+ * Opens `count` TCP connections to host:port from `from` in `ns`, one after another, each from source
+ * port firstPort + i (a reused port meets the server's TIME_WAIT conntrack entry, which synproxy does
+ * not get past: README, Flood protection), each counted when `ok` arrives within `timeoutMs`; the
+ * number that succeeded.
+ */
+export async function connectsFrom(ns: string, o: { host: string; port: number; from: string; firstPort: number; count: number; timeoutMs: number }): Promise<number> {
+  const script = `const net=require('net');let ok=0;const one=(i)=>new Promise(r=>{const c=net.connect({host:'${o.host}',port:${o.port},localAddress:'${o.from}',localPort:${o.firstPort}+i},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},${o.timeoutMs});c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${o.count};i++)if(await one(i))ok++;console.log(ok)})();`;
+  return Number((await runIn(ns, process.execPath, ['-e', script])).stdout.trim());
+}
+
 /** Settings with every part on, quick to release (tests wait for it). */
 export function labSettings(over: Partial<FloodGuardSettings> = {}): FloodGuardSettings {
   const base = structuredClone(FLOOD_GUARD_PROFILES.normal) as FloodGuardSettings;
@@ -83,27 +104,16 @@ export class GuardLab {
     return Number(this.pair.must(this.ns, 'cat', ['/proc/sys/net/netfilter/nf_conntrack_count']).trim());
   }
 
-  /** A small TCP server that answers a line with `ok` and closes (client speaks first), with a short backlog (as a busy service's fills up). */
+  /** The lab's TCP service (okServerScript) on the victim, with a short backlog (as a busy service's fills up). */
   async serve(backlog = 64): Promise<void> {
-    const script = `const s=require('net').createServer(c=>{c.on('error',()=>{});c.once('data',()=>c.end('ok\\n'))});s.listen({host:'${this.victim}',port:${HTTP_PORT},backlog:${backlog}},()=>console.log('listening'));`;
-    const child = (this.#server = this.pair.spawn(this.ns, process.execPath, ['-e', script]));
-    let out = '';
-    child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-    await waitUntil('the lab server to listen', () => out.includes('listening'), 10_000, this.logs);
+    this.#server = await serveOk(this.pair, this.ns, this.victim, HTTP_PORT, backlog, this.logs);
   }
 
-  /**
-   * Opens `count` TCP connections from `from` to the lab server one after another (each must be
-   * answered with "ok" within `timeoutMs`), from a Node client in the attacker namespace; the number
-   * that succeeded. Each from a source port of its own: a reused port meets the server's TIME_WAIT
-   * conntrack entry, which synproxy does not get past (README, Flood protection).
-   */
+  /** connectsFrom() from the attacker namespace to the lab service, each connection from a new source port. */
   async connects(from: string, count: number, timeoutMs = 2000, port = HTTP_PORT): Promise<number> {
     const first = this.#nextPort;
     this.#nextPort += count;
-    const script = `const net=require('net');let ok=0;const one=(i)=>new Promise(r=>{const c=net.connect({host:'${this.victim}',port:${port},localAddress:'${from}',localPort:${first}+i},()=>c.write('hi\\n'));let d='';const t=setTimeout(()=>{c.destroy();r(false)},${timeoutMs});c.on('data',b=>d+=b);c.on('error',()=>{clearTimeout(t);r(false)});c.on('close',()=>{clearTimeout(t);r(d==='ok\\n')})});(async()=>{for(let i=0;i<${count};i++)if(await one(i))ok++;console.log(ok)})();`;
-    const r = await runIn(this.pair.attacker, process.execPath, ['-e', script]);
-    return Number(r.stdout.trim());
+    return connectsFrom(this.pair.attacker, { host: this.victim, port, from, firstPort: first, count, timeoutMs });
   }
 
   /** hping3 from the attacker namespace, bounded in count and by a 10 s timeout. */

@@ -146,7 +146,10 @@ export class Daemon {
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
-      afterTableRestored: async () => responder?.restore(),
+      afterTableRestored: async () => {
+        await responder?.restore();
+        await floodGuard?.restore();
+      },
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.

@@ -140,3 +140,14 @@ test('a disabled guard contributes nothing and refuses to engage', async () => {
   assert.equal(out.ok, false);
   assert.equal(r.calls.length, 0);
 });
+
+test('after the table was set up again, restore puts the engaged guards back into the kernel', async () => {
+  const r = rig(settings());
+  await r.guard.engage('synproxy', 443, 10, 'test');
+  await r.guard.engage('unsolicited', null, 10, 'test');
+  r.calls.length = 0;
+  await r.guard.restore();
+  assert.equal(r.calls.length, 2);
+  assert.match(r.calls[0], /add element inet portwarden guard_syn_ports \{ 443 timeout \d+s \}/);
+  assert.match(r.calls[1], /^flush chain inet portwarden guard_unsolicited\nadd rule inet portwarden guard_unsolicited /);
+});

@@ -258,6 +258,19 @@ export class FloodGuard implements FloodGuardControl {
     }
   }
 
+  /** The table was set up again (reconciler): puts what is engaged back into the kernel. */
+  restore(): Promise<void> {
+    return this.#serial(async () => {
+      const now = this.#clock();
+      for (const e of this.#engaged.values()) {
+        if (e.kind === 'synproxy') await this.#refreshPort(e, now);
+        else await this.#apply(unsolicitedText(this.#table, this.#s, true));
+      }
+      this.#kernel = {};
+      await this.#readCounters();
+    });
+  }
+
   /** Refreshes the kernel counters now (status asks before it reads the registry). */
   async counters(): Promise<void> {
     await this.#readCounters();

@@ -2,12 +2,12 @@
  * The flood guard in a real nftables, in namespaces, with real hping3 and a Node TCP client:
  * per-source limits drop one source's flood while another source and an allowlisted one pass;
  * synproxy engages on a SYN flood incident, keeps spoofed SYNs out of conntrack while a benign client
- * gets through, and is released once the flood ends; unsolicited answers (UDP from 53/123, SYN-ACKs)
+ * gets through, and is released once the flood ends (IPv6 too); unsolicited answers (UDP from 53/123, SYN-ACKs)
  * are dropped while the guard is on and not without, and the host's own DNS query still gets its answer.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GuardLab, HTTP_PORT, labSettings } from '../../test/support/guard-lab.js';
+import { connectsFrom, GuardLab, HTTP_PORT, labSettings, serveOk } from '../../test/support/guard-lab.js';
 import { runIn } from '../../test/support/testkit-netns.js';
 import { waitUntil } from '../../test/support/daemon-process.js';
 import type { IncidentRecord } from '../model/incident.js';
@@ -149,4 +149,21 @@ test('unsolicited answers: UDP from 53/123 and SYN-ACKs are dropped with the gua
   await waitUntil('the unsolicited drops to be released', () => l.actions().includes('flood-guard-released'), 20_000, l.logs);
   await reflect();
   assert.ok(passed().udp >= off.udp + 400, 'after release answers get through again');
+});
+
+test('IPv6: synproxy completes a benign client\'s handshakes to a guarded port, and releases', async () => {
+  const l = lab(77);
+  const victim6 = l.pair.plan.protected6;
+  const client6 = l.pair.plan.attacker6[0];
+  l.load(labSettings());
+  await serveOk(l.pair, l.ns, victim6, HTTP_PORT, 64, l.logs);
+  assert.deepEqual(await l.guard!.engage('synproxy', HTTP_PORT, 60, 'test'), { ok: true, action: 'engaged' });
+  const c0 = l.counters();
+  assert.equal(await connectsFrom(l.pair.attacker, { host: victim6, port: HTTP_PORT, from: client6, firstPort: 30000, count: 5, timeoutMs: 2000 }), 5);
+  const c1 = l.counters();
+  assert.equal(c1.guard_syn_seen - c0.guard_syn_seen, 5, 'the IPv6 SYNs went untracked to synproxy');
+  assert.equal(c1.guard_syn_completed - c0.guard_syn_completed, 5);
+  assert.deepEqual(await l.guard!.release('synproxy', HTTP_PORT, 'test'), { ok: true, action: 'released' });
+  assert.equal(await connectsFrom(l.pair.attacker, { host: victim6, port: HTTP_PORT, from: client6, firstPort: 30010, count: 2, timeoutMs: 2000 }), 2);
+  assert.equal(l.counters().guard_syn_seen, c1.guard_syn_seen, 'released: no SYN goes through synproxy');
 });

@@ -3,7 +3,7 @@
  *
  * - a base chain `guard_raw` at prerouting, priority raw (-300, before conntrack): SYNs to the ports in
  *   `guard_syn_ports` are marked `notrack`, so conntrack keeps no state for a spoofed SYN, and counted
- *   (`guard_syn_seen`). Loopback, allowlisted and protected sources return first: tracked as always.
+ *   (`guard_syn_seen`). Loopback, allowlisted and protected sources are left alone: tracked as always.
  * - a chain `guard`, jumped to from the input chain's `drop` phase: after the allow sets accepted the
  *   allowlisted and protected sources and after the bans, so neither is ever limited here. In order:
  *   the unsolicited-answer drops (chain `guard_unsolicited`, empty until engaged), synproxy for the
@@ -70,10 +70,14 @@ export function guardDeclarations(s: FloodGuardSettings): Declaration[] {
   return out;
 }
 
-/** The `guard_raw` chain: allowlisted and protected sources stay tracked; SYNs to guarded ports are not. */
+/**
+ * The `guard_raw` chain: SYNs to guarded ports go untracked, except from loopback (the host talking to
+ * itself, synproxy's own SYN to the listener included) and allowlisted or protected sources, which stay
+ * tracked as always. It sees every packet before conntrack, so the port lookup comes first: a packet
+ * to no guarded port costs one set lookup.
+ */
 export function rawRules(): string[] {
-  // Loopback (the host talking to itself, synproxy's own SYN to the listener included) is never guarded.
-  return ['iif "lo" return', ...FAMILIES.map((f) => `${f.saddr} @${f.allow} return`), `tcp dport @${SYN_PORTS} ${SYN_ONLY} counter name "guard_syn_seen" notrack`];
+  return FAMILIES.map((f) => `tcp dport @${SYN_PORTS} ${SYN_ONLY} iif != "lo" ${f.saddr} != @${f.allow} counter name "guard_syn_seen" notrack`);
 }
 
 /** The `guard` chain's rules (see the module comment for the order and why). */

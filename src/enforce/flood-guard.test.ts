@@ -20,13 +20,16 @@ function settings(over: Partial<FloodGuardSettings> = {}): FloodGuardSettings {
 
 test('the table carries guard_raw at prerouting priority raw and the jump after the allow sets and bans', () => {
   const text = buildNftRuleset({ contributions: [floodGuardContribution(settings())] });
-  assert.match(text, /chain guard_raw \{\n\t\ttype filter hook prerouting priority -300; policy accept;\n\t\tiif "lo" return\n\t\tip saddr @allow4 return/);
+  assert.match(text, /chain guard_raw \{\n\t\ttype filter hook prerouting priority -300; policy accept;\n\t\ttcp dport @guard_syn_ports /);
   const input = text.slice(text.indexOf('chain input'));
   assert.ok(input.indexOf('jump guard') > input.indexOf('ip6 saddr @ban6 drop'), input);
   assert.match(text, /set guard_syn_ports \{\n\t\ttype inet_service\n\t\tflags timeout/);
   // Limits that are off leave no meter, limit or rule behind.
   assert.doesNotMatch(text, /guard_conn4|guard_udp4|guard_udp_cap|guard_icmp_cap/);
-  assert.equal(rawRules().at(-1), 'tcp dport @guard_syn_ports tcp flags & (fin | syn | rst | ack) == syn counter name "guard_syn_seen" notrack');
+  assert.deepEqual(rawRules(), [
+    'tcp dport @guard_syn_ports tcp flags & (fin | syn | rst | ack) == syn iif != "lo" ip saddr != @allow4 counter name "guard_syn_seen" notrack',
+    'tcp dport @guard_syn_ports tcp flags & (fin | syn | rst | ack) == syn iif != "lo" ip6 saddr != @allow6 counter name "guard_syn_seen" notrack',
+  ]);
 });
 
 test('limits render per source (meters) and host-wide (named limit, return within it, drop past it)', () => {

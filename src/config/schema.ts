@@ -22,6 +22,7 @@ import { alertSettings } from '../alert/settings.js';
 import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
+import { floodGuardSettings } from '../enforce/flood-guard-settings.js';
 import { lapiSettings } from '../lapi/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
@@ -40,6 +41,7 @@ export const SECTIONS = {
   respond: respondSettings,
   inline: inlineSettings,
   dns: dnsSettings,
+  floodGuard: floodGuardSettings,
   lapi: lapiSettings,
 } as const;
 

@@ -36,6 +36,7 @@ import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
 import { DueQueue } from './due-queue.js';
 import { PrefixFloods } from './prefix-flood.js';
+import { FloodSightings } from './sightings.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -126,6 +127,8 @@ export class DetectionEngine {
   readonly #floods: FloodDetector;
   /** SYN floods spread over the hosts of an IPv4 /16 (each host below the per-target rate). */
   readonly #prefixFloods: PrefixFloods;
+  /** Sources seen sending into a flood before: a real scanner of a flooded host is tracked from its second probe. */
+  readonly #sightings: FloodSightings;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
   readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
@@ -160,6 +163,7 @@ export class DetectionEngine {
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
     this.#prefixFloods = new PrefixFloods(settings.flood);
+    this.#sightings = new FloodSightings(settings.flood.windowMs);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
     this.#listener = listener;
@@ -285,7 +289,7 @@ export class DetectionEngine {
         // target state, flow or record (a source that sends again is tracked as usual).
         const prefix = this.#prefixFloods.count(src, dst, now);
         if (this.#prefixFloods.opened.length > 0) this.#reportPrefixFloods();
-        if (now <= prefix.floodUntilMs && !this.#prefixFloods.seenBefore(src, now)) {
+        if (now <= prefix.floodUntilMs && !this.#sightings.seenBefore(src, now)) {
           this.counters[DetectionCounter['flood.member_probes']]++;
           return;
         }
@@ -293,8 +297,9 @@ export class DetectionEngine {
       t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
       // A SYN from an unknown source to a flooded target is a flood member: counted in the flood, and
       // not given a flow, which under a spoofed flood would only churn the flow table. A real client
-      // still gets its flow from the target's SYN-ACK.
-      if (now <= t.memberUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
+      // still gets its flow from the target's SYN-ACK; a source that sends again (a real scanner of the
+      // flooded host) is tracked from its second SYN.
+      if (now <= t.memberUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0 && !this.#sightings.seenBefore(src, now)) {
         this.counters[DetectionCounter['flood.member_probes']]++;
         return;
       }
@@ -459,8 +464,9 @@ export class DetectionEngine {
     const family = v6 ? V6 : 0;
     const pairs = this.#pairs;
     let pair = pairs.locate(src, dst, family, now);
-    if (pair < 0 && t !== null && now <= t.memberUntilMs) {
+    if (pair < 0 && t !== null && now <= t.memberUntilMs && !this.#sightings.seenBefore(src, now)) {
       // A flood's (likely spoofed) members would only fill the tables: the flood incident counts them.
+      // (A TCP source seen before was asked in #tcp already, so this asks again and gets yes.)
       this.counters[DetectionCounter['flood.member_probes']]++;
       return;
     }

@@ -37,6 +37,7 @@ import { ScanIncident } from './vertical-scan.js';
 import { DueQueue } from './due-queue.js';
 import { PrefixFloods } from './prefix-flood.js';
 import { FloodSightings } from './sightings.js';
+import { ReflectionDetector, ReflectionService, tcpAnswerService, udpAnswerService } from './reflection.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -129,6 +130,10 @@ export class DetectionEngine {
   readonly #prefixFloods: PrefixFloods;
   /** Sources seen sending into a flood before: a real scanner of a flooded host is tracked from its second probe. */
   readonly #sightings: FloodSightings;
+  /** Answers nobody here asked for, per victim (reflection floods). */
+  readonly #reflections: ReflectionDetector;
+  /** Victims of one unsolicited answer so far get no state: only the second within two windows makes it. */
+  readonly #answeredOnce: FloodSightings;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
   readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
@@ -164,6 +169,8 @@ export class DetectionEngine {
     this.#floods = new FloodDetector(settings.flood);
     this.#prefixFloods = new PrefixFloods(settings.flood);
     this.#sightings = new FloodSightings(settings.flood.windowMs);
+    this.#reflections = new ReflectionDetector(settings.flood, settings.limits.maxTargets);
+    this.#answeredOnce = new FloodSightings(settings.flood.windowMs);
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
     this.#listener = listener;
@@ -210,10 +217,10 @@ export class DetectionEngine {
         break;
       case IpProtocol.ICMP:
         if (v6) this.#otherProtocol(p, src, dst, v6, now);
-        else this.#icmp(p, src, dst, v6, now, 8, 0, 3);
+        else this.#icmp(p, src, dst, v6, now, 8, 0, 3, 11);
         break;
       case IpProtocol.ICMPV6:
-        if (v6) this.#icmp(p, src, dst, v6, now, 128, 129, 1);
+        if (v6) this.#icmp(p, src, dst, v6, now, 128, 129, 1, 3);
         else this.#otherProtocol(p, src, dst, v6, now);
         break;
       default:
@@ -237,6 +244,8 @@ export class DetectionEngine {
     }
     this.#prefixFloods.closeDue(this.#clockMs, false);
     this.#reportPrefixFloods();
+    this.#reflections.closeDue(this.#clockMs, false);
+    this.#reportReflections();
   }
 
   /**
@@ -253,6 +262,8 @@ export class DetectionEngine {
     }
     this.#prefixFloods.closeDue(now, true);
     this.#reportPrefixFloods();
+    this.#reflections.closeDue(now, true);
+    this.#reportReflections();
   }
 
   /**
@@ -309,7 +320,10 @@ export class DetectionEngine {
       slot = -slot - 1;
       const cls = classifyTcpFlags(flags);
       if (cls < 0) {
-        // An answer whose question we never saw (capture began later): remember the flow, no probe.
+        // An answer whose question we never saw: reflection when many arrive (then no flow, which would
+        // only churn the table), else the capture began later: remember the flow, no probe.
+        const service = tcpAnswerService(flags);
+        if (service >= 0 && this.#unsolicited(p, v6, dst, service, now)) return;
         if ((flags & (SYN | ACK)) === (SYN | ACK)) {
           ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.OPEN | FlowState.REPLIED, 0);
           ft.flipInitiator(slot);
@@ -368,6 +382,13 @@ export class DetectionEngine {
     const proto = v6 ? IpProtocol.UDP + 256 : IpProtocol.UDP;
     let slot = ft.locate(src, p.srcPort, dst, p.dstPort, proto, now);
     if (slot < 0) {
+      // A service's answer (DNS, NTP, IKE, …) to a request never seen is no probe of the receiver: its
+      // sender is a (reflecting) server. It gets no flow and no record.
+      const service = udpAnswerService(p);
+      if (service >= 0) {
+        this.#unsolicited(p, v6, dst, service, now);
+        return;
+      }
       slot = -slot - 1;
       ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.PROBE, ProbeClass.udp);
       const t = this.#countFlood(p, v6, FloodClass.udp, PortFamily.udp + p.dstPort, now);
@@ -390,8 +411,8 @@ export class DetectionEngine {
     if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass.udp, PortFamily.udp + p.srcPort, true, now);
   }
 
-  /** ICMP and ICMPv6 differ only in type numbers: echo request, echo reply, destination unreachable. */
-  #icmp(p: Packet, src: number, dst: number, v6: boolean, now: number, echoRequest: number, echoReply: number, unreachable: number): void {
+  /** ICMP and ICMPv6 differ only in type numbers: echo request, echo reply, destination unreachable, time exceeded. */
+  #icmp(p: Packet, src: number, dst: number, v6: boolean, now: number, echoRequest: number, echoReply: number, unreachable: number, timeExceeded: number): void {
     const type = p.icmpType;
     const ft = this.#flows;
     const proto = p.protocol + (v6 ? 256 : 0);
@@ -416,13 +437,18 @@ export class DetectionEngine {
       if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass.icmp, PortFamily.icmp, true, now);
       return;
     }
-    if (type !== unreachable || p.quotedProtocol === 0) return;
+    if ((type !== unreachable && type !== timeExceeded) || p.quotedProtocol === 0) return;
     // The error quotes the probe that caused it: find that probe's flow in its own direction.
     const qProto = p.quotedProtocol + (v6 ? 256 : 0);
     const qSrc = (v6 ? p.quotedSrc6Hash : p.quotedSrc4) | 0;
     const qDst = (v6 ? p.quotedDst6Hash : p.quotedDst4) | 0;
     const slot = ft.locate(qSrc, p.quotedSrcPort, qDst, p.quotedDstPort, qProto, now);
-    if (slot < 0) return;
+    if (slot < 0) {
+      // An error about a packet the receiver (the quote's sender) never sent: a reflection's answer.
+      if (qSrc === dst) this.#unsolicited(p, v6, dst, ReflectionService.icmpError, now);
+      return;
+    }
+    if (type !== unreachable) return;
     const st = ft.state(slot);
     ft.setState(slot, (st | FlowState.CLOSED | FlowState.REPLIED) & ~FlowState.PENDING);
     if ((st & FlowState.PENDING) === 0) return;
@@ -852,6 +878,29 @@ export class DetectionEngine {
 
   // ---- bookkeeping ------------------------------------------------------------------------------
 
+  /**
+   * Counts an answer to `dst` nobody asked for (`service`: reflection.ts). Returns whether `dst` is
+   * under reflection now. A victim's first such answer within two flood windows costs only a bit of
+   * a filter: late answers and a flood's backscatter (one answer to each spoofed source) make no state.
+   */
+  #unsolicited(p: Packet, v6: boolean, dst: number, service: number, now: number): boolean {
+    this.counters[DetectionCounter['answers.unsolicited']]++;
+    if (!this.#answeredOnce.seenBefore(dst, now)) return false;
+    const victim: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : dst;
+    const reflector: AddressKey = v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4 | 0;
+    const refused = this.#reflections.refused;
+    const under = this.#reflections.count(victim, reflector, (v6 ? p.src6Hash : p.src4) | 0, service, now);
+    if (this.#reflections.refused !== refused) this.counters[DetectionCounter['limit.targets']]++;
+    if (this.#reflections.opened.length > 0) this.#reportReflections();
+    return under;
+  }
+
+  #reportReflections(): void {
+    const opened = this.#reflections.opened;
+    for (const incident of opened) this.#report(incident);
+    opened.length = 0;
+  }
+
   #reportPrefixFloods(): void {
     const opened = this.#prefixFloods.opened;
     for (const incident of opened) this.#report(incident);
@@ -917,6 +966,10 @@ export class DetectionEngine {
     this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, this.#pairExpiry, this.#pairQueued, now);
     this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, this.#sweepExpiry, this.#sweepQueued, now);
     this.#expireTargets(now);
+    if (this.#reflections.size > 0) {
+      this.#reflections.closeDue(now, false);
+      this.#reportReflections();
+    }
   }
 
   #targetIdleMs(): number {

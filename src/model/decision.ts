@@ -45,6 +45,7 @@ const CLASS_TEXT: Record<string, string> = {
   'ip-proto': 'IP-protocol',
   icmp: 'ICMP',
   mixed: 'mixed',
+  reflection: 'reflection',
 };
 
 /** 'a, b, c, … (N in all)' for lists that may be long; all of them up to `max`. */

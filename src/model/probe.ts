@@ -20,6 +20,9 @@ export type ProbeClassName = keyof typeof ProbeClass;
 export const PROBE_CLASS_NAMES = Object.keys(ProbeClass) as ProbeClassName[];
 export const PROBE_CLASS_COUNT = PROBE_CLASS_NAMES.length;
 
-/** Incident classes are the probe classes plus `mixed` (no class dominates). */
-export type IncidentClass = ProbeClassName | 'mixed';
+/**
+ * Incident classes are the probe classes plus `mixed` (no class dominates) and `reflection` (a flood
+ * of answers the target never asked for, sent by innocent servers to requests forged in its name).
+ */
+export type IncidentClass = ProbeClassName | 'mixed' | 'reflection';
 

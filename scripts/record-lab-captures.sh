@@ -57,7 +57,7 @@
 #                            T never sent -> flood reflection -> T
 #   idle_scan                nmap -sI C:80 -p 1-100 T, where the client C is a zombie (a raw-socket stand-in
 #                            answering every TCP packet with a RST from one incrementing IP ID counter)
-#                            -> idle-scan naming zombie C -> T, nobody banned
+#                            -> scan syn -> T naming zombie C (evidence.zombie; no source.ip), nobody banned
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -567,7 +567,7 @@ stand-in answering every TCP packet with a RST from one incrementing IP ID count
       need "$f" 100 "src host $CLI and dst host $TGT and tcp[13] & 0x3f == 0x02" "SYNs spoofed from the zombie"
       need "$f" 2 "src host $CLI and dst host $TGT and tcp[13] & 0x04 != 0" "zombie RSTs to the target's SYN-ACKs"
       tools="nmap $(version nmap)"
-      inc=$(jq -cn --arg z "$CLI" --arg d "$TGT" '[{kind:"idle-scan",class:"syn",destination:$d,zombie:$z}]')
+      inc=$(jq -cn --arg z "$CLI" --arg d "$TGT" '[{kind:"scan",class:"syn",destination:$d,zombie:$z,tool:"nmap"}]')
       ;;
   esac
   write_expected "$name" "$tools" "$what" "$inc"

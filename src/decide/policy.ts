@@ -186,6 +186,11 @@ export class DecisionPolicy {
         sources = incident.sources ?? [];
         break;
       case 'scan':
+        if (typeof incident.evidence.zombie === 'string') {
+          return alert(`an idle scan: ${incident.evidence.zombie} is a zombie whose address the real scanner put on its probes, so it is not banned`);
+        }
+        sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];
+        break;
       case 'sweep':
         sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];
         break;

@@ -37,6 +37,7 @@ import { ScanIncident } from './vertical-scan.js';
 import { DueQueue } from './due-queue.js';
 import { PrefixFloods } from './prefix-flood.js';
 import { FloodSightings } from './sightings.js';
+import { toolTrait, ToolVotes } from './tool-attribution.js';
 import { ReflectionDetector, ReflectionService, tcpAnswerService, udpAnswerService } from './reflection.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
@@ -108,6 +109,12 @@ export class DetectionEngine {
   readonly #sweepFirstHost: Float64Array;
   readonly #sweepFirstHost6: (string | null)[];
   readonly #sweepEvidence: (ContactEvidence<AddressKey> | null)[];
+  /**
+   * A counted sweep record's tool trait (that of its first probe, tool-attribution.ts) and how many of
+   * its probes carried it, for the votes of its evidence: a fast sweep is all sent before any failure.
+   */
+  readonly #sweepTrait: Uint8Array;
+  readonly #sweepTraitCount: Int32Array;
   /** Ports and hosts all records may remember (limits.maxRememberedItems). */
   readonly #itemBudget: ItemBudget;
   /** Records holding evidence now, against limits.maxEvidenceRecords. */
@@ -163,6 +170,8 @@ export class DetectionEngine {
     this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
     this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
     this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
+    this.#sweepTrait = new Uint8Array(this.#sweeps.capacity);
+    this.#sweepTraitCount = new Int32Array(this.#sweeps.capacity);
     this.#pairQueued = new Uint8Array(this.#pairs.capacity);
     this.#sweepQueued = new Uint8Array(this.#sweeps.capacity);
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
@@ -354,14 +363,14 @@ export class DetectionEngine {
         if ((flags & RST) !== 0) {
           if ((st & FlowState.HALF_OPEN_RESET) === 0) {
             ft.setState(slot, st | FlowState.HALF_OPEN_RESET);
-            this.#handshake(slot, false, false, now);
+            this.#handshake(slot, false, false, now, p.ipId);
           }
         } else if ((flags & (SYN | ACK)) === ACK) {
           ft.setState(slot, st | FlowState.COMPLETED);
           const target = this.#flowTarget[slot];
           if (target !== null) target.synCompleted++;
           if (!v6) this.#prefixFloods.completed(dst);
-          this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
+          this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now, p.ipId);
         }
       }
       return;
@@ -535,6 +544,7 @@ export class DetectionEngine {
       }
       if (ports !== null) {
         if (!ports.addItem(portKey, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
+        ports.vote(toolTrait(p), p.srcPort);
         this.#judgeScan(ports, now, true);
       }
     }
@@ -551,16 +561,22 @@ export class DetectionEngine {
       if (sweep < 0) {
         sweep = this.#claimRecord(sweeps, this.#sweepEvidence, -sweep - 1, src, portKey, family, now);
         sweeps.setValue(sweep, packSweep(cls, osSyn));
+        const trait = toolTrait(p);
+        this.#sweepTrait[sweep] = trait;
+        this.#sweepTraitCount[sweep] = 1;
         this.#sweepFirstHost[sweep] = dst;
         this.#sweepFirstHost6[sweep] = dst6;
         this.#sweepEvidence[sweep] = null;
       } else {
         // Only counted while it cannot be an incident (first-contact.ts): a client of many hosts costs nothing.
         let hosts = this.#sweepEvidence[sweep];
-        if (hosts === null && (sweepFailures(sweeps.value(sweep)) === 0 || !this.#mayAddEvidence())) sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
-        else {
+        if (hosts === null && (sweepFailures(sweeps.value(sweep)) === 0 || !this.#mayAddEvidence())) {
+          sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
+          if (this.#sweepTrait[sweep] !== 0 && toolTrait(p) === this.#sweepTrait[sweep]) this.#sweepTraitCount[sweep]++;
+        } else {
           hosts ??= this.#sweepToEvidence(sweep, src6 ?? src, portKey);
           if (!hosts.addItem(dst6 ?? dst, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
+          hosts.vote(toolTrait(p), p.srcPort);
           this.#judgeSweep(hosts, now, true);
         }
       }
@@ -633,6 +649,7 @@ export class DetectionEngine {
       this.trw,
       this.#itemBudget,
     );
+    if (this.#sweepTrait[sweep] !== 0) (hosts.tools ??= new ToolVotes()).seed(this.#sweepTrait[sweep], this.#sweepTraitCount[sweep], sweepHosts(v));
     this.#sweepEvidence[sweep] = hosts;
     this.#sweepFirstHost6[sweep] = null;
     sweeps.keepLong(sweep);
@@ -751,7 +768,7 @@ export class DetectionEngine {
    * The prober of flow `slot` completed (`completed`; `hadReset` when it had reset the same flow
    * first) or reset a half-open handshake to an open port.
    */
-  #handshake(slot: number, completed: boolean, hadReset: boolean, now: number): void {
+  #handshake(slot: number, completed: boolean, hadReset: boolean, now: number, ipId: number): void {
     const pair = this.#flowPair[slot];
     if (pair < 0 || !this.#pairs.holds(pair, this.#flowPairGeneration[slot], now)) return;
     const ports = this.#pairEvidence[pair];
@@ -763,7 +780,10 @@ export class DetectionEngine {
     if (completed) {
       ports.completed++;
       if (hadReset) ports.halfOpenResets--;
-    } else ports.halfOpenResets++;
+    } else {
+      ports.halfOpenResets++;
+      ports.resetId(ipId);
+    }
   }
 
   // ---- detectors --------------------------------------------------------------------------------

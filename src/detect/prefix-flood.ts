@@ -1,6 +1,7 @@
 import type { DetectionSettings } from './settings.js';
 import { formatIPv4 } from '../net/address.js';
 import { HyperLogLog } from './hyperloglog.js';
+import { WindowState } from './window-state.js';
 import { Incident, isoTime } from './incident.js';
 import type { IncidentRecord } from '../model/incident.js';
 
@@ -14,9 +15,7 @@ const SOURCE_SKETCH_FROM = 64;
  * SYNs to one IPv4 /16 within the flood window: how many, to how many hosts (a 1,024-bit bitmap), from
  * how many sources (a HyperLogLog, from the 64th SYN of a window), and how many handshakes completed.
  */
-export class PrefixState {
-  windowStartMs: number;
-  lastMs: number;
+export class PrefixState extends WindowState {
   syns = 0;
   completed = 0;
   /** Made at the window's second distinct host (most prefixes see one host at a time). */
@@ -33,8 +32,7 @@ export class PrefixState {
     readonly network: number,
     nowMs: number,
   ) {
-    this.windowStartMs = nowMs;
-    this.lastMs = nowMs;
+    super(nowMs);
   }
 }
 

@@ -3,6 +3,7 @@ import { HyperLogLog } from './hyperloglog.js';
 import { Incident, compareAddressKeys, isoTime } from './incident.js';
 import { formatAddressKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 import { TcpFlag, type Packet } from '../model/packet.js';
+import { WindowState } from './window-state.js';
 
 /**
  * Reflection: answers the protected side never asked for. An attacker sends requests with the victim's
@@ -93,9 +94,7 @@ const SAMPLE = 10;
 const MAX_SERVICES = 8;
 
 /** Unsolicited answers to one address in the current window. */
-export class VictimState {
-  windowStartMs: number;
-  lastMs: number;
+export class VictimState extends WindowState {
   count = 0;
   /** Service keys and their counts this window, side by side. */
   readonly services: number[] = [];
@@ -110,8 +109,7 @@ export class VictimState {
     readonly key: AddressKey,
     nowMs: number,
   ) {
-    this.windowStartMs = nowMs;
-    this.lastMs = nowMs;
+    super(nowMs);
   }
 }
 

@@ -82,3 +82,31 @@ test('a trickle of late answers (a capture that began mid-conversation) is no fl
   for (let i = 0; i < 200; i++) dnsAnswer(sc.at(i * 50), reflector(i % 50), VICTIM, 3000 + i, i); // 20/s for 10 s
   assert.deepEqual(sc.finish(), []);
 });
+
+test('IKE answers (a responder SPI set) from thousands of VPN gateways are one reflection flood; IKE requests are not answers', () => {
+  const sc = new Scenario();
+  const ike = (responderSpi: number) => {
+    const b = Buffer.alloc(28);
+    b.writeUInt32BE(0x11223344, 0); // initiator SPI
+    b.writeUInt32BE(responderSpi, 12);
+    b[17] = 0x20; // IKEv2
+    b[18] = 34; // IKE_SA_INIT
+    b.writeUInt32BE(28, 24);
+    return b;
+  };
+  // 2,767 gateways within 0.4 s, as in the capture issue 11 describes (IKE 500 -> 500).
+  for (let i = 0; i < 2_767; i++) {
+    const gw = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    sc.at(i * 0.145).send(ipPacket({ src: gw, dst: VICTIM, protocol: Proto.UDP, payload: udp({ src: gw, dst: VICTIM, srcPort: 500, dstPort: 500, payload: ike(0x55667788 + i) }) }));
+  }
+  const records = sc.finish();
+  assert.deepEqual(summary(records), [`flood/reflection  -> ${VICTIM}`]);
+  assert.equal(records[0].evidence.reflecting_service, 'ike (udp/500)');
+  const n = records[0].evidence.reflectors as number;
+  assert.ok(n > 2_500 && n < 3_000, `reflectors ~2,767, estimated ${n}`);
+  // An initiator's IKE_SA_INIT (responder SPI zero) is a request: a scan of IKE stays a probe.
+  const probes = new Scenario();
+  for (let i = 0; i < 5; i++) probes.at(i).send(ipPacket({ src: '203.0.113.7', dst: VICTIM, protocol: Proto.UDP, payload: udp({ src: '203.0.113.7', dst: VICTIM, srcPort: 500, dstPort: 500, payload: ike(0) }) }));
+  assert.equal(probes.engine.counter('probes.first_contact'), 1);
+  assert.equal(probes.engine.counter('answers.unsolicited'), 0);
+});

@@ -7,46 +7,21 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { NetnsPair, PROTECTED4, runIn } from './support/testkit-netns.js';
-import { logged, startDaemon, waitUntil } from './support/daemon-process.js';
-
-const CAPTURE_GROUP = 7300 + (process.pid % 200);
+import { ConfiguredDaemon, logged, waitUntil } from './support/daemon-process.js';
 
 let pair: NetnsPair;
-let dir: string;
-let daemon: ChildProcess;
-const logLines: Record<string, unknown>[] = [];
+const daemon = new ConfiguredDaemon();
+const logLines = daemon.log;
 
 before(async () => {
   pair = new NetnsPair();
-  dir = mkdtempSync(join(tmpdir(), 'pw-reflect-'));
-  const configPath = join(dir, 'portwarden.yaml');
-  writeFileSync(
-    configPath,
-    [
-      'capture:',
-      `  nflogGroup: ${CAPTURE_GROUP}`,
-      'control:',
-      `  socketPath: ${join(dir, 'run', 'control.sock')}`,
-      'state:',
-      `  dir: ${join(dir, 'state')}`,
-      'floodGuard:',
-      '  unsolicited: { mode: on-flood, minSeconds: 2, quietSeconds: 3, releaseBelowPerSecond: 20 }',
-      '  checkEveryMs: 200',
-      '',
-    ].join('\n'),
-  );
-  daemon = await startDaemon(pair, ['--config', configPath], logLines);
+  await daemon.start(pair, 7300 + (process.pid % 200), ['floodGuard:', '  unsolicited: { mode: on-flood, minSeconds: 2, quietSeconds: 3, releaseBelowPerSecond: 20 }', '  checkEveryMs: 200']);
 });
 
 after(() => {
-  daemon?.kill('SIGKILL');
+  daemon.stop();
   pair?.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('SYN-ACKs nobody here asked for, from thousands of sources, are one reflection flood: no reflector banned, the guard drops them', async () => {

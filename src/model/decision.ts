@@ -45,6 +45,7 @@ const CLASS_TEXT: Record<string, string> = {
   'ip-proto': 'IP-protocol',
   icmp: 'ICMP',
   mixed: 'mixed',
+  reflection: 'reflection',
   arp: 'ARP',
   nd: 'neighbour-discovery',
 };

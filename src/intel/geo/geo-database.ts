@@ -130,14 +130,17 @@ export class GeoDatabase implements GeoLookup {
   }
 
   /** Every country code the database places a network in, sorted. */
-  countries(): string[] {
+  countries(): readonly string[] {
+    if (this.#countries !== null) return this.#countries;
     const seen = new Set<string>();
     for (const n of treeNetworks(this.#tree())) {
       const c = this.#countryOfPointer(n.pointer, n.family, n.start);
       if (c !== undefined) seen.add(c);
     }
-    return [...seen].sort();
+    return (this.#countries = Object.freeze([...seen].sort()));
   }
+
+  #countries: readonly string[] | null = null;
 
   /**
    * The networks of `countries` (upper-case codes), from the database's tree: adjacent and nested

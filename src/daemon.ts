@@ -25,6 +25,13 @@ import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
 import { net64 } from './state/offender-store.js';
+import { GeoStage } from './intel/geo/geo-stage.js';
+import { enrichingListener } from './intel/enrich.js';
+import { FeedTrust } from './intel/feed-trust.js';
+import { lookupAddress } from './control/lookup.js';
+import { FrameDecoder } from './capture/source.js';
+import type { FeedMembership } from './model/intel.js';
+import type { Packet } from './model/packet.js';
 import type { IncidentHandle } from './state/state-store.js';
 
 export interface DaemonOptions {
@@ -71,6 +78,8 @@ export class Daemon {
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
+  /** The threat feeds' membership (the feeds stage plugs in here); none: no feed configured. */
+  #feeds: FeedMembership | null = null;
   #inline: InlineController | null = null;
   #handler?: ControlHandler;
   #control?: ControlServer;
@@ -119,6 +128,7 @@ export class Daemon {
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
+    const geo = GeoStage.open(c.geo, log);
     if (responder !== null) this.#counters.add(responder.counterGroup);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
@@ -127,6 +137,7 @@ export class Daemon {
         interfaces: capture.interfaces,
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
+        geo: geo.contribution(c.enforce.forward),
       },
       recorder: keeper,
       decider,
@@ -138,17 +149,26 @@ export class Daemon {
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
-      afterTableRestored: async () => responder?.restore(),
+      afterTableRestored: async () => {
+        await responder?.restore();
+        await geo.restore();
+      },
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
     const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
-    // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident);
-    for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
-    await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
+    // detect → (intel's enrichment) → decide → enforce, connected once.
+    const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
+    const pipeline = new Pipeline(c.detection, onIncident);
+    // Feed trust sees detection's packets beside the engine (decide.feedTrust; needs the feeds).
+    const trust = c.decide.feedTrust === null || this.#feeds === null ? null : new FeedTrust(c.decide.feedTrust, this.#feeds, onIncident);
+    const onPacket = trust === null ? pipeline.onPacket : (p: Packet) => (trust.onPacket(p), pipeline.onPacket(p));
+    const decoder = trust === null ? pipeline.decoder : new FrameDecoder('decode', onPacket);
+    for (const group of [pipeline.counters, decoder.counters, enforcement.counters]) this.#counters.add(group);
+    await capture.start(decoder, onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
@@ -161,6 +181,12 @@ export class Daemon {
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      lookup: lookupAddress({
+        ...{ book, geo: geo.database, feeds: this.#feeds, offenders: keeper.store },
+        guard: () => deciding.guard,
+        geoSettings: () => geo.settings,
+        halfLifeSeconds: () => this.#running.current.decide.escalation.scoreHalfLifeSeconds,
+      }),
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();

@@ -179,6 +179,7 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
       const { checkConfigFile } = await import('../config/check.js');
       const c = await checkConfigFile(file, opts.profile);
       io.out(`${file}: ok (profile ${c.profile})`);
+      io.out((await import('../intel/geo/geo-stage.js')).geoCheckLine(c.geo));
     });
 
   return program;

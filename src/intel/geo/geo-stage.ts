@@ -12,6 +12,18 @@ import { geoContribution, GeoFence } from './geo-fence.js';
 /** What the start log, `config check` and the README say when no database is named. */
 export const GEO_OFF_TEXT = 'geo: off; no geo.database is named (no freely licensed country mmdb comes with portwarden or Debian 12: name a GeoLite2-Country or DB-IP lite file, see README "Geo and reputation")';
 
+/** What `config check` says of geo: off and why, or the database and what the rules do (the file was opened by the schema). */
+export function geoCheckLine(s: GeoSettings): string {
+  if (s.database === null) return GEO_OFF_TEXT;
+  const db = GeoDatabase.open({ database: s.database, asnDatabase: s.asnDatabase });
+  const rules = [
+    ...(s.block.length > 0 ? [`blocks ${s.block.join(', ')}`] : []),
+    ...(s.allowOnly !== null ? [`lets only ${s.allowOnly.countries.join(', ')} reach ${s.allowOnly.ports.map((p) => `${p.protocol}/${p.port}`).join(', ')}`] : []),
+  ];
+  const unknown = [...s.block, ...(s.allowOnly?.countries ?? [])].filter((c) => !db.countries().includes(c));
+  return `geo: ${db.info.type} (${db.info.path}, built ${db.info.builtAt.slice(0, 10)})${db.asnInfo === null ? '' : `, ASN from ${db.asnInfo.path}`}; ${rules.length === 0 ? 'enriches incidents only' : rules.join('; ')}${unknown.length === 0 ? '' : `; the database places no network in ${unknown.join(', ')}`}`;
+}
+
 export class GeoStage {
   readonly database: GeoDatabase | null;
   readonly settings: GeoSettings;

@@ -29,6 +29,7 @@ import { GeoStage } from './intel/geo/geo-stage.js';
 import { enrichingListener } from './intel/enrich.js';
 import { FeedTrust } from './intel/feed-trust.js';
 import { lookupAddress } from './control/lookup.js';
+import { enrichAll, reputationServices } from './intel/enrich/services.js';
 import { FrameDecoder } from './capture/source.js';
 import type { FeedMembership } from './model/intel.js';
 import type { Packet } from './model/packet.js';
@@ -170,6 +171,8 @@ export class Daemon {
     for (const group of [pipeline.counters, decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(decoder, onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
+    // On-demand reputation services (enrich.*): asked only by `lookup`.
+    const services = reputationServices(c.enrich, log);
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => deciding.guard,
@@ -186,6 +189,7 @@ export class Daemon {
         guard: () => deciding.guard,
         geoSettings: () => geo.settings,
         halfLifeSeconds: () => this.#running.current.decide.escalation.scoreHalfLifeSeconds,
+        ...(services.length === 0 ? {} : { enrich: (address: string) => enrichAll(services, address) }),
       }),
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);

@@ -6,7 +6,8 @@
  * get through from DE and FR and not from the US or China, port 8080 is open to all but China, an
  * allowlisted US address still reaches port 22, and all of it holds for IPv6 too. A scan's incident
  * carries the scanner's country and AS, and `portwarden lookup` tells bans, country, ASN, the geo
- * rules and protection. Nothing touches the initial namespace.
+ * rules, protection, and AbuseIPDB's answer from a stand-in speaking its documented `check` shape on
+ * the namespace's loopback (key from the environment, cached). Nothing touches the initial namespace.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +41,19 @@ let dir: string;
 let socket: string;
 let daemon: ChildProcess | null = null;
 let listener: ChildProcess | null = null;
+let abuseApi: ChildProcess | null = null;
+/** A stand-in for AbuseIPDB inside the protected namespace (its own loopback), answering `GET /api/v2/check` as documented. */
+const ABUSE_PORT = 18_000 + (process.pid % 1000);
+const ABUSE_API = `
+const http = require('node:http');
+let n = 0;
+http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname !== '/api/v2/check' || req.headers.key !== 'lab-key') return void res.writeHead(401).end();
+  n++;
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: { ipAddress: url.searchParams.get('ipAddress'), abuseConfidenceScore: 100, totalReports: 7, numDistinctUsers: 3, countryCode: 'CN', isTor: false, isWhitelisted: false, lastReportedAt: '2026-12-06T08:00:00+00:00', requestsSoFar: n } }));
+}).listen(${ABUSE_PORT}, '127.0.0.1', () => console.log('listening'));
+`;
 const logLines: LogLine[] = [];
 
 const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> => waitUntil(what, check, timeoutMs, logLines);
@@ -77,6 +91,13 @@ before(async () => {
     createInterface({ input: listener!.stdout! }).on('line', (l) => l === 'listening' && resolve());
     listener!.once('exit', (code) => reject(new Error(`listener exited ${code}`)));
   });
+  abuseApi = pair.spawn(pair.protectedNs, process.execPath, ['-e', ABUSE_API]);
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: abuseApi!.stdout! }).on('line', (l) => l === 'listening' && resolve());
+    abuseApi!.once('exit', (code) => reject(new Error(`API stand-in exited ${code}`)));
+  });
+  // The daemon inherits the environment: the key never goes into the file.
+  process.env.PW_TEST_ABUSE_KEY = 'lab-key';
   const configPath = join(dir, 'portwarden.yaml');
   writeFileSync(
     configPath,
@@ -99,6 +120,8 @@ before(async () => {
       `  asnDatabase: ${join(FIXTURES, 'asn.mmdb')}`,
       '  block: [CN]',
       '  allowOnly: { countries: [DE, fr], ports: [tcp/22] }',
+      'enrich:',
+      `  abuseipdb: { enabled: true, baseUrl: "http://127.0.0.1:${ABUSE_PORT}/api/v2", keyEnv: PW_TEST_ABUSE_KEY }`,
     ].join('\n'),
   );
   daemon = await startDaemon(pair, ['--config', configPath], logLines);
@@ -108,6 +131,7 @@ before(async () => {
 after(() => {
   daemon?.kill('SIGKILL');
   listener?.kill('SIGKILL');
+  abuseApi?.kill('SIGKILL');
   pair?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -169,6 +193,11 @@ test('lookup tells country, ASN and what the geo rules do; protection and why', 
   assert.equal(v.geoPolicy, 'blocked: CN is in geo.block; cannot reach tcp/22: CN is not in geo.allowOnly');
   assert.equal(v.protected, null);
   assert.deepEqual(v.bans, []);
+  // AbuseIPDB asked on demand, with the key from the environment; the second lookup is served from the cache.
+  assert.equal(v.enrichment?.length, 1);
+  assert.deepEqual([v.enrichment![0].service, v.enrichment![0].status, v.enrichment![0].cached, v.enrichment![0].summary?.abuseConfidenceScore, v.enrichment![0].summary?.totalReports], ['abuseipdb', 'ok', false, 100, 7]);
+  const again = JSON.parse(controlCli(socket, 'lookup', A.cn4, '--json').stdout) as LookupView;
+  assert.equal(again.enrichment?.[0].cached, true);
 
   const allowed = JSON.parse(controlCli(socket, 'lookup', A.usAllowed4, '--json').stdout) as LookupView;
   assert.match(allowed.protected?.reason ?? '', /travelling admin/);
@@ -181,6 +210,7 @@ test('lookup tells country, ASN and what the geo rules do; protection and why', 
   assert.match(text.stdout, /^country: DE; AS64501 Lab Telekom DE$/m);
   assert.match(text.stdout, /^geo rules: may reach tcp\/22 \(DE is in geo\.allowOnly\)$/m);
   assert.match(text.stdout, /^protected: no$/m);
+  assert.match(text.stdout, /^abuseipdb: abuseConfidenceScore=100, totalReports=7, .*\(2026-/m);
 });
 
 test('after `nft flush ruleset` the daemon sets the table up again and fills the geo sets again', async () => {

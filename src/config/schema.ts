@@ -23,6 +23,7 @@ import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
 import { geoSettings } from '../intel/geo-settings.js';
+import { enrichSettings } from '../intel/enrich/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -41,6 +42,7 @@ export const SECTIONS = {
   inline: inlineSettings,
   dns: dnsSettings,
   geo: geoSettings,
+  enrich: enrichSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { manyAttackersLab, NetnsPair } from './support/testkit-netns.js';
-import { controlCli, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
+import { controlCli, ownPlaceLines, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
 import type { LookupView } from '../src/model/control.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/geo/', import.meta.url));
@@ -109,12 +109,7 @@ before(async () => {
       '  fastPath: { enabled: false }',
       'allowlist:',
       `  - { value: ${A.usAllowed4}, reason: travelling admin }`,
-      'control:',
-      `  socketPath: ${socket}`,
-      'state:',
-      `  dir: ${join(dir, 'state')}`,
-      'observe:',
-      '  listen: null',
+      ...ownPlaceLines(socket, join(dir, 'state')),
       'geo:',
       `  database: ${join(FIXTURES, 'country-geolite2.mmdb')}`,
       `  asnDatabase: ${join(FIXTURES, 'asn.mmdb')}`,

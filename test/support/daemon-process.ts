@@ -63,3 +63,8 @@ export function statusCounters(socket: string): Record<string, number> {
   assert.equal(r.status, 0, r.stderr);
   return (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters;
 }
+
+/** Config lines that keep a test daemon to itself: its own control socket and state directory, no HTTP listener. */
+export function ownPlaceLines(socket: string, stateDir: string): string[] {
+  return ['control:', `  socketPath: ${socket}`, 'state:', `  dir: ${stateDir}`, 'observe:', '  listen: null'];
+}

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PortwardenError } from '../../errors.js';
 import { GeoDatabase } from './geo-database.js';
-import { treeNetworks } from './mmdb-tree.js';
+import { networkStart, treeNetworks } from './mmdb-tree.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/geo/', import.meta.url));
 const GEOLITE2 = join(FIXTURES, 'country-geolite2.mmdb');
@@ -62,7 +62,8 @@ test('networks of countries come from the tree: merged, each family once, aliase
 test('the IPv6 tree holds IPv4 once: no network is yielded as IPv6 inside ::/96, ::ffff:0:0/96 or 2002::/16', () => {
   const buffer = readFileSync(GEOLITE2);
   const { nodeCount, recordSize, ipVersion } = new Reader(buffer).metadata;
-  const nets = [...treeNetworks({ buffer, ipVersion, nodeCount, recordSize })];
+  // One object is yielded, overwritten per network: copy while walking.
+  const nets = Array.from(treeNetworks({ buffer, ipVersion, nodeCount, recordSize }), (n) => ({ family: n.family, start: networkStart(n), prefixLength: n.prefixLength }));
   const v4 = nets.filter((n) => n.family === 4);
   const v6 = nets.filter((n) => n.family === 6);
   assert.equal(v4.length, 9);

@@ -14,7 +14,7 @@ import { Reader, type Response } from 'maxmind';
 import { PortwardenError } from '../../errors.js';
 import type { GeoFacts, GeoLookup } from '../../model/intel.js';
 import { formatAddress, type Family } from '../../net/target.js';
-import { treeNetworks } from './mmdb-tree.js';
+import { networkStart, treeNetworks, type TreeNetwork } from './mmdb-tree.js';
 
 /** An ISO 3166-1 alpha-2 code as the databases write it. */
 const COUNTRY_CODE = /^[A-Z]{2}$/;
@@ -134,7 +134,7 @@ export class GeoDatabase implements GeoLookup {
     if (this.#countries !== null) return this.#countries;
     const seen = new Set<string>();
     for (const n of treeNetworks(this.#tree())) {
-      const c = this.#countryOfPointer(n.pointer, n.family, n.start);
+      const c = this.#countryOfPointer(n);
       if (c !== undefined) seen.add(c);
     }
     return (this.#countries = Object.freeze([...seen].sort()));
@@ -149,10 +149,11 @@ export class GeoDatabase implements GeoLookup {
   networksOf(countries: ReadonlySet<string>): CountryNetworks {
     const spans: Record<Family, [bigint, bigint][]> = { 4: [], 6: [] };
     for (const n of treeNetworks(this.#tree())) {
-      const c = this.#countryOfPointer(n.pointer, n.family, n.start);
+      const c = this.#countryOfPointer(n);
       if (c === undefined || !countries.has(c)) continue;
       const width = n.family === 4 ? 32 : 128;
-      spans[n.family].push([n.start, n.start + (1n << BigInt(width - n.prefixLength)) - 1n]);
+      const start = networkStart(n);
+      spans[n.family].push([start, start + (1n << BigInt(width - n.prefixLength)) - 1n]);
     }
     return { 4: merged(4, spans[4]), 6: merged(6, spans[6]) };
   }
@@ -165,10 +166,10 @@ export class GeoDatabase implements GeoLookup {
   /** Each data pointer's country, looked up once per distinct record (through an address of its network), not per network. */
   readonly #pointers = new Map<number, string | undefined>();
 
-  #countryOfPointer(pointer: number, family: Family, start: bigint): string | undefined {
-    if (this.#pointers.has(pointer)) return this.#pointers.get(pointer);
-    const c = countryOfRecord(this.#country.get(formatAddress(family, start)));
-    this.#pointers.set(pointer, c);
+  #countryOfPointer(n: TreeNetwork): string | undefined {
+    if (this.#pointers.has(n.pointer)) return this.#pointers.get(n.pointer);
+    const c = countryOfRecord(this.#country.get(formatAddress(n.family, networkStart(n))));
+    this.#pointers.set(n.pointer, c);
     return c;
   }
 }

@@ -20,13 +20,25 @@ export interface TreeSource {
   readonly recordSize: number;
 }
 
-/** One network of the tree and the data record it maps to (an opaque pointer: equal pointers, equal data). */
+/**
+ * One network of the tree and the data record it maps to (an opaque pointer: equal pointers, equal
+ * data). The walk yields ONE object, overwritten for each network: read it before the next step, and
+ * ask `networkStart` for the address only for the networks you keep (a bigint per network of a
+ * million-network tree costs seconds).
+ */
 export interface TreeNetwork {
   family: Family;
-  /** First address as an unsigned integer of 32 or 128 bits. */
-  start: bigint;
+  /** The first address as 32-bit words, most significant first (IPv4: words[0] only). */
+  readonly words: Uint32Array;
   prefixLength: number;
   pointer: number;
+}
+
+/** First address of a yielded network as an unsigned integer of 32 or 128 bits. */
+export function networkStart(n: TreeNetwork): bigint {
+  const w = n.words;
+  if (n.family === 4) return BigInt(w[0]);
+  return (BigInt(w[0]) << 96n) | (BigInt(w[1]) << 64n) | (BigInt(w[2]) << 32n) | BigInt(w[3]);
 }
 
 type RecordReader = (node: number, right: boolean) => number;
@@ -59,39 +71,89 @@ function ipv4StartNode(read: RecordReader, nodeCount: number): number {
 
 /**
  * Every network of the tree with data (IPv4 first; not sorted within a family). Depth-first with an
- * explicit stack: a GeoLite2 Country tree has about a million nodes, too deep a recursion for nothing.
+ * explicit stack of plain numbers: a GeoLite2 Country tree has about a million nodes, too many for
+ * recursion or an object (or bigint) per node.
  */
 export function* treeNetworks(src: TreeSource): Generator<TreeNetwork> {
   const read = recordReader(src.buffer, src.recordSize);
   const { nodeCount } = src;
+  const out: TreeNetwork = { family: 4, words: new Uint32Array(4), prefixLength: 0, pointer: 0 };
   if (src.ipVersion === 4) {
-    yield* walk(read, nodeCount, 0, 4, 32, -1);
+    yield* walk(read, nodeCount, 0, 4, -1, out);
     return;
   }
   const v4 = ipv4StartNode(read, nodeCount);
-  if (v4 >= 0 && v4 < nodeCount) yield* walk(read, nodeCount, v4, 4, 32, -1);
-  else if (v4 > nodeCount) yield { family: 4, start: 0n, prefixLength: 0, pointer: v4 };
-  yield* walk(read, nodeCount, 0, 6, 128, v4);
+  if (v4 >= 0 && v4 < nodeCount) yield* walk(read, nodeCount, v4, 4, -1, out);
+  else if (v4 > nodeCount) {
+    out.words.fill(0);
+    out.prefixLength = 0;
+    out.pointer = v4;
+    yield out;
+  }
+  yield* walk(read, nodeCount, 0, 6, v4, out);
 }
 
-function* walk(read: RecordReader, nodeCount: number, root: number, family: Family, width: number, skipNode: number): Generator<TreeNetwork> {
-  // Each entry: node, the address bits so far, depth. Right pushed first, so left (lower addresses) comes out first.
-  const stack: { node: number; start: bigint; depth: number }[] = [{ node: root, start: 0n, depth: 0 }];
-  while (stack.length > 0) {
-    const { node, start, depth } = stack.pop()!;
-    for (const right of [true, false]) {
-      const record = read(node, right);
-      const childDepth = depth + 1;
-      const childStart = right ? start | (1n << BigInt(width - childDepth)) : start;
+function* walk(read: RecordReader, nodeCount: number, root: number, family: Family, skipNode: number, out: TreeNetwork): Generator<TreeNetwork> {
+  const width = family === 4 ? 32 : 128;
+  out.family = family;
+  // The stack: node, depth, and the four address words of each pending subtree.
+  const cap = 2 * width + 2;
+  const nodes = new Int32Array(cap);
+  const depths = new Uint8Array(cap);
+  const words = new Uint32Array(cap * 4);
+  let top = 0;
+  nodes[0] = root;
+  depths[0] = 0;
+  words.fill(0, 0, 4);
+  top = 1;
+  const w = out.words;
+  while (top > 0) {
+    top--;
+    const node = nodes[top];
+    const depth = depths[top];
+    const base = top * 4;
+    const w0 = words[base];
+    const w1 = words[base + 1];
+    const w2 = words[base + 2];
+    const w3 = words[base + 3];
+    // Left (bit 0) last onto the stack, so lower addresses come out first.
+    for (let bit = 1; bit >= 0; bit--) {
+      const record = read(node, bit === 1);
       if (record === nodeCount) continue;
+      const childDepth = depth + 1;
+      let c0 = w0;
+      let c1 = w1;
+      let c2 = w2;
+      let c3 = w3;
+      if (bit === 1) {
+        const i = depth >>> 5;
+        const mask = (1 << (31 - (depth & 31))) >>> 0;
+        if (i === 0) c0 = (c0 | mask) >>> 0;
+        else if (i === 1) c1 = (c1 | mask) >>> 0;
+        else if (i === 2) c2 = (c2 | mask) >>> 0;
+        else c3 = (c3 | mask) >>> 0;
+      }
       if (record > nodeCount) {
-        yield { family, start: childStart, prefixLength: childDepth, pointer: record };
+        w[0] = c0;
+        w[1] = c1;
+        w[2] = c2;
+        w[3] = c3;
+        out.prefixLength = childDepth;
+        out.pointer = record;
+        yield out;
         continue;
       }
       // The IPv4 subtree (and its aliases) inside an IPv6 tree: walked once, as IPv4.
       if (record === skipNode) continue;
-      if (childDepth >= width) continue; // a malformed tree deeper than its addresses
-      stack.push({ node: record, start: childStart, depth: childDepth });
+      if (childDepth >= width || top >= cap) continue; // a malformed tree deeper than its addresses
+      nodes[top] = record;
+      depths[top] = childDepth;
+      const b = top * 4;
+      words[b] = c0;
+      words[b + 1] = c1;
+      words[b + 2] = c2;
+      words[b + 3] = c3;
+      top++;
     }
   }
 }

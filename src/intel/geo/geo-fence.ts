@@ -131,6 +131,11 @@ export class GeoFence {
       { 'event.action': 'geo-loaded', 'geo.block': s.block, 'geo.allow_only': s.allowOnly?.countries, 'geo.allow_only_ports': s.allowOnly?.ports.map((p) => `${p.protocol}/${p.port}`), 'geo.elements': load, 'geo.database': database.info.path, 'event.duration_ms': Date.now() - started },
       `geo: ${load.block4 + load.block6} networks blocked, ${load.allow4 + load.allow6} allowed to ${s.allowOnly?.ports.map((p) => `${p.protocol}/${p.port}`).join(', ') ?? 'no port'}, from ${database.info.type}`,
     );
+    // An IPv4-only database (or countries without IPv6 networks) leaves the IPv6 allow set empty: every
+    // IPv6 source is then outside geo.allowOnly. Consistent, but worth saying out loud.
+    for (const family of [4, 6] as const) {
+      if (s.allowOnly !== null && allow[family].length === 0) log.warn({ 'event.action': 'geo-allow-empty', 'geo.family': family }, `geo: no IPv${family} network of ${s.allowOnly.countries.join(', ')} in the database: no IPv${family} source but the allow sets' reaches ${s.allowOnly.ports.map((p) => `${p.protocol}/${p.port}`).join(', ')}`);
+    }
     if (missing.length > 0) log.warn({ 'event.action': 'geo-unknown-country', 'geo.countries': missing }, `geo: the database places no network in ${missing.join(', ')}`);
     return load;
   }

@@ -44,6 +44,14 @@
 #   hping3_udp_flood         hping3 --udp -p 53 -i u200 -c 6000           -> flood udp A -> T
 #   benign_lab               client: 200 curl http://T/ (sequential and bursts of 10), 200 dig @T
 #                            of varied names, 5 curl to T:443 (handshake completes) -> no incident
+#   nmap_sn_arp              nmap -sn -n 10.66.0.0/24 (host discovery on the link: ARP who-has) -> sweep arp A
+#   nmap_sn_nd               nmap -6 -sn -n fd00:66::/120 (neighbour solicitations) -> sweep nd fd00:66::10
+#   nmap_sn_ip               nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 of 64 absent hosts, recorded on the
+#                            switch (a mirror port: the target's own interface sees none of it) -> one sweep per
+#                            ping method (icmp echo, syn 22, syn 443, ack 80, udp 53) from A, no per-host scan
+#   link_benign              arping of one host, a gratuitous ARP, an RFC 5227 address probe (sender 0.0.0.0,
+#                            as DHCP clients send), ping, and the target refreshing its ARP cache of 40
+#                            neighbours it already knows (unicast, as every Linux host and router does) -> none
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,17 +59,17 @@ OUT=${PWREC_OUT:-$ROOT/test/fixtures/lab}
 SNAPLEN=${PWREC_SNAPLEN:-160}
 PY=/usr/bin/python3
 ALL_SCENARIOS=(nmap_sS nmap_sT nmap_sF nmap_sN nmap_sX nmap_sA nmap_sW nmap_sM nmap_sU nmap_sS_ipv6
-  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab)
+  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab nmap_sn_arp nmap_sn_nd link_benign nmap_sn_ip)
 read -r -a SCENARIOS <<<"${PWREC_SCENARIOS:-${ALL_SCENARIOS[*]}}"
 
-GW=10.66.0.1 TGT=10.66.0.2 ATK=10.66.0.10 CLI=10.66.0.20
+GW=10.66.0.1 TGT=10.66.0.2 ATK=10.66.0.10 CLI=10.66.0.20 SUBNET=10.66.0.0/24
 TGT6=fd00:66::2 ATK6=fd00:66::10 CLI6=fd00:66::20
 DECOYS=(10.66.0.201 10.66.0.202 10.66.0.203)
 
 die() { echo "record-lab-captures: $*" >&2; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "must run as root (network namespaces, raw sockets)"
-for tool in ip nmap hping3 tcpdump curl dig dnsmasq jq ss timeout "$PY"; do
+for tool in ip nmap hping3 tcpdump curl dig dnsmasq jq ss timeout arping "$PY"; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 for s in "${SCENARIOS[@]}"; do
@@ -210,8 +218,10 @@ EOF
 
 # ---------------------------------------------------------------- capture
 start_capture() {
-  local name=$1 i
-  ip netns exec "$NS_TGT" tcpdump -i eth0 -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
+  local name=$1 i ns=$NS_TGT dev=eth0
+  # A mirror port for what the target's interface cannot see (traffic to other hosts).
+  if [[ $name == nmap_sn_ip ]]; then ns=$NS_SW dev=$TAG-b; fi
+  ip netns exec "$ns" tcpdump -i "$dev" -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
     2>"$WORK/$name.tcpdump.log" &
   TCPDUMP_PID=$!
   for i in $(seq 100); do
@@ -263,6 +273,7 @@ version() {
     dig) dig -v 2>&1 | awk '{print $2}' ;;
     dnsmasq) dnsmasq --version | awk 'NR==1{print $3}' ;;
     tcpdump) tcpdump --version 2>&1 | awk 'NR==1{print $3}' ;;
+    arping) { arping --help 2>&1 || true; } | awk '/^ARPing/{sub(",", "", $2); print $2; exit}' ;;
   esac
 }
 
@@ -312,8 +323,41 @@ benign_traffic() {
   done
 }
 
+# Ordinary link-layer chatter that is no sweep (scenario link_benign).
+link_benign_traffic() {
+  local i
+  for i in $(seq 100 139); do ip -n "$NS_CLI" addr add "10.66.0.$i/24" dev eth0; done
+  # The target keeps its neighbours fresh by unicast; it learns the 40 addresses first (broadcast, as
+  # anyone resolving a new neighbour does), then talks to them every second for 12 s.
+  in_ns "$NS_TGT" sysctl -qw net.ipv4.neigh.eth0.base_reachable_time_ms=1000 net.ipv4.neigh.eth0.delay_first_probe_time=1
+  local talk='import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for r in range(int(sys.argv[1])):
+    for i in range(100, 140): s.sendto(b"x", ("10.66.0.%d" % i, 9))
+    time.sleep(1)'
+  # The client answers every datagram (an echo service), so none of the target's first contacts fails.
+  # One socket per address, so each answer comes from the address that was asked.
+  ip netns exec "$NS_CLI" /usr/bin/python3 -c 'import selectors, socket
+sel = selectors.DefaultSelector()
+for i in range(100, 140):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.66.0.%d" % i, 9)); sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        d, a = key.fileobj.recvfrom(64); key.fileobj.sendto(d, a)' &
+  local echo=$!
+  sleep 0.5
+  in_ns "$NS_TGT" /usr/bin/python3 -c "$talk" 1
+  sleep 2
+  in_ns "$NS_CLI" arping -q -c 5 -W 0.2 -i eth0 "$TGT" || true
+  in_ns "$NS_ATK" arping -q -U -c 3 -W 0.2 -i eth0 "$ATK" || true
+  in_ns "$NS_ATK" arping -q -0 -c 3 -W 0.2 -i eth0 10.66.0.77 || true
+  in_ns "$NS_CLI" hping3 -q --icmp -c 5 -i u200000 "$TGT" >/dev/null 2>&1
+  in_ns "$NS_TGT" /usr/bin/python3 -c "$talk" 12
+  kill "$echo"
+}
+
 run_scenario() {
-  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what
+  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what i
   echo "== $name"
   start_capture "$name"
   case $name in
@@ -390,6 +434,51 @@ the target answers through its gateway, which drops)"
       need "$f" 5900 "src host $ATK and dst host $TGT and udp dst port 53" "UDP datagrams to the target's port 53"
       tools="hping3 $(version hping3)"
       inc=$(jq -cn --arg s "$ATK" --arg d "$TGT" '[{kind:"flood",class:"udp",source:$s,destination:$d}]')
+      ;;
+    nmap_sn_arp)
+      what="nmap -sn -n $SUBNET from the attacker (privileged host discovery on the link: ARP who-has for every address)"
+      bounded 120 ip netns exec "$NS_ATK" nmap -sn -n "$SUBNET" -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 250 "arp and arp[6:2] == 1 and arp[14:4] == 0x0a42000a" "ARP requests from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK" '[{kind:"sweep",class:"arp",source:$s}]')
+      ;;
+    nmap_sn_nd)
+      what="nmap -6 -sn -n fd00:66::/120 from the attacker (host discovery on the link: neighbour solicitations)"
+      bounded 120 ip netns exec "$NS_ATK" nmap -6 -sn -n fd00:66::/120 -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 250 "src host $ATK6 and icmp6 and ip6[40] == 135" "neighbour solicitations from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK6" '[{kind:"sweep",class:"nd",source:$s}]')
+      ;;
+    nmap_sn_ip)
+      what="nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 10.66.0.100-163 from the attacker (host discovery by IP \
+pings; the attacker has permanent neighbour entries with unused MACs for those 64 absent hosts, so the pings go on \
+the wire), recorded on the switch's bridge (a mirror port)"
+      for i in $(seq 100 163); do
+        ip -n "$NS_ATK" neigh replace "10.66.0.$i" lladdr "02:66:00:00:01:$(printf %02x "$i")" dev eth0 nud permanent
+      done
+      bounded 120 ip netns exec "$NS_ATK" nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 10.66.0.100-163 \
+        -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 60 "src host $ATK and icmp[0] == 8" "echo requests from the attacker"
+      need "$f" 60 "src host $ATK and tcp dst port 443 and tcp[13] & 0x3f == 0x02" "SYNs to 443 from the attacker"
+      need "$f" 60 "src host $ATK and tcp dst port 80 and tcp[13] & 0x3f == 0x10" "ACKs to 80 from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK" '[{kind:"sweep",class:"icmp",source:$s},{kind:"sweep",class:"syn",source:$s},
+        {kind:"sweep",class:"syn",source:$s},{kind:"sweep",class:"ack",source:$s},{kind:"sweep",class:"udp",source:$s}]')
+      ;;
+    link_benign)
+      what="arping -c 5 of the target from the client, arping -U -c 3 (gratuitous ARP) and arping -0 -c 3 of a free \
+address (RFC 5227 probe from 0.0.0.0, as a DHCP client checks its lease) from the attacker, hping3 --icmp -c 5 of \
+the target from the client; the target, which first learns 40 addresses of the client, then sends a UDP datagram to \
+each of them every second for 12 s with a 1 s reachable time, so its ARP cache refreshes by unicast the whole time"
+      bounded 60 bash -c "set -euo pipefail; $(declare -f in_ns link_benign_traffic); NS_CLI=$NS_CLI NS_ATK=$NS_ATK NS_TGT=$NS_TGT TGT=$TGT ATK=$ATK link_benign_traffic"
+      stop_capture "$name"
+      need "$f" 5 "arp and arp[6:2] == 1 and arp[14:4] == 0x0a420014" "ARP requests from the client"
+      need "$f" 40 "arp and src host $TGT and not ether broadcast" "unicast ARP refreshes from the target"
+      tools="arping $(version arping), hping3 $(version hping3)"
+      inc='[]'
       ;;
     benign_lab)
       what="from the benign client: 200 curl -s http://$TGT/ (and a few other paths; 100 sequential, 100 in \

@@ -13,6 +13,7 @@ import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
+import { FloodGuard } from './enforce/flood-guard.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
@@ -82,6 +83,8 @@ export class Daemon {
   /** The threat feeds' membership (the feeds stage plugs in here); none: no feed configured. */
   #feeds: FeedMembership | null = null;
   #inline: InlineController | null = null;
+  /** Kernel rate limits, synproxy and unsolicited-answer drops (nftables only). */
+  #floodGuard: FloodGuard | null = null;
   #handler?: ControlHandler;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
@@ -129,6 +132,9 @@ export class Daemon {
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
+    if (kind.fastPath) this.#floodGuard = new FloodGuard({ settings: c.floodGuard, log });
+    const floodGuard = this.#floodGuard;
+    if (floodGuard !== null) this.#counters.add(floodGuard.counterGroup);
     const geo = GeoStage.open(c.geo, log);
     if (responder !== null) this.#counters.add(responder.counterGroup);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
@@ -138,6 +144,7 @@ export class Daemon {
         interfaces: capture.interfaces,
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
+        guard: floodGuard?.kernelRuleset(),
         geo: geo.contribution(c.enforce.forward),
       },
       recorder: keeper,
@@ -147,11 +154,13 @@ export class Daemon {
         this.#alerts.listener,
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
+        ...(floodGuard !== null ? [{ incident: (record: IncidentRecord) => floodGuard.onIncident(record) }] : []),
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
       afterTableRestored: async () => {
         await responder?.restore();
+        await floodGuard?.restore();
         await geo.restore();
       },
       log,
@@ -170,7 +179,9 @@ export class Daemon {
     const decoder = trust === null ? pipeline.decoder : new FrameDecoder('decode', onPacket);
     for (const group of [pipeline.counters, decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(decoder, onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    if (capture.arpUnwatched !== null) log.warn({ 'event.action': 'capture-arp-unwatched', error: capture.arpUnwatched }, 'ARP is not watched (no arp table): ARP sweeps on the link go unseen');
     await this.#responder?.start();
+    floodGuard?.start();
     // On-demand reputation services (enrich.*): asked only by `lookup`.
     const services = reputationServices(c.enrich, log);
     this.#handler = controlHandlers({
@@ -180,6 +191,7 @@ export class Daemon {
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
+        await this.#floodGuard?.counters();
         return this.#counters.values();
       },
       redecide: (config) => deciding.build(config),
@@ -214,8 +226,10 @@ export class Daemon {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#capture?.close();
+    await this.#capture?.removeKernelRules().catch((err: unknown) => this.#log.warn({ 'event.action': 'capture-arp-remove-failed', error: err instanceof Error ? err.message : String(err) }, 'the arp table could not be removed'));
     this.#inline?.stop();
     await this.#responder?.stop();
+    await this.#floodGuard?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
@@ -256,6 +270,7 @@ export class Daemon {
       await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);
+      this.#floodGuard?.reload(next.floodGuard);
       this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
     }

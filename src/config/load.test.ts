@@ -556,3 +556,16 @@ describe('the parser refuses what the stages refuse at start (one schema per sta
     assert.equal(TOP_LEVEL_KEYS.length, 1 + Object.keys(defaultConfig()).filter((k) => k !== 'profile' && k !== 'source').length);
   });
 });
+
+describe('floodGuard', () => {
+  it('refuses bad flood guard values with file, line and field', () => {
+    const err = configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(yaml('floodGuard:', '  synproxy:', '    wscale: 20', '  unsolicited: { mode: maybe }', '  connLimit: { tcpPorts: [0] }'), FILE));
+    assert.deepEqual(
+      err.problems.map((p) => `${p.line}:${p.field}`),
+      ['3:floodGuard.synproxy.wscale', '4:floodGuard.unsolicited.mode', '5:floodGuard.connLimit.tcpPorts[0]'],
+    );
+    assert.match(err.problems[1].message, /off, on-flood or always/);
+    const ok = parseConfigText(yaml('floodGuard:', '  synproxy: { onFlood: true, ports: [443] }', '  udp: { perSourcePerSecond: 100 }'), FILE).floodGuard;
+    assert.deepEqual([ok.synproxy.onFlood, ok.synproxy.ports, ok.udp.perSourcePerSecond, ok.udp.globalPerSecond], [true, [443], 100, 0]);
+  });
+});

@@ -22,6 +22,7 @@ import { alertSettings } from '../alert/settings.js';
 import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
+import { floodGuardSettings } from '../enforce/flood-guard-settings.js';
 import { geoSettings } from '../intel/geo-settings.js';
 import { enrichSettings } from '../intel/enrich/settings.js';
 
@@ -41,6 +42,7 @@ export const SECTIONS = {
   respond: respondSettings,
   inline: inlineSettings,
   dns: dnsSettings,
+  floodGuard: floodGuardSettings,
   geo: geoSettings,
   enrich: enrichSettings,
 } as const;

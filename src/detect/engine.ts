@@ -36,6 +36,7 @@ import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
 import { DueQueue } from './due-queue.js';
 import { PrefixFloods } from './prefix-flood.js';
+import { LinkSweepDetector } from './link-sweep.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -126,6 +127,8 @@ export class DetectionEngine {
   readonly #floods: FloodDetector;
   /** SYN floods spread over the hosts of an IPv4 /16 (each host below the per-target rate). */
   readonly #prefixFloods: PrefixFloods;
+  /** ARP and neighbour-discovery sweeps: host discovery on the link, which has no IP probe to judge. */
+  readonly #linkSweeps: LinkSweepDetector;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
   readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
@@ -160,6 +163,7 @@ export class DetectionEngine {
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
     this.#prefixFloods = new PrefixFloods(settings.flood);
+    this.#linkSweeps = new LinkSweepDetector(settings.sweep, (incident) => this.#report(incident));
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
     this.#listener = listener;
@@ -186,7 +190,7 @@ export class DetectionEngine {
   /** Feeds one decoded packet. The packet is not kept. */
   process(p: Packet): void {
     this.counters[DetectionCounter['packets.seen']]++;
-    if (!p.valid || p.ipVersion === 0 || p.laterFragment) {
+    if (!p.valid || (p.ipVersion === 0 && p.arpOp === 0) || p.laterFragment) {
       this.counters[DetectionCounter['packets.ignored']]++;
       return;
     }
@@ -194,6 +198,10 @@ export class DetectionEngine {
     // Captures can hold slightly out-of-order timestamps (several interfaces); time never runs back.
     if (now > this.#clockMs) this.#clockMs = now;
     if (this.#clockMs >= this.#nextTickMs) this.#tick(this.#clockMs);
+    if (p.arpOp !== 0) {
+      this.#linkSweeps.arp(p, now);
+      return;
+    }
     const v6 = p.ipVersion === 6;
     const src = (v6 ? p.src6Hash : p.src4) | 0;
     const dst = (v6 ? p.dst6Hash : p.dst4) | 0;
@@ -209,7 +217,8 @@ export class DetectionEngine {
         else this.#icmp(p, src, dst, v6, now, 8, 0, 3);
         break;
       case IpProtocol.ICMPV6:
-        if (v6) this.#icmp(p, src, dst, v6, now, 128, 129, 1);
+        if (v6 && p.ndTarget6Offset >= 0) this.#linkSweeps.nd(p, now);
+        else if (v6) this.#icmp(p, src, dst, v6, now, 128, 129, 1);
         else this.#otherProtocol(p, src, dst, v6, now);
         break;
       default:
@@ -243,6 +252,7 @@ export class DetectionEngine {
     const now = this.#clockMs;
     if (now === -Infinity) return;
     while (this.#pending.size > 0) this.#expireOldestPending(now);
+    this.#linkSweeps.judge(Infinity);
     for (const t of this.#targets.values()) {
       const opened = this.#floods.closeWindow(t, now);
       if (opened !== null) this.#report(opened);
@@ -901,6 +911,7 @@ export class DetectionEngine {
 
   #tick(now: number): void {
     this.#nextTickMs = now + TICK_MS;
+    this.#linkSweeps.judge(now);
     const timeoutBefore = now - this.settings.probeTimeoutMs;
     while (this.#pending.oldestMs() <= timeoutBefore) this.#expireOldestPending(now);
     if (now < this.#nextTargetExpiryMs) return;
@@ -987,6 +998,32 @@ export class DetectionEngine {
       if (i.absorbedBy !== null || i.withdrawn) continue;
       if (i instanceof DecoyIncident) absorb(i, i.group.members, i.group.target);
       else if (i instanceof DistributedIncident) absorb(i, i.members, i.state.target);
+    }
+    this.#absorbDiscoveryScans();
+  }
+
+  /**
+   * Host discovery with several ping methods (nmap -sn: echo, SYN 443, ACK 80, timestamp; more with -PS,
+   * -PA, -PU) touches every host on a handful of "ports", each of which is a sweep. Each host then also
+   * looks like a small vertical scan of exactly those ports: such a scan is reported by the sweeps, not
+   * once per host. A scan with any port the source did not sweep stays its own incident.
+   */
+  #absorbDiscoveryScans(): void {
+    const swept = new Map<AddressKey, { by: SweepIncident; ports: Set<number> }>();
+    for (const i of this.#incidents) {
+      if (!(i instanceof SweepIncident) || i.absorbedBy !== null || i.withdrawn) continue;
+      const entry = swept.get(i.source);
+      if (entry === undefined) swept.set(i.source, { by: i, ports: new Set([i.portKey]) });
+      else entry.ports.add(i.portKey);
+    }
+    if (swept.size === 0) return;
+    for (const i of this.#incidents) {
+      if (!(i instanceof ScanIncident) || i.absorbedBy !== null || i.withdrawn) continue;
+      const entry = swept.get(i.source);
+      const ports = i.ports;
+      // The sample holds every port while there are few (a discovery touches a handful).
+      if (entry === undefined || ports.sample.length !== ports.distinct) continue;
+      if (ports.sample.every((p) => entry.ports.has(p))) i.absorbedBy = entry.by;
     }
   }
 }

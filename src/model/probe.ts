@@ -20,6 +20,6 @@ export type ProbeClassName = keyof typeof ProbeClass;
 export const PROBE_CLASS_NAMES = Object.keys(ProbeClass) as ProbeClassName[];
 export const PROBE_CLASS_COUNT = PROBE_CLASS_NAMES.length;
 
-/** Incident classes are the probe classes plus `mixed` (no class dominates). */
-export type IncidentClass = ProbeClassName | 'mixed';
+/** Incident classes are the probe classes, `mixed` (no class dominates), and the link's own discovery: `arp` and `nd` (neighbour solicitation). */
+export type IncidentClass = ProbeClassName | 'mixed' | 'arp' | 'nd';
 

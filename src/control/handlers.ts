@@ -33,6 +33,8 @@ export interface ControlParts {
   /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
+  /** Everything known of an address (control/lookup.ts). */
+  lookup(address: string): Promise<ResultOf['lookup']>;
   log: EventLogger;
   /** The CrowdSec decision stream's state; absent or null: not serving. */
   lapi?: () => LapiStatusView | null;
@@ -118,5 +120,6 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       return { target };
     },
     reload: async () => p.reload(),
+    lookup: async (r) => p.lookup(r.address),
   };
 }

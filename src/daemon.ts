@@ -163,6 +163,7 @@ export class Daemon {
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
       afterTableRestored: async () => {
+        await capture.restoreKernelRules();
         await responder?.restore();
         await floodGuard?.restore();
         await geo.restore();

@@ -146,7 +146,7 @@ test('both tables side by side: a portwarden ban and a fail2ban ban both block, 
   failLogin(ATTACKER6);
   failLogin(ATTACKER6);
   await waitUntil('fail2ban to ban the IPv6 attacker', () => f2bHas(ATTACKER6), 30_000, log);
-  assert.deepEqual(tables(), ['table inet f2b-table', 'table inet portwarden']);
+  assert.deepEqual(tables(), ['table arp portwarden', 'table inet f2b-table', 'table inet portwarden']);
   assert.equal(connect(PROTECTED4), 'timeout', 'portwarden drops');
   assert.equal(connect(PROTECTED6), 'refused', "fail2ban's reject");
   // An accept ends only the chain it is in: fail2ban's chain still sees the packet and rejects it.
@@ -158,7 +158,7 @@ test("restarting fail2ban leaves portwarden's table as it was; fail2ban's ban co
   const ours = tableText('inet', 'portwarden');
   const mark = log.length;
   await stopFail2ban();
-  assert.deepEqual(tables(), ['table inet portwarden'], 'fail2ban removed its table on stop');
+  assert.deepEqual(tables(), ['table arp portwarden', 'table inet portwarden'], 'fail2ban removed its table on stop');
   await startFail2ban();
   await waitUntil("fail2ban's ban to come back", () => f2bHas(ATTACKER6), 30_000, log);
   assert.equal(tableText('inet', 'portwarden'), ours);
@@ -189,13 +189,13 @@ test('nftables.service (Debian nftables.conf, flush ruleset first): portwarden i
   const restored = log.slice(mark).find((l) => l['event.action'] === 'table-restored')!;
   assert.ok((restored['restore.delay_ms'] as number) < 1000, JSON.stringify(restored));
   assert.equal(restored['event.trigger'], 'nf_tables event');
-  // The service's own table stays; fail2ban's is gone until fail2ban acts again.
-  assert.deepEqual(tables(), ['table inet filter', 'table inet portwarden']);
+  // The service's own table stays, ours are back (the arp one too); fail2ban's is gone until fail2ban acts again.
+  assert.deepEqual(tables(), ['table arp portwarden', 'table inet filter', 'table inet portwarden']);
   assert.equal(connect(PROTECTED4), 'timeout', 'our ban is back');
   assert.equal(connect(PROTECTED6), 'open', "fail2ban's ban went with the flush");
   await stopFail2ban();
   await startFail2ban();
   await waitUntil("fail2ban's ban to come back at its restart", () => f2bHas(ATTACKER6), 30_000, log);
   assert.equal(connect(PROTECTED6), 'refused');
-  assert.deepEqual(tables(), ['table inet f2b-table', 'table inet filter', 'table inet portwarden']);
+  assert.deepEqual(tables(), ['table arp portwarden', 'table inet f2b-table', 'table inet filter', 'table inet portwarden']);
 });

@@ -69,6 +69,7 @@ export class LiveCapture {
       this.#arpTable = true;
       this.arpUnwatched = null;
     } catch (err) {
+      this.#arpTable = false;
       this.arpUnwatched = err instanceof Error ? err.message : String(err);
     }
   }
@@ -80,6 +81,14 @@ export class LiveCapture {
 
   close(): void {
     for (const source of this.#sources) source.close();
+  }
+
+  /**
+   * Puts the `arp` table back after the ruleset was flushed (the reconciler calls it with the table's
+   * other parts): a flush takes every table, ours in the `arp` family too.
+   */
+  async restoreKernelRules(): Promise<void> {
+    if (this.#arpTable) await this.#watchArp(this.#settings.nflogGroup);
   }
 
   /** Removes the `arp` table, if this capture made it (nothing reads its group any more). */

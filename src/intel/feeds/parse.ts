@@ -80,24 +80,26 @@ function forEachLine(body: string, each: (line: string, number: number) => void)
   }
 }
 
-/** First token of a line after stripping a comment starting with one of `comment`; '' for none. */
-function firstToken(line: string, comment: string): string {
-  let end = line.length;
-  for (const c of comment) {
-    const at = line.indexOf(c);
-    if (at !== -1 && at < end) end = at;
+/**
+ * One address or network per line (its first field); `#` and `;` start comments. FireHOL netset, ET,
+ * blocklist.de, AbuseIPDB plain text. One pass over the body without slicing lines: the hot loop of a
+ * million-line feed.
+ */
+function parseLines(c: Collector, body: string): void {
+  const n = body.length;
+  let i = 0;
+  let number = 0;
+  while (i < n) {
+    number++;
+    // skip blanks at the start of the line
+    let ch = body.charCodeAt(i);
+    while (i < n && (ch === 32 || ch === 9)) ch = body.charCodeAt(++i);
+    const start = i;
+    while (i < n && ch !== 10 && ch !== 13 && ch !== 32 && ch !== 9 && ch !== 35 && ch !== 59) ch = body.charCodeAt(++i);
+    if (i > start) c.add(body.slice(start, i), number);
+    const eol = body.indexOf('\n', i);
+    i = eol === -1 ? n : eol + 1;
   }
-  const text = line.slice(0, end).trim();
-  const space = text.search(/\s/);
-  return space === -1 ? text : text.slice(0, space);
-}
-
-/** One address or network per line; `#` (and `;`) start comments. FireHOL netset, ET, blocklist.de, AbuseIPDB plain text. */
-function parseLines(c: Collector, body: string, comment: string): void {
-  forEachLine(body, (line, number) => {
-    const token = firstToken(line, comment);
-    if (token !== '') c.add(token, number);
-  });
 }
 
 /** Spamhaus drop.txt: `CIDR ; SBLnnn`, `;` comments. */
@@ -223,11 +225,11 @@ export function parseFeed(name: string, format: FeedFormat, body: string): Parse
     case 'plain':
     case 'tor-exit':
       if (format === 'tor-exit') parseTorExit(c, body);
-      else parseLines(c, body, '#;');
+      else parseLines(c, body);
       break;
     case 'abuseipdb':
       if (head.startsWith('{')) throw feedError(name, `AbuseIPDB answered JSON, not the plain-text list (an error?): ${body.slice(0, 200)}`);
-      parseLines(c, body, '#');
+      parseLines(c, body);
       break;
     case 'spamhaus-txt':
       parseSpamhausTxt(c, body);

@@ -341,7 +341,7 @@ export function encodeIntervalBatch(table: string, changes: readonly IntervalSet
   if (LITTLE) bytes.writeUInt16LE(bytes.readUInt16LE(last + 6) | NLM_F_ACK, last + 6);
   else bytes.writeUInt16BE(bytes.readUInt16BE(last + 6) | NLM_F_ACK, last + 6);
   batchMarker(w, NFNL_MSG_BATCH_END, (firstSeq + count) & SEQ_MASK);
-  return { data: Buffer.from(w.bytes()), count };
+  return { data: w.bytes(), count };
 }
 
 /** A batch deleting the table (the one message asks for an ACK). */

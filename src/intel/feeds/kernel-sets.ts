@@ -9,6 +9,7 @@
  * table's sets, and what they hold is not trusted), later updates send only the difference. The
  * kernel swaps generations at commit, so a packet sees the old list or the new one, never neither.
  */
+import { performance } from 'node:perf_hooks';
 import { PortwardenError } from '../../errors.js';
 import { runNft } from '../../kernel/nft.js';
 import { encodeIntervalBatch, errnoName, NftNetlink, type IntervalSetChange } from '../../kernel/nft-netlink.js';
@@ -52,6 +53,8 @@ export class FeedKernelSets {
   /** Feeds loaded in this run: their next change is a diff. */
   readonly #loaded = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** The last transaction: ranges sent and milliseconds from encoding to the kernel's answer. */
+  lastApply: { ranges: number; ms: number } | null = null;
 
   constructor(options: { table: string; nftPath?: string; replyTimeoutMs?: number }) {
     this.#table = options.table;
@@ -83,6 +86,7 @@ export class FeedKernelSets {
       changes.push({ set: n.set4, family: 4, flush: false, remove: d.remove.v4, add: d.add.v4 });
       changes.push({ set: n.set6, family: 6, flush: false, remove: d.remove.v6, add: d.add.v6 });
     }
+    const started = performance.now();
     const first = this.#nl.nextSeq(0);
     const { data, count } = encodeIntervalBatch(this.#table, changes, first + 1);
     if (count === 0) return;
@@ -94,6 +98,7 @@ export class FeedKernelSets {
       throw new PortwardenError('PW_ERR_FEED', `feed ${feed.name}: the kernel refused the update of ${n.set4}/${n.set6} (${errnoName(errno)}); the sets keep their contents`);
     }
     this.#loaded.add(feed.name);
+    this.lastApply = { ranges: changes.reduce((n, c) => n + c.add.start.length + c.remove.start.length, 0), ms: performance.now() - started };
   }
 
   /** Packets and bytes each feed's rules counted, by feed name (through `nft -j list counters`). */

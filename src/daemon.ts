@@ -3,6 +3,10 @@ import { LiveCapture } from './capture/live-capture.js';
 import { CounterRegistry } from './model/counters.js';
 import { CounterLog } from './observe/counter-log.js';
 import { Alerting } from './alert/alerting.js';
+import { feedStaleAlert } from './alert/alert.js';
+import { FeedsStage } from './intel/feeds/stage.js';
+import { hostExclusionInput } from './intel/feeds/exclusions.js';
+import { feedView } from './control/feed-view.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
 import { logReloaded, RunningConfig } from './control/running-config.js';
@@ -72,6 +76,8 @@ export class Daemon {
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
+  /** Threat feeds in their kernel sets (intel/feeds). */
+  #feeds?: FeedsStage;
   #handler?: ControlHandler;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
@@ -120,6 +126,13 @@ export class Daemon {
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
     if (responder !== null) this.#counters.add(responder.counterGroup);
+    // Feed sets need the nftables table and real enforcement (a dry run or iptables has none).
+    const feedsInKernel = c.enforce.backend === 'nftables' && !kind.dryRun;
+    const feeds = (this.#feeds = new FeedsStage({
+      ...{ settings: feedsInKernel ? c.feeds : [], stateDir: c.state.dir, table: 'portwarden', forward: c.enforce.forward, log },
+      exclusionInput: () => hostExclusionInput(deciding.guard.snapshot(), this.#running.current.allowlist),
+      onStale: (report) => this.#alerts?.publish(feedStaleAlert(report)),
+    }));
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -127,6 +140,7 @@ export class Daemon {
         interfaces: capture.interfaces,
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
+        extra: [feeds.contribution()].filter((x) => x !== undefined),
       },
       recorder: keeper,
       decider,
@@ -138,13 +152,17 @@ export class Daemon {
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
-      afterTableRestored: async () => responder?.restore(),
+      afterTableRestored: async () => (await responder?.restore(), await feeds.tableRestored()),
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
     const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
+    // Feeds: the stored copies into the kernel now, fetches in the background (never blocks the start).
+    if (!feedsInKernel && c.feeds.length > 0) log.warn({ 'event.action': 'feeds-off', 'enforce.backend': c.enforce.backend, 'dry.run': kind.dryRun }, 'threat feeds need the nftables backend without --dry-run; they are not loaded');
+    await feeds.start();
+    this.#counters.add(feeds.counterGroup);
     // detect → decide → enforce, connected once.
     const pipeline = new Pipeline(c.detection, flow.onIncident);
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
@@ -161,6 +179,7 @@ export class Daemon {
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      feeds: { list: async () => (await feeds.reports()).map(feedView), update: async (name) => (await feeds.update(name)).map((u) => ({ name: u.name, outcome: u.outcome, feed: u.report === null ? null : feedView(u.report) })) },
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();
@@ -189,6 +208,7 @@ export class Daemon {
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
+    await this.#feeds?.close();
     await this.#enforcement?.stop();
     await this.#control?.close();
     await this.#alerts?.close();
@@ -228,6 +248,7 @@ export class Daemon {
       await this.#responder?.reload(next.respond);
       this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
+      await this.#feeds?.exclusionsChanged(); // the new allowlist is subtracted from every feed
     }
     this.#inline?.reload(next);
     logReloaded(this.#log, changed, restartNeeded, path);

@@ -124,6 +124,21 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     setStatus(await (await import('./control-commands.js')).runControl('reload', undefined, opts, io));
   });
 
+  const feeds = control('feeds', 'the threat feeds: name, action, entries, age, last fetch, matches, last error', false)
+    .option('--json', 'one feed per line as JSON', false)
+    .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
+      setStatus(await (await import('./feeds-commands.js')).runFeeds(false, undefined, opts, io));
+    });
+  feeds
+    .command('update [name]')
+    .description("fetch one feed (or every feed) now, within each source's minimum refresh; a failure keeps the last good copy")
+    .option('--socket <path>', 'control socket path')
+    .option('--config <file>', 'config file naming the control socket')
+    .option('--json', 'one result per line as JSON', false)
+    .action(async (name: string | undefined, opts: { socket?: string; config?: string; json: boolean }) => {
+      setStatus(await (await import('./feeds-commands.js')).runFeeds(true, name, opts, io));
+    });
+
   // State commands read the state database directly (read-only; fine beside a running daemon).
   const stateCommand = (name: string, description: string) =>
     program.command(name).description(description).option('--state <dir>', 'state directory (default: state.dir of the config, /var/lib/portwarden)').option('--config <file>', 'config file naming the state directory');

@@ -25,6 +25,8 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
     unban: async (r) => ({ target: r.target ?? '*', removed: r.target !== undefined && banned.delete(r.target) }),
     allow: async (r) => ({ target: r.target }),
     reload: async () => ({ profile: 'normal', changed: false, restartNeeded: [] }),
+    feeds: async () => [],
+    'feeds-update': async () => [],
   };
 }
 

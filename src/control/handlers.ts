@@ -33,6 +33,8 @@ export interface ControlParts {
   /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
+  /** The threat feeds (intel/feeds); none: `feeds` answers an empty list. */
+  feeds?: { list(): Promise<ResultOf['feeds']>; update(name?: string): Promise<ResultOf['feeds-update']> };
   log: EventLogger;
 }
 
@@ -115,5 +117,11 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       return { target };
     },
     reload: async () => p.reload(),
+    feeds: async () => (p.feeds === undefined ? [] : p.feeds.list()),
+    'feeds-update': async (r) => {
+      const result = p.feeds === undefined ? [] : await p.feeds.update(r.name);
+      if (r.name !== undefined && result.every((x) => x.outcome === 'unknown')) throw new PortwardenError('PW_ERR_CONTROL', `no feed is named ${JSON.stringify(r.name)}`);
+      return result;
+    },
   };
 }

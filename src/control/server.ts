@@ -170,6 +170,10 @@ function dispatch(handler: ControlHandler, r: Request): Promise<unknown> {
       return handler.allow(r);
     case 'reload':
       return handler.reload(r);
+    case 'feeds':
+      return handler.feeds(r);
+    case 'feeds-update':
+      return handler['feeds-update'](r);
   }
 }
 

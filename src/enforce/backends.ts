@@ -27,6 +27,8 @@ export interface TableOptions {
   fastPath?: { enabled: boolean; answersPerSecond: number; burst: number; banSeconds: number };
   /** The responder's sets, chain and rules (respond/kernel-rules.ts); used only by a backend that answers scanners. */
   respond?: RuleContribution;
+  /** Other rooms' parts of the table (intel's feed sets); nftables only. */
+  extra?: readonly RuleContribution[];
 }
 
 export interface BackendKind {
@@ -48,7 +50,7 @@ function nftablesTable(o: TableOptions): NftablesBackend {
       blockedTcpPorts: o.blockedTcpPorts,
       blockedUdpPorts: o.blockedUdpPorts,
       fastPath: o.fastPath !== undefined ? { answersPerSecond: o.fastPath.answersPerSecond, burst: o.fastPath.burst, banSeconds: o.fastPath.banSeconds } : undefined,
-      contributions: [o.capture, o.respond].filter((c): c is RuleContribution => c !== undefined),
+      contributions: [o.capture, o.respond, ...(o.extra ?? [])].filter((c): c is RuleContribution => c !== undefined),
     },
   });
 }

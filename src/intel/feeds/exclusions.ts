@@ -9,6 +9,7 @@
  * The kernel's allow sets are matched before the feed sets as well; this keeps the sets honest (what
  * `portwarden feeds` counts is what the kernel would drop) and level1 from blocking the LAN.
  */
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { parseNetworkInto } from '../../net/address-set.js';
 import { mergeV4, mergeV6, type RangeSet } from './ranges.js';
 
@@ -74,4 +75,19 @@ export function buildExclusions(input: ExclusionInput): Exclusions {
   for (const o of own) add(o.cidr, 'connected subnet of the host');
   for (const n of input.protectedNetworks) add(n, 'protected (lockout guard or allowlist)');
   return { ranges: { v4: mergeV4(s4, e4, s4.length), v6: mergeV6(s6, e6) }, reasons };
+}
+
+/**
+ * The exclusion input of a running host: its interfaces' addresses with their prefixes, and what the
+ * lockout guard protects plus the allowlist's addresses and networks (host names are left to the
+ * kernel's allow sets, which are matched first anyway).
+ */
+export function hostExclusionInput(
+  guard: { ownAddresses: readonly string[]; gateways: readonly string[]; resolvers: readonly string[]; sshPeers: readonly string[] },
+  allowlist: readonly (string | { readonly value: string })[],
+  interfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces,
+): ExclusionInput {
+  const cidrs = Object.values(interfaces()).flatMap((list) => (list ?? []).map((i) => i.cidr).filter((c): c is string => c !== null));
+  const allowed = allowlist.map((e) => (typeof e === 'string' ? e : e.value)).filter((v) => span(v) !== null);
+  return { interfaceCidrs: cidrs, protectedNetworks: [...guard.ownAddresses, ...guard.gateways, ...guard.resolvers, ...guard.sshPeers, ...allowed] };
 }

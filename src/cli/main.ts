@@ -135,8 +135,9 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     .option('--socket <path>', 'control socket path')
     .option('--config <file>', 'config file naming the control socket')
     .option('--json', 'one result per line as JSON', false)
-    .action(async (name: string | undefined, opts: { socket?: string; config?: string; json: boolean }) => {
-      setStatus(await (await import('./feeds-commands.js')).runFeeds(true, name, opts, io));
+    .action(async (name: string | undefined, _opts: unknown, cmd: { optsWithGlobals(): { socket?: string; config?: string; json: boolean } }) => {
+      // --socket, --config and --json may be read by `feeds` itself when given after `update`: take both.
+      setStatus(await (await import('./feeds-commands.js')).runFeeds(true, name, cmd.optsWithGlobals(), io));
     });
 
   // State commands read the state database directly (read-only; fine beside a running daemon).

@@ -41,7 +41,7 @@ export interface FeedsStageOptions {
   onStale: (report: FeedReport) => void;
   log: EventLogger;
   clock?: () => number;
-  /** How often due feeds are fetched and counters read; default 15 s. */
+  /** How often due feeds are fetched and counters read; default 15 s, or the shortest refresh (at least 1 s). */
   tickMs?: number;
 }
 
@@ -85,7 +85,9 @@ export class FeedsStage {
   async start(): Promise<void> {
     for (const f of this.feeds) await f.loadStored();
     if (this.feeds.length === 0) return;
-    this.#timer = setInterval(() => void this.tick(), this.#o.tickMs ?? 15_000);
+    // Every 15 s, or as often as the shortest refresh asks (a file:// source may refresh every second).
+    const shortest = Math.min(...this.feeds.map((f) => f.feed.refreshSeconds * 1000));
+    this.#timer = setInterval(() => void this.tick(), this.#o.tickMs ?? Math.max(1000, Math.min(15_000, shortest)));
     this.#timer.unref();
     void this.tick();
   }

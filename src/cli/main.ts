@@ -117,7 +117,7 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
   // the socket, and read as "reload this file". --socket or PORTWARDEN_SOCKET / PORTWARDEN_CONFIG pick the daemon.
   control(
     'reload',
-    're-read the config file the daemon was started with (as SIGHUP); an invalid file is refused and the old config kept; keys only a restart applies (control.socketPath, state.dir, capture, detection, enforce, observe, profile) are named and keep their running values',
+    're-read the config file the daemon was started with (as SIGHUP); an invalid file is refused and the old config kept; keys only a restart applies (control.socketPath, state.dir, capture, detection, enforce, observe, profile, feeds) are named and keep their running values',
     false,
     false,
   ).action(async (opts: { socket?: string }) => {

@@ -10,29 +10,14 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { JsonLines, mustIn, NetnsPair, type LabPlan } from './support/testkit-netns.js';
+import { JsonLines, NetnsPair } from './support/testkit-netns.js';
+import { childCaller, FEED_CHILD, feedLab, LAB_PORT, REPO_ROOT, routeBack, tcpConnects } from './support/feed-lab.js';
 
-const CHILD = fileURLToPath(new URL('./support/feed-kernel-child.ts', import.meta.url));
-const PROBE = fileURLToPath(new URL('./support/tcp-probe.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DECIDED = '192.0.2.9';
 const IN_RANGE = '198.51.100.20';
 const OTHER = '203.0.113.50';
-const PORT = 8080;
 const LAPI_PORT = 18000 + (process.pid % 1000);
-const plan: LabPlan = {
-  tag: 'pwfeedcs',
-  attackerDev: 'veth0',
-  protectedDev: 'veth1',
-  attacker4: ['10.77.0.1', DECIDED, IN_RANGE, OTHER],
-  attacker6: ['2001:db8:77::1'],
-  protected4: '10.77.0.2',
-  protected6: '2001:db8:77::2',
-  prefix4: 24,
-  prefix6: 64,
-  macs: { protected: '02:00:00:77:00:01', attacker: '02:00:00:77:00:02' },
-};
+const plan = feedLab('pwfeedcs', [DECIDED, IN_RANGE, OTHER]);
 const dir = mkdtempSync(join(tmpdir(), 'pw-crowdsec-'));
 const lab = new NetnsPair(plan);
 after(() => {
@@ -72,13 +57,10 @@ function crowdsecConfig(): string {
   return path;
 }
 
-async function connects(from: string, count: number): Promise<number> {
-  const out = await mustIn(lab.attacker, process.execPath, ['--import', 'tsx', PROBE, from, plan.protected4, String(PORT), String(count), '50']);
-  return (JSON.parse(out.trim().split('\n').pop() ?? '{}') as { connected: number }).connected;
-}
+const connects = (from: string, count: number) => tcpConnects(lab, from, count);
 
 test('a crowdsec feed from a real LAPI: its Ip and Range decisions are dropped in the kernel, a deleted one is lifted', async () => {
-  for (const route of ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24']) lab.must(lab.protectedNs, 'ip', ['route', 'add', route, 'dev', 'veth1']);
+  routeBack(lab, ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24']);
   const config = crowdsecConfig();
   const cscli = (...args: string[]) => lab.must(lab.protectedNs, 'cscli', ['-c', config, ...args]);
   cscli('machines', 'add', 'pwtest', '-a', '-f', join(dir, 'local_api_credentials.yaml'));
@@ -93,16 +75,9 @@ test('a crowdsec feed from a real LAPI: its Ip and Range decisions are dropped i
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 
-  const child = new JsonLines(lab.spawn(lab.protectedNs, process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT, env: { ...process.env, PW_TEST_CROWDSEC_KEY: key } }));
+  const child = new JsonLines(lab.spawn(lab.protectedNs, process.execPath, ['--import', 'tsx', FEED_CHILD], { cwd: REPO_ROOT, env: { ...process.env, PW_TEST_CROWDSEC_KEY: key } }));
   await child.next((m) => m.ready === true, 60_000);
-  let id = 0;
-  const call = async (op: string, args?: unknown): Promise<any> => {
-    const n = ++id;
-    child.send({ id: n, op, args });
-    const reply = await child.next((m) => m.id === n, 120_000);
-    if (reply.ok !== true) throw new Error(String(reply.error));
-    return reply.result;
-  };
+  const call = childCaller(child);
   /** Feed.update(), again while inside the source's 10 s minimum refresh. */
   const update = async (): Promise<any> => {
     for (;;) {
@@ -115,7 +90,7 @@ test('a crowdsec feed from a real LAPI: its Ip and Range decisions are dropped i
     feeds: [{ name: 'lapi', url: `http://127.0.0.1:${LAPI_PORT}/v1/decisions/stream?startup=true`, format: 'crowdsec', refresh: '10s', action: 'drop', headers: { 'X-Api-Key': '${PW_TEST_CROWDSEC_KEY}' } }],
     protected: [],
   });
-  await call('listen', { port: PORT });
+  await call('listen', { port: LAB_PORT });
   assert.equal(await connects(DECIDED, 2), 2, 'before the feed');
 
   const first = await update();

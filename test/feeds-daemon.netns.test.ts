@@ -10,11 +10,10 @@ import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { mustIn, NetnsPair, type LabPlan } from './support/testkit-netns.js';
+import { NetnsPair } from './support/testkit-netns.js';
+import { feedLab, LAB_PORT, routeBack, tcpConnects } from './support/feed-lab.js';
 import { controlCli, logged, startDaemon, statusCounters, waitUntil, type LogLine } from './support/daemon-process.js';
 
-const PROBE = fileURLToPath(new URL('./support/tcp-probe.ts', import.meta.url));
 const LISTED = '198.51.100.7';
 const LISTED_LATER = '198.51.100.130';
 const ALLOWLISTED = '198.51.100.8';
@@ -23,19 +22,7 @@ const UNLISTED = '203.0.113.50';
 const SUBNET_PEER = '10.77.0.1';
 const LISTED6 = '2001:db8:66::7';
 const UNLISTED6 = '2001:db8:66::50';
-const PORT = 8080;
-const plan: LabPlan = {
-  tag: 'pwfeedd',
-  attackerDev: 'veth0',
-  protectedDev: 'veth1',
-  attacker4: [SUBNET_PEER, LISTED, LISTED_LATER, ALLOWLISTED, ALERTED, UNLISTED],
-  attacker6: ['2001:db8:77::1', LISTED6, UNLISTED6],
-  protected4: '10.77.0.2',
-  protected6: '2001:db8:77::2',
-  prefix4: 24,
-  prefix6: 64,
-  macs: { protected: '02:00:00:77:00:01', attacker: '02:00:00:77:00:02' },
-};
+const plan = feedLab('pwfeedd', [LISTED, LISTED_LATER, ALLOWLISTED, ALERTED, UNLISTED], [LISTED6, UNLISTED6]);
 const GROUP = 7600 + (process.pid % 90);
 let pair: NetnsPair;
 let dir: string;
@@ -45,8 +32,8 @@ const log: LogLine[] = [];
 
 before(async () => {
   pair = new NetnsPair(plan);
-  for (const route of ['198.51.100.0/24', '203.0.113.0/24', '2001:db8:66::/64']) pair.must(pair.protectedNs, 'ip', ['route', 'add', route, 'dev', 'veth1']);
-  pair.spawn(pair.protectedNs, process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(${PORT}, '::')`]);
+  routeBack(pair, ['198.51.100.0/24', '203.0.113.0/24', '2001:db8:66::/64']);
+  pair.spawn(pair.protectedNs, process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(${LAB_PORT}, '::')`]);
   dir = mkdtempSync(join(tmpdir(), 'pw-feeds-daemon-'));
   socket = join(dir, 'run', 'control.sock');
   // The last good copy of lab-drop, as a previous run left it; its source file does not exist yet.
@@ -90,11 +77,7 @@ after(() => {
 
 const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> => waitUntil(what, check, timeoutMs, log);
 
-async function connects(from: string, count: number): Promise<number> {
-  const to = from.includes(':') ? plan.protected6 : plan.protected4;
-  const out = await mustIn(pair.attacker, process.execPath, ['--import', 'tsx', PROBE, from, to, String(PORT), String(count), '50']);
-  return (JSON.parse(out.trim().split('\n').pop() ?? '{}') as { connected: number }).connected;
-}
+const connects = (from: string, count: number) => tcpConnects(pair, from, count);
 
 function feeds(): Record<string, Record<string, unknown>> {
   const r = controlCli(socket, 'feeds', '--json');

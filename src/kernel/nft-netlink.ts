@@ -199,22 +199,7 @@ function batchMarker(writer: MessageWriter, type: number, seq: number): void {
  * element's user data so `nft list` prints it as a prefix.
  */
 function writePrefixElements(w: MessageWriter, target: ParsedTarget, timeoutMs: number | null, forDelete: boolean): void {
-  const end = intervalEnd(target);
-  const open = end === 1n << BigInt(familyWidth(target.family));
-  const start = w.open(NFTA_LIST_ELEM, true);
-  if (!forDelete && timeoutMs !== null) w.u64be(NFTA_SET_ELEM_TIMEOUT, timeoutMs);
-  const key = w.open(NFTA_SET_ELEM_KEY, true);
-  w.key(NFTA_DATA_VALUE, target.family, target.start);
-  w.close(key);
-  if (open && !forDelete) w.raw(NFTA_SET_ELEM_USERDATA, OPEN_INTERVAL_UDATA);
-  w.close(start);
-  if (open) return;
-  const last = w.open(NFTA_LIST_ELEM, true);
-  w.u32be(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-  const endKey = w.open(NFTA_SET_ELEM_KEY, true);
-  w.key(NFTA_DATA_VALUE, target.family, end);
-  w.close(endKey);
-  w.close(last);
+  writeRange(w, target.family, target.start, intervalEnd(target), forDelete, timeoutMs);
 }
 
 const OPEN_INTERVAL_UDATA = (() => {
@@ -277,9 +262,15 @@ function writeRangeKey(w: MessageWriter, family: 4 | 6, value: number | bigint):
   else w.key(NFTA_DATA_VALUE, 6, BigInt(value));
 }
 
-function writeRange(w: MessageWriter, family: 4 | 6, start: number | bigint, end: number | bigint, forDelete: boolean): void {
+/**
+ * [start, end) as nft sends it: the start key (with the timeout, if any), then `end` flagged as an
+ * interval end. A range that reaches the top of the address space has no end element; libnftnl marks it
+ * "open" in the element's user data so `nft list` prints it as a prefix.
+ */
+function writeRange(w: MessageWriter, family: 4 | 6, start: number | bigint, end: number | bigint, forDelete: boolean, timeoutMs: number | null = null): void {
   const open = family === 4 ? Number(end) >= 2 ** 32 : BigInt(end) >= 1n << 128n;
   const first = w.open(NFTA_LIST_ELEM, true);
+  if (!forDelete && timeoutMs !== null) w.u64be(NFTA_SET_ELEM_TIMEOUT, timeoutMs);
   const key = w.open(NFTA_SET_ELEM_KEY, true);
   writeRangeKey(w, family, start);
   w.close(key);

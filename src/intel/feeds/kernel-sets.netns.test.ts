@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { JsonLines, mustIn, NetnsPair, type LabPlan } from '../../../test/support/testkit-netns.js';
+import { JsonLines, NetnsPair } from '../../../test/support/testkit-netns.js';
+import { childCaller, FEED_CHILD, feedLab, LAB_PORT, REPO_ROOT, routeBack, tcpConnects, tcpProber } from '../../../test/support/feed-lab.js';
 
-const CHILD = fileURLToPath(new URL('../../../test/support/feed-kernel-child.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const LISTED = '198.51.100.7';
 const ALLOWLISTED = '198.51.100.8';
 const ALERTED = '198.51.100.200';
@@ -19,25 +17,14 @@ const UNLISTED = '203.0.113.50';
 const SUBNET_PEER = '10.77.0.1'; // listed through 10.77.0.0/24, the host's own subnet: subtracted
 const LISTED6 = '2001:db8:66::7';
 const UNLISTED6 = '2001:db8:66::50';
-const plan: LabPlan = {
-  tag: 'pwfeed',
-  attackerDev: 'veth0',
-  protectedDev: 'veth1',
-  attacker4: [SUBNET_PEER, LISTED, ALLOWLISTED, ALERTED, UNLISTED],
-  attacker6: ['2001:db8:77::1', LISTED6, UNLISTED6],
-  protected4: '10.77.0.2',
-  protected6: '2001:db8:77::2',
-  prefix4: 24,
-  prefix6: 64,
-  macs: { protected: '02:00:00:77:00:01', attacker: '02:00:00:77:00:02' },
-};
+const plan = feedLab('pwfeed', [LISTED, ALLOWLISTED, ALERTED, UNLISTED], [LISTED6, UNLISTED6]);
 const dir = mkdtempSync(join(tmpdir(), 'pw-feed-lab-'));
 const lab = new NetnsPair(plan);
 after(() => {
   lab.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
-for (const route of ['198.51.100.0/24', '203.0.113.0/24', '2001:db8:66::/64']) lab.must(lab.protectedNs, 'ip', ['route', 'add', route, 'dev', 'veth1']);
+routeBack(lab, ['198.51.100.0/24', '203.0.113.0/24', '2001:db8:66::/64']);
 
 let version = 0;
 /** The drop feed's file: the listed networks plus 5,000 fillers of which a fifth change each version. */
@@ -53,29 +40,14 @@ function writeDropFeed(variant: number): void {
   utimesSync(path, t, t);
 }
 
-const PROBE = fileURLToPath(new URL('../../../test/support/tcp-probe.ts', import.meta.url));
-const PORT = 8080;
-
-/** Connections from `from` to the protected host's listener that succeeded, of `count`. */
-async function connects(from: string, count: number): Promise<number> {
-  const to = from.includes(':') ? plan.protected6 : plan.protected4;
-  const out = await mustIn(lab.attacker, process.execPath, ['--import', 'tsx', PROBE, from, to, String(PORT), String(count), '50']);
-  return (JSON.parse(out.trim().split("\n").pop() ?? "{}") as { connected: number }).connected;
-}
+const connects = (from: string, count: number) => tcpConnects(lab, from, count);
 
 test('listed addresses are dropped, unlisted, allowlisted and protected ones get through, alert feeds only count; 20 updates never let a listed address through', async () => {
   writeDropFeed(0);
   writeFileSync(join(dir, 'alert.txt'), `${ALERTED}\n`);
-  const child = new JsonLines(lab.spawn(lab.protectedNs, process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT }));
+  const child = new JsonLines(lab.spawn(lab.protectedNs, process.execPath, ['--import', 'tsx', FEED_CHILD], { cwd: REPO_ROOT }));
   await child.next((m) => m.ready === true, 60_000);
-  let id = 0;
-  const call = async (op: string, args?: unknown): Promise<any> => {
-    const n = ++id;
-    child.send({ id: n, op, args });
-    const reply = await child.next((m) => m.id === n, 120_000);
-    if (reply.ok !== true) throw new Error(String(reply.error));
-    return reply.result;
-  };
+  const call = childCaller(child);
   await call('init', {
     feeds: [
       { name: 'lab-drop', url: `file://${join(dir, 'drop.txt')}`, format: 'plain', refresh: '1m', action: 'drop' },
@@ -84,7 +56,7 @@ test('listed addresses are dropped, unlisted, allowlisted and protected ones get
     protected: [],
   });
   await call('allow', { address: ALLOWLISTED });
-  await call('listen', { port: PORT });
+  await call('listen', { port: LAB_PORT });
   // Before any feed: everyone gets through.
   assert.equal(await connects(LISTED, 2), 2);
   assert.equal((await call('update', { name: 'lab-drop' })).outcome, 'updated');
@@ -102,7 +74,7 @@ test('listed addresses are dropped, unlisted, allowlisted and protected ones get
   assert.ok(counters['lab-alert'].packets >= 3, JSON.stringify(counters));
 
   // 20 updates, each changing the range that holds the listed address, while it probes every 10 ms.
-  const prober = new JsonLines(lab.spawn(lab.attacker, process.execPath, ['--import', 'tsx', PROBE, LISTED, plan.protected4, String(PORT), '0', '10'], { cwd: ROOT }));
+  const prober = new JsonLines(tcpProber(lab, LISTED, 10));
   await prober.next((m) => m.started === true, 60_000);
   const durations: number[] = [];
   for (let i = 1; i <= 20; i++) {

@@ -355,6 +355,47 @@ export function encodeGetTable(table: string, seq: number): Buffer {
 }
 
 /** A dump request for every element of one set (the kernel answers NEWSETELEM parts, then DONE). */
+const NFT_MSG_NEWOBJ = 18;
+const NFT_MSG_GETOBJ = 19;
+const NFTA_OBJ_TABLE = 1;
+const NFTA_OBJ_NAME = 2;
+const NFTA_OBJ_TYPE = 3;
+const NFTA_OBJ_DATA = 4;
+const NFT_OBJECT_COUNTER = 1;
+const NFTA_COUNTER_BYTES = 1;
+const NFTA_COUNTER_PACKETS = 2;
+
+/** A dump request for the named counters of one table (what `nft list counters` shows, without reading any set). */
+export function encodeGetCounters(table: string, seq: number): Buffer {
+  const w = new MessageWriter();
+  const at = w.begin(nftType(NFT_MSG_GETOBJ), NLM_F_REQUEST | NLM_F_DUMP, seq, NFPROTO_INET, 0);
+  w.cstring(NFTA_OBJ_TABLE, table);
+  w.u32be(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER);
+  w.end(at);
+  return w.bytes();
+}
+
+/** One NEWOBJ dump part: a named counter's name, packets and bytes into `out` (other objects are skipped). */
+export function readCounterObject(data: Buffer, offset: number, end: number, table: string, out: Map<string, { packets: number; bytes: number }>): void {
+  let name: string | null = null;
+  let inTable = false;
+  let isCounter = false;
+  let packets = 0;
+  let bytes = 0;
+  for (const [type, at, length] of attributes(data, offset, end)) {
+    if (type === NFTA_OBJ_TABLE) inTable = data.toString('utf8', at, at + length).replace(/\0+$/, '') === table;
+    else if (type === NFTA_OBJ_NAME) name = data.toString('utf8', at, at + length).replace(/\0+$/, '');
+    else if (type === NFTA_OBJ_TYPE && length >= 4) isCounter = data.readUInt32BE(at) === NFT_OBJECT_COUNTER;
+    else if (type === NFTA_OBJ_DATA) {
+      for (const [field, fieldAt, fieldLength] of attributes(data, at, at + length)) {
+        if (field === NFTA_COUNTER_PACKETS && fieldLength >= 8) packets = readU64BE(data, fieldAt);
+        else if (field === NFTA_COUNTER_BYTES && fieldLength >= 8) bytes = readU64BE(data, fieldAt);
+      }
+    }
+  }
+  if (name !== null && inTable && isCounter) out.set(name, { packets, bytes });
+}
+
 export function encodeGetSetElements(table: string, set: string, seq: number): Buffer {
   const w = new MessageWriter();
   const at = w.begin(nftType(NFT_MSG_GETSETELEM), NLM_F_REQUEST | NLM_F_DUMP, seq, NFPROTO_INET, 0);
@@ -551,6 +592,27 @@ export class NftNetlink {
       return true;
     });
     return errno;
+  }
+
+  /** The named counters of one table (name → packets, bytes), through a netlink dump that reads no set. */
+  async dumpCounters(table: string): Promise<Map<string, { packets: number; bytes: number }>> {
+    const seq = this.nextSeq(1);
+    const out = new Map<string, { packets: number; bytes: number }>();
+    let errno = 0;
+    this.#dumpPart = (type, data, at, end) => {
+      if (type === nftType(NFT_MSG_NEWOBJ)) readCounterObject(data, at, end, table, out);
+    };
+    try {
+      await this.#exchange(encodeGetCounters(table, seq), (reply) => {
+        if (reply.seq !== seq) return false;
+        errno = reply.errno;
+        return true;
+      });
+    } finally {
+      this.#dumpPart = null;
+    }
+    if (errno !== 0) throw enforceError(`listing the counters of table inet ${table} failed: ${errnoName(errno)}`);
+    return out;
   }
 
   /**

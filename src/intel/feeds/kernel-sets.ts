@@ -11,7 +11,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { PortwardenError } from '../../errors.js';
-import { runNft } from '../../kernel/nft.js';
 import { encodeIntervalBatch, errnoName, NftNetlink, type IntervalSetChange } from '../../kernel/nft-netlink.js';
 import type { HookRule, RuleContribution, SetDeclaration } from '../../kernel/ruleset.js';
 import type { ResolvedFeed } from '../settings.js';
@@ -49,16 +48,14 @@ export interface FeedCounter {
 export class FeedKernelSets {
   readonly #table: string;
   readonly #nl: NftNetlink;
-  readonly #nftPath: string;
   /** Feeds loaded in this run: their next change is a diff. */
   readonly #loaded = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
   /** The last transaction: ranges sent and milliseconds from encoding to the kernel's answer. */
   lastApply: { ranges: number; ms: number } | null = null;
 
-  constructor(options: { table: string; nftPath?: string; replyTimeoutMs?: number }) {
+  constructor(options: { table: string; replyTimeoutMs?: number }) {
     this.#table = options.table;
-    this.#nftPath = options.nftPath ?? 'nft';
     this.#nl = new NftNetlink({ replyTimeoutMs: options.replyTimeoutMs ?? 120_000 });
   }
 
@@ -101,13 +98,15 @@ export class FeedKernelSets {
     this.lastApply = { ranges: changes.reduce((n, c) => n + c.add.start.length + c.remove.start.length, 0), ms: performance.now() - started };
   }
 
-  /** Packets and bytes each feed's rules counted, by feed name (through `nft -j list counters`). */
+  /**
+   * Packets and bytes each feed's rules counted, by feed name, through a netlink dump of the table's
+   * counter objects (`nft list counters` reads every set too: seconds for a million-entry feed).
+   */
   async counters(feeds: readonly ResolvedFeed[]): Promise<Map<string, FeedCounter>> {
+    const run = this.#queue.then(() => this.#nl.dumpCounters(this.#table));
+    this.#queue = run.catch(() => {});
+    const byName = await run;
     const out = new Map<string, FeedCounter>();
-    const { stdout } = await runNft(this.#nftPath, ['-j', 'list', 'counters', 'table', 'inet', this.#table]);
-    const doc = JSON.parse(stdout) as { nftables?: { counter?: { name: string; packets: number; bytes: number } }[] };
-    const byName = new Map<string, FeedCounter>();
-    for (const item of doc.nftables ?? []) if (item.counter !== undefined) byName.set(item.counter.name, { packets: item.counter.packets, bytes: item.counter.bytes });
     for (const f of feeds) {
       const c = byName.get(feedObjectNames(f.name).counter);
       if (c !== undefined) out.set(f.name, c);

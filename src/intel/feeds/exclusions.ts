@@ -74,7 +74,7 @@ export function buildExclusions(input: ExclusionInput): Exclusions {
   }
   for (const o of own) add(o.cidr, 'connected subnet of the host');
   for (const n of input.protectedNetworks) add(n, 'protected (lockout guard or allowlist)');
-  return { ranges: { v4: mergeV4(s4, e4, s4.length), v6: mergeV6(s6, e6) }, reasons };
+  return { ranges: { v4: mergeV4(Float64Array.from(s4), Float64Array.from(e4), s4.length), v6: mergeV6(s6, e6) }, reasons };
 }
 
 /**

@@ -33,10 +33,8 @@ export function rangeCount(r: RangeSet): number {
 const TWO32 = 2 ** 32;
 
 /** Merges raw IPv4 [start, end) pairs (any order, overlapping) into sorted disjoint ranges. */
-export function mergeV4(starts: ArrayLike<number>, ends: ArrayLike<number>, count: number): V4Ranges {
-  // One native numeric sort of (start, index) packed into a double: start < 2^32, index < 2^20 would
-  // not fit with every count, so sort starts with their ends by an index permutation built from a
-  // packed key of start * 2^21 + rank when small, else a comparator sort.
+export function mergeV4(starts: Float64Array, ends: Float64Array, count: number): V4Ranges {
+  // Sorted by an index permutation (sortedOrder), then one sweep that extends or starts a range.
   const order = sortedOrder(starts, count);
   const outStart = new Float64Array(count);
   const outEnd = new Float64Array(count);
@@ -57,7 +55,7 @@ export function mergeV4(starts: ArrayLike<number>, ends: ArrayLike<number>, coun
 }
 
 /** Indexes of `starts` in ascending order. */
-function sortedOrder(starts: ArrayLike<number>, count: number): Uint32Array {
+function sortedOrder(starts: Float64Array, count: number): Uint32Array {
   const order = new Uint32Array(count);
   if (count < 2 ** 21) {
     // start (< 2^32) * 2^21 + index (< 2^21) < 2^53: exact in a double, and a native sort of doubles.
@@ -97,7 +95,8 @@ export function rangesOf(entries: FeedEntries): RangeSet {
   const n4 = entries.v4Count;
   const ends = new Float64Array(n4);
   for (let i = 0; i < n4; i++) ends[i] = entries.v4Start[i] + 2 ** (32 - entries.v4Length[i]);
-  const v4 = mergeV4(entries.v4Start, ends, n4);
+  // Float64Array on both sides: one element kind keeps the merge loop's accesses monomorphic.
+  const v4 = mergeV4(Float64Array.from(entries.v4Start.subarray(0, n4)), ends, n4);
   const s6: bigint[] = [];
   const e6: bigint[] = [];
   for (let i = 0; i < entries.v6Count; i++) {

@@ -17,8 +17,11 @@ import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
+import { FloodGuard } from './enforce/flood-guard.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
+import type { LapiServer } from './lapi/server.js';
+import { serveDecisions } from './lapi/serve.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
@@ -29,6 +32,14 @@ import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
 import { net64 } from './state/offender-store.js';
+import { GeoStage } from './intel/geo/geo-stage.js';
+import { enrichingListener } from './intel/enrich.js';
+import { FeedTrust } from './intel/feed-trust.js';
+import { lookupAddress } from './control/lookup.js';
+import { enrichAll, reputationServices } from './intel/enrich/services.js';
+import { FrameDecoder } from './capture/source.js';
+import type { FeedMembership } from './model/intel.js';
+import type { Packet } from './model/packet.js';
 import type { IncidentHandle } from './state/state-store.js';
 
 export interface DaemonOptions {
@@ -75,9 +86,15 @@ export class Daemon {
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
+  /** The threat feeds' membership (the feeds stage plugs in here); none: no feed configured. */
+  #feeds: FeedMembership | null = null;
   #inline: InlineController | null = null;
+  /** Kernel rate limits, synproxy and unsolicited-answer drops (nftables only). */
+  #floodGuard: FloodGuard | null = null;
+  /** The CrowdSec decision stream for bouncers (lapi.listen); null: not serving. */
+  #lapi: LapiServer | null = null;
   /** Threat feeds in their kernel sets (intel/feeds). */
-  #feeds?: FeedsStage;
+  #feedStage?: FeedsStage;
   #handler?: ControlHandler;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
@@ -125,14 +142,20 @@ export class Daemon {
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
+    if (kind.fastPath) this.#floodGuard = new FloodGuard({ settings: c.floodGuard, log });
+    const floodGuard = this.#floodGuard;
+    if (floodGuard !== null) this.#counters.add(floodGuard.counterGroup);
+    const geo = GeoStage.open(c.geo, log);
     if (responder !== null) this.#counters.add(responder.counterGroup);
     // Feed sets need the nftables table and real enforcement (a dry run or iptables has none).
     const feedsInKernel = c.enforce.backend === 'nftables' && !kind.dryRun;
-    const feeds = (this.#feeds = new FeedsStage({
+    const feeds = (this.#feedStage = new FeedsStage({
       ...{ settings: feedsInKernel ? c.feeds : [], stateDir: c.state.dir, table: 'portwarden', forward: c.enforce.forward, log },
       exclusionInput: () => hostExclusionInput(deciding.guard.snapshot(), this.#running.current.allowlist),
       onStale: (report) => this.#alerts?.publish(feedStaleAlert(report)),
     }));
+    // Reputation, feed trust and lookup ask the feeds through their membership (none without a feed in the kernel).
+    this.#feeds = feeds.feeds.length > 0 ? feeds.membership : null;
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -140,6 +163,8 @@ export class Daemon {
         interfaces: capture.interfaces,
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
+        guard: floodGuard?.kernelRuleset(),
+        geo: geo.contribution(c.enforce.forward),
         extra: [feeds.contribution()].filter((x) => x !== undefined),
       },
       recorder: keeper,
@@ -149,10 +174,16 @@ export class Daemon {
         this.#alerts.listener,
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
+        ...(floodGuard !== null ? [{ incident: (record: IncidentRecord) => floodGuard.onIncident(record) }] : []),
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
-      afterTableRestored: async () => (await responder?.restore(), await feeds.tableRestored()),
+      afterTableRestored: async () => {
+        await responder?.restore();
+        await floodGuard?.restore();
+        await geo.restore();
+        await feeds.tableRestored();
+      },
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
@@ -163,11 +194,23 @@ export class Daemon {
     if (!feedsInKernel && c.feeds.length > 0) log.warn({ 'event.action': 'feeds-off', 'enforce.backend': c.enforce.backend, 'dry.run': kind.dryRun }, 'threat feeds need the nftables backend without --dry-run; they are not loaded');
     await feeds.start();
     this.#counters.add(feeds.counterGroup);
-    // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident);
-    for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
-    await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
+    // detect → (intel's enrichment) → decide → enforce, connected once.
+    const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
+    const pipeline = new Pipeline(c.detection, onIncident);
+    // Feed trust sees detection's packets beside the engine (decide.feedTrust; needs the feeds).
+    const trust = c.decide.feedTrust === null || this.#feeds === null ? null : new FeedTrust(c.decide.feedTrust, this.#feeds, onIncident);
+    const onPacket = trust === null ? pipeline.onPacket : (p: Packet) => (trust.onPacket(p), pipeline.onPacket(p));
+    const decoder = trust === null ? pipeline.decoder : new FrameDecoder('decode', onPacket);
+    for (const group of [pipeline.counters, decoder.counters, enforcement.counters]) this.#counters.add(group);
+    await capture.start(decoder, onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    if (capture.arpUnwatched !== null) log.warn({ 'event.action': 'capture-arp-unwatched', error: capture.arpUnwatched }, 'ARP is not watched (no arp table): ARP sweeps on the link go unseen');
     await this.#responder?.start();
+    floodGuard?.start();
+    this.#lapi = await serveDecisions(c.lapi, book, log);
+    if (this.#lapi !== null) this.#counters.add(this.#lapi.counters);
+    // On-demand reputation services (enrich.*): asked only by `lookup`.
+    const services = reputationServices(c.enrich, log);
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => deciding.guard,
@@ -175,10 +218,19 @@ export class Daemon {
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
+        await this.#floodGuard?.counters();
         return this.#counters.values();
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      lapi: () => this.#lapi?.status() ?? null,
+      lookup: lookupAddress({
+        ...{ book, geo: geo.database, feeds: this.#feeds, offenders: keeper.store },
+        guard: () => deciding.guard,
+        geoSettings: () => geo.settings,
+        halfLifeSeconds: () => this.#running.current.decide.escalation.scoreHalfLifeSeconds,
+        ...(services.length === 0 ? {} : { enrich: (address: string) => enrichAll(services, address) }),
+      }),
       feeds: { list: async () => (await feeds.reports()).map(feedView), update: async (name) => (await feeds.update(name)).map((u) => ({ name: u.name, outcome: u.outcome, feed: u.report === null ? null : feedView(u.report) })) },
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
@@ -203,14 +255,17 @@ export class Daemon {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#capture?.close();
+    await this.#capture?.removeKernelRules().catch((err: unknown) => this.#log.warn({ 'event.action': 'capture-arp-remove-failed', error: err instanceof Error ? err.message : String(err) }, 'the arp table could not be removed'));
     this.#inline?.stop();
     await this.#responder?.stop();
+    await this.#floodGuard?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
-    await this.#feeds?.close();
+    await this.#feedStage?.close();
     await this.#enforcement?.stop();
     await this.#control?.close();
+    await this.#lapi?.close();
     await this.#alerts?.close();
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
@@ -246,9 +301,10 @@ export class Daemon {
       await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);
+      this.#floodGuard?.reload(next.floodGuard);
       this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
-      await this.#feeds?.exclusionsChanged(); // the new allowlist is subtracted from every feed
+      await this.#feedStage?.exclusionsChanged(); // the new allowlist is subtracted from every feed
     }
     this.#inline?.reload(next);
     logReloaded(this.#log, changed, restartNeeded, path);
@@ -264,6 +320,7 @@ export class Daemon {
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
+      lapi: () => this.#lapi?.status() ?? null,
     };
   }
 

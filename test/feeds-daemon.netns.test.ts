@@ -2,7 +2,8 @@
  * Threat feeds in a running daemon (issue 13): the last good copy on disk is enforced at start even
  * though its source cannot be read (and the set is not emptied by the failures), `portwarden feeds`
  * says so, a feed gone stale is alerted, `feeds update` brings a new copy, and real TCP from listed,
- * unlisted, allowlisted, own-subnet and alert-listed addresses gets what each should.
+ * unlisted, allowlisted, own-subnet and alert-listed addresses gets what each should; `lookup` names
+ * the feed entry and line that list an address.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,6 +125,12 @@ test('feeds update brings the new copy; matches and entries are counted, in feed
   assert.equal(counters['feeds.lab-drop.entries'], 4);
   assert.ok(counters['feeds.lab-drop.fetch_errors'] >= 1);
   assert.ok(counters['feeds.lab-alert.matches'] >= 3);
+  // lookup (intel's other stages) sees the loaded feeds through FeedMembership: the entry and its line.
+  const lookup = controlCli(socket, 'lookup', LISTED_LATER, '--json');
+  assert.equal(lookup.status, 0, lookup.stderr);
+  const view = JSON.parse(lookup.stdout) as { feeds: { feed: string; entry: string; line: number }[]; reputation: { feeds: string[] } };
+  assert.deepEqual(view.feeds.map((f) => [f.feed, f.entry, f.line]), [['lab-drop', '198.51.100.128/26', 2]]);
+  assert.deepEqual(view.reputation.feeds, ['lab-drop']);
   const unknown = controlCli(socket, 'feeds', 'update', 'nope');
   assert.notEqual(unknown.status, 0);
   assert.match(unknown.stderr, /no feed is named "nope"/);

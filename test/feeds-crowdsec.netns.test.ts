@@ -89,6 +89,7 @@ test('a crowdsec feed from a real LAPI: its Ip and Range decisions are dropped i
   await call('init', {
     feeds: [{ name: 'lapi', url: `http://127.0.0.1:${LAPI_PORT}/v1/decisions/stream?startup=true`, format: 'crowdsec', refresh: '10s', action: 'drop', headers: { 'X-Api-Key': '${PW_TEST_CROWDSEC_KEY}' } }],
     protected: [],
+    stateDir: join(dir, 'store'),
   });
   await call('listen', { port: LAB_PORT });
   assert.equal(await connects(DECIDED, 2), 2, 'before the feed');

@@ -2,7 +2,7 @@
  * Test helper, not shipped behaviour: runs inside the protected namespace (netlink sockets belong to
  * the namespace that opened them). Sets up the daemon's table (enforce's sets and rules, with intel's
  * feed sets contributed) and one Feed per request, driven by JSON lines on stdin:
- *   {id, op: 'init', args: {feeds: FeedConfig[], protected: string[]}}   the table and the feeds
+ *   {id, op: 'init', args: {feeds: FeedConfig[], protected: string[], stateDir}}   the table and the feeds
  *   {id, op: 'update', args: {name}}                                     Feed.update() (file:// sources)
  *   {id, op: 'allow', args: {address}}                                   into the allow4 set
  *   {id, op: 'listen', args: {port}}                                     a TCP listener (dual stack)
@@ -11,9 +11,7 @@
  */
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { mkdtempSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { pino } from 'pino';
 import { runNft } from '../../src/kernel/nft.js';
 import { resolveNftRuleset, rulesetText } from '../../src/enforce/nft-ruleset.js';
@@ -36,7 +34,9 @@ async function handle(op: string, args: Record<string, unknown>): Promise<unknow
       kernel = new FeedKernelSets({ table: 'portwarden' });
       const cidrs = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.cidr ?? ''));
       const exclusions = () => buildExclusions({ interfaceCidrs: cidrs, protectedNetworks: args.protected as string[] });
-      const store = new FeedStore(mkdtempSync(join(tmpdir(), 'pw-feed-child-')));
+      // The caller's temp dir: it removes it (this process dies by SIGKILL).
+      const storeDir = String(args.stateDir);
+      const store = new FeedStore(storeDir);
       for (const f of resolved) feeds.set(f.name, new Feed({ feed: f, store, sink: kernel.sink, exclusions, log }));
       return null;
     }

@@ -54,6 +54,7 @@ test('listed addresses are dropped, unlisted, allowlisted and protected ones get
       { name: 'lab-alert', url: `file://${join(dir, 'alert.txt')}`, format: 'plain', refresh: '1m', action: 'alert' },
     ],
     protected: [],
+    stateDir: join(dir, 'store'),
   });
   await call('allow', { address: ALLOWLISTED });
   await call('listen', { port: LAB_PORT });

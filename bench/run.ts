@@ -211,6 +211,7 @@ suites.live = async (dir) => (await import('./live.js')).liveSuite(dir); // live
 suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
 suites.guard = async () => (await import('./guard.js')).guardSuite(); // guard: a benign client's connections during a spoofed SYN flood, without and with synproxy (issue 15; bench/guard.ts)
 suites.lapi = async () => (await import('./lapi.js')).lapiSuite(); // lapi: the CrowdSec decision stream with 100,000 bans (issue 14; bench/lapi.ts)
+suites.feeds = async (dir) => (await import('./feeds.js')).feedsSuite(dir); // feeds: 1,000,000 feed entries into the kernel and a 1% update, beside nft -f (issue 13; bench/feeds.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));
 const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);

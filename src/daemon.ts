@@ -3,6 +3,10 @@ import { LiveCapture } from './capture/live-capture.js';
 import { CounterRegistry } from './model/counters.js';
 import { CounterLog } from './observe/counter-log.js';
 import { Alerting } from './alert/alerting.js';
+import { feedStaleAlert } from './alert/alert.js';
+import { FeedsStage } from './intel/feeds/stage.js';
+import { hostExclusionInput } from './intel/feeds/exclusions.js';
+import { feedView } from './control/feed-view.js';
 import type { PortwardenConfig } from './config/load.js';
 import { controlHandlers } from './control/handlers.js';
 import { logReloaded, RunningConfig } from './control/running-config.js';
@@ -89,6 +93,8 @@ export class Daemon {
   #floodGuard: FloodGuard | null = null;
   /** The CrowdSec decision stream for bouncers (lapi.listen); null: not serving. */
   #lapi: LapiServer | null = null;
+  /** Threat feeds in their kernel sets (intel/feeds). */
+  #feedStage?: FeedsStage;
   #handler?: ControlHandler;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
@@ -141,6 +147,15 @@ export class Daemon {
     if (floodGuard !== null) this.#counters.add(floodGuard.counterGroup);
     const geo = GeoStage.open(c.geo, log);
     if (responder !== null) this.#counters.add(responder.counterGroup);
+    // Feed sets need the nftables table and real enforcement (a dry run or iptables has none).
+    const feedsInKernel = c.enforce.backend === 'nftables' && !kind.dryRun;
+    const feeds = (this.#feedStage = new FeedsStage({
+      ...{ settings: feedsInKernel ? c.feeds : [], stateDir: c.state.dir, table: 'portwarden', forward: c.enforce.forward, log },
+      exclusionInput: () => hostExclusionInput(deciding.guard.snapshot(), this.#running.current.allowlist),
+      onStale: (report) => this.#alerts?.publish(feedStaleAlert(report)),
+    }));
+    // Reputation, feed trust and lookup ask the feeds through their membership (none without a feed in the kernel).
+    this.#feeds = feeds.feeds.length > 0 ? feeds.membership : null;
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -150,6 +165,7 @@ export class Daemon {
         respond: responder?.kernelRuleset(),
         guard: floodGuard?.kernelRuleset(),
         geo: geo.contribution(c.enforce.forward),
+        extra: [feeds.contribution()].filter((x) => x !== undefined),
       },
       recorder: keeper,
       decider,
@@ -167,6 +183,7 @@ export class Daemon {
         await responder?.restore();
         await floodGuard?.restore();
         await geo.restore();
+        await feeds.tableRestored();
       },
       log,
     }));
@@ -174,6 +191,10 @@ export class Daemon {
     const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
+    // Feeds: the stored copies into the kernel now, fetches in the background (never blocks the start).
+    if (!feedsInKernel && c.feeds.length > 0) log.warn({ 'event.action': 'feeds-off', 'enforce.backend': c.enforce.backend, 'dry.run': kind.dryRun }, 'threat feeds need the nftables backend without --dry-run; they are not loaded');
+    await feeds.start();
+    this.#counters.add(feeds.counterGroup);
     await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
     // detect → (intel's enrichment) → decide → enforce, connected once.
     const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
@@ -211,6 +232,7 @@ export class Daemon {
         halfLifeSeconds: () => this.#running.current.decide.escalation.scoreHalfLifeSeconds,
         ...(services.length === 0 ? {} : { enrich: (address: string) => enrichAll(services, address) }),
       }),
+      feeds: { list: async () => (await feeds.reports()).map(feedView), update: async (name) => (await feeds.update(name)).map((u) => ({ name: u.name, outcome: u.outcome, feed: u.report === null ? null : feedView(u.report) })) },
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();
@@ -241,6 +263,7 @@ export class Daemon {
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
+    await this.#feedStage?.close();
     await this.#enforcement?.stop();
     await this.#control?.close();
     await this.#lapi?.close();
@@ -282,6 +305,7 @@ export class Daemon {
       this.#floodGuard?.reload(next.floodGuard);
       this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
+      await this.#feedStage?.exclusionsChanged(); // the new allowlist is subtracted from every feed
     }
     this.#inline?.reload(next);
     logReloaded(this.#log, changed, restartNeeded, path);

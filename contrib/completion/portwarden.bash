@@ -4,9 +4,13 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload history incidents export report demo config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload feeds history incidents export report demo config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
+  if [[ "$cmd" == "feeds" ]]; then
+    if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "update" -- "$cur") ); return; fi
+    cmd="$cmd ${COMP_WORDS[2]}"
+  fi
   if [[ "$cmd" == "config" ]]; then
     if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "check" -- "$cur") ); return; fi
     cmd="$cmd ${COMP_WORDS[2]}"
@@ -22,6 +26,7 @@ _portwarden() {
     "allow") opts="--socket --config --reason --help" ;;
     "lookup") opts="--socket --config --json --help" ;;
     "reload") opts="--socket --help" ;;
+    "feeds update") opts="--socket --config --json --help" ;;
     "history") opts="--state --config --json --limit --help" ;;
     "incidents") opts="--state --config --since --json --limit --help" ;;
     "export") opts="--state --config --format --what --help" ;;

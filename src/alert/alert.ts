@@ -28,7 +28,8 @@ export type AlertAction =
   | 'ban-capped'
   | 'ban-widened'
   | 'bad-source'
-  | 'enforce-failed';
+  | 'enforce-failed'
+  | 'feed-stale';
 
 /**
  * One alert. Flat, ECS field names where ECS has one; `event.severity` is the numeric rank (ECS wants a
@@ -157,4 +158,16 @@ export function highestSeverity(alerts: readonly Alert[]): Severity {
   let best = 0;
   for (const a of alerts) best = Math.max(best, a['event.severity']);
   return SEVERITIES[best];
+}
+
+/**
+ * A threat feed whose copy in force is older than 3x its refresh (the source is down, refuses us, or
+ * sends what the parser refuses): medium, since the kernel still enforces the last good copy.
+ */
+export function feedStaleAlert(feed: { name: string; ageSeconds: number | null; refreshSeconds: number; lastError: string | null; entries: number }, nowMs = Date.now()): Alert {
+  const age = feed.ageSeconds === null ? 'never fetched' : `last good copy ${humanDuration(feed.ageSeconds)} old`;
+  const why = feed.lastError === null ? '' : `; last error: ${feed.lastError}`;
+  const a = base('feed-stale', 'medium', `feed ${feed.name} is stale (${age}, refresh ${humanDuration(feed.refreshSeconds)}); the kernel keeps its ${feed.entries} entries${why}`, nowMs);
+  a['rule.name'] = `feed/${feed.name}`;
+  return a;
 }

@@ -122,12 +122,28 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
   // the socket, and read as "reload this file". --socket or PORTWARDEN_SOCKET / PORTWARDEN_CONFIG pick the daemon.
   control(
     'reload',
-    're-read the config file the daemon was started with (as SIGHUP); an invalid file is refused and the old config kept; keys only a restart applies (control.socketPath, state.dir, capture, detection, enforce, observe, profile) are named and keep their running values',
+    're-read the config file the daemon was started with (as SIGHUP); an invalid file is refused and the old config kept; keys only a restart applies (control.socketPath, state.dir, capture, detection, enforce, observe, profile, feeds) are named and keep their running values',
     false,
     false,
   ).action(async (opts: { socket?: string }) => {
     setStatus(await (await import('./control-commands.js')).runControl('reload', undefined, opts, io));
   });
+
+  const feeds = control('feeds', 'the threat feeds: name, action, entries, age, last fetch, matches, last error', false)
+    .option('--json', 'one feed per line as JSON', false)
+    .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
+      setStatus(await (await import('./feeds-commands.js')).runFeeds(false, undefined, opts, io));
+    });
+  feeds
+    .command('update [name]')
+    .description("fetch one feed (or every feed) now, within each source's minimum refresh; a failure keeps the last good copy")
+    .option('--socket <path>', 'control socket path')
+    .option('--config <file>', 'config file naming the control socket')
+    .option('--json', 'one result per line as JSON', false)
+    .action(async (name: string | undefined, _opts: unknown, cmd: { optsWithGlobals(): { socket?: string; config?: string; json: boolean } }) => {
+      // --socket, --config and --json may be read by `feeds` itself when given after `update`: take both.
+      setStatus(await (await import('./feeds-commands.js')).runFeeds(true, name, cmd.optsWithGlobals(), io));
+    });
 
   // State commands read the state database directly (read-only; fine beside a running daemon).
   const stateCommand = (name: string, description: string) =>

@@ -26,6 +26,7 @@ import { floodGuardSettings } from '../enforce/flood-guard-settings.js';
 import { lapiSettings } from '../lapi/settings.js';
 import { geoSettings } from '../intel/geo-settings.js';
 import { enrichSettings } from '../intel/enrich/settings.js';
+import { feedsSettings } from '../intel/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -47,6 +48,7 @@ export const SECTIONS = {
   lapi: lapiSettings,
   geo: geoSettings,
   enrich: enrichSettings,
+  feeds: feedsSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

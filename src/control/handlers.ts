@@ -35,6 +35,8 @@ export interface ControlParts {
   reload(): Promise<ResultOf['reload']>;
   /** Everything known of an address (control/lookup.ts). */
   lookup(address: string): Promise<ResultOf['lookup']>;
+  /** The threat feeds (intel/feeds); none: `feeds` answers an empty list. */
+  feeds?: { list(): Promise<ResultOf['feeds']>; update(name?: string): Promise<ResultOf['feeds-update']> };
   log: EventLogger;
   /** The CrowdSec decision stream's state; absent or null: not serving. */
   lapi?: () => LapiStatusView | null;
@@ -121,5 +123,11 @@ export function controlHandlers(p: ControlParts): ControlHandler {
     },
     reload: async () => p.reload(),
     lookup: async (r) => p.lookup(r.address),
+    feeds: async () => (p.feeds === undefined ? [] : p.feeds.list()),
+    'feeds-update': async (r) => {
+      const result = p.feeds === undefined ? [] : await p.feeds.update(r.name);
+      if (r.name !== undefined && result.every((x) => x.outcome === 'unknown')) throw new PortwardenError('PW_ERR_CONTROL', `no feed is named ${JSON.stringify(r.name)}`);
+      return result;
+    },
   };
 }

@@ -172,6 +172,10 @@ function dispatch(handler: ControlHandler, r: Request): Promise<unknown> {
       return handler.reload(r);
     case 'lookup':
       return handler.lookup(r);
+    case 'feeds':
+      return handler.feeds(r);
+    case 'feeds-update':
+      return handler['feeds-update'](r);
   }
 }
 

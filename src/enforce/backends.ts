@@ -32,6 +32,8 @@ export interface TableOptions {
   guard?: RuleContribution;
   /** Geo's sets and drop rules (intel/geo/geo-fence.ts); nftables only, left out of a dry run. */
   geo?: RuleContribution;
+  /** Other rooms' parts of the table (intel's feed sets); nftables only. */
+  extra?: readonly RuleContribution[];
 }
 
 export interface BackendKind {
@@ -53,7 +55,7 @@ function nftablesTable(o: TableOptions): NftablesBackend {
       blockedTcpPorts: o.blockedTcpPorts,
       blockedUdpPorts: o.blockedUdpPorts,
       fastPath: o.fastPath !== undefined ? { answersPerSecond: o.fastPath.answersPerSecond, burst: o.fastPath.burst, banSeconds: o.fastPath.banSeconds } : undefined,
-      contributions: [o.capture, o.respond, o.guard, o.geo].filter((c): c is RuleContribution => c !== undefined),
+      contributions: [o.capture, o.respond, o.guard, o.geo, ...(o.extra ?? [])].filter((c): c is RuleContribution => c !== undefined),
     },
   });
 }

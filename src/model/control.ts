@@ -126,6 +126,28 @@ export interface EnrichmentView {
   error?: string;
 }
 
+/** One threat feed as `portwarden feeds` shows it (intel/feeds). */
+export interface FeedView {
+  name: string;
+  format: string;
+  action: 'drop' | 'alert';
+  /** Entries of the copy in force, as listed; `ranges`: what is in the kernel after merging and subtraction. */
+  entries: number;
+  ranges: number;
+  refreshSeconds: number;
+  /** Seconds since the copy in force was fetched or confirmed; null: there is none. */
+  ageSeconds: number | null;
+  /** Last fetch attempt, whatever came of it (ISO 8601); null: none yet. */
+  lastFetch: string | null;
+  lastError: string | null;
+  fetchErrors: number;
+  badLines: number;
+  /** Packets and bytes from listed addresses, counted by the kernel; null: not read. */
+  matches: { packets: number; bytes: number } | null;
+  /** Older than 3x its refresh. */
+  stale: boolean;
+}
+
 export type Request =
   | { command: 'status' }
   | { command: 'bans' }
@@ -135,7 +157,10 @@ export type Request =
   | { command: 'unban'; target?: undefined; all: true; origin?: BanOriginName }
   | { command: 'allow'; target: string; reason: string }
   | { command: 'reload' }
-  | { command: 'lookup'; address: string };
+  | { command: 'lookup'; address: string }
+  | { command: 'feeds' }
+  /** Fetches one feed (or every feed) now, within each source's minimum refresh. */
+  | { command: 'feeds-update'; name?: string };
 
 export type CommandName = Request['command'];
 
@@ -148,6 +173,9 @@ export interface ResultOf {
   /** `restartNeeded`: keys the file changes that the running daemon cannot apply (kept at their running values). */
   reload: { profile: string; changed: boolean; restartNeeded: string[] };
   lookup: LookupView;
+  feeds: FeedView[];
+  /** outcome: updated, not-modified, too-soon (inside the source's minimum refresh), failed (see feed.lastError), unknown (no such feed). */
+  'feeds-update': { name: string; outcome: string; feed: FeedView | null }[];
 }
 
 export type Reply<C extends CommandName = CommandName> = { ok: true; result: ResultOf[C] } | { ok: false; error: { code: string; message: string } };
@@ -155,7 +183,7 @@ export type Reply<C extends CommandName = CommandName> = { ok: true; result: Res
 /** What the daemon implements; the server only moves requests and replies. */
 export type ControlHandler = { [C in CommandName]: (request: Extract<Request, { command: C }>) => Promise<ResultOf[C]> };
 
-const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'lookup'];
+const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'lookup', 'feeds', 'feeds-update'];
 
 /** Checks a request's shape; returns a problem description or null. Never trusts the peer. */
 export function requestProblem(value: unknown): string | null {
@@ -175,6 +203,7 @@ export function requestProblem(value: unknown): string | null {
   }
   if (r.command === 'allow' && typeof r.reason !== 'string') return 'allow needs a reason';
   if (r.command === 'lookup' && (typeof r.address !== 'string' || r.address.length === 0 || r.address.length > 64)) return 'lookup needs an address';
+  if (r.command === 'feeds-update' && r.name !== undefined && (typeof r.name !== 'string' || !/^[a-z0-9-]{1,40}$/.test(r.name))) return 'feeds-update needs a feed name (a-z, 0-9, -) or none';
   return null;
 }
 

@@ -247,6 +247,22 @@ export function tryParseNetwork(text: string): Network | string {
   return snapshot();
 }
 
+/**
+ * Parses an address or network into `out` (four big-endian words, IPv4 in out[3]) without
+ * allocating: for bulk input (a threat feed of a million lines). Returns `family * 256 + length`,
+ * or what is wrong with the text (host bits set included).
+ */
+export function parseNetworkInto(text: string, out: Uint32Array): number | string {
+  const err = parseInto(text, true);
+  if (err !== null) return err;
+  if (hostBitsSet(pFamily, pLength)) return 'host bits are set';
+  out[0] = W[0];
+  out[1] = W[1];
+  out[2] = W[2];
+  out[3] = W[3];
+  return pFamily * 256 + pLength;
+}
+
 /** Parses one address (no prefix). Throws PW_ERR_DECIDE_INPUT. */
 export function parseAddress(text: string): Network {
   const err = parseInto(text, false);

@@ -44,6 +44,10 @@ export const METRICS = {
   portwarden_lapi_bouncers_seen: 'CrowdSec decision stream: configured bouncers that pulled since the daemon started',
   portwarden_lapi_last_pull_timestamp_seconds: 'CrowdSec decision stream: Unix time of each bouncer\'s last pull (bouncers seen since the start)',
   portwarden_lapi_refused_total: 'CrowdSec decision stream: requests refused for a missing or unknown X-Api-Key',
+  portwarden_feed_entries: 'entries of each threat feed\'s copy in force, by feed',
+  portwarden_feed_age_seconds: 'seconds since each threat feed was last fetched or confirmed, by feed (absent: never)',
+  portwarden_feed_fetch_errors_total: 'failed fetches and refused copies of each threat feed, by feed',
+  portwarden_feed_matches_total: 'packets from addresses each threat feed lists, counted by the kernel, by feed',
 } as const;
 
 export type MetricName = keyof typeof METRICS;
@@ -171,6 +175,25 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
       for (const provide of providers) for (const [verdict, n] of Object.entries(provide())) set({ verdict }, n);
     });
 
+    // Threat feeds (intel/feeds): the registry's feeds.<name>.<what> counters, one series per feed.
+    const perFeed = (what: string, set: (labels: { feed: string }, value: number) => void) => {
+      for (const [name, value] of Object.entries(counters.values())) {
+        const m = /^feeds\.([a-z0-9-]+)\.(\w+)$/.exec(name);
+        if (m !== null && m[2] === what && value >= 0) set({ feed: m[1] }, value);
+      }
+    };
+    pulled('portwarden_feed_fetch_errors_total', ['feed'], (set) => perFeed('fetch_errors', set));
+    pulled('portwarden_feed_matches_total', ['feed'], (set) => perFeed('matches', set));
+    for (const [metric, what] of [['portwarden_feed_entries', 'entries'], ['portwarden_feed_age_seconds', 'age_seconds']] as const) {
+      new Gauge<'feed'>({
+        ...help(metric),
+        labelNames: ['feed'],
+        collect(this: Gauge<'feed'>) {
+          this.reset();
+          perFeed(what, (labels, value) => this.set(labels, value));
+        },
+      });
+    }
     new Gauge<'family'>({
       ...help('portwarden_bans_active'),
       labelNames: ['family'],

@@ -183,6 +183,8 @@ export class DecisionPolicy {
       case 'distributed-scan':
         sources = incident.sources ?? [];
         break;
+      case 'anomaly':
+        return alert('an anomaly is a change in a metric against its learned baseline and names no source to ban');
       case 'scan':
       case 'sweep':
         sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];

@@ -264,6 +264,14 @@ export class DetectionEngine {
     return this.#incidents.filter((i) => i.absorbedBy === null && !i.withdrawn);
   }
 
+  /**
+   * An incident another detector of the pipeline opened (baselines): listed and reported like the
+   * engine's own, so `analyze` and the daemon see one stream in one order.
+   */
+  adopt(incident: Incident): void {
+    this.#report(incident);
+  }
+
   /** Every counter by name, for summaries and metrics. */
   counterValues(): Record<DetectionCounterName, number> {
     const out = {} as Record<DetectionCounterName, number>;

@@ -6,6 +6,8 @@ import type { Packet } from '../model/packet.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 import { DetectionCounterDoc } from './counters.js';
 import { DetectionEngine, type IncidentListener } from './engine.js';
+import { BaselineCounterDoc, BaselineTracker } from './baseline/tracker.js';
+import type { BaselineSettings } from './baseline/settings.js';
 
 export type { FileReport } from '../capture/file-source.js';
 
@@ -26,20 +28,32 @@ export class Pipeline {
   /** Detection's counters for the registry: the engine's (`packets.seen` …) and probes by class (`probes.class.syn` …). */
   readonly counters: CounterGroup;
 
-  constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
+  /** Behavioural baselines (src/detect/baseline/), when the `baseline` section enables them. */
+  readonly baseline: BaselineTracker | null;
+
+  constructor(settings: DetectionSettings, listener: IncidentListener | null = null, baseline: BaselineSettings | null = null) {
     const engine = new DetectionEngine(settings, listener);
     this.engine = engine;
-    this.onPacket = (packet) => engine.process(packet);
+    const tracker = (this.baseline = baseline?.enabled === true ? new BaselineTracker(baseline, (i) => engine.adopt(i)) : null);
+    this.onPacket = tracker === null ? (packet) => engine.process(packet) : (packet) => (engine.process(packet), tracker.observe(packet));
     this.decoder = new FrameDecoder('decode', this.onPacket);
     const detection = new CounterTable('detect', DetectionCounterDoc, { values: engine.counters });
     const probes = new CounterTable('detect.probes', PROBE_CLASS_DOCS, { prefix: 'probes.class', values: engine.probesByClass });
+    const baselines = tracker === null ? null : new CounterTable('baseline', BaselineCounterDoc, { prefix: 'baseline', values: tracker.counters });
     this.counters = {
       group: 'detect',
       forEach(visit) {
         detection.forEach(visit);
         probes.forEach(visit);
+        baselines?.forEach(visit);
       },
     };
+  }
+
+  /** Moves packet time on without a packet (the daemon's wall clock on a quiet host): see DetectionEngine.advance. */
+  advance(nowMs: number): void {
+    this.engine.advance(nowMs);
+    this.baseline?.advance(nowMs);
   }
 
   /** The reused Packet every frame is decoded into. */

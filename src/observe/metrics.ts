@@ -41,7 +41,7 @@ export type MetricName = keyof typeof METRICS;
 /** Buckets for the decision-to-kernel latency: the design goal is a median under 5 ms, p99 under 25 ms. */
 const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood'];
+const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood', 'anomaly'];
 
 const MALFORMED_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('malformed:'));
 const NOTICE_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('notice:'));

@@ -4,6 +4,7 @@
  */
 import { defaultConfig } from '../../src/config/load.js';
 import type { DetectionSettings } from '../../src/detect/settings.js';
+import type { BaselineSettings } from '../../src/detect/baseline/settings.js';
 import type { ProfileName } from '../../src/model/profile.js';
 import type { Incident } from '../../src/detect/incident.js';
 import type { IncidentRecord } from '../../src/model/incident.js';
@@ -22,9 +23,9 @@ export class Scenario {
   /** Milliseconds since T0 of the next packet. */
   nowMs = 0;
 
-  constructor(settings: DetectionSettings | ProfileName = 'normal') {
+  constructor(settings: DetectionSettings | ProfileName = 'normal', baseline: BaselineSettings | null = null) {
     const s = typeof settings === 'string' ? defaultConfig(settings).detection : settings;
-    this.pipeline = new Pipeline(s, (i) => this.opened.push(i));
+    this.pipeline = new Pipeline(s, (i) => this.opened.push(i), baseline);
   }
 
   get engine() {

@@ -24,6 +24,7 @@ import { StateHistory } from './observe/address-history.js';
 import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
+import { BaselineKeeper } from './state/baseline-keeper.js';
 import { net64 } from './state/offender-store.js';
 import type { IncidentHandle } from './state/state-store.js';
 
@@ -60,6 +61,7 @@ export class Daemon {
   readonly #running: RunningConfig;
   // The parts, built by #start; after a failed start some are missing, and stop() skips them.
   #keeper?: StateKeeper;
+  #baselines: BaselineKeeper | null = null;
   #observatory?: Observatory;
   #alerts?: Alerting;
   /** The lockout guard in force (rebuilt with the decision policy on reload and `portwarden allow`). */
@@ -146,7 +148,9 @@ export class Daemon {
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
     // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident);
+    const pipeline = new Pipeline(c.detection, flow.onIncident, c.baseline);
+    const baselines = (this.#baselines = pipeline.baseline === null ? null : new BaselineKeeper(keeper.store, pipeline.baseline, log));
+    baselines?.restore();
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
@@ -172,7 +176,8 @@ export class Daemon {
 
     this.#every(c.enforce.commitEveryMs, () => void book.commit());
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
-    this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
+    this.#every(CLOCK_EVERY_MS, () => pipeline.advance(Date.now()));
+    if (baselines !== null) this.#every(c.baseline.saveEveryMs, () => baselines.save(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
     logStarted(log, { watching: capture.watching, guard: deciding.guard.snapshot(), profile: c.profile, dryRun: kind.dryRun, backend: c.enforce.backend, config: c.source, stateDir: c.state.dir, socket: c.control.socketPath, nflogGroup: capture.rules !== undefined ? c.capture.nflogGroup : undefined });
@@ -189,6 +194,7 @@ export class Daemon {
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
+    this.#baselines?.save(Date.now(), true);
     await this.#enforcement?.stop();
     await this.#control?.close();
     await this.#alerts?.close();

@@ -336,5 +336,6 @@ export const StateEvent = {
   'state-imported': 'repeat IPv6 offenders of an older offenders.json were imported into the database (once; the file is renamed .imported)',
   'bans-restored': 'at start, the database\'s unexpired bans (and kernel bans it lacked) went back into the kernel in one transaction',
   'state-repair': 'at start, a ban was in the database but missing from the kernel (put back) or in the kernel but missing from the database (recorded)',
+  'baselines-restored': 'at start, the baselines learned by earlier runs were read from the database (metrics, and the packet-time hour being counted)',
   'state-purged': 'retention deleted old incidents, ended bans and forgotten offenders, and compacted the file',
 } as const;

@@ -8,6 +8,7 @@ import { DetectionCounterDoc } from './counters.js';
 import { DetectionEngine, type IncidentListener } from './engine.js';
 import { BaselineCounterDoc, BaselineTracker } from './baseline/tracker.js';
 import type { BaselineSettings } from './baseline/settings.js';
+import { PortThresholds } from './baseline/port-thresholds.js';
 
 export type { FileReport } from '../capture/file-source.js';
 
@@ -32,7 +33,7 @@ export class Pipeline {
   readonly baseline: BaselineTracker | null;
 
   constructor(settings: DetectionSettings, listener: IncidentListener | null = null, baseline: BaselineSettings | null = null) {
-    const engine = new DetectionEngine(settings, listener);
+    const engine = new DetectionEngine(settings, listener, baseline?.dynamicThresholds === true ? new PortThresholds(baseline.falsePositiveRate) : null);
     this.engine = engine;
     const tracker = (this.baseline = baseline?.enabled === true ? new BaselineTracker(baseline, (i) => engine.adopt(i)) : null);
     this.onPacket = tracker === null ? (packet) => engine.process(packet) : (packet) => (engine.process(packet), tracker.observe(packet));

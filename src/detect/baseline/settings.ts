@@ -32,8 +32,8 @@ export interface BaselineSettings {
   /** How often the daemon writes the learned state to state.db (also at stop). */
   saveEveryMs: number;
   /**
-   * Scan thresholds follow each service port's baseline: a port whose normal clients fail often gets a
-   * window count high enough that its normal traffic stays under `falsePositiveRate`.
+   * Sweep thresholds follow each port's baseline (port-thresholds.ts): a busy port whose normal sources
+   * reach many hosts, some failing, gets a host count only `falsePositiveRate` of them reach.
    */
   dynamicThresholds: boolean;
   /** Share of a busy port's normal sources allowed to reach the scan threshold (dynamicThresholds). */

@@ -8,6 +8,7 @@
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
  *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
+ *   baselines analyze with behavioural baselines off / on / on + dynamic thresholds; bytes per metric (bench/baselines.ts)
  *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
  * Results and method: BENCHMARKS.md.
  */
@@ -26,6 +27,7 @@ import { writeMixedCapture, writeSpoofedFlood, type GenerateResult } from './gen
 import { writeScatteredFlood, writeSparseMonth } from './attacks.js';
 import { writeReplicatedScans } from './replicate.js';
 import { NODE_FLAGS } from './node-flags.js';
+import { baselineSuite } from './baselines.js';
 
 /** Runs per figure (median printed); BENCH_RUNS overrides it for a quick look. */
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -44,6 +46,7 @@ interface ChildResult {
   liveHeapMiB: number;
   incidents: number;
   kinds: Record<string, number>;
+  baseline?: { metrics: number; metricBytes: number; memoryBytes: number; anomalies: number } | null;
 }
 
 /** Pins a command to one core (the goal says "on one core") when taskset is there. */
@@ -52,7 +55,7 @@ function pinned(argv: string[]): string[] {
   return hasTaskset ? ['taskset', '-c', '1', ...argv] : argv;
 }
 
-function runChild(mode: 'analyze' | 'read', file: string): ChildResult {
+function runChild(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string): ChildResult {
   const [cmd, ...args] = pinned([process.execPath, ...NODE_FLAGS, child, mode, file]);
   const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
@@ -75,10 +78,11 @@ interface Measurement {
   frames: number;
   incidents: number;
   kinds: Record<string, number>;
+  baseline: NonNullable<ChildResult['baseline']> | null;
 }
 
 /** RUNS runs: the median, and the best (this machine's CPU is shared, and neighbours only slow a run down). */
-function measure(mode: 'analyze' | 'read', file: string, runs = RUNS): Measurement {
+function measure(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string, runs = RUNS): Measurement {
   const results = Array.from({ length: runs }, () => runChild(mode, file));
   const cpu = results.map((r) => r.framesPerCpuSecond);
   return {
@@ -91,6 +95,7 @@ function measure(mode: 'analyze' | 'read', file: string, runs = RUNS): Measureme
     frames: results[0].frames,
     incidents: results[0].incidents,
     kinds: results[0].kinds,
+    baseline: results[0].baseline ?? null,
   };
 }
 
@@ -206,6 +211,7 @@ function memorySuite(dir: string): void {
 
 const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
 suites.live = async (dir) => (await import('./live.js')).liveSuite(dir); // live: the daemon under a spoofed SYN flood with real nmap scans (issue 11; bench/live.ts)
+suites.baselines = (dir) => baselineSuite(dir, { measure: (mode, file) => measure(mode, file), fmt, table, runs: RUNS }); // baselines: cost of behavioural baselines (issue 15; bench/baselines.ts)
 suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));

@@ -12,7 +12,7 @@ import { defaultConfig } from '../config/load.js';
 import { analyzeFiles, Pipeline } from '../detect/pipeline.js';
 import { PcapWriter } from '../capture/pcap-writer.js';
 import { LinkType } from '../model/packet.js';
-import { monthHourMs, monthOfTraffic } from '../../test/support/baseline-month.js';
+import { monthHourMs, monthOfTraffic } from '../../bench/baseline-month.js';
 import { openState } from './state-store.js';
 import { STATE_FILE } from './database.js';
 

@@ -50,10 +50,13 @@ export class SeasonalSeries {
     const n = this.filled[bucket];
     if (n === 0) return { median: 0, mad: 0, samples: 0 };
     const at = bucket * VALUES_PER_BUCKET;
-    const xs = Array.from(this.values.subarray(at, at + n)).sort((a, b) => a - b);
-    const median = medianOfSorted(xs);
-    const deviations = xs.map((x) => Math.abs(x - median)).sort((a, b) => a - b);
-    return { median, mad: medianOfSorted(deviations), samples: n };
+    // Once per metric per hour: sorted in a shared scratch array, no allocation but the result.
+    const xs = SCRATCH;
+    for (let i = 0; i < n; i++) insertSorted(xs, i, this.values[at + i]);
+    const median = medianOf(xs, n);
+    const ds = SCRATCH2;
+    for (let i = 0; i < n; i++) insertSorted(ds, i, Math.abs(xs[i] - median));
+    return { median, mad: medianOf(ds, n), samples: n };
   }
 
   /** The robust z-score of `value` against `e`: the spread is at least √median (counts vary like Poisson ones) and at least 1. */
@@ -96,9 +99,20 @@ export class SeasonalSeries {
   }
 }
 
-function medianOfSorted(xs: readonly number[]): number {
-  const n = xs.length;
-  if (n === 0) return 0;
+const SCRATCH = new Float64Array(VALUES_PER_BUCKET);
+const SCRATCH2 = new Float64Array(VALUES_PER_BUCKET);
+
+/** Puts `x` into the sorted first `n` entries of `a` (insertion sort of at most 8 values). */
+function insertSorted(a: Float64Array, n: number, x: number): void {
+  let i = n;
+  while (i > 0 && a[i - 1] > x) {
+    a[i] = a[i - 1];
+    i--;
+  }
+  a[i] = x;
+}
+
+function medianOf(sorted: Float64Array, n: number): number {
   const mid = n >> 1;
-  return n % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
+  return n % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

@@ -7,7 +7,7 @@ import { defaultConfig } from '../../config/load.js';
 import { analyzeFiles, Pipeline } from '../pipeline.js';
 import type { IncidentRecord } from '../../model/incident.js';
 import type { BaselineSettings } from './settings.js';
-import { monthHourMs, SERVER, writeMonthPcap } from '../../../test/support/baseline-month.js';
+import { monthHourMs, SERVER, writeMonthPcap } from '../../../bench/baseline-month.js';
 import { Scenario } from '../../../test/support/scenario.js';
 
 const SURGE = { day: 29, hour: 14, port: 443, factor: 4 };

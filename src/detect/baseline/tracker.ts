@@ -57,6 +57,8 @@ class MetricKey {
   readonly sourceBits = new Uint32Array(SOURCE_BITS / 32);
   /** Open anomaly per metric, while its hours stay anomalous. */
   readonly open: (AnomalyIncident | null)[] = [null, null, null, null];
+  /** An address's service ports, by port number (small integers: V8's fastest Map keys). */
+  readonly ports: Map<number, MetricKey> | null;
 
   constructor(
     readonly scope: MetricScope,
@@ -64,7 +66,9 @@ class MetricKey {
     readonly address: string | null,
     readonly port: string | null,
     readonly metrics: readonly number[],
-  ) {}
+  ) {
+    this.ports = scope === 'address' ? new Map() : null;
+  }
 
   static fresh(scope: MetricScope, mapKey: number, address: string | null, port: string | null): MetricKey {
     const k = new MetricKey(scope, mapKey, address, port, SCOPE_METRICS[scope]);
@@ -134,6 +138,7 @@ export interface BaselineKeyState {
   scope: MetricScope;
   /** `host`, the address, or `address|tcp/port`: unique. */
   name: string;
+  /** An address's 32-bit key (IPv4 `addr | 0`, IPv6 the decoder's hash `| 0`); a port's number; 0 for the host. */
   mapKey: number;
   address: string | null;
   port: string | null;
@@ -156,8 +161,9 @@ export class BaselineTracker {
   readonly counters = new Float64Array(Object.keys(BaselineCounterDoc).length);
   readonly #listener: AnomalyListener;
   readonly #keys: MetricKey[] = [];
-  readonly #addresses = new Map<number, MetricKey>();
-  readonly #ports = new Map<number, MetricKey>();
+  /** Protected addresses by 32-bit key (signed, so V8 keeps them unboxed): IPv4 and IPv6 apart. */
+  readonly #addresses4 = new Map<number, MetricKey>();
+  readonly #addresses6 = new Map<number, MetricKey>();
   #host: MetricKey;
   #seriesCount = 0;
   #hourStartMs = -1;
@@ -238,12 +244,20 @@ export class BaselineTracker {
   restore(s: BaselineSnapshot): void {
     const keys = s.keys.map((k) => MetricKey.decode(k));
     this.#keys.length = 0;
-    this.#addresses.clear();
-    this.#ports.clear();
+    this.#addresses4.clear();
+    this.#addresses6.clear();
     this.#seriesCount = 0;
     const host = keys.find((k) => k.scope === 'host');
     this.#host = this.#add(host ?? MetricKey.fresh('host', 0, null, null));
-    for (const k of keys) if (k !== host && this.#seriesCount + k.metrics.length <= this.settings.maxMetrics) this.#add(k);
+    const byAddress = new Map<string, MetricKey>();
+    for (const k of keys) {
+      if (k === host || this.#seriesCount + k.metrics.length > this.settings.maxMetrics) continue;
+      if (k.scope === 'address') byAddress.set(k.address!, this.#add(k));
+      else if (k.scope === 'port') {
+        const parent = byAddress.get(k.address!);
+        if (parent !== undefined) this.#add(k, parent); // an address always precedes its ports
+      }
+    }
     if (s.hourStartMs >= 0) this.#startHour(s.hourStartMs);
     this.#packetsThisHour = s.packetsThisHour;
   }
@@ -255,12 +269,11 @@ export class BaselineTracker {
     const host = this.#host;
     host.current[Metric.connections]++;
     host.addSource(srcHash);
-    const addressKey = p.ipVersion === 4 ? p.dst4 >>> 0 : -(p.dst6Hash >>> 0) - 1;
-    const address = this.#addresses.get(addressKey);
+    const address = p.ipVersion === 4 ? this.#addresses4.get(p.dst4 | 0) : this.#addresses6.get(p.dst6Hash | 0);
     if (address === undefined) return;
     address.current[Metric.connections]++;
     address.addSource(srcHash);
-    const port = this.#ports.get(addressKey * 65536 + p.dstPort);
+    const port = address.ports!.get(p.dstPort);
     if (port === undefined) return;
     port.current[Metric.connections]++;
     port.addSource(srcHash);
@@ -268,16 +281,15 @@ export class BaselineTracker {
 
   #refusal(p: Packet): void {
     this.#host.current[Metric.probes]++;
-    const address = this.#addresses.get(p.ipVersion === 4 ? p.src4 >>> 0 : -(p.src6Hash >>> 0) - 1);
+    const address = p.ipVersion === 4 ? this.#addresses4.get(p.src4 | 0) : this.#addresses6.get(p.src6Hash | 0);
     if (address !== undefined) address.current[Metric.probes]++;
   }
 
   /** A SYN-ACK: its sender runs a service on its source port; both are tracked from now on. */
   #service(p: Packet): void {
-    const addressKey = p.ipVersion === 4 ? p.src4 >>> 0 : -(p.src6Hash >>> 0) - 1;
-    const portKey = addressKey * 65536 + p.srcPort;
-    if (this.#ports.has(portKey)) return;
-    let address = this.#addresses.get(addressKey);
+    const addressKey = (p.ipVersion === 4 ? p.src4 : p.src6Hash) | 0;
+    let address = p.ipVersion === 4 ? this.#addresses4.get(addressKey) : this.#addresses6.get(addressKey);
+    if (address?.ports!.has(p.srcPort) === true) return;
     const need = SCOPE_METRICS.port.length + (address === undefined ? SCOPE_METRICS.address.length : 0);
     if (this.#seriesCount + need > this.settings.maxMetrics) {
       this.counters[C['limit.metrics']]++;
@@ -285,15 +297,16 @@ export class BaselineTracker {
     }
     const text = p.ipVersion === 4 ? formatIPv4(p.src4) : formatIPv6(p.buf, p.src6Offset);
     address ??= this.#add(MetricKey.fresh('address', addressKey, text, null));
-    this.#add(MetricKey.fresh('port', portKey, text, `tcp/${p.srcPort}`));
+    this.#add(MetricKey.fresh('port', p.srcPort, text, `tcp/${p.srcPort}`), address);
   }
 
   // ---- once an hour ------------------------------------------------------------------------------
 
-  #add(k: MetricKey): MetricKey {
+  /** Tracks `k`; a port under its address `parent`. */
+  #add(k: MetricKey, parent: MetricKey | null = null): MetricKey {
     this.#keys.push(k);
-    if (k.scope === 'address') this.#addresses.set(k.mapKey, k);
-    else if (k.scope === 'port') this.#ports.set(k.mapKey, k);
+    if (k.scope === 'address') (k.address!.includes(':') ? this.#addresses6 : this.#addresses4).set(k.mapKey, k);
+    else if (k.scope === 'port') parent!.ports!.set(k.mapKey, k);
     this.#seriesCount += k.metrics.length;
     this.counters[C.metrics] = this.#seriesCount;
     this.counters[C.memory_bytes] = this.memoryBytes;
@@ -316,11 +329,11 @@ export class BaselineTracker {
         const series = key.series[m]!;
         const value = key.value(m);
         let anomalous = false;
-        if (series.learned >= s.warmupHours && series.filled[bucket] >= s.minSamples) {
+        // Most hours of most metrics are below the floor: they are only learned, never scored.
+        if (value >= (m === Metric.bytes ? s.minBytes : s.minCount) && series.learned >= s.warmupHours && series.filled[bucket] >= s.minSamples) {
           const e = series.expect(bucket);
           const z = SeasonalSeries.zScore(value, e);
-          const floor = m === Metric.bytes ? s.minBytes : s.minCount;
-          if (value >= floor && value >= s.ratio * e.median && z >= s.minZ) {
+          if (value >= s.ratio * e.median && z >= s.minZ) {
             anomalous = true;
             const facts: AnomalyFacts = { metric: METRIC_NAMES[m], scope: key.scope, address: key.address, port: key.port, hourOfWeek: bucket, observed: value, expected: e.median, mad: e.mad, ewma: series.ewma, z, samples: e.samples };
             found.push({ key, metric: m, facts });

@@ -1,12 +1,12 @@
 /**
- * A month of a server's ordinary traffic in packet time, for the baseline tests and bench: clients
+ * A month of a server's ordinary traffic in packet time, for the baseline tests and the `baselines` bench: clients
  * connect to four services with a daily rhythm (quiet nights, busy afternoons) and a weekly one
  * (weekends at half), counts drawn from Poisson distributions with a fixed seed; a few refused
  * contacts to a closed port every hour. Optionally one hour of one port surges by a factor.
  */
-import { createRng, ethernet, etherTypeOf, ipPacket, Proto, tcp, type Rng } from '../../scripts/frames.js';
-import { PcapWriter } from '../../src/capture/pcap-writer.js';
-import { LinkType } from '../../src/model/packet.js';
+import { createRng, ethernet, etherTypeOf, ipPacket, Proto, tcp, type Rng } from '../scripts/frames.js';
+import { PcapWriter } from '../src/capture/pcap-writer.js';
+import { LinkType } from '../src/model/packet.js';
 
 export const SERVER = '10.0.0.1';
 /** Busiest-hour connections per service port. */

@@ -8,6 +8,7 @@
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
  *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
+ *   anomaly  the anomaly model on the corpus: precision at the top 10 scores (bench/anomaly-eval.ts)
  *   baselines analyze with behavioural baselines off / on / on + dynamic thresholds; bytes per metric (bench/baselines.ts)
  *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
  * Results and method: BENCHMARKS.md.
@@ -28,6 +29,7 @@ import { writeScatteredFlood, writeSparseMonth } from './attacks.js';
 import { writeReplicatedScans } from './replicate.js';
 import { NODE_FLAGS } from './node-flags.js';
 import { baselineSuite } from './baselines.js';
+import { anomalySuite } from './anomaly-eval.js';
 
 /** Runs per figure (median printed); BENCH_RUNS overrides it for a quick look. */
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -212,6 +214,7 @@ function memorySuite(dir: string): void {
 const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
 suites.live = async (dir) => (await import('./live.js')).liveSuite(dir); // live: the daemon under a spoofed SYN flood with real nmap scans (issue 11; bench/live.ts)
 suites.baselines = (dir) => baselineSuite(dir, { measure: (mode, file) => measure(mode, file), fmt, table, runs: RUNS }); // baselines: cost of behavioural baselines (issue 15; bench/baselines.ts)
+suites.anomaly = () => anomalySuite(repoRoot); // anomaly: the behaviour model's precision at the top 10 on the corpus (issue 15; bench/anomaly-eval.ts)
 suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));

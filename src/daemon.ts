@@ -148,7 +148,7 @@ export class Daemon {
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
     // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident, c.baseline);
+    const pipeline = new Pipeline(c.detection, flow.onIncident, c.baseline, c.anomaly);
     const baselines = (this.#baselines = pipeline.baseline === null ? null : new BaselineKeeper(keeper.store, pipeline.baseline, log));
     baselines?.restore();
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);

@@ -39,7 +39,7 @@ export async function runAnalyze(files: string[], options: AnalyzeOptions, io: O
   }
   if (unopenable) return 2;
   const config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config, options.profile) : defaultConfig(options.profile);
-  const pipeline = new Pipeline(config.detection, null, config.baseline);
+  const pipeline = new Pipeline(config.detection, null, config.baseline, config.anomaly);
   const progress = new ProgressReporter(io.err, io.errIsTerminal);
   const started = process.hrtime.bigint();
   const reports = analyzeFiles(files, pipeline, (path, read, size) => progress.update(path, read, size));

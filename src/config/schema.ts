@@ -23,6 +23,7 @@ import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
 import { baselineSettings } from '../detect/baseline/settings.js';
+import { anomalySettings } from '../detect/anomaly/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -41,6 +42,7 @@ export const SECTIONS = {
   inline: inlineSettings,
   dns: dnsSettings,
   baseline: baselineSettings,
+  anomaly: anomalySettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

@@ -42,8 +42,8 @@ export function formatPortKey(key: number): string {
 
 export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood' | 'anomaly';
 
-/** What an `anomaly` incident measured (its class): hourly new connections, distinct sources, refused first contacts, bytes. */
-export type AnomalyMetric = 'connections' | 'sources' | 'probes' | 'bytes';
+/** What an `anomaly` incident measured (its class): hourly new connections, distinct sources, refused first contacts, bytes (baselines), or a source's behaviour (the anomaly model). */
+export type AnomalyMetric = 'connections' | 'sources' | 'probes' | 'bytes' | 'behaviour';
 
 /** One incident as reported by `analyze --json`, logs and the API (DESIGN.md "Incident records"). */
 export interface IncidentRecord {

@@ -1,12 +1,15 @@
 import { Incident, isoTime } from '../incident.js';
 import type { AnomalyMetric, IncidentRecord } from '../../model/incident.js';
 
+/** The metrics baselines learn (the anomaly model's `behaviour` is not one). */
+export type BaselineMetric = Exclude<AnomalyMetric, 'behaviour'>;
+
 /** Where a metric is measured: the whole host, one protected address, or one service port of it. */
 export type MetricScope = 'host' | 'address' | 'port';
 
 /** What the hour's value was measured against. */
 export interface AnomalyFacts {
-  metric: AnomalyMetric;
+  metric: BaselineMetric;
   scope: MetricScope;
   /** The protected address (scope address or port). */
   address: string | null;
@@ -22,7 +25,7 @@ export interface AnomalyFacts {
   samples: number;
 }
 
-const UNIT: Readonly<Record<AnomalyMetric, string>> = { connections: 'new connections', sources: 'distinct sources', probes: 'refused first contacts', bytes: 'bytes' };
+const UNIT: Readonly<Record<BaselineMetric, string>> = { connections: 'new connections', sources: 'distinct sources', probes: 'refused first contacts', bytes: 'bytes' };
 
 function round(x: number, digits = 2): number {
   const f = 10 ** digits;

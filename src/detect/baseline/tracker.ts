@@ -14,11 +14,10 @@
  */
 import { formatIPv4, formatIPv6 } from '../../net/address.js';
 import { IpProtocol, TcpFlag, type Packet } from '../../model/packet.js';
-import type { AnomalyMetric } from '../../model/incident.js';
 import { counterIds } from '../../model/counters.js';
 import type { BaselineSettings } from './settings.js';
 import { hourOfWeek, SeasonalSeries, SERIES_BYTES } from './series.js';
-import { AnomalyIncident, type AnomalyFacts, type MetricScope } from './anomaly-incident.js';
+import { AnomalyIncident, type AnomalyFacts, type BaselineMetric, type MetricScope } from './anomaly-incident.js';
 
 const HOUR_MS = 3_600_000;
 /** Anomalous hours in a row after which the new level is learned: the alerting window is at most a day. */
@@ -26,7 +25,7 @@ const MAX_ALERT_HOURS = 24;
 const { SYN, ACK, RST } = TcpFlag;
 
 export const Metric = { connections: 0, sources: 1, probes: 2, bytes: 3 } as const;
-const METRIC_NAMES: readonly AnomalyMetric[] = ['connections', 'sources', 'probes', 'bytes'];
+const METRIC_NAMES: readonly BaselineMetric[] = ['connections', 'sources', 'probes', 'bytes'];
 const SCOPE_METRICS: Readonly<Record<MetricScope, readonly number[]>> = {
   host: [Metric.connections, Metric.sources, Metric.probes, Metric.bytes],
   address: [Metric.connections, Metric.sources, Metric.probes],

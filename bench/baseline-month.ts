@@ -71,27 +71,27 @@ export function hourOfTraffic(day: number, hour: number, surge: Surge | undefine
   const share = rhythm(day, hour);
   const out: TimedFrame[] = [];
   const emit = (atUs: number, f: Buffer) => out.push({ tsUs: atUs, frame: f });
+  // A random client's handshake (open) or refused SYN at a random moment of the hour.
+  const contact = (port: number, open: boolean): void => {
+    const client = rng.pick(CLIENTS);
+    const clientPort = rng.int(32768, 60999);
+    const at = startUs + Math.floor(rng.next() * (HOUR_MS - 1000) * 1000);
+    emit(at, frame(client, SERVER, clientPort, port, 'S', 1));
+    if (!open) {
+      emit(at + 200, frame(SERVER, client, port, clientPort, 'RA', 0, 2));
+      return;
+    }
+    emit(at + 200, frame(SERVER, client, port, clientPort, 'SA', 100, 2));
+    emit(at + 400, frame(client, SERVER, clientPort, port, 'A', 2, 101));
+  };
   for (const [portText, rate] of Object.entries(PORT_RATES)) {
     const port = Number(portText);
     const factor = surge !== undefined && surge.day === day && surge.hour === hour && surge.port === port ? surge.factor : 1;
     const n = poisson(rng, rate * share * factor);
-    for (let i = 0; i < n; i++) {
-      const client = rng.pick(CLIENTS);
-      const clientPort = rng.int(32768, 60999);
-      const at = startUs + Math.floor(rng.next() * (HOUR_MS - 1000) * 1000);
-      emit(at, frame(client, SERVER, clientPort, port, 'S', 1));
-      emit(at + 200, frame(SERVER, client, port, clientPort, 'SA', 100, 2));
-      emit(at + 400, frame(client, SERVER, clientPort, port, 'A', 2, 101));
-    }
+    for (let i = 0; i < n; i++) contact(port, true);
   }
   const refused = poisson(rng, 2 * share);
-  for (let i = 0; i < refused; i++) {
-    const client = rng.pick(CLIENTS);
-    const clientPort = rng.int(32768, 60999);
-    const at = startUs + Math.floor(rng.next() * (HOUR_MS - 1000) * 1000);
-    emit(at, frame(client, SERVER, clientPort, CLOSED_PORT, 'S', 1));
-    emit(at + 200, frame(SERVER, client, CLOSED_PORT, clientPort, 'RA', 0, 2));
-  }
+  for (let i = 0; i < refused; i++) contact(CLOSED_PORT, false);
   return out.sort((a, b) => a.tsUs - b.tsUs);
 }
 

@@ -3,32 +3,14 @@
  * answer it gets, in fixed memory (about 200 bytes), turned into a feature vector when it is scored.
  * Larger values of every feature look more like reconnaissance, so the model scores one-sided.
  */
+import { estimateDistinct, markHashed } from '../linear-count.js';
+
 export const FEATURE_NAMES = ['ports', 'hosts', 'probes', 'failure_ratio', 'regularity', 'odd_flags', 'ttl_spread'] as const;
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 export const FEATURE_COUNT = FEATURE_NAMES.length;
 
 const PORT_BITS = 512;
 const HOST_BITS = 256;
-
-function mix(x: number): number {
-  let h = Math.imul(x ^ (x >>> 16), 0x45d9f3b);
-  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
-  return h ^ (h >>> 16);
-}
-
-function popcount(w: number): number {
-  let x = w - ((w >>> 1) & 0x55555555);
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-}
-
-/** Linear counting over a bitmap of `bits` bits. */
-function distinct(words: Uint32Array, bits: number): number {
-  let set = 0;
-  for (const w of words) set += popcount(w);
-  const zeros = bits - set;
-  return zeros === 0 ? bits * Math.log(bits) : -bits * Math.log(zeros / bits);
-}
 
 export class SourceProfile {
   readonly ports = new Uint32Array(PORT_BITS / 32);
@@ -60,10 +42,8 @@ export class SourceProfile {
     }
     this.probes++;
     if (odd) this.oddFlags++;
-    const p = mix(portKey) & (PORT_BITS - 1);
-    this.ports[p >>> 5] |= 1 << (p & 31);
-    const h = mix(dstKey) & (HOST_BITS - 1);
-    this.hosts[h >>> 5] |= 1 << (h & 31);
+    markHashed(this.ports, PORT_BITS, portKey);
+    markHashed(this.hosts, HOST_BITS, dstKey);
     if (ttl < this.ttlMin) this.ttlMin = ttl;
     if (ttl > this.ttlMax) this.ttlMax = ttl;
     this.lastMs = nowMs;
@@ -72,8 +52,8 @@ export class SourceProfile {
   /** The features, in FEATURE_NAMES order: counts on a log scale, shares as they are. */
   vector(): Float64Array {
     const v = new Float64Array(FEATURE_COUNT);
-    v[0] = Math.log1p(distinct(this.ports, PORT_BITS));
-    v[1] = Math.log1p(distinct(this.hosts, HOST_BITS));
+    v[0] = Math.log1p(estimateDistinct(this.ports, PORT_BITS));
+    v[1] = Math.log1p(estimateDistinct(this.hosts, HOST_BITS));
     v[2] = Math.log1p(this.probes);
     v[3] = 1 - Math.min(1, this.successes / this.probes);
     // 1 for a metronome (a tool's fixed rate), towards 0 for a person's bursts.

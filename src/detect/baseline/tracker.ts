@@ -15,6 +15,7 @@
 import { formatIPv4, formatIPv6 } from '../../net/address.js';
 import { IpProtocol, TcpFlag, type Packet } from '../../model/packet.js';
 import { counterIds } from '../../model/counters.js';
+import { estimateDistinct, markHashed } from '../linear-count.js';
 import type { BaselineSettings } from './settings.js';
 import { hourOfWeek, SeasonalSeries, SERIES_BYTES } from './series.js';
 import { AnomalyIncident, type AnomalyFacts, type BaselineMetric, type MetricScope } from './anomaly-incident.js';
@@ -76,23 +77,11 @@ class MetricKey {
   }
 
   addSource(hash: number): void {
-    let h = Math.imul(hash ^ (hash >>> 16), 0x45d9f3b);
-    h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
-    h = (h ^ (h >>> 16)) & (SOURCE_BITS - 1);
-    this.sourceBits[h >>> 5] |= 1 << (h & 31);
+    markHashed(this.sourceBits, SOURCE_BITS, hash);
   }
 
-  /** Linear counting over the bitmap. */
   distinctSources(): number {
-    let set = 0;
-    for (const w of this.sourceBits) {
-      let x = w - ((w >>> 1) & 0x55555555);
-      x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-      set += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
-    }
-    const zeros = SOURCE_BITS - set;
-    if (zeros === 0) return SOURCE_BITS * Math.log(SOURCE_BITS);
-    return Math.round(-SOURCE_BITS * Math.log(zeros / SOURCE_BITS));
+    return Math.round(estimateDistinct(this.sourceBits, SOURCE_BITS));
   }
 
   value(m: number): number {

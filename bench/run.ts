@@ -8,9 +8,11 @@
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
  *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
+ *   guard    a benign client's TCP success rate during a spoofed SYN flood, without and with the flood guard (issue 15)
  *   anomaly  the anomaly model on the corpus: precision at the top 10 scores (bench/anomaly-eval.ts)
  *   baselines analyze with behavioural baselines off / on / on + dynamic thresholds; bytes per metric (bench/baselines.ts)
  *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
+ *   lapi     the CrowdSec decision stream with 100,000 bans: startup and delta pulls over HTTP (issue 14)
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -216,6 +218,8 @@ suites.live = async (dir) => (await import('./live.js')).liveSuite(dir); // live
 suites.baselines = (dir) => baselineSuite(dir, { measure: (mode, file) => measure(mode, file), fmt, table, runs: RUNS }); // baselines: cost of behavioural baselines (issue 15; bench/baselines.ts)
 suites.anomaly = () => anomalySuite(repoRoot); // anomaly: the behaviour model's precision at the top 10 on the corpus (issue 15; bench/anomaly-eval.ts)
 suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
+suites.guard = async () => (await import('./guard.js')).guardSuite(); // guard: a benign client's connections during a spoofed SYN flood, without and with synproxy (issue 15; bench/guard.ts)
+suites.lapi = async () => (await import('./lapi.js')).lapiSuite(); // lapi: the CrowdSec decision stream with 100,000 bans (issue 14; bench/lapi.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));
 const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);

@@ -13,8 +13,11 @@ import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
+import { FloodGuard } from './enforce/flood-guard.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
+import type { LapiServer } from './lapi/server.js';
+import { serveDecisions } from './lapi/serve.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
@@ -26,6 +29,14 @@ import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
 import { BaselineKeeper } from './state/baseline-keeper.js';
 import { net64 } from './state/offender-store.js';
+import { GeoStage } from './intel/geo/geo-stage.js';
+import { enrichingListener } from './intel/enrich.js';
+import { FeedTrust } from './intel/feed-trust.js';
+import { lookupAddress } from './control/lookup.js';
+import { enrichAll, reputationServices } from './intel/enrich/services.js';
+import { FrameDecoder } from './capture/source.js';
+import type { FeedMembership } from './model/intel.js';
+import type { Packet } from './model/packet.js';
 import type { IncidentHandle } from './state/state-store.js';
 
 export interface DaemonOptions {
@@ -73,7 +84,13 @@ export class Daemon {
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
+  /** The threat feeds' membership (the feeds stage plugs in here); none: no feed configured. */
+  #feeds: FeedMembership | null = null;
   #inline: InlineController | null = null;
+  /** Kernel rate limits, synproxy and unsolicited-answer drops (nftables only). */
+  #floodGuard: FloodGuard | null = null;
+  /** The CrowdSec decision stream for bouncers (lapi.listen); null: not serving. */
+  #lapi: LapiServer | null = null;
   #handler?: ControlHandler;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
@@ -121,6 +138,10 @@ export class Daemon {
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
+    if (kind.fastPath) this.#floodGuard = new FloodGuard({ settings: c.floodGuard, log });
+    const floodGuard = this.#floodGuard;
+    if (floodGuard !== null) this.#counters.add(floodGuard.counterGroup);
+    const geo = GeoStage.open(c.geo, log);
     if (responder !== null) this.#counters.add(responder.counterGroup);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
@@ -129,6 +150,8 @@ export class Daemon {
         interfaces: capture.interfaces,
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
+        guard: floodGuard?.kernelRuleset(),
+        geo: geo.contribution(c.enforce.forward),
       },
       recorder: keeper,
       decider,
@@ -137,23 +160,40 @@ export class Daemon {
         this.#alerts.listener,
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
+        ...(floodGuard !== null ? [{ incident: (record: IncidentRecord) => floodGuard.onIncident(record) }] : []),
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
-      afterTableRestored: async () => responder?.restore(),
+      afterTableRestored: async () => {
+        await responder?.restore();
+        await floodGuard?.restore();
+        await geo.restore();
+      },
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
     const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
-    // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident, c.baseline, c.anomaly);
+    await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
+    // detect → (intel's enrichment) → decide → enforce, connected once.
+    const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
+    const pipeline = new Pipeline(c.detection, onIncident, c.baseline, c.anomaly);
     const baselines = (this.#baselines = pipeline.baseline === null ? null : new BaselineKeeper(keeper.store, pipeline.baseline, log));
     baselines?.restore();
-    for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
-    await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    // Feed trust sees detection's packets beside the engine (decide.feedTrust; needs the feeds).
+    const trust = c.decide.feedTrust === null || this.#feeds === null ? null : new FeedTrust(c.decide.feedTrust, this.#feeds, onIncident);
+    const onPacket = trust === null ? pipeline.onPacket : (p: Packet) => (trust.onPacket(p), pipeline.onPacket(p));
+    const decoder = trust === null ? pipeline.decoder : new FrameDecoder('decode', onPacket);
+    for (const group of [pipeline.counters, decoder.counters, enforcement.counters]) this.#counters.add(group);
+    await capture.start(decoder, onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    if (capture.arpUnwatched !== null) log.warn({ 'event.action': 'capture-arp-unwatched', error: capture.arpUnwatched }, 'ARP is not watched (no arp table): ARP sweeps on the link go unseen');
     await this.#responder?.start();
+    floodGuard?.start();
+    this.#lapi = await serveDecisions(c.lapi, book, log);
+    if (this.#lapi !== null) this.#counters.add(this.#lapi.counters);
+    // On-demand reputation services (enrich.*): asked only by `lookup`.
+    const services = reputationServices(c.enrich, log);
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => deciding.guard,
@@ -161,10 +201,19 @@ export class Daemon {
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
+        await this.#floodGuard?.counters();
         return this.#counters.values();
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      lapi: () => this.#lapi?.status() ?? null,
+      lookup: lookupAddress({
+        ...{ book, geo: geo.database, feeds: this.#feeds, offenders: keeper.store },
+        guard: () => deciding.guard,
+        geoSettings: () => geo.settings,
+        halfLifeSeconds: () => this.#running.current.decide.escalation.scoreHalfLifeSeconds,
+        ...(services.length === 0 ? {} : { enrich: (address: string) => enrichAll(services, address) }),
+      }),
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();
@@ -189,14 +238,17 @@ export class Daemon {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#capture?.close();
+    await this.#capture?.removeKernelRules().catch((err: unknown) => this.#log.warn({ 'event.action': 'capture-arp-remove-failed', error: err instanceof Error ? err.message : String(err) }, 'the arp table could not be removed'));
     this.#inline?.stop();
     await this.#responder?.stop();
+    await this.#floodGuard?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
     this.#baselines?.save(Date.now(), true);
     await this.#enforcement?.stop();
     await this.#control?.close();
+    await this.#lapi?.close();
     await this.#alerts?.close();
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
@@ -232,6 +284,7 @@ export class Daemon {
       await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);
+      this.#floodGuard?.reload(next.floodGuard);
       this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
     }
@@ -249,6 +302,7 @@ export class Daemon {
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
+      lapi: () => this.#lapi?.status() ?? null,
     };
   }
 

@@ -4,7 +4,7 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow reload history incidents export report demo config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload history incidents export report demo config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
   if [[ "$cmd" == "config" ]]; then
@@ -20,6 +20,7 @@ _portwarden() {
     "ban") opts="--socket --config --for --permanent --reason --help" ;;
     "unban") opts="--socket --config --all --origin --yes --help" ;;
     "allow") opts="--socket --config --reason --help" ;;
+    "lookup") opts="--socket --config --json --help" ;;
     "reload") opts="--socket --help" ;;
     "history") opts="--state --config --json --limit --help" ;;
     "incidents") opts="--state --config --since --json --limit --help" ;;

@@ -22,6 +22,10 @@ import { alertSettings } from '../alert/settings.js';
 import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
+import { floodGuardSettings } from '../enforce/flood-guard-settings.js';
+import { lapiSettings } from '../lapi/settings.js';
+import { geoSettings } from '../intel/geo-settings.js';
+import { enrichSettings } from '../intel/enrich/settings.js';
 import { baselineSettings } from '../detect/baseline/settings.js';
 import { anomalySettings } from '../detect/anomaly/settings.js';
 
@@ -41,6 +45,10 @@ export const SECTIONS = {
   respond: respondSettings,
   inline: inlineSettings,
   dns: dnsSettings,
+  floodGuard: floodGuardSettings,
+  lapi: lapiSettings,
+  geo: geoSettings,
+  enrich: enrichSettings,
   baseline: baselineSettings,
   anomaly: anomalySettings,
 } as const;

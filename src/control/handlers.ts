@@ -9,7 +9,7 @@
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
-import type { BanView, ControlHandler, ResultOf } from '../model/control.js';
+import type { BanView, ControlHandler, LapiStatusView, ResultOf } from '../model/control.js';
 import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
@@ -33,7 +33,11 @@ export interface ControlParts {
   /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
+  /** Everything known of an address (control/lookup.ts). */
+  lookup(address: string): Promise<ResultOf['lookup']>;
   log: EventLogger;
+  /** The CrowdSec decision stream's state; absent or null: not serving. */
+  lapi?: () => LapiStatusView | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -62,6 +66,7 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       bans: (await book.backend.bans()).length,
       incidents: p.incidents(),
       counters: await p.counters(),
+      lapi: p.lapi?.() ?? null,
     }),
     bans: async () => {
       const now = Date.now();
@@ -115,5 +120,6 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       return { target };
     },
     reload: async () => p.reload(),
+    lookup: async (r) => p.lookup(r.address),
   };
 }

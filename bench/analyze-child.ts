@@ -1,7 +1,8 @@
 /**
  * One measured run, in a process of its own so its peak RSS is its own: analyse a capture (or only
- * read it, for the I/O ceiling) and print one JSON line.
- *   node dist/bench/analyze-child.js analyze|read FILE
+ * read it, for the I/O ceiling) and print one JSON line. `baselines` analyses with the normal profile's
+ * detection plus baselines on (aggressive's `baseline` section), `dynamic` also with dynamicThresholds.
+ *   node dist/bench/analyze-child.js analyze|read|baselines|dynamic FILE
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -10,8 +11,9 @@ import { defaultConfig } from '../src/config/load.js';
 import { analyzeFiles, Pipeline } from '../src/detect/pipeline.js';
 
 const [mode, file] = process.argv.slice(2);
-if ((mode !== 'analyze' && mode !== 'read') || file === undefined) {
-  process.stderr.write('usage: analyze-child analyze|read FILE\n');
+const MODES = ['analyze', 'read', 'baselines', 'dynamic'];
+if (!MODES.includes(mode) || file === undefined) {
+  process.stderr.write('usage: analyze-child analyze|read|baselines|dynamic FILE\n');
   process.exit(2);
 }
 
@@ -19,6 +21,8 @@ let frames = 0;
 let incidents = 0;
 /** Incidents by kind (a flood over many targets must be a handful of incidents, not one per target). */
 const kinds: Record<string, number> = {};
+/** With baselines: metrics tracked, bytes per metric and in all, anomalies. */
+let baseline: { metrics: number; metricBytes: number; memoryBytes: number; anomalies: number } | null = null;
 const started = process.hrtime.bigint();
 const cpuBefore = process.cpuUsage();
 if (mode === 'read') {
@@ -29,8 +33,11 @@ if (mode === 'read') {
   });
   if (bytes < 0) process.stderr.write('impossible\n'); // keeps the handler's work observable
 } else {
-  const pipeline = new Pipeline(defaultConfig('normal').detection);
+  const settings = mode === 'analyze' ? null : { ...defaultConfig('aggressive').baseline, dynamicThresholds: mode === 'dynamic' };
+  const pipeline = new Pipeline(defaultConfig('normal').detection, null, settings);
   analyzeFiles([file], pipeline);
+  const b = pipeline.baseline;
+  if (b !== null) baseline = { metrics: b.trackedMetrics, metricBytes: b.counter('metric_bytes'), memoryBytes: b.memoryBytes, anomalies: b.counter('anomalies') };
   frames = pipeline.decodeStats.frames;
   const found = pipeline.engine.incidents();
   incidents = found.length;
@@ -59,5 +66,6 @@ process.stdout.write(
     liveHeapMiB,
     incidents,
     kinds,
+    baseline,
   })}\n`,
 );

@@ -9,6 +9,8 @@
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
  *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
  *   guard    a benign client's TCP success rate during a spoofed SYN flood, without and with the flood guard (issue 15)
+ *   anomaly  the anomaly model on the corpus: precision at the top 10 scores (bench/anomaly-eval.ts)
+ *   baselines analyze with behavioural baselines off / on / on + dynamic thresholds; bytes per metric (bench/baselines.ts)
  *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
  *   lapi     the CrowdSec decision stream with 100,000 bans: startup and delta pulls over HTTP (issue 14)
  * Results and method: BENCHMARKS.md.
@@ -28,6 +30,8 @@ import { writeMixedCapture, writeSpoofedFlood, type GenerateResult } from './gen
 import { writeScatteredFlood, writeSparseMonth } from './attacks.js';
 import { writeReplicatedScans } from './replicate.js';
 import { NODE_FLAGS } from './node-flags.js';
+import { baselineSuite } from './baselines.js';
+import { anomalySuite } from './anomaly-eval.js';
 
 /** Runs per figure (median printed); BENCH_RUNS overrides it for a quick look. */
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -46,6 +50,7 @@ interface ChildResult {
   liveHeapMiB: number;
   incidents: number;
   kinds: Record<string, number>;
+  baseline?: { metrics: number; metricBytes: number; memoryBytes: number; anomalies: number } | null;
 }
 
 /** Pins a command to one core (the goal says "on one core") when taskset is there. */
@@ -54,7 +59,7 @@ function pinned(argv: string[]): string[] {
   return hasTaskset ? ['taskset', '-c', '1', ...argv] : argv;
 }
 
-function runChild(mode: 'analyze' | 'read', file: string): ChildResult {
+function runChild(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string): ChildResult {
   const [cmd, ...args] = pinned([process.execPath, ...NODE_FLAGS, child, mode, file]);
   const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
@@ -77,10 +82,11 @@ interface Measurement {
   frames: number;
   incidents: number;
   kinds: Record<string, number>;
+  baseline: NonNullable<ChildResult['baseline']> | null;
 }
 
 /** RUNS runs: the median, and the best (this machine's CPU is shared, and neighbours only slow a run down). */
-function measure(mode: 'analyze' | 'read', file: string, runs = RUNS): Measurement {
+function measure(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string, runs = RUNS): Measurement {
   const results = Array.from({ length: runs }, () => runChild(mode, file));
   const cpu = results.map((r) => r.framesPerCpuSecond);
   return {
@@ -93,6 +99,7 @@ function measure(mode: 'analyze' | 'read', file: string, runs = RUNS): Measureme
     frames: results[0].frames,
     incidents: results[0].incidents,
     kinds: results[0].kinds,
+    baseline: results[0].baseline ?? null,
   };
 }
 
@@ -208,6 +215,8 @@ function memorySuite(dir: string): void {
 
 const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
 suites.live = async (dir) => (await import('./live.js')).liveSuite(dir); // live: the daemon under a spoofed SYN flood with real nmap scans (issue 11; bench/live.ts)
+suites.baselines = (dir) => baselineSuite(dir, { measure: (mode, file) => measure(mode, file), fmt, table, runs: RUNS }); // baselines: cost of behavioural baselines (issue 15; bench/baselines.ts)
+suites.anomaly = () => anomalySuite(repoRoot); // anomaly: the behaviour model's precision at the top 10 on the corpus (issue 15; bench/anomaly-eval.ts)
 suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
 suites.guard = async () => (await import('./guard.js')).guardSuite(); // guard: a benign client's connections during a spoofed SYN flood, without and with synproxy (issue 15; bench/guard.ts)
 suites.lapi = async () => (await import('./lapi.js')).lapiSuite(); // lapi: the CrowdSec decision stream with 100,000 bans (issue 14; bench/lapi.ts)

@@ -9,6 +9,7 @@ import { StateEvent } from '../src/state/state-store.js';
 import { IntelEvent } from '../src/intel/events.js';
 import { DecodeEventDoc } from '../src/decode/events.js';
 import { DetectionCounterDoc } from '../src/detect/counters.js';
+import { BaselineCounterDoc } from '../src/detect/baseline/tracker.js';
 import { PROBE_CLASS_NAMES } from '../src/model/probe.js';
 import { ErrorCode } from '../src/errors.js';
 import { METRICS } from '../src/observe/metrics.js';
@@ -58,6 +59,14 @@ export function reference(): string {
     '| counter | counts |',
     '|---|---|',
     ...Object.entries(DetectionCounterDoc).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
+    '',
+    '## Baseline counters',
+    '',
+    'With `baseline.enabled`, in `status`, the metrics and the counter log line, each prefixed `baseline.`.',
+    '',
+    '| counter | counts |',
+    '|---|---|',
+    ...Object.entries(BaselineCounterDoc).map(([name, doc]) => `| \`baseline.${name}\` | ${doc} |`),
     '',
     '## Decision events',
     '',

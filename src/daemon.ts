@@ -31,6 +31,7 @@ import { StateHistory } from './observe/address-history.js';
 import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
+import { BaselineKeeper } from './state/baseline-keeper.js';
 import { net64 } from './state/offender-store.js';
 import { GeoStage } from './intel/geo/geo-stage.js';
 import { enrichingListener } from './intel/enrich.js';
@@ -75,6 +76,7 @@ export class Daemon {
   readonly #running: RunningConfig;
   // The parts, built by #start; after a failed start some are missing, and stop() skips them.
   #keeper?: StateKeeper;
+  #baselines: BaselineKeeper | null = null;
   #observatory?: Observatory;
   #alerts?: Alerting;
   /** The lockout guard in force (rebuilt with the decision policy on reload and `portwarden allow`). */
@@ -198,7 +200,9 @@ export class Daemon {
     await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
     // detect → (intel's enrichment) → decide → enforce, connected once.
     const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
-    const pipeline = new Pipeline(c.detection, onIncident);
+    const pipeline = new Pipeline(c.detection, onIncident, c.baseline, c.anomaly);
+    const baselines = (this.#baselines = pipeline.baseline === null ? null : new BaselineKeeper(keeper.store, pipeline.baseline, log));
+    baselines?.restore();
     // Feed trust sees detection's packets beside the engine (decide.feedTrust; needs the feeds).
     const trust = c.decide.feedTrust === null || this.#feeds === null ? null : new FeedTrust(c.decide.feedTrust, this.#feeds, onIncident);
     const onPacket = trust === null ? pipeline.onPacket : (p: Packet) => (trust.onPacket(p), pipeline.onPacket(p));
@@ -244,7 +248,8 @@ export class Daemon {
 
     this.#every(c.enforce.commitEveryMs, () => void book.commit());
     // Detection runs on packet time; on a quiet host the wall clock moves it on, so silent probes time out.
-    this.#every(CLOCK_EVERY_MS, () => pipeline.engine.advance(Date.now()));
+    this.#every(CLOCK_EVERY_MS, () => pipeline.advance(Date.now()));
+    if (baselines !== null) this.#every(c.baseline.saveEveryMs, () => baselines.save(Date.now()));
     this.#every(c.enforce.reconcileEveryMs, () => void enforcement.reconcile().then(() => observatory.reconciled()));
     this.#every(c.state.purgeEveryMs, () => keeper.purge(this.#running.current.state));
     logStarted(log, { watching: capture.watching, guard: deciding.guard.snapshot(), profile: c.profile, dryRun: kind.dryRun, backend: c.enforce.backend, config: c.source, stateDir: c.state.dir, socket: c.control.socketPath, nflogGroup: capture.rules !== undefined ? c.capture.nflogGroup : undefined });
@@ -264,6 +269,7 @@ export class Daemon {
     await this.#restoring;
     await this.#keeper?.settle();
     await this.#feedStage?.close();
+    this.#baselines?.save(Date.now(), true);
     await this.#enforcement?.stop();
     await this.#control?.close();
     await this.#lapi?.close();

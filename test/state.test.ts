@@ -42,7 +42,7 @@ test('a new state directory gets the current schema in WAL mode; reopening migra
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(db.pragma('auto_vacuum', { simple: true }), 2, 'incremental');
   const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-  assert.deepEqual(tables, ['bans', 'incident_sources', 'incidents', 'offenders']);
+  assert.deepEqual(tables, ['bans', 'baseline_clock', 'baseline_metrics', 'incident_sources', 'incidents', 'offenders']);
   db.close();
   openStateDatabase(dir).close();
   const raw = new Database(join(dir, STATE_FILE));

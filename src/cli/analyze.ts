@@ -39,7 +39,7 @@ export async function runAnalyze(files: string[], options: AnalyzeOptions, io: O
   }
   if (unopenable) return 2;
   const config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config, options.profile) : defaultConfig(options.profile);
-  const pipeline = new Pipeline(config.detection);
+  const pipeline = new Pipeline(config.detection, null, config.baseline, config.anomaly);
   const progress = new ProgressReporter(io.err, io.errIsTerminal);
   const started = process.hrtime.bigint();
   const reports = analyzeFiles(files, pipeline, (path, read, size) => progress.update(path, read, size));
@@ -71,6 +71,10 @@ export async function runAnalyze(files: string[], options: AnalyzeOptions, io: O
     `detection: ${formatCount(counters['probes.first_contact'])} first contacts, ${formatCount(counters['outcomes.failure'])} failed, ` +
       `${formatCount(counters['flood.member_probes'])} flood member probes; limits hit: ${limits.length === 0 ? 'none' : limits.map(([k, v]) => `${k} ${formatCount(v)}`).join(', ')}`,
   );
+  const b = pipeline.baseline;
+  if (b !== null) {
+    say(`baselines: ${formatCount(b.trackedMetrics)} metrics (${formatCount(b.counter('metric_bytes'))} B each, ${formatCount(b.memoryBytes)} B in all), ${formatCount(b.counter('hours'))} hours judged, ${formatCount(b.counter('anomalies'))} anomalies${b.counter('limit.metrics') > 0 ? `; limit hit: ${formatCount(b.counter('limit.metrics'))} answers untracked (maxMetrics)` : ''}`);
+  }
   let failed = false;
   for (const r of reports) {
     if (r.error !== null) {

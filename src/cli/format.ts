@@ -2,6 +2,7 @@ import type { IncidentRecord } from '../model/incident.js';
 
 /** One incident as one readable line (the JSON record has everything; this is for people). */
 export function formatIncidentLine(r: IncidentRecord): string {
+  if (r.kind === 'anomaly') return `${r.kind.padEnd(16)} ${r.class.padEnd(8)} ${String(r.evidence.trigger)}  ${formatSpan(r.first_seen, r.last_seen)}`;
   const who = r['source.ip'] ?? (r.sources !== undefined ? `${r.sources.length} sources (${abbreviate(r.sources, 4)})` : sourcesFromEvidence(r));
   const where = r['destination.ip'] ?? r['destination.port'] ?? '';
   const port = r['destination.ip'] !== undefined && r['destination.port'] !== undefined ? `:${r['destination.port']}` : '';

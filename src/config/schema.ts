@@ -27,6 +27,8 @@ import { lapiSettings } from '../lapi/settings.js';
 import { geoSettings } from '../intel/geo-settings.js';
 import { enrichSettings } from '../intel/enrich/settings.js';
 import { feedsSettings } from '../intel/settings.js';
+import { baselineSettings } from '../detect/baseline/settings.js';
+import { anomalySettings } from '../detect/anomaly/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -49,6 +51,8 @@ export const SECTIONS = {
   geo: geoSettings,
   enrich: enrichSettings,
   feeds: feedsSettings,
+  baseline: baselineSettings,
+  anomaly: anomalySettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

@@ -120,6 +120,12 @@ const KINDS: { name: string; incident: IncidentRecord; want: ReturnType<typeof b
     says: [/^Decoy SYN scan against 198\.51\.100\.10 from 5 candidate sources/, /Alert only: one of the 5 candidates is the real scanner and the others are spoofed decoys, so none is banned \(candidates: 203\.0\.113\.1, 203\.0\.113\.2, 203\.0\.113\.3, 10\.9\.9\.9, 2001:db8:9::7\)\.$/],
   },
   {
+    name: 'an anomaly (a metric above its baseline) is an alert: it names no source',
+    incident: record({ kind: 'anomaly', class: 'connections', 'destination.ip': '198.51.100.10', 'destination.port': 'tcp/443', probes: 180, evidence: { trigger: '180 new connections an hour at 198.51.100.10 tcp/443, expected 41 (hour 134 of the week; 4.4x, z 21.7)' } }),
+    want: { action: 'alert', targets: [], durationSeconds: null, refused: [] },
+    says: [/^Anomaly \(connections\): 180 new connections an hour at 198\.51\.100\.10 tcp\/443, expected 41/, /Alert only: an anomaly is a change in a metric against its learned baseline and names no source to ban\.$/],
+  },
+  {
     name: 'a flood from one named source bans it, briefly',
     incident: flood({ source: '203.0.113.9', distinct: 1, spoofed: false }),
     want: { action: 'ban', targets: ['203.0.113.9'], durationSeconds: 600, refused: [] },
@@ -176,9 +182,9 @@ for (const row of KINDS) {
 
 test('ban durations per profile and kind (seconds; 0 alerts only)', () => {
   const want = {
-    normal: { scan: 3600, sweep: 3600, 'distributed-scan': 3600, 'decoy-scan': 0, flood: 600 },
-    aggressive: { scan: 21600, sweep: 21600, 'distributed-scan': 21600, 'decoy-scan': 0, flood: 1800 },
-    paranoid: { scan: 86400, sweep: 86400, 'distributed-scan': 86400, 'decoy-scan': 0, flood: 3600 },
+    normal: { scan: 3600, sweep: 3600, 'distributed-scan': 3600, 'decoy-scan': 0, flood: 600, anomaly: 0 },
+    aggressive: { scan: 21600, sweep: 21600, 'distributed-scan': 21600, 'decoy-scan': 0, flood: 1800, anomaly: 0 },
+    paranoid: { scan: 86400, sweep: 86400, 'distributed-scan': 86400, 'decoy-scan': 0, flood: 3600, anomaly: 0 },
   };
   for (const profile of ['normal', 'aggressive', 'paranoid'] as const) {
     assert.deepEqual(POLICY_PROFILES[profile].banSeconds, want[profile], profile);
@@ -368,6 +374,7 @@ test('a spoofed flood storm never bans: 1,000 flood incidents, 0 kernel entries'
 test('settings out of range are refused with PW_ERR_DECIDE_INPUT naming the field', () => {
   const bad: [Partial<PolicySettings>, RegExp][] = [
     [{ banSeconds: { ...POLICY_PROFILES.normal.banSeconds, 'decoy-scan': 60 } }, /decide\.banSeconds\.decoy-scan: must be 0/],
+    [{ banSeconds: { ...POLICY_PROFILES.normal.banSeconds, anomaly: 3600 } }, /decide\.banSeconds\.anomaly: must be 0: an anomaly/],
     [{ banSeconds: { ...POLICY_PROFILES.normal.banSeconds, scan: -1 } }, /decide\.banSeconds\.scan: must be a whole number from 0/],
     [{ ipv6Prefix: 32 }, /decide\.ipv6Prefix: must be a whole number from 48 to 128, got 32/],
     [{ maxNewBansPerMinute: 0 }, /decide\.maxNewBansPerMinute/],

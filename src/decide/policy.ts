@@ -185,6 +185,8 @@ export class DecisionPolicy {
       case 'distributed-scan':
         sources = incident.sources ?? [];
         break;
+      case 'anomaly':
+        return alert('an anomaly is a change in a metric against its learned baseline and names no source to ban');
       case 'scan':
         if (typeof incident.evidence.zombie === 'string') {
           return alert(`an idle scan: ${incident.evidence.zombie} is a zombie whose address the real scanner put on its probes, so it is not banned`);

@@ -65,7 +65,7 @@ function freezePolicy(s: PolicySettings): Readonly<PolicySettings> {
  */
 export const POLICY_PROFILES: Readonly<Record<ProfileName, Readonly<PolicySettings>>> = {
   normal: freezePolicy({
-    banSeconds: { scan: HOUR, sweep: HOUR, 'distributed-scan': HOUR, 'decoy-scan': 0, flood: 600 },
+    banSeconds: { scan: HOUR, sweep: HOUR, 'distributed-scan': HOUR, 'decoy-scan': 0, flood: 600, anomaly: 0 },
     ipv6Prefix: 128,
     maxNewBansPerMinute: 60,
     widenPrefix4: 24,
@@ -73,7 +73,7 @@ export const POLICY_PROFILES: Readonly<Record<ProfileName, Readonly<PolicySettin
     maxWidenedBansPerMinute: 10,
   }),
   aggressive: freezePolicy({
-    banSeconds: { scan: 6 * HOUR, sweep: 6 * HOUR, 'distributed-scan': 6 * HOUR, 'decoy-scan': 0, flood: 1_800 },
+    banSeconds: { scan: 6 * HOUR, sweep: 6 * HOUR, 'distributed-scan': 6 * HOUR, 'decoy-scan': 0, flood: 1_800, anomaly: 0 },
     ipv6Prefix: 128,
     maxNewBansPerMinute: 60,
     widenPrefix4: 24,
@@ -81,7 +81,7 @@ export const POLICY_PROFILES: Readonly<Record<ProfileName, Readonly<PolicySettin
     maxWidenedBansPerMinute: 10,
   }),
   paranoid: freezePolicy({
-    banSeconds: { scan: 24 * HOUR, sweep: 24 * HOUR, 'distributed-scan': 24 * HOUR, 'decoy-scan': 0, flood: HOUR },
+    banSeconds: { scan: 24 * HOUR, sweep: 24 * HOUR, 'distributed-scan': 24 * HOUR, 'decoy-scan': 0, flood: HOUR, anomaly: 0 },
     ipv6Prefix: 128,
     maxNewBansPerMinute: 60,
     widenPrefix4: 24,
@@ -118,10 +118,15 @@ const decoyBanLength = banLength.superRefine((value, ctx) => {
   if (value === null) ctx.addIssue({ code: 'custom', input: value, message: 'must be 0: a decoy scan names spoofed bystanders with the real scanner, and none of them is banned (got null)' });
 });
 
+/** An anomaly (a metric far above its baseline) names no source to ban: alert only; a rule may act on it. */
+const anomalyBanLength = banLength.superRefine((value, ctx) => {
+  if (value !== 0) ctx.addIssue({ code: 'custom', input: value, message: `must be 0: an anomaly is a change in a metric and names no source to ban (got ${String(value)})` });
+});
+
 const ipv6BanPrefix = intRange(48, 128);
 
 const policyShape = {
-  banSeconds: section({ scan: banLength, sweep: banLength, 'distributed-scan': banLength, 'decoy-scan': decoyBanLength, flood: banLength }),
+  banSeconds: section({ scan: banLength, sweep: banLength, 'distributed-scan': banLength, 'decoy-scan': decoyBanLength, flood: banLength, anomaly: anomalyBanLength }),
   ipv6Prefix: ipv6BanPrefix,
   maxNewBansPerMinute: intRange(1, 1_000_000),
   widenPrefix4: intRange(16, 32),

@@ -40,6 +40,7 @@ import { FloodSightings } from './sightings.js';
 import { toolTrait, ToolVotes } from './tool-attribution.js';
 import { ReflectionDetector, ReflectionService, tcpAnswerService, udpAnswerService } from './reflection.js';
 import { LinkSweepDetector } from './link-sweep.js';
+import type { PortThresholds } from './baseline/port-thresholds.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -151,12 +152,15 @@ export class DetectionEngine {
   readonly #sweepThresholds: ContactThresholds;
   readonly #incidents: Incident[] = [];
   readonly #listener: IncidentListener | null;
+  /** Per-port sweep thresholds learned from the port's sources (baseline.dynamicThresholds), or null. */
+  readonly #portThresholds: PortThresholds | null;
   #clockMs = -Infinity;
   #nextTickMs = -Infinity;
   #nextTargetExpiryMs = -Infinity;
 
-  constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
+  constructor(settings: DetectionSettings, listener: IncidentListener | null = null, portThresholds: PortThresholds | null = null) {
     this.settings = settings;
+    this.#portThresholds = portThresholds;
     this.trw = new TrwModel(settings.trw);
     const { maxFlows, maxRecords, sourceIdleMs, lightSourceIdleMs } = settings.limits;
     this.#flows = new FlowTable(maxFlows, FLOW_IDLE_MS);
@@ -296,6 +300,14 @@ export class DetectionEngine {
     for (const i of this.#incidents) if (i.absorbedBy !== null && i.absorbedBy.withdrawn) i.absorbedBy = null;
     this.#absorbGroupMembers();
     return this.#incidents.filter((i) => i.absorbedBy === null && !i.withdrawn);
+  }
+
+  /**
+   * An incident another detector of the pipeline opened (baselines): listed and reported like the
+   * engine's own, so `analyze` and the daemon see one stream in one order.
+   */
+  adopt(incident: Incident): void {
+    this.#report(incident);
   }
 
   /** Every counter by name, for summaries and metrics. */
@@ -577,15 +589,19 @@ export class DetectionEngine {
         this.#sweepFirstHost[sweep] = dst;
         this.#sweepFirstHost6[sweep] = dst6;
         this.#sweepEvidence[sweep] = null;
+        this.#portThresholds?.reached(portKey, 1);
       } else {
         // Only counted while it cannot be an incident (first-contact.ts): a client of many hosts costs nothing.
         let hosts = this.#sweepEvidence[sweep];
         if (hosts === null && (sweepFailures(sweeps.value(sweep)) === 0 || !this.#mayAddEvidence())) {
-          sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
+          const before = sweeps.value(sweep);
+          sweeps.setValue(sweep, withSweepHost(before));
+          if (this.#portThresholds !== null && sweeps.value(sweep) !== before) this.#portThresholds.reached(portKey, sweepHosts(sweeps.value(sweep)));
           if (this.#sweepTrait[sweep] !== 0 && toolTrait(p) === this.#sweepTrait[sweep]) this.#sweepTraitCount[sweep]++;
         } else {
           hosts ??= this.#sweepToEvidence(sweep, src6 ?? src, portKey);
           if (!hosts.addItem(dst6 ?? dst, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
+          this.#portThresholds?.reached(portKey, hosts.distinct);
           hosts.vote(toolTrait(p), p.srcPort);
           this.#judgeSweep(hosts, now, true);
         }
@@ -824,7 +840,8 @@ export class DetectionEngine {
       if (probe) this.#reportAgain(hosts.incident, now);
       return;
     }
-    const trigger = hosts.verdict(this.#sweepThresholds, this.trw, now);
+    const thresholds = this.#portThresholds === null ? this.#sweepThresholds : this.#portThresholds.sweep(hosts.subject as number, this.#sweepThresholds);
+    const trigger = hosts.verdict(thresholds, this.trw, now);
     if (trigger === '') return;
     const incident = new SweepIncident(hosts.source, hosts.subject as number, hosts, this.trw, now, trigger);
     hosts.incident = incident;

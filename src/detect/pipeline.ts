@@ -6,6 +6,19 @@ import type { Packet } from '../model/packet.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 import { DetectionCounterDoc } from './counters.js';
 import { DetectionEngine, type IncidentListener } from './engine.js';
+import { BaselineCounterDoc, BaselineTracker } from './baseline/tracker.js';
+import type { BaselineSettings } from './baseline/settings.js';
+import { PortThresholds } from './baseline/port-thresholds.js';
+import { BehaviourWatcher, type ScoredSource } from './anomaly/behaviour.js';
+import type { AnomalySettings } from './anomaly/settings.js';
+import type { RobustModel } from './anomaly/model.js';
+import type { Incident } from './incident.js';
+
+/** For evaluations: a model shared across pipelines (trained on one capture, scoring another), and every score. */
+export interface WatcherOptions {
+  model?: RobustModel;
+  onScore?: (s: ScoredSource) => void;
+}
 
 export type { FileReport } from '../capture/file-source.js';
 
@@ -26,20 +39,47 @@ export class Pipeline {
   /** Detection's counters for the registry: the engine's (`packets.seen` …) and probes by class (`probes.class.syn` …). */
   readonly counters: CounterGroup;
 
-  constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
-    const engine = new DetectionEngine(settings, listener);
+  /** Behavioural baselines (src/detect/baseline/), when the `baseline` section enables them. */
+  readonly baseline: BaselineTracker | null;
+  /** The anomaly model (src/detect/anomaly/), when the `anomaly` section enables it. */
+  readonly behaviour: BehaviourWatcher | null;
+
+  constructor(settings: DetectionSettings, listener: IncidentListener | null = null, baseline: BaselineSettings | null = null, anomaly: AnomalySettings | null = null, watcherOptions: WatcherOptions = {}) {
+    let watcher: BehaviourWatcher | null = null;
+    // The model skips the sources the fixed detectors reported: it hears of each incident first.
+    const heard: IncidentListener | null = anomaly?.enabled === true ? (i: Incident) => (watcher?.flag(incidentSources(i)), listener?.(i)) : listener;
+    const engine = new DetectionEngine(settings, heard, baseline?.dynamicThresholds === true ? new PortThresholds(baseline.falsePositiveRate) : null);
     this.engine = engine;
-    this.onPacket = (packet) => engine.process(packet);
+    const tracker = (this.baseline = baseline?.enabled === true ? new BaselineTracker(baseline, (i) => engine.adopt(i)) : null);
+    watcher = this.behaviour = anomaly?.enabled === true ? new BehaviourWatcher(anomaly, (i) => engine.adopt(i), watcherOptions.onScore ?? null, watcherOptions.model) : null;
+    const w = watcher;
+    if (w === null) this.onPacket = tracker === null ? (packet) => engine.process(packet) : (packet) => (engine.process(packet), tracker.observe(packet));
+    else this.onPacket = tracker === null ? (packet) => (engine.process(packet), w.observe(packet)) : (packet) => (engine.process(packet), tracker.observe(packet), w.observe(packet));
     this.decoder = new FrameDecoder('decode', this.onPacket);
     const detection = new CounterTable('detect', DetectionCounterDoc, { values: engine.counters });
     const probes = new CounterTable('detect.probes', PROBE_CLASS_DOCS, { prefix: 'probes.class', values: engine.probesByClass });
+    const baselines = tracker === null ? null : new CounterTable('baseline', BaselineCounterDoc, { prefix: 'baseline', values: tracker.counters });
     this.counters = {
       group: 'detect',
       forEach(visit) {
         detection.forEach(visit);
         probes.forEach(visit);
+        baselines?.forEach(visit);
       },
     };
+  }
+
+  /** Moves packet time on without a packet (the daemon's wall clock on a quiet host): see DetectionEngine.advance. */
+  advance(nowMs: number): void {
+    this.engine.advance(nowMs);
+    this.baseline?.advance(nowMs);
+    this.behaviour?.advance(nowMs);
+  }
+
+  /** End of input (analyze): the engine judges what waits; the anomaly model scores every source left. */
+  flush(): void {
+    this.engine.flush();
+    this.behaviour?.flush(this.engine.clockMs);
   }
 
   /** The reused Packet every frame is decoded into. */
@@ -68,6 +108,12 @@ export function analyzeFiles(
 ): FileReport[] {
   const source = new CaptureFileSource(paths, { decoder: pipeline.decoder, onProgress });
   const reports = source.run(pipeline.onPacket);
-  pipeline.engine.flush();
+  pipeline.flush();
   return reports;
+}
+
+/** The sources an incident names (the one source, or every member). */
+function incidentSources(i: Incident): string[] {
+  const r = i.toRecord();
+  return r['source.ip'] !== undefined ? [r['source.ip']] : (r.sources ?? []);
 }

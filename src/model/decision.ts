@@ -94,6 +94,9 @@ export function describeIncident(r: IncidentRecord): string {
       const peak = typeof r.evidence.peak_packets_per_second === 'number' ? `, peak ${r.evidence.peak_packets_per_second}/s` : '';
       return `${cls} flood against ${dst}${port} ${from}: ${plural(r.probes, 'packet')}${peak}${trigger}`;
     }
+    case 'anomaly':
+      // The trigger is the whole story: observed against expected, where, which hour of the week.
+      return `anomaly (${r.class}): ${typeof r.evidence.trigger === 'string' ? r.evidence.trigger : `${r.probes} against ${dst}`}`;
     default: {
       const kind: string = (r as { kind: string }).kind;
       return `${kind} incident (${cls}) against ${dst}: ${plural(r.probes, 'probe')}${trigger}`;

@@ -40,12 +40,16 @@ export function formatPortKey(key: number): string {
   }
 }
 
-export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood';
+export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood' | 'anomaly';
+
+/** What an `anomaly` incident measured (its class): hourly new connections, distinct sources, refused first contacts, bytes (baselines), or a source's behaviour (the anomaly model). */
+export type AnomalyMetric = 'connections' | 'sources' | 'probes' | 'bytes' | 'behaviour';
 
 /** One incident as reported by `analyze --json`, logs and the API (DESIGN.md "Incident records"). */
 export interface IncidentRecord {
   kind: IncidentKind;
-  class: IncidentClass;
+  /** The probe class; for an `anomaly`, the metric. */
+  class: IncidentClass | AnomalyMetric;
   'source.ip'?: string;
   sources?: string[];
   'destination.ip'?: string;

@@ -60,7 +60,7 @@ const FLOOD_GUARD_DROP_REASONS = Object.keys(GUARD_COUNTERS)
   .filter((n) => n.endsWith('_dropped') || n.endsWith('_invalid'))
   .map((n) => n.replace(/^guard_/, ''));
 
-const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood'];
+const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood', 'anomaly'];
 
 const MALFORMED_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('malformed:'));
 const NOTICE_EVENTS = (Object.keys(DecodeEventDoc) as DecodeEventName[]).filter((n) => DecodeEventDoc[n].startsWith('notice:'));

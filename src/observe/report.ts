@@ -14,6 +14,7 @@ const KIND_COLOURS: Record<string, string> = {
   'distributed-scan': '#8e44ad',
   'decoy-scan': '#5bc0de',
   flood: '#2c3e50',
+  anomaly: '#e67e22',
   'dns-block': '#16a085',
   rule: '#7f8c8d',
 };

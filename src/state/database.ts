@@ -78,6 +78,25 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX offenders_net64 ON offenders (net64) WHERE net64 IS NOT NULL;
   CREATE INDEX offenders_last_seen ON offenders (last_seen_ms);
   `,
+  // 2: behavioural baselines (detect/baseline/): each tracked place's learned series, and the hour being counted.
+  `
+  CREATE TABLE baseline_metrics (
+    name TEXT PRIMARY KEY,
+    -- Order the daemon tracks them in (the cap keeps the first).
+    position INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    map_key REAL NOT NULL,
+    address TEXT,
+    port TEXT,
+    state BLOB NOT NULL,
+    updated_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE baseline_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    hour_start_ms INTEGER NOT NULL,
+    packets_this_hour INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

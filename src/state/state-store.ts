@@ -20,6 +20,8 @@ import { BanStore, type BanRow } from './ban-store.js';
 import { openStateDatabase, stateError, STATE_FILE, type StateDatabase } from './database.js';
 import { IncidentStore, PURGE_CHUNK, type IncidentEntry } from './incident-store.js';
 import { net64, OffenderStore } from './offender-store.js';
+import { BaselineStore } from './baseline-store.js';
+import type { BaselineSnapshot } from '../detect/baseline/tracker.js';
 
 /** A queued incident; `id` is set once it is written (bans refer to it). */
 export interface IncidentHandle {
@@ -56,6 +58,10 @@ export interface StateStore extends OffenderBook {
   liveBans(nowMs: number): BanRow[];
   /** Whether an offender lies in this IPv6 /64. */
   hasOffenderIn64(prefix: string): boolean;
+  /** Writes the baselines' learned state (replacing what was there), durably. Throws PW_ERR_STATE. */
+  saveBaseline(snapshot: BaselineSnapshot, nowMs: number): void;
+  /** The baselines' saved state, or null when none was saved. Throws PW_ERR_STATE. */
+  loadBaseline(): BaselineSnapshot | null;
   /** Deletes what retention no longer keeps and compacts the file; yields between chunks. */
   purge(nowMs: number, retention: RetentionSettings): Promise<PurgeResult>;
   close(): void;
@@ -113,6 +119,7 @@ class SqliteState implements StateStore {
   readonly #bans: BanStore;
   readonly #incidents: IncidentStore;
   readonly #offenders: OffenderStore;
+  readonly #baseline: BaselineStore;
   #queuedIncidents: { entry: IncidentEntry; handle: IncidentHandle }[] = [];
   #queuedBans: { ban: NewBan; incident: IncidentHandle | null }[] = [];
   #queuedLifts: { target: string; atMs: number }[] = [];
@@ -126,6 +133,7 @@ class SqliteState implements StateStore {
     this.#bans = new BanStore(db);
     this.#incidents = new IncidentStore(db);
     this.#offenders = new OffenderStore(db);
+    this.#baseline = new BaselineStore(db);
     // Order matters: incidents first (bans take their ids), lifts before bans (a lift then a new ban
     // of the same target in one batch leaves the new ban live).
     this.#write = db.transaction(() => {
@@ -164,6 +172,14 @@ class SqliteState implements StateStore {
   hasOffenderIn64(prefix: string): boolean {
     for (const o of this.#queuedOffenders.values()) if (net64(o.address) === prefix) return true;
     return this.#guard('read offenders', () => this.#offenders.hasIn64(prefix));
+  }
+
+  saveBaseline(snapshot: BaselineSnapshot, nowMs: number): void {
+    this.#guard('write baselines', () => this.#baseline.save(snapshot, nowMs));
+  }
+
+  loadBaseline(): BaselineSnapshot | null {
+    return this.#guard('read baselines', () => this.#baseline.load());
   }
 
   flush(): void {
@@ -242,6 +258,7 @@ export class MemoryState implements StateStore {
   readonly #bans = new Map<string, BanRow>();
   readonly #offenders = new Map<string, OffenderRecord>();
   readonly #nets = new Map<string, number>();
+  #baseline: BaselineSnapshot | null = null;
 
   constructor(file: string) {
     this.file = file;
@@ -279,6 +296,14 @@ export class MemoryState implements StateStore {
 
   flush(): void {}
 
+  saveBaseline(snapshot: BaselineSnapshot): void {
+    this.#baseline = snapshot;
+  }
+
+  loadBaseline(): BaselineSnapshot | null {
+    return this.#baseline;
+  }
+
   liveBans(nowMs: number): BanRow[] {
     const out: BanRow[] = [];
     for (const [target, b] of this.#bans) {
@@ -311,5 +336,6 @@ export const StateEvent = {
   'state-imported': 'repeat IPv6 offenders of an older offenders.json were imported into the database (once; the file is renamed .imported)',
   'bans-restored': 'at start, the database\'s unexpired bans (and kernel bans it lacked) went back into the kernel in one transaction',
   'state-repair': 'at start, a ban was in the database but missing from the kernel (put back) or in the kernel but missing from the database (recorded)',
+  'baselines-restored': 'at start, the baselines learned by earlier runs were read from the database (metrics, and the packet-time hour being counted)',
   'state-purged': 'retention deleted old incidents, ended bans and forgotten offenders, and compacted the file',
 } as const;

@@ -4,6 +4,8 @@
  */
 import { defaultConfig } from '../../src/config/load.js';
 import type { DetectionSettings } from '../../src/detect/settings.js';
+import type { BaselineSettings } from '../../src/detect/baseline/settings.js';
+import type { AnomalySettings } from '../../src/detect/anomaly/settings.js';
 import type { ProfileName } from '../../src/model/profile.js';
 import type { Incident } from '../../src/detect/incident.js';
 import type { IncidentRecord } from '../../src/model/incident.js';
@@ -23,9 +25,9 @@ export class Scenario {
   /** Milliseconds since T0 of the next packet. */
   nowMs = 0;
 
-  constructor(settings: DetectionSettings | ProfileName = 'normal') {
+  constructor(settings: DetectionSettings | ProfileName = 'normal', baseline: BaselineSettings | null = null, anomaly: AnomalySettings | null = null) {
     const s = typeof settings === 'string' ? defaultConfig(settings).detection : settings;
-    this.pipeline = new Pipeline(s, (i) => this.opened.push(i));
+    this.pipeline = new Pipeline(s, (i) => this.opened.push(i), baseline, anomaly);
   }
 
   get engine() {
@@ -103,7 +105,7 @@ export class Scenario {
 
   /** End of input; returns the final incident records. */
   finish(): IncidentRecord[] {
-    this.pipeline.engine.flush();
+    this.pipeline.flush();
     return this.pipeline.engine.incidents().map((i) => i.toRecord());
   }
 }

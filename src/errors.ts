@@ -23,6 +23,7 @@ export const ErrorCode = {
   PW_ERR_RUNNING: 'another portwarden daemon already holds this state directory or control socket (its pid is named)',
   PW_ERR_ADDON: 'a native addon (native/<name>) is not built, cannot be loaded, or is stale (its sources changed since the build, or it was built for another Node): run `npm rebuild portwarden`, or `node scripts/build-native.mjs` in a checkout',
   PW_ERR_NETLINK: 'a netlink socket call failed (the error carries `errno` and `syscall`), or the netlink addon was called with bad arguments',
+  PW_ERR_RULE: 'a rule file cannot be read, or a rule in it is invalid (file:line:column): a bad or too large CEL filter, an unknown field, a bad bucket or action',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -22,6 +22,7 @@ import { alertSettings } from '../alert/settings.js';
 import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
+import { rulesSettings } from '../rules/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -39,6 +40,7 @@ export const SECTIONS = {
   respond: respondSettings,
   inline: inlineSettings,
   dns: dnsSettings,
+  rules: rulesSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

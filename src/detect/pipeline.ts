@@ -3,7 +3,7 @@ import { CaptureFileSource, type FileReport } from '../capture/file-source.js';
 import { FrameDecoder, type PacketHandler } from '../capture/source.js';
 import { CounterTable, type CounterGroup } from '../model/counters.js';
 import type { Packet } from '../model/packet.js';
-import { PROBE_CLASS_NAMES } from '../model/probe.js';
+import { PROBE_CLASS_NAMES, type ProbeListener } from '../model/probe.js';
 import { DetectionCounterDoc } from './counters.js';
 import { DetectionEngine, type IncidentListener } from './engine.js';
 
@@ -26,8 +26,9 @@ export class Pipeline {
   /** Detection's counters for the registry: the engine's (`packets.seen` …) and probes by class (`probes.class.syn` …). */
   readonly counters: CounterGroup;
 
-  constructor(settings: DetectionSettings, listener: IncidentListener | null = null) {
-    const engine = new DetectionEngine(settings, listener);
+  /** `probeListener`: every probe, for the probe rules (src/rules/; wired by the daemon and analyze). */
+  constructor(settings: DetectionSettings, listener: IncidentListener | null = null, probeListener: ProbeListener | null = null) {
+    const engine = new DetectionEngine(settings, listener, probeListener);
     this.engine = engine;
     this.onPacket = (packet) => engine.process(packet);
     this.decoder = new FrameDecoder('decode', this.onPacket);

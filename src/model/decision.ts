@@ -119,9 +119,16 @@ export interface DecideLogEvent {
   reason: string;
 }
 
+/** A user rule's ban (src/rules/): its length (null: the profile's for the kind) and whether repeat offenders get longer. */
+export interface RuleBan {
+  rule: string;
+  durationSeconds: number | null;
+  escalate: boolean;
+}
+
 /** What decides: the policy, and the escalation's why of each ban's length. Replaced on reload. */
 export interface Decider {
-  decide(incident: IncidentRecord, nowMs: number): Decision;
+  decide(incident: IncidentRecord, nowMs: number, ruling?: RuleBan): Decision;
   /** Why the ban of `target` has its length (once per decision; '' if nothing to say). */
   takeWhy(target: string): string;
   /** A target was unbanned: its new-ban bookkeeping (cap, widening) lets it go. */

@@ -40,7 +40,8 @@ export function formatPortKey(key: number): string {
   }
 }
 
-export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood';
+/** `rule`: made by a probe rule's leaky bucket (src/rules/); evidence.rule names the rule. */
+export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood' | 'rule';
 
 /** One incident as reported by `analyze --json`, logs and the API (DESIGN.md "Incident records"). */
 export interface IncidentRecord {

@@ -39,10 +39,11 @@ function scalarPosition(text: string, node: Scalar, offset: number, lc: LineCoun
     const before = value.slice(0, offset);
     const lineInValue = before.split('\n').length - 1;
     const colInLine = offset - (before.lastIndexOf('\n') + 1);
-    const firstLine = at.line + 1 + lineInValue;
-    const lineText = text.split('\n')[firstLine - 1] ?? '';
-    const indent = lineText.length - lineText.trimStart().length;
-    return { line: firstLine, column: indent + colInLine + 1 };
+    // The block's indentation is its first content line's; the value has it stripped from every line.
+    const lines = text.split('\n');
+    const first = lines[at.line] ?? '';
+    const indent = first.length - first.trimStart().length;
+    return { line: at.line + 1 + lineInValue, column: indent + colInLine + 1 };
   }
   const quoted = node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE ? 1 : 0;
   const raw = text.slice(start + quoted, start + quoted + value.length);

@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../model/duration.js';
 import type { RuleAction } from '../model/rule.js';
-import { describe, listOf, nonNegativeInt, oneOf, positiveInt, section, text, type SettingsSection } from '../model/settings-kit.js';
+import { alsoWhenInvalid, describe, isRecord, listOf, nonNegativeInt, oneOf, positiveInt, section, text, type SettingsSection } from '../model/settings-kit.js';
 import { compileFilter, FilterError, type FilterLimits } from './cel.js';
 import { RULE_FIELDS, type RuleFieldName, type RuleSubject } from './fields.js';
 
@@ -70,9 +70,36 @@ const duration = z
 
 const banAction = section({ duration: duration.optional(), escalate: z.boolean({ error: 'must be true or false' }).default(false) });
 
-const actionMapping = z
-  .record(z.string(), z.unknown(), { error: (issue) => `must be ignore, respond, alert, ban or a mapping such as { ban: { duration: 2h } }, got ${describe(issue.input)}` })
-  .transform((value, ctx): RuleAction => {
+function actionOf(word: 'ban' | 'alert' | 'respond' | 'ignore'): RuleAction {
+  switch (word) {
+    case 'ban':
+      return { type: 'ban', durationSeconds: null, escalate: false };
+    case 'alert':
+      return { type: 'alert', channels: [] };
+    default:
+      return { type: word };
+  }
+}
+
+const actionWord = oneOf(['ban', 'alert', 'respond', 'ignore']).transform(actionOf);
+
+const ACTION_HELP = 'must be ignore, respond, alert, ban or a mapping such as { ban: { duration: 2h } }';
+
+/** One schema for both forms (a word, a one-key mapping), so a problem inside the mapping is reported where it is. */
+const actionSchema = z
+  .unknown()
+  .transform((input, ctx): RuleAction => {
+    if (typeof input === 'string') {
+      const word = actionWord.safeParse(input);
+      if (word.success) return word.data;
+      ctx.addIssue({ code: 'custom', input, message: `${ACTION_HELP}, got ${describe(input)}` });
+      return z.NEVER;
+    }
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      ctx.addIssue({ code: 'custom', input, message: input === undefined ? 'is required' : `${ACTION_HELP}, got ${describe(input)}` });
+      return z.NEVER;
+    }
+    const value = input as Record<string, unknown>;
     const keys = Object.keys(value);
     const fail = (message: string, path: PropertyKey[] = []): never => {
       ctx.addIssue({ code: 'custom', input: value, path, message });
@@ -112,20 +139,6 @@ const actionMapping = z
     }
   });
 
-const actionWord = oneOf(['ban', 'alert', 'respond', 'ignore']).transform((word): RuleAction => {
-  switch (word) {
-    case 'ban':
-      return { type: 'ban', durationSeconds: null, escalate: false };
-    case 'alert':
-      return { type: 'alert', channels: [] };
-    default:
-      return { type: word };
-  }
-});
-
-const actionSchema = z.union([actionWord, actionMapping], {
-  error: (issue) => (issue.input === undefined ? 'is required' : `must be ignore, respond, alert, ban or a mapping such as { ban: { duration: 2h } }, got ${describe(issue.input)}`),
-});
 
 /** One rule's shape, without its filter compiled (rule-file.ts and the inline list share it). */
 export const ruleSchema = section({
@@ -140,13 +153,15 @@ export const ruleSchema = section({
   action: actionSchema,
 })
   .superRefine((r, ctx) => {
+    // Runs even when another key is invalid (every problem at once), so it reads r defensively.
     const bucketed = r.groupby !== undefined || r.distinct !== undefined || r.capacity !== undefined || r.leakspeed !== undefined || r.blackhole !== undefined;
     if (bucketed && r.capacity === undefined) ctx.addIssue({ code: 'custom', path: ['capacity'], input: undefined, message: 'a leaky bucket (groupby, distinct, leakspeed) needs a capacity' });
     if (bucketed && r.leakspeed === undefined) ctx.addIssue({ code: 'custom', path: ['leakspeed'], input: undefined, message: 'a leaky bucket (groupby, distinct, capacity) needs a leakspeed' });
-    for (const field of [...(r.groupby === undefined ? [] : typeof r.groupby === 'string' ? [r.groupby] : r.groupby), ...(r.distinct !== undefined ? [r.distinct] : [])]) {
-      if (!(RULE_FIELDS[field].on as readonly RuleSubject[]).includes(r.on)) ctx.addIssue({ code: 'custom', path: [r.distinct === field ? 'distinct' : 'groupby'], input: field, message: `${field} is not a field of ${r.on} rules` });
+    const groupby: unknown[] = r.groupby === undefined ? [] : Array.isArray(r.groupby) ? r.groupby : [r.groupby];
+    for (const field of [...groupby, ...(r.distinct !== undefined ? [r.distinct] : [])] as RuleFieldName[]) {
+      if (typeof field === 'string' && Object.hasOwn(RULE_FIELDS, field) && !(RULE_FIELDS[field].on as readonly RuleSubject[]).includes(r.on)) ctx.addIssue({ code: 'custom', path: [r.distinct === field ? 'distinct' : 'groupby'], input: field, message: `${field} is not a field of ${r.on} rules` });
     }
-  })
+  }, alsoWhenInvalid(isRecord))
   .transform(
     (r): RuleSpec => ({
       name: r.name,

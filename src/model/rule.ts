@@ -1,3 +1,4 @@
+import { humanDuration } from './duration.js';
 import type { IncidentRecord } from './incident.js';
 
 /**
@@ -32,11 +33,11 @@ export interface IncidentRules {
 export function describeAction(a: RuleAction): string {
   switch (a.type) {
     case 'ban':
-      return `ban ${a.durationSeconds === null ? "(the profile's length)" : `${a.durationSeconds}s`}${a.escalate ? ', escalating' : ''}`;
+      return `ban ${a.durationSeconds === null ? "(the profile's length)" : humanDuration(a.durationSeconds)}${a.escalate ? ', escalating' : ''}`;
     case 'alert':
       return a.channels.length === 0 ? 'alert' : `alert (${a.channels.join(', ')})`;
     case 'rate-limit':
-      return `rate-limit ${a.perSecond}/s for ${a.durationSeconds}s`;
+      return `rate-limit ${a.perSecond}/s for ${humanDuration(a.durationSeconds)}`;
     case 'playbook':
       return `playbook ${a.name}`;
     default:

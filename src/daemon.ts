@@ -16,7 +16,7 @@ import { Enforcement } from './enforce/enforcement.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
-import type { Decision } from './model/decision.js';
+import type { Decider, Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
@@ -26,6 +26,9 @@ import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
 import { net64 } from './state/offender-store.js';
 import type { IncidentHandle } from './state/state-store.js';
+import { buildRuleEngine, type RuleEngine } from './rules/index.js';
+import { PlaybookRunner } from './playbook/runner.js';
+import { daemonPlaybookActions } from './playbook/daemon-actions.js';
 
 export interface DaemonOptions {
   config: PortwardenConfig;
@@ -79,6 +82,11 @@ export class Daemon {
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #lock?: InstanceLock;
+  /** User rules (rebuilt on reload) and the playbooks. */
+  #rules: RuleEngine | null = null;
+  #playbooks?: PlaybookRunner<IncidentHandle>;
+  /** The decider in force (playbook bans go through it). */
+  #decider?: Decider;
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -112,9 +120,12 @@ export class Daemon {
       ...{ offenders: keeper.store, net64, log, counters: this.#counters },
       remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
       refused: (e) => this.#alerts?.refused(e),
-      adopt: (decider) => this.#enforcement !== undefined && (this.#enforcement.decider = decider),
+      adopt: (decider) => ((this.#decider = decider), this.#enforcement !== undefined && (this.#enforcement.decider = decider)),
     }));
     const decider = await deciding.build(c);
+    // Rules before anything touches the kernel: a bad rule file stops the start with its file:line:column.
+    const rules = (this.#rules = buildRuleEngine(c.rules, c.source));
+    this.#counters.add(rules.counters);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
@@ -140,13 +151,24 @@ export class Daemon {
       allowlist: () => this.#running.current.allowlist,
       afterTableRestored: async () => responder?.restore(),
       log,
+      flow: { rules: () => this.#rules, recorded: (record, decision, stored) => this.#playbooks?.onRecorded(record, decision, stored) },
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
     const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
     // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident);
+    const pipeline = new Pipeline(c.detection, flow.onIncident, rules.hasProbeRules ? (p, cls, port, now) => this.#rules?.onProbe(p, cls, port, now) : null);
+    // A probe rule's overflow is an incident like detection's, decided by its rule's action.
+    rules.onRuleIncident = (record) => flow.onIncident({ toRecord: () => record });
+    this.#playbooks = new PlaybookRunner<IncidentHandle>({
+      settings: () => this.#running.current.playbooks,
+      // The flood guard (enforce/flood-guard*) plugs in here once it exists; until then its steps report "no flood guard".
+      actions: daemonPlaybookActions({ book, decider: () => this.#decider ?? decider, alerts: this.#alerts, floodGuard: null, decide: deciding, running: this.#running, log }),
+      log,
+      annotate: (stored, record) => (keeper.annotateIncident(stored, record), keeper.persist()),
+    });
+    this.#counters.add(this.#playbooks.counters);
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
@@ -188,6 +210,7 @@ export class Daemon {
     await this.#responder?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
+    await this.#playbooks?.settle();
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
     await this.#control?.close();
@@ -223,6 +246,11 @@ export class Daemon {
     }
     const { next, changed, restartNeeded, path } = reread;
     if (changed) {
+      // Rules first: a bad rule file refuses the reload before anything changed. New rules start with
+      // empty buckets; probe rules added by a reload need a restart (the pipeline is built once).
+      const rules = buildRuleEngine(next.rules, next.source);
+      rules.onRuleIncident = this.#rules?.onRuleIncident ?? null;
+      this.#rules = rules;
       await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);

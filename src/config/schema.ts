@@ -23,6 +23,7 @@ import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
 import { rulesSettings } from '../rules/settings.js';
+import { playbookSettings } from '../playbook/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -41,6 +42,7 @@ export const SECTIONS = {
   inline: inlineSettings,
   dns: dnsSettings,
   rules: rulesSettings,
+  playbooks: playbookSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

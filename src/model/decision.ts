@@ -4,6 +4,7 @@
  */
 import type { IncidentKind, IncidentRecord } from './incident.js';
 import type { Ban } from './ban.js';
+import type { RuleRuling } from './rule.js';
 
 export type DecisionAction = 'ban' | 'alert' | 'ignore';
 
@@ -30,6 +31,8 @@ export interface Decision {
    * (`durationFor`) says otherwise for a repeat offender. What enforce queues.
    */
   bans: Ban[];
+  /** The user rule that ruled the incident (src/rules/), when one did. */
+  rule?: RuleRuling;
 }
 
 const CLASS_TEXT: Record<string, string> = {

@@ -68,5 +68,8 @@ export interface IncidentRecord {
   'source.as.organization.name'?: string;
   /** The fleet host that saw it, for incidents shared across a fleet. */
   'observer.hostname'?: string;
+  /** The playbook that ran for it (src/playbook/), and each step's outcome, in order. */
+  'playbook.name'?: string;
+  'playbook.steps'?: { step: string; ok: boolean; detail: string; ms: number }[];
 }
 

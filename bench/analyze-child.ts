@@ -1,15 +1,17 @@
 /**
  * One measured run, in a process of its own so its peak RSS is its own: analyse a capture (or only
- * read it, for the I/O ceiling) and print one JSON line.
- *   node dist/bench/analyze-child.js analyze|read FILE
+ * read it, for the I/O ceiling) and print one JSON line. With RULES, the rule file's probe rules run
+ * beside detection, as the daemon and `analyze` run them.
+ *   node dist/bench/analyze-child.js analyze|read FILE [RULES.yaml]
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { readCaptureFileSync } from '../src/capture/capture-file.js';
 import { defaultConfig } from '../src/config/load.js';
 import { analyzeFiles, Pipeline } from '../src/detect/pipeline.js';
+import { buildRuleEngine } from '../src/rules/index.js';
 
-const [mode, file] = process.argv.slice(2);
+const [mode, file, rulesFile] = process.argv.slice(2);
 if ((mode !== 'analyze' && mode !== 'read') || file === undefined) {
   process.stderr.write('usage: analyze-child analyze|read FILE\n');
   process.exit(2);
@@ -29,11 +31,15 @@ if (mode === 'read') {
   });
   if (bytes < 0) process.stderr.write('impossible\n'); // keeps the handler's work observable
 } else {
-  const pipeline = new Pipeline(defaultConfig('normal').detection);
+  const config = defaultConfig('normal');
+  const rules = rulesFile !== undefined ? buildRuleEngine(config.rules, config.source, { keepMade: true, extraFiles: [rulesFile] }) : null;
+  const pipeline = new Pipeline(config.detection, null, rules !== null ? rules.onProbe : null);
   analyzeFiles([file], pipeline);
+  if (rules !== null) for (const r of rules.made) kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
+  incidents += rules?.made.length ?? 0;
   frames = pipeline.decodeStats.frames;
   const found = pipeline.engine.incidents();
-  incidents = found.length;
+  incidents += found.length;
   for (const i of found) kinds[i.kind] = (kinds[i.kind] ?? 0) + 1;
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -18,10 +18,17 @@ export interface Bucket {
   poured: number;
   lastMs: number;
   firstMs: number;
+  /** The first distinct value alone (most buckets never see a second: no Set for them), then all of them. */
+  firstDistinct: string | null;
   distinct: Set<string> | null;
   sources: Set<string> | null;
   /** After an overflow: pours before this time are dropped (blackhole). */
   silentUntilMs: number;
+}
+
+/** Every distinct value a bucket saw. */
+export function distinctValues(b: Bucket): string[] {
+  return b.distinct !== null ? [...b.distinct] : b.firstDistinct !== null ? [b.firstDistinct] : [];
 }
 
 export interface PourResult {
@@ -57,7 +64,10 @@ export class LeakyBuckets {
     if (b !== undefined && leakMs > 0) {
       const leaked = (nowMs - b.lastMs) / leakMs;
       if (leaked > 0) b.level = Math.max(0, b.level - leaked);
-      if (b.level === 0) b.distinct?.clear();
+      if (b.level === 0) {
+        b.distinct = null;
+        b.firstDistinct = null;
+      }
     }
     if (b !== undefined && nowMs > b.lastMs) b.lastMs = nowMs;
     if (b === undefined) {
@@ -66,13 +76,18 @@ export class LeakyBuckets {
         if (oldest !== undefined) this.#buckets.delete(oldest);
         this.dropped++;
       }
-      b = { level: 0, poured: 0, lastMs: nowMs, firstMs: nowMs, distinct: null, sources: null, silentUntilMs: 0 };
+      b = { level: 0, poured: 0, lastMs: nowMs, firstMs: nowMs, firstDistinct: null, distinct: null, sources: null, silentUntilMs: 0 };
       this.#buckets.set(key, b);
     }
     if (distinct !== null) {
-      b.distinct ??= new Set();
-      if (b.distinct.has(distinct)) return null;
-      b.distinct.add(distinct);
+      if (b.firstDistinct === null) b.firstDistinct = distinct;
+      else if (b.distinct === null) {
+        if (b.firstDistinct === distinct) return null;
+        b.distinct = new Set([b.firstDistinct, distinct]);
+      } else {
+        if (b.distinct.has(distinct)) return null;
+        b.distinct.add(distinct);
+      }
     }
     if (source !== null) {
       b.sources ??= new Set();
@@ -83,7 +98,7 @@ export class LeakyBuckets {
     if (b.level > capacity) {
       this.#buckets.delete(key);
       // A silent stand-in keeps the group quiet; the full bucket goes to the caller.
-      if (blackholeMs > 0) this.#buckets.set(key, { level: 0, poured: 0, lastMs: nowMs, firstMs: nowMs, distinct: null, sources: null, silentUntilMs: nowMs + blackholeMs });
+      if (blackholeMs > 0) this.#buckets.set(key, { level: 0, poured: 0, lastMs: nowMs, firstMs: nowMs, firstDistinct: null, distinct: null, sources: null, silentUntilMs: nowMs + blackholeMs });
       return { overflowed: true, bucket: b };
     }
     return { overflowed: false, bucket: b };

@@ -15,7 +15,7 @@ import type { IncidentRecord } from '../model/incident.js';
 import type { Packet } from '../model/packet.js';
 import type { ProbeListener } from '../model/probe.js';
 import type { IncidentRules, RuleRuling } from '../model/rule.js';
-import { LeakyBuckets, type Bucket } from './bucket.js';
+import { distinctValues, LeakyBuckets, type Bucket } from './bucket.js';
 import { compileFilter, type CompiledFilter } from './cel.js';
 import { incidentContext } from './fields.js';
 import { compileProbePredicate, requiredPorts, type ProbePredicate } from './probe-filter.js';
@@ -194,7 +194,7 @@ export class RuleEngine implements IncidentRules {
   #ruleIncident(r: CompiledRule, v: ProbeView, bucket: Bucket | null): IncidentRecord {
     const s = r.spec;
     const service = `${v.protocol}/${v.protocol === 'icmp' ? 'echo' : v.port}`;
-    const distinct = bucket?.distinct !== null && bucket?.distinct !== undefined ? [...bucket.distinct] : [];
+    const distinct = bucket !== null ? distinctValues(bucket) : [];
     const sources = bucket?.sources !== null && bucket?.sources !== undefined ? [...bucket.sources] : [];
     const bySource = s.groupby.includes('source') || bucket === null;
     const record: IncidentRecord = {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
@@ -91,4 +91,16 @@ test('rules test: per rule what matched and what it would have done, as text and
   const refused = await cli(['rules', 'test', bad, '--pcap', join(FIXTURES, 'lab/benign_lab.pcap')]);
   assert.equal(refused.status, 2);
   assert.match(refused.err.join('\n'), /PW_ERR_RULE: .*bad\.yaml:2:18: \[0\]\.filter: expression column 8: Unexpected token: EOF/);
+});
+
+test('config check reads rules.directory as start does: a bad rule file is refused at file:line:column', async () => {
+  const rulesDir = join(dir, 'rules.d');
+  mkdirSync(rulesDir);
+  writeFileSync(join(rulesDir, '10-good.yaml'), '- { name: ok, filter: kind == "scan", action: alert }\n');
+  writeFileSync(join(rulesDir, '20-bad.yaml'), '- name: deep\n  filter: ports.all(a, ports.all(b, ports.all(c, a > 0)))\n  action: ignore\n');
+  const cfg = join(dir, 'check.yaml');
+  writeFileSync(cfg, `rules:\n  directory: ${rulesDir}\n`);
+  const r = await cli(['config', 'check', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.err.join('\n'), /PW_ERR_RULE: .*20-bad\.yaml:2:37: \[0\]\.filter: expression column 27: list macros nested 3 deep/);
 });

@@ -54,7 +54,7 @@ export function rulesDoc(): string {
     `| characters in one filter | ${DEFAULT_RULE_LIMITS.maxExpressionLength} | \`rules.limits.maxExpressionLength\` |`,
     `| syntax-tree nodes of one filter | ${DEFAULT_RULE_LIMITS.maxNodes} | \`rules.limits.maxNodes\` |`,
     `| syntax-tree depth of one filter | ${DEFAULT_RULE_LIMITS.maxDepth} | \`rules.limits.maxDepth\` |`,
-    `| leaky buckets alive at once | ${DEFAULT_RULE_LIMITS.maxBuckets} | \`rules.limits.maxBuckets\` (past it the oldest is dropped: \`rules.buckets_dropped\`) |`,
+    `| leaky buckets alive at once, per rule | ${DEFAULT_RULE_LIMITS.maxBuckets} | \`rules.limits.maxBuckets\` (past it the oldest is dropped: \`rules.buckets_dropped\`) |`,
     `| list macros (all, exists, exists_one, map, filter) nested | ${MAX_MACRO_NESTING} | fixed |`,
     `| elements of a list or map literal | ${MAX_LITERAL_ELEMENTS} | fixed |`,
     '| regular expressions (`matches`) | refused | fixed: a pattern could backtrack for minutes |',

@@ -9,6 +9,13 @@
  * bucket restarts) and counted.
  */
 
+/**
+ * A group key or a distinct value: text, or for probes a number (an IPv4 address, a port, a class id), so
+ * the packet path formats nothing until a bucket overflows. Each rule has its own buckets, so keys of
+ * different rules never meet.
+ */
+export type BucketValue = string | number;
+
 /** How many distinct sources a bucket remembers, for the incident it makes (grouped by something other than source). */
 export const SOURCE_SAMPLE = 128;
 
@@ -19,15 +26,15 @@ export interface Bucket {
   lastMs: number;
   firstMs: number;
   /** The first distinct value alone (most buckets never see a second: no Set for them), then all of them. */
-  firstDistinct: string | null;
-  distinct: Set<string> | null;
-  sources: Set<string> | null;
+  firstDistinct: BucketValue | null;
+  distinct: Set<BucketValue> | null;
+  sources: Set<BucketValue> | null;
   /** After an overflow: pours before this time are dropped (blackhole). */
   silentUntilMs: number;
 }
 
 /** Every distinct value a bucket saw. */
-export function distinctValues(b: Bucket): string[] {
+export function distinctValues(b: Bucket): BucketValue[] {
   return b.distinct !== null ? [...b.distinct] : b.firstDistinct !== null ? [b.firstDistinct] : [];
 }
 
@@ -37,7 +44,7 @@ export interface PourResult {
 }
 
 export class LeakyBuckets {
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets = new Map<BucketValue, Bucket>();
   readonly #max: number;
   dropped = 0;
 
@@ -54,7 +61,7 @@ export class LeakyBuckets {
    * @returns the bucket, and whether this event overflowed it (the bucket is then gone), or null when a
    *   `distinct` value it had already seen poured nothing.
    */
-  pour(key: string, capacity: number, leakMs: number, nowMs: number, distinct: string | null, source: string | null, blackholeMs = 0): PourResult | null {
+  pour(key: BucketValue, capacity: number, leakMs: number, nowMs: number, distinct: BucketValue | null, source: BucketValue | null, blackholeMs = 0): PourResult | null {
     let b = this.#buckets.get(key);
     if (b !== undefined && b.silentUntilMs > 0) {
       if (nowMs < b.silentUntilMs) return null;

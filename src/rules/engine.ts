@@ -69,7 +69,8 @@ export class RuleEngine implements IncidentRules {
   /** Probe rules that need a given port, and those that take any. */
   readonly #probeByPort = new Map<number, CompiledRule[]>();
   readonly #probeAnyPort: CompiledRule[] = [];
-  readonly #buckets: LeakyBuckets;
+  /** Each bucketed rule's buckets (limits.maxBuckets per rule). */
+  readonly #buckets = new Map<string, LeakyBuckets>();
   readonly #view = new ProbeView();
   readonly #counts = { incidentMatches: 0, probeMatches: 0, incidents: 0, errors: 0 };
   /** Where rule-made incidents go (the pipeline's incident listener); null: only counted and kept. */
@@ -80,12 +81,12 @@ export class RuleEngine implements IncidentRules {
 
   constructor(rules: readonly CompiledRule[], limits: RuleLimits, options: { keepMade?: boolean } = {}) {
     this.rules = rules;
-    this.#buckets = new LeakyBuckets(limits.maxBuckets);
     this.#keepMade = options.keepMade ?? false;
     this.#incidentRules = rules.filter((r) => r.spec.on === 'incident');
     for (const r of rules) {
       this.#byName.set(r.spec.name, r);
       this.stats.set(r.spec.name, { matches: 0, fired: 0, errors: 0 });
+      if (r.spec.capacity !== null) this.#buckets.set(r.spec.name, new LeakyBuckets(limits.maxBuckets));
       if (r.spec.on !== 'probe') continue;
       const ports = r.fast !== null ? requiredPorts(r.filter.ast) : null;
       if (ports === null) this.#probeAnyPort.push(r);
@@ -136,8 +137,8 @@ export class RuleEngine implements IncidentRules {
     stats.matches++;
     const s = r.spec;
     if (s.capacity !== null) {
-      const key = `${s.name}\u0000${s.groupby.map((f) => String(context[f])).join('\u0000')}`;
-      const poured = this.#buckets.pour(key, s.capacity, s.leakSeconds * 1000, nowMs, s.distinct !== null ? String(context[s.distinct]) : null, null, s.blackholeSeconds * 1000);
+      const key = s.groupby.map((f) => String(context[f])).join('\u0000');
+      const poured = this.#buckets.get(s.name)!.pour(key, s.capacity, s.leakSeconds * 1000, nowMs, s.distinct !== null ? String(context[s.distinct]) : null, null, s.blackholeSeconds * 1000);
       if (poured === null || !poured.overflowed) return false;
     }
     stats.fired++;
@@ -175,8 +176,10 @@ export class RuleEngine implements IncidentRules {
     const s = r.spec;
     let bucket: Bucket | null = null;
     if (s.capacity !== null) {
-      const groups = s.groupby.length === 1 ? v.text(s.groupby[0]) : s.groupby.map((f) => v.text(f)).join('\u0000');
-      const poured = this.#buckets.pour(`${s.name}\u0000${groups}`, s.capacity, s.leakSeconds * 1000, v.nowMs, s.distinct !== null ? v.text(s.distinct) : null, s.groupby.includes('source') ? null : v.source, s.blackholeSeconds * 1000);
+      // No text on the packet path: a single field keys the bucket by its number (IPv4, port, class).
+      const g = s.groupby;
+      const key = g.length === 0 ? 0 : g.length === 1 ? v.key(g[0]) : g.map((f) => v.text(f)).join('\u0000');
+      const poured = this.#buckets.get(s.name)!.pour(key, s.capacity, s.leakSeconds * 1000, v.nowMs, s.distinct !== null ? v.key(s.distinct) : null, g.includes('source') ? null : v.key('source'), s.blackholeSeconds * 1000);
       if (poured === null || !poured.overflowed) return;
       bucket = poured.bucket;
     }
@@ -194,8 +197,8 @@ export class RuleEngine implements IncidentRules {
   #ruleIncident(r: CompiledRule, v: ProbeView, bucket: Bucket | null): IncidentRecord {
     const s = r.spec;
     const service = `${v.protocol}/${v.protocol === 'icmp' ? 'echo' : v.port}`;
-    const distinct = bucket !== null ? distinctValues(bucket) : [];
-    const sources = bucket?.sources !== null && bucket?.sources !== undefined ? [...bucket.sources] : [];
+    const distinct = bucket !== null && s.distinct !== null ? distinctValues(bucket).map((x) => ProbeView.formatKey(s.distinct!, x)) : [];
+    const sources = bucket?.sources !== null && bucket?.sources !== undefined ? [...bucket.sources].map((x) => ProbeView.formatKey('source', x)) : [];
     const bySource = s.groupby.includes('source') || bucket === null;
     const record: IncidentRecord = {
       kind: 'rule',
@@ -229,7 +232,7 @@ export class RuleEngine implements IncidentRules {
         'rules.probe_matches': c.probeMatches,
         'rules.incidents': c.incidents,
         'rules.errors': c.errors,
-        'rules.buckets_dropped': this.#buckets.dropped,
+        'rules.buckets_dropped': [...this.#buckets.values()].reduce((n, b) => n + b.dropped, 0),
       };
       for (const [name, doc] of Object.entries(RulesCounterDoc)) visit(name, values[name as keyof typeof RulesCounterDoc], doc);
     },

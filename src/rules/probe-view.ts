@@ -73,6 +73,41 @@ export class ProbeView {
     }
   }
 
+  /** A field's value as a bucket key: a number where the probe has one (IPv4 address, port, class id, protocol family). */
+  key(field: string): number | string {
+    const p = this.packet!;
+    switch (field) {
+      case 'source':
+        return p.ipVersion === 4 ? p.src4 >>> 0 : this.source;
+      case 'destination':
+        return p.ipVersion === 4 ? p.dst4 >>> 0 : this.destination;
+      case 'port':
+        return this.port;
+      case 'class':
+        return this.cls;
+      case 'protocol':
+        return this.family;
+      default:
+        return 0;
+    }
+  }
+
+  /** The text of a `key(field)` value (for the incident a bucket makes). */
+  static formatKey(field: string, key: number | string): string {
+    if (typeof key === 'string') return key;
+    switch (field) {
+      case 'source':
+      case 'destination':
+        return formatIPv4(key);
+      case 'class':
+        return PROBE_CLASS_NAMES[key] ?? 'odd';
+      case 'protocol':
+        return PROTOCOL_NAMES[key] ?? 'proto';
+      default:
+        return String(key);
+    }
+  }
+
   /** The CEL context, for filters the fast path cannot compile. */
   context(): Record<string, unknown> {
     return { kind: 'probe', class: this.className, source: this.source, destination: this.destination, port: BigInt(this.port), protocol: this.protocol };

@@ -23,7 +23,7 @@ import { compileFilter, FilterError, type FilterLimits } from './cel.js';
 import { RULE_FIELDS, type RuleFieldName, type RuleSubject } from './fields.js';
 
 export interface RuleLimits extends FilterLimits {
-  /** Leaky buckets alive at once over all rules; past it the least recently filled is dropped (`rules.buckets_dropped`). */
+  /** Leaky buckets alive at once per rule; past it the oldest is dropped (`rules.buckets_dropped`). */
   maxBuckets: number;
 }
 

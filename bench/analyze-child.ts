@@ -2,18 +2,20 @@
  * One measured run, in a process of its own so its peak RSS is its own: analyse a capture (or only
  * read it, for the I/O ceiling) and print one JSON line. `baselines` analyses with the normal profile's
  * detection plus baselines on (aggressive's `baseline` section), `dynamic` also with dynamicThresholds.
- *   node dist/bench/analyze-child.js analyze|read|baselines|dynamic FILE
+ * With RULES, the rule file's probe rules run beside detection, as the daemon and `analyze` run them.
+ *   node dist/bench/analyze-child.js analyze|read|baselines|dynamic FILE [RULES.yaml]
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { readCaptureFileSync } from '../src/capture/capture-file.js';
 import { defaultConfig } from '../src/config/load.js';
 import { analyzeFiles, Pipeline } from '../src/detect/pipeline.js';
+import { buildRuleEngine } from '../src/rules/index.js';
 
-const [mode, file] = process.argv.slice(2);
+const [mode, file, rulesFile] = process.argv.slice(2);
 const MODES = ['analyze', 'read', 'baselines', 'dynamic'];
 if (!MODES.includes(mode) || file === undefined) {
-  process.stderr.write('usage: analyze-child analyze|read|baselines|dynamic FILE\n');
+  process.stderr.write('usage: analyze-child analyze|read|baselines|dynamic FILE [RULES.yaml]\n');
   process.exit(2);
 }
 
@@ -33,14 +35,18 @@ if (mode === 'read') {
   });
   if (bytes < 0) process.stderr.write('impossible\n'); // keeps the handler's work observable
 } else {
+  const config = defaultConfig('normal');
   const settings = mode === 'analyze' ? null : { ...defaultConfig('aggressive').baseline, dynamicThresholds: mode === 'dynamic' };
-  const pipeline = new Pipeline(defaultConfig('normal').detection, null, settings);
+  const rules = rulesFile !== undefined ? buildRuleEngine(config.rules, config.source, { keepMade: true, extraFiles: [rulesFile] }) : null;
+  const pipeline = new Pipeline(config.detection, null, settings, null, { probes: rules !== null ? rules.onProbe : null });
   analyzeFiles([file], pipeline);
   const b = pipeline.baseline;
   if (b !== null) baseline = { metrics: b.trackedMetrics, metricBytes: b.counter('metric_bytes'), memoryBytes: b.memoryBytes, anomalies: b.counter('anomalies') };
+  if (rules !== null) for (const r of rules.made) kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
+  incidents += rules?.made.length ?? 0;
   frames = pipeline.decodeStats.frames;
   const found = pipeline.engine.incidents();
-  incidents = found.length;
+  incidents += found.length;
   for (const i of found) kinds[i.kind] = (kinds[i.kind] ?? 0) + 1;
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -16,7 +16,7 @@
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,8 +59,8 @@ function pinned(argv: string[]): string[] {
   return hasTaskset ? ['taskset', '-c', '1', ...argv] : argv;
 }
 
-function runChild(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string): ChildResult {
-  const [cmd, ...args] = pinned([process.execPath, ...NODE_FLAGS, child, mode, file]);
+function runChild(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string, rules?: string): ChildResult {
+  const [cmd, ...args] = pinned([process.execPath, ...NODE_FLAGS, child, mode, file, ...(rules !== undefined ? [rules] : [])]);
   const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
 }
@@ -86,8 +86,8 @@ interface Measurement {
 }
 
 /** RUNS runs: the median, and the best (this machine's CPU is shared, and neighbours only slow a run down). */
-function measure(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string, runs = RUNS): Measurement {
-  const results = Array.from({ length: runs }, () => runChild(mode, file));
+function measure(mode: 'analyze' | 'read' | 'baselines' | 'dynamic', file: string, runs = RUNS, rules?: string): Measurement {
+  const results = Array.from({ length: runs }, () => runChild(mode, file, rules));
   const cpu = results.map((r) => r.framesPerCpuSecond);
   return {
     cpuFps: median(cpu),
@@ -132,6 +132,27 @@ function kindsText(kinds: Record<string, number>): string {
 }
 
 const GOAL_FPS = 1_000_000;
+const rulesRatios: string[] = [];
+
+/**
+ * 50 simple probe rules, as an operator writes them: 45 watch one port each (SSH, RDP, databases … and
+ * high ports) for a source's SYNs to several hosts, 5 watch a class or protocol on any port. Every one
+ * compiles to the fast path; the 45 are indexed by their port.
+ */
+function writeFiftyProbeRules(dir: string): string {
+  const ports = [21, 22, 23, 25, 53, 110, 111, 135, 139, 143, 161, 389, 445, 465, 587, 993, 995, 1433, 1521, 1723, 2049, 2375, 3128, 3306, 3389, 5432, 5900, 5984, 6379, 7001, 8000, 8080, 8081, 8443, 8888, 9000, 9090, 9200, 9300, 11211, 27017, 50000, 50070, 60000, 61616];
+  const rules = ports.map((p) => `- { name: port-${p}, on: probe, filter: 'port == ${p} && class == "syn"', groupby: source, distinct: destination, capacity: 20, leakspeed: 10s, action: { ban: { duration: 1h } } }`);
+  rules.push(
+    `- { name: xmas-any, on: probe, filter: 'class == "xmas"', groupby: source, capacity: 50, leakspeed: 1s, action: alert }`,
+    `- { name: null-any, on: probe, filter: 'class == "null" || class == "fin"', groupby: source, capacity: 50, leakspeed: 1s, action: alert }`,
+    `- { name: udp-high, on: probe, filter: 'protocol == "udp" && port >= 33434 && port <= 33534', groupby: source, capacity: 30, leakspeed: 1s, action: alert }`,
+    `- { name: proto-probes, on: probe, filter: 'protocol == "proto"', groupby: source, capacity: 10, leakspeed: 10s, action: alert }`,
+    `- { name: test-net-3, on: probe, filter: 'source == "203.0.113.66"', action: { ban: { duration: 1d } } }`,
+  );
+  const path = join(dir, 'fifty-probe-rules.yaml');
+  writeFileSync(path, `${rules.join('\n')}\n`);
+  return path;
+}
 const GOAL_RSS_MIB = 256;
 
 function analyzeSuite(dir: string): void {
@@ -170,7 +191,17 @@ function analyzeSuite(dir: string): void {
   const scapyReplicated = scapyBaseline(replicated, 30_000);
   if (scapyMixed !== null) rows.push(["seeds' Scapy sketch: mixed (first 30k frames)", fmt(scapyMixed.cpu), '-', '-', fmt(scapyMixed.wall), '-', '-', '-']);
   if (scapyReplicated !== null) rows.push(["seeds' Scapy sketch: replicated (first 30k frames)", fmt(scapyReplicated.cpu), '-', '-', fmt(scapyReplicated.wall), '-', '-', '-']);
+  // The rule engine (issue 15): 50 simple probe rules beside detection, against the same inputs' runs above.
+  const rulesFile = writeFiftyProbeRules(dir);
+  for (const r of results.filter((x) => x.name === 'mixed' || x.name === 'replicated real scans')) {
+    const file = inputs.find((i) => i.name === r.name)!.file;
+    const m = measure('analyze', file, RUNS, rulesFile);
+    results.push({ name: `${r.name} + 50 probe rules`, m });
+    rows.push([`analyze + 50 probe rules: ${r.name}`, fmt(m.cpuFps), fmt(m.cpuBest), m.cpuSpread, fmt(m.fps), m.rss.toFixed(0), m.liveHeap.toFixed(0), String(m.incidents)]);
+    rulesRatios.push(`${r.name} ${((m.cpuFps / r.m.cpuFps) * 100).toFixed(0)}% of the run without rules`);
+  }
   table(rows);
+  process.stdout.write(`rules: 50 probe rules (bench/run.ts writeFiftyProbeRules): ${rulesRatios.join('; ')}\n`);
   for (const { name, m } of results) process.stdout.write(`incidents: ${name}: ${kindsText(m.kinds) || 'none'}\n`);
   if (scapyMixed !== null && scapyReplicated !== null) {
     const ratio = (a: number, b: number) => `${(a / b).toFixed(0)}x`;

@@ -23,7 +23,7 @@ import { InlineController } from './inline/controller.js';
 import type { LapiServer } from './lapi/server.js';
 import { serveDecisions } from './lapi/serve.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
-import type { Decision } from './model/decision.js';
+import type { Decider, Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
 import type { EventLogger } from './model/logger.js';
 import { Observatory, type ObservatorySource } from './observe/observatory.js';
@@ -42,6 +42,9 @@ import { FrameDecoder } from './capture/source.js';
 import type { FeedMembership } from './model/intel.js';
 import type { Packet } from './model/packet.js';
 import type { IncidentHandle } from './state/state-store.js';
+import { buildRuleEngine, type RuleEngine } from './rules/index.js';
+import { PlaybookRunner } from './playbook/runner.js';
+import { daemonPlaybookActions } from './playbook/daemon-actions.js';
 
 export interface DaemonOptions {
   config: PortwardenConfig;
@@ -104,6 +107,11 @@ export class Daemon {
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #lock?: InstanceLock;
+  /** User rules (rebuilt on reload) and the playbooks. */
+  #rules: RuleEngine | null = null;
+  #playbooks?: PlaybookRunner<IncidentHandle>;
+  /** The decider in force (playbook bans go through it). */
+  #decider?: Decider;
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -137,9 +145,12 @@ export class Daemon {
       ...{ offenders: keeper.store, net64, log, counters: this.#counters },
       remainingSeconds: (target, nowMs) => this.#enforcement?.book?.remainingSeconds(target, nowMs),
       refused: (e) => this.#alerts?.refused(e),
-      adopt: (decider) => this.#enforcement !== undefined && (this.#enforcement.decider = decider),
+      adopt: (decider) => ((this.#decider = decider), this.#enforcement !== undefined && (this.#enforcement.decider = decider)),
     }));
     const decider = await deciding.build(c);
+    // Rules before anything touches the kernel: a bad rule file stops the start with its file:line:column.
+    const rules = (this.#rules = buildRuleEngine(c.rules, c.source));
+    this.#counters.add(rules.counters);
     const kind = backendKind(c.enforce.backend, this.#options.dryRun);
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
@@ -188,6 +199,7 @@ export class Daemon {
         await feeds.tableRestored();
       },
       log,
+      flow: { rules: () => this.#rules, recorded: (record, decision, stored) => this.#playbooks?.onRecorded(record, decision, stored) },
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
     const { book, allowSets, flow, tableStart } = await enforcement.start();
@@ -200,7 +212,16 @@ export class Daemon {
     await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
     // detect → (intel's enrichment) → decide → enforce, connected once.
     const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
-    const pipeline = new Pipeline(c.detection, onIncident, c.baseline, c.anomaly);
+    const pipeline = new Pipeline(c.detection, onIncident, c.baseline, c.anomaly, { probes: rules.hasProbeRules ? (p, cls, port, now) => this.#rules?.onProbe(p, cls, port, now) : null });
+    // A probe rule's overflow is an incident like detection's, decided by its rule's action.
+    rules.onRuleIncident = (record) => onIncident({ toRecord: () => record });
+    this.#playbooks = new PlaybookRunner<IncidentHandle>({
+      settings: () => this.#running.current.playbooks,
+      actions: daemonPlaybookActions({ book, decider: () => this.#decider ?? decider, alerts: this.#alerts, floodGuard, decide: deciding, running: this.#running, log }),
+      log,
+      annotate: (stored, record) => (keeper.annotateIncident(stored, record), keeper.persist()),
+    });
+    this.#counters.add(this.#playbooks.counters);
     const baselines = (this.#baselines = pipeline.baseline === null ? null : new BaselineKeeper(keeper.store, pipeline.baseline, log));
     baselines?.restore();
     // Feed trust sees detection's packets beside the engine (decide.feedTrust; needs the feeds).
@@ -267,6 +288,7 @@ export class Daemon {
     await this.#floodGuard?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
+    await this.#playbooks?.settle();
     await this.#keeper?.settle();
     await this.#feedStage?.close();
     this.#baselines?.save(Date.now(), true);
@@ -305,6 +327,11 @@ export class Daemon {
     }
     const { next, changed, restartNeeded, path } = reread;
     if (changed) {
+      // Rules first: a bad rule file refuses the reload before anything changed. New rules start with
+      // empty buckets; probe rules added by a reload need a restart (the pipeline is built once).
+      const rules = buildRuleEngine(next.rules, next.source);
+      rules.onRuleIncident = this.#rules?.onRuleIncident ?? null;
+      this.#rules = rules;
       await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);

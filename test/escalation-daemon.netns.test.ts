@@ -15,6 +15,7 @@ import { humanDuration } from '../src/model/duration.js';
 import { openStateReadOnly } from '../src/state/database.js';
 import { BanStore } from '../src/state/ban-store.js';
 import { OffenderStore } from '../src/state/offender-store.js';
+import { kernelBans as kernelBansOf } from './support/kernel-bans.js';
 import { NetnsPair, PROTECTED4, systemNamespaces } from './support/testkit-netns.js';
 import { controlCli, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
 
@@ -34,20 +35,7 @@ const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<
 
 const cli = (...args: string[]) => controlCli(socket, ...args);
 
-/** ban4 of the kernel: address → the timeout its element was added with (seconds; null: none). */
-function kernelBans(): Map<string, number | null> {
-  const out = pair.must(pair.protectedNs, 'nft', ['-j', 'list', 'set', 'inet', 'portwarden', 'ban4']);
-  const json = JSON.parse(out) as { nftables: { set?: { elem?: unknown[] } }[] };
-  const bans = new Map<string, number | null>();
-  for (const e of json.nftables.find((x) => x.set !== undefined)?.set?.elem ?? []) {
-    if (typeof e === 'string') bans.set(e, null);
-    else {
-      const el = (e as { elem: { val: string; timeout?: number } }).elem;
-      bans.set(String(el.val), el.timeout ?? null);
-    }
-  }
-  return bans;
-}
+const kernelBans = (): Map<string, number | null> => kernelBansOf(pair);
 
 function scan(): void {
   pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '--min-rate', '500', '-S', SCANNER, '-e', 'veth0', '-sS', '-p', '1-100', PROTECTED4]);

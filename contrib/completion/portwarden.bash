@@ -4,11 +4,15 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload feeds history incidents export report demo config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload feeds history incidents export report demo rules config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
   if [[ "$cmd" == "feeds" ]]; then
     if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "update" -- "$cur") ); return; fi
+    cmd="$cmd ${COMP_WORDS[2]}"
+  fi
+  if [[ "$cmd" == "rules" ]]; then
+    if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "test" -- "$cur") ); return; fi
     cmd="$cmd ${COMP_WORDS[2]}"
   fi
   if [[ "$cmd" == "config" ]]; then
@@ -32,6 +36,7 @@ _portwarden() {
     "export") opts="--state --config --format --what --help" ;;
     "report") opts="--state --config --since --format --out --help" ;;
     "demo") opts=" --help" ;;
+    "rules test") opts="--pcap --json --profile --config --help" ;;
     "config check") opts="--profile --help" ;;
   esac
   if [[ "$cur" == -* ]]; then COMPREPLY=( $(compgen -W "$opts" -- "$cur") ); else COMPREPLY=( $(compgen -f -- "$cur") ); fi

@@ -24,13 +24,14 @@ export class Alerting {
     this.#dispatcher = this.#build(settings);
   }
 
-  publish(alert: Alert): void {
-    this.#dispatcher.publish(alert);
+  publish(alert: Alert, only?: readonly string[]): void {
+    this.#dispatcher.publish(alert, only);
   }
 
   /** What enforcement tells the channels: each incident's decision, each ban, each refusal. */
   readonly listener: EnforceListener = {
-    incident: (_, decision) => this.publish(incidentAlert(decision)),
+    // A rule's `alert: { channels }` goes to those channels only.
+    incident: (_, decision) => this.publish(incidentAlert(decision), decision.rule?.action.type === 'alert' ? decision.rule.action.channels : undefined),
     ban: (target, seconds, origin, reason) => this.publish(banAlert(target, seconds, reason, origin)),
     refused: (message, target) => this.publish(enforceFailureAlert(message, target)),
   };

@@ -79,10 +79,11 @@ export class AlertDispatcher {
     return this.#channels.map((c) => c.name);
   }
 
-  /** Files `alert` for every channel that wants it; returns at once and never throws. */
-  publish(alert: Alert): void {
+  /** Files `alert` for every channel that wants it (of `only`, when named: a rule's alert channels); returns at once and never throws. */
+  publish(alert: Alert, only?: readonly string[]): void {
     if (this.#closed) return;
     for (const c of this.#channels) {
+      if (only !== undefined && only.length > 0 && !only.includes(c.name)) continue;
       try {
         c.offer(alert);
       } catch (err) {

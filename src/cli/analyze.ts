@@ -3,6 +3,8 @@ import { loadConfigFile, defaultConfig, type PortwardenConfig } from '../config/
 import type { EventFirstSeen } from '../decode/events.js';
 import type { ProfileName } from '../model/profile.js';
 import { analyzeFiles, Pipeline } from '../detect/pipeline.js';
+import { buildRuleEngine } from '../rules/index.js';
+import { withRuling } from '../rules/verdict.js';
 import { formatCount, formatIncidentLine } from './format.js';
 import { ProgressReporter } from './progress.js';
 
@@ -39,13 +41,18 @@ export async function runAnalyze(files: string[], options: AnalyzeOptions, io: O
   }
   if (unopenable) return 2;
   const config: PortwardenConfig = options.config !== undefined ? loadConfigFile(options.config, options.profile) : defaultConfig(options.profile);
-  const pipeline = new Pipeline(config.detection, null, config.baseline, config.anomaly);
+  // Rules (config `rules`): probe rules beside detection, incident rules on every incident after it.
+  const rules = buildRuleEngine(config.rules, config.source, { keepMade: true });
+  const pipeline = new Pipeline(config.detection, null, config.baseline, config.anomaly, { probes: rules.hasProbeRules ? rules.onProbe : null });
   const progress = new ProgressReporter(io.err, io.errIsTerminal);
   const started = process.hrtime.bigint();
   const reports = analyzeFiles(files, pipeline, (path, read, size) => progress.update(path, read, size));
   progress.done();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const records = pipeline.engine.incidents().map((i) => i.toRecord());
+  // Detection's incidents in its order, then the rule-made ones; rulings in time order (buckets fill in packet time).
+  const detected = [...pipeline.engine.incidents().map((i) => i.toRecord()), ...rules.made];
+  const rulings = new Map([...detected].sort((x, y) => (x.last_seen < y.last_seen ? -1 : x.last_seen > y.last_seen ? 1 : 0)).map((r) => [r, rules.rule(r)] as const));
+  const records = detected.map((r) => withRuling(r, rulings.get(r) ?? null, config.decide.banSeconds));
   const stats = pipeline.decodeStats;
   // Nothing was a capture (an empty file, a text file, an empty pipe): the errors say it all, and a
   // "0 incidents" summary would read as a clean bill of health.
@@ -58,7 +65,7 @@ export async function runAnalyze(files: string[], options: AnalyzeOptions, io: O
     for (const r of records) io.out(JSON.stringify(r));
   } else {
     io.out(`${records.length} incident${records.length === 1 ? '' : 's'} (profile ${config.profile})`);
-    for (const r of records) io.out(`  ${formatIncidentLine(r)}`);
+    for (const r of records) io.out(`  ${formatIncidentLine(r)}${r['rule.name'] !== undefined ? `  rule ${r['rule.name']}: ${r['rule.action']}` : ''}`);
     io.out('');
   }
   const say = options.json ? io.err : io.out;

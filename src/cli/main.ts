@@ -184,6 +184,20 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
       setStatus(await runDemo(io));
     });
 
+  const rules = program.command('rules').description('work with rule files');
+  rules
+    .command('test')
+    .description('run a capture through detection with a rule file and show, per rule, what it matched and what it would have done (the kernel is not touched); exit 0 no rule fired, 1 one did, 2 error')
+    .argument('<rules>', 'a rule file (YAML list of rules)')
+    .requiredOption('--pcap <file...>', 'capture files, read in order as one capture')
+    .option('--json', 'one JSON object per rule', false)
+    .option('--profile <name>', `detection profile: ${PROFILE_NAMES.join(', ')}`, parseProfile)
+    .option('--config <file>', 'YAML config file (profile, detection settings, rule limits)')
+    .action(async (file: string, opts: { pcap: string[]; json: boolean; profile?: ProfileName; config?: string }) => {
+      const { runRulesTest } = await import('./rules-test.js');
+      setStatus(await runRulesTest(file, opts, io));
+    });
+
   const config = program.command('config').description('work with config files');
   config
     .command('check')

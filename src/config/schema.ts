@@ -29,6 +29,8 @@ import { enrichSettings } from '../intel/enrich/settings.js';
 import { feedsSettings } from '../intel/settings.js';
 import { baselineSettings } from '../detect/baseline/settings.js';
 import { anomalySettings } from '../detect/anomaly/settings.js';
+import { rulesSettings } from '../rules/settings.js';
+import { playbookSettings } from '../playbook/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -53,6 +55,8 @@ export const SECTIONS = {
   feeds: feedsSettings,
   baseline: baselineSettings,
   anomaly: anomalySettings,
+  rules: rulesSettings,
+  playbooks: playbookSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

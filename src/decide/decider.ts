@@ -58,12 +58,14 @@ export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
     // A repeat offender's IPv6 source is banned as its whole /64 (by default): one host of a /64
     // usually means its neighbours are one machine or one customer. Offenders live in the state database.
     ipv6PrefixFor: (address) => (o.offenders.hasOffenderIn64(o.net64(address) ?? '') ? ipv6RepeatOffenderPrefix : o.settings.ipv6Prefix),
-    durationFor: (target, base) => {
+    durationFor: (target, base, _incident, escalate) => {
       // Still banned: probes that raced the kernel commit were re-reported. The same ban with the
       // time it has left, and no new offence.
       const now = Date.now();
       const left = o.remainingSeconds(target, now);
-      return left !== undefined ? left : escalation.durationFor(target, base, now);
+      if (left !== undefined) return left;
+      // A rule's fixed-length ban (escalate: false) is exactly its length.
+      return escalate ? escalation.durationFor(target, base, now) : base;
     },
     log: (e) => {
       o.log.warn(e, e.reason);
@@ -74,7 +76,7 @@ export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
     guard,
     counters: decisions.counterGroup,
     decider: {
-      decide: (record, nowMs) => decisions.decide(record, nowMs),
+      decide: (record, nowMs, ruling) => decisions.decide(record, nowMs, ruling),
       takeWhy: (target) => escalation.takeWhy(target),
       forget: (target) => decisions.forget(target),
     },

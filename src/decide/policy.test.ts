@@ -182,9 +182,9 @@ for (const row of KINDS) {
 
 test('ban durations per profile and kind (seconds; 0 alerts only)', () => {
   const want = {
-    normal: { scan: 3600, sweep: 3600, 'distributed-scan': 3600, 'decoy-scan': 0, flood: 600, anomaly: 0 },
-    aggressive: { scan: 21600, sweep: 21600, 'distributed-scan': 21600, 'decoy-scan': 0, flood: 1800, anomaly: 0 },
-    paranoid: { scan: 86400, sweep: 86400, 'distributed-scan': 86400, 'decoy-scan': 0, flood: 3600, anomaly: 0 },
+    normal: { scan: 3600, sweep: 3600, 'distributed-scan': 3600, 'decoy-scan': 0, flood: 600, anomaly: 0, rule: 3600 },
+    aggressive: { scan: 21600, sweep: 21600, 'distributed-scan': 21600, 'decoy-scan': 0, flood: 1800, anomaly: 0, rule: 21600 },
+    paranoid: { scan: 86400, sweep: 86400, 'distributed-scan': 86400, 'decoy-scan': 0, flood: 3600, anomaly: 0, rule: 86400 },
   };
   for (const profile of ['normal', 'aggressive', 'paranoid'] as const) {
     assert.deepEqual(POLICY_PROFILES[profile].banSeconds, want[profile], profile);

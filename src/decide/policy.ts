@@ -25,7 +25,7 @@ import type { ProfileName } from '../model/profile.js';
 import type { IncidentKind, IncidentRecord } from '../model/incident.js';
 import type { Ban } from '../model/ban.js';
 import { parseAddress, prefixOf, type Network } from '../net/address-set.js';
-import { capitalize, describeIncident, listText, type Decision, type Refusal } from '../model/decision.js';
+import { capitalize, describeIncident, listText, type Decision, type Refusal, type RuleBan } from '../model/decision.js';
 import { humanDuration, utcMinute } from '../model/duration.js';
 import type { Guard } from './lockout-guard.js';
 import { checkDecideInput, policySchema, POLICY_PROFILES, type PolicySettings } from './settings.js';
@@ -52,7 +52,7 @@ export interface PolicyOptions {
   /** Profile name for the reason text. */
   profile?: ProfileName;
   /** Escalation hook: a target's ban length given the profile's (repeat offenders: longer, capped, jittered). */
-  durationFor?: (target: string, baseSeconds: number | null, incident: IncidentRecord) => number | null;
+  durationFor?: (target: string, baseSeconds: number | null, incident: IncidentRecord, escalate: boolean) => number | null;
   /** Escalation hook: prefix length to ban an IPv6 source as (e.g. 64 for a repeat offender); default `ipv6Prefix`. */
   ipv6PrefixFor?: (address: string, incident: IncidentRecord) => number;
   /** Each refusal, cap and widening. Default: one JSON line on stderr. */
@@ -154,7 +154,8 @@ export class DecisionPolicy {
     this.#bannedInWindow.delete(target);
   }
 
-  decide(incident: IncidentRecord, nowMs: number): Decision {
+  /** `ruling`: a user rule's ban (src/rules/): its length replaces the profile's; the guard and cap still apply. */
+  decide(incident: IncidentRecord, nowMs: number, ruling?: RuleBan): Decision {
     this.#stats.decisions++;
     this.#expire(nowMs);
     const description = capitalize(describeIncident(incident));
@@ -194,6 +195,7 @@ export class DecisionPolicy {
         sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];
         break;
       case 'sweep':
+      case 'rule':
         sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];
         break;
       default: {
@@ -202,8 +204,8 @@ export class DecisionPolicy {
       }
     }
     if (sources.length === 0) return alert('the incident names no source');
-    const base = this.settings.banSeconds[kind];
-    if (base === 0) return alert(`the ${this.#profile ?? 'current'} profile only alerts on ${kind} incidents`);
+    const base = ruling?.durationSeconds ?? this.settings.banSeconds[kind];
+    if (base === 0) return alert(ruling !== undefined ? `rule ${ruling.rule} bans for the profile's length, and the ${this.#profile ?? 'current'} profile only alerts on ${kind} incidents` : `the ${this.#profile ?? 'current'} profile only alerts on ${kind} incidents`);
 
     const targets: string[] = [];
     const refused: Refusal[] = [];
@@ -295,12 +297,12 @@ export class DecisionPolicy {
 
     this.#stats.capped += capped.length;
     // Each ban's own length (escalation makes a repeat offender's longer than the profile's), stated as it is.
-    const bans: Ban[] = targets.map((t) => ({ target: t, timeoutSeconds: this.#durationFor !== undefined ? this.#durationFor(t, base, incident) : base }));
+    const bans: Ban[] = targets.map((t) => ({ target: t, timeoutSeconds: this.#durationFor !== undefined ? this.#durationFor(t, base, incident, ruling?.escalate ?? true) : base }));
     const outcome: string[] = [];
     let action: Decision['action'];
     if (targets.length > 0) {
       action = 'ban';
-      outcome.push(`Banned ${banLengths(bans, nowMs)}`);
+      outcome.push(`Banned ${banLengths(bans, nowMs)}${ruling !== undefined ? ` by rule ${ruling.rule}` : ''}`);
       for (const w of widened) {
         outcome.push(`${w.source} widened to ${w.prefix} (new-ban cap of ${this.settings.maxNewBansPerMinute} per minute reached)`);
       }

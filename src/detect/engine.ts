@@ -29,7 +29,7 @@ import { compareAddressKeys, type Incident } from './incident.js';
 import { formatAddressKey, PortFamily, type AddressKey } from '../model/incident.js';
 import { PendingProbes } from './pending-probes.js';
 import { classifyTcpFlags } from './probe-class.js';
-import { PROBE_CLASS_COUNT, ProbeClass } from '../model/probe.js';
+import { PROBE_CLASS_COUNT, ProbeClass, type ProbeListener } from '../model/probe.js';
 import { Claim, SlotTable } from './slot-table.js';
 import { SweepIncident } from './sweep.js';
 import { TrwModel } from './trw.js';
@@ -154,13 +154,16 @@ export class DetectionEngine {
   readonly #listener: IncidentListener | null;
   /** Per-port sweep thresholds learned from the port's sources (baseline.dynamicThresholds), or null. */
   readonly #portThresholds: PortThresholds | null;
+  /** Every probe, for the probe rules (src/rules/), wired by the pipeline's owner; null: none. */
+  readonly #probeListener: ProbeListener | null;
   #clockMs = -Infinity;
   #nextTickMs = -Infinity;
   #nextTargetExpiryMs = -Infinity;
 
-  constructor(settings: DetectionSettings, listener: IncidentListener | null = null, portThresholds: PortThresholds | null = null) {
+  constructor(settings: DetectionSettings, listener: IncidentListener | null = null, portThresholds: PortThresholds | null = null, probes: ProbeListener | null = null) {
     this.settings = settings;
     this.#portThresholds = portThresholds;
+    this.#probeListener = probes;
     this.trw = new TrwModel(settings.trw);
     const { maxFlows, maxRecords, sourceIdleMs, lightSourceIdleMs } = settings.limits;
     this.#flows = new FlowTable(maxFlows, FLOW_IDLE_MS);
@@ -513,6 +516,7 @@ export class DetectionEngine {
    */
   #probe(p: Packet, slot: number, t: TargetState | null, cls: number, portKey: number, srcPort: number, sequence: number, osSyn: boolean, now: number): void {
     this.probesByClass[cls]++;
+    if (this.#probeListener !== null) this.#probeListener(p, cls, portKey, now);
     this.#flowPair[slot] = -1;
     this.#flowSweep[slot] = -1;
     const v6 = p.ipVersion === 6;

@@ -3,7 +3,7 @@ import { CaptureFileSource, type FileReport } from '../capture/file-source.js';
 import { FrameDecoder, type PacketHandler } from '../capture/source.js';
 import { CounterTable, type CounterGroup } from '../model/counters.js';
 import type { Packet } from '../model/packet.js';
-import { PROBE_CLASS_NAMES } from '../model/probe.js';
+import { PROBE_CLASS_NAMES, type ProbeListener } from '../model/probe.js';
 import { DetectionCounterDoc } from './counters.js';
 import { DetectionEngine, type IncidentListener } from './engine.js';
 import { BaselineCounterDoc, BaselineTracker } from './baseline/tracker.js';
@@ -14,8 +14,12 @@ import type { AnomalySettings } from './anomaly/settings.js';
 import type { RobustModel } from './anomaly/model.js';
 import type { Incident } from './incident.js';
 
-/** For evaluations: a model shared across pipelines (trained on one capture, scoring another), and every score. */
+/**
+ * What else the pipeline is wired to: every probe for the probe rules (src/rules/; the daemon and analyze),
+ * and for evaluations a model shared across pipelines (trained on one capture, scoring another) and every score.
+ */
 export interface WatcherOptions {
+  probes?: ProbeListener | null;
   model?: RobustModel;
   onScore?: (s: ScoredSource) => void;
 }
@@ -48,7 +52,8 @@ export class Pipeline {
     let watcher: BehaviourWatcher | null = null;
     // The model skips the sources the fixed detectors reported: it hears of each incident first.
     const heard: IncidentListener | null = anomaly?.enabled === true ? (i: Incident) => (watcher?.flag(incidentSources(i)), listener?.(i)) : listener;
-    const engine = new DetectionEngine(settings, heard, baseline?.dynamicThresholds === true ? new PortThresholds(baseline.falsePositiveRate) : null);
+    // Every probe goes to the probe rules (src/rules/; wired by the daemon and analyze) when there are any.
+    const engine = new DetectionEngine(settings, heard, baseline?.dynamicThresholds === true ? new PortThresholds(baseline.falsePositiveRate) : null, watcherOptions.probes ?? null);
     this.engine = engine;
     const tracker = (this.baseline = baseline?.enabled === true ? new BaselineTracker(baseline, (i) => engine.adopt(i)) : null);
     watcher = this.behaviour = anomaly?.enabled === true ? new BehaviourWatcher(anomaly, (i) => engine.adopt(i), watcherOptions.onScore ?? null, watcherOptions.model) : null;

@@ -12,7 +12,7 @@ import type { EnforcementBackend } from './backend.js';
 import { buildEnforcer, buildTable, startTable, type BackendKind, type TableOptions, type TableStart } from './backends.js';
 import { BanBook, type BanListener, type BanRecorder } from './ban-book.js';
 import type { Decider } from '../model/decision.js';
-import { IncidentFlow, type IncidentListener } from './incident-flow.js';
+import { IncidentFlow, type IncidentFlowOptions, type IncidentListener } from './incident-flow.js';
 import { Reconciler } from './reconciler.js';
 import { TableWatch } from './table-watch.js';
 
@@ -34,6 +34,8 @@ export interface EnforcementOptions<Incident> {
   /** Others' parts of the table to put back after the reconciler set it up again (the responder's sets). */
   afterTableRestored?: () => Promise<void>;
   log: EventLogger;
+  /** User rules and the after-recording hook (playbooks), handed to the incident flow. */
+  flow?: Pick<IncidentFlowOptions<Incident>, 'rules' | 'recorded'>;
 }
 
 export class Enforcement<Incident> {
@@ -82,7 +84,7 @@ export class Enforcement<Incident> {
     // An unbanned target's new-ban bookkeeping goes first, then everyone else hears of it.
     const listeners = [{ unban: (target: string) => this.#decider.forget(target) }, ...this.#o.listeners];
     const book = (this.#book = new BanBook<Incident>({ backend: await buildEnforcer(kind, this.table, log), recorder, log, listeners }));
-    const flow = (this.#flow = new IncidentFlow({ book, decider: this.#decider, record: (entry) => recorder.addIncident(entry), log, listeners: this.#o.listeners }));
+    const flow = (this.#flow = new IncidentFlow({ book, decider: this.#decider, record: (entry) => recorder.addIncident(entry), log, listeners: this.#o.listeners, ...this.#o.flow }));
     const allowSets = (this.#allowSets = new AllowSets(book, this.#o.guard, log));
     this.#reconciler = new Reconciler({ table: this.table, book, allow: allowSets, allowlist: this.#o.allowlist, afterTableRestored: this.#o.afterTableRestored, log });
     await allowSets.apply(this.#o.allowlist());

@@ -3,7 +3,8 @@
  * decides it, and a ban goes straight into the ban book. Everyone else who wants to know (alerts,
  * metrics, the responder) listens here or to the book; nobody in between has to pass the incident on.
  */
-import type { Decider, Decision } from '../model/decision.js';
+import { capitalize, describeIncident, type Decider, type Decision } from '../model/decision.js';
+import { describeAction, type IncidentRules, type RuleRuling } from '../model/rule.js';
 import type { IncidentRecord } from '../model/incident.js';
 import { utcMinute } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
@@ -21,6 +22,10 @@ export interface IncidentFlowOptions<Handle> {
   record(entry: { atMs: number; record: IncidentRecord; decision: string; reason: string }): Handle;
   log: EventLogger;
   listeners: readonly IncidentListener[];
+  /** User rules, asked before decide (src/rules/); a getter, since reload replaces them. */
+  rules?: () => IncidentRules | null;
+  /** After the incident is recorded, with its handle (playbooks write their steps' outcomes into the record). */
+  recorded?: (record: IncidentRecord, decision: Decision, stored: Handle) => void;
 }
 
 export class IncidentFlow<Handle> {
@@ -44,7 +49,8 @@ export class IncidentFlow<Handle> {
     this.#incidents++;
     const record = incident.toRecord();
     const now = Date.now();
-    const decided = this.decider.decide(record, now);
+    const ruling = this.#o.rules?.()?.rule(record) ?? null;
+    const decided = ruling === null ? this.decider.decide(record, now) : this.#ruled(record, ruling, now);
     // A target a wider ban already holds at least as long is not banned again (the book answers
     // "covered"): the incident's record and alerts say so rather than "Banned".
     const covered = decided.action === 'ban' ? this.#coveredNote(decided, now) : '';
@@ -56,7 +62,7 @@ export class IncidentFlow<Handle> {
         'source.ip': record['source.ip'],
         'destination.ip': record['destination.ip'],
         'destination.port': record['destination.port'],
-        'rule.name': `${record.kind}/${record.class}`,
+        'rule.name': ruling !== null ? ruling.rule : `${record.kind}/${record.class}`,
         sources: record.sources,
         'source.geo.country_iso_code': record['source.geo.country_iso_code'],
         'source.as.number': record['source.as.number'],
@@ -68,9 +74,30 @@ export class IncidentFlow<Handle> {
     );
     for (const l of this.#o.listeners) l.incident?.(record, decision);
     const stored = this.#o.record({ atMs: Date.now(), record, decision: decision.action, reason: decision.reason });
+    this.#o.recorded?.(record, decision, stored);
     if (decision.action !== 'ban') return;
     for (const ban of decision.bans) this.#o.book.ban(ban.target, ban.timeoutSeconds, decision.reason, 'detection', this.decider.takeWhy(ban.target), stored);
   };
+
+  /**
+   * A rule's decision: a ban goes through decide with the rule's length (the lockout guard and cap still
+   * apply); ignore does nothing; every other action is decide's alert, acted on by the playbooks.
+   */
+  #ruled(record: IncidentRecord, ruling: RuleRuling, nowMs: number): Decision {
+    const a = ruling.action;
+    if (a.type === 'ban') return { ...this.decider.decide(record, nowMs, { rule: ruling.rule, durationSeconds: a.durationSeconds, escalate: a.escalate }), rule: ruling };
+    const description = capitalize(describeIncident(record));
+    return {
+      action: a.type === 'ignore' ? 'ignore' : 'alert',
+      targets: [],
+      durationSeconds: null,
+      reason: `${description}. ${a.type === 'ignore' ? `Ignored by rule ${ruling.rule}` : `Rule ${ruling.rule}: ${describeAction(a)}, no ban`}.`,
+      incident: record,
+      refused: [],
+      bans: [],
+      rule: ruling,
+    };
+  }
 
   /** 'Already covered, not banned again: T by P (expires …).' for the decision's bans a wider ban holds as long; '' if none. */
   #coveredNote(decision: Decision, nowMs: number): string {

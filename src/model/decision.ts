@@ -4,6 +4,7 @@
  */
 import type { IncidentKind, IncidentRecord } from './incident.js';
 import type { Ban } from './ban.js';
+import type { RuleRuling } from './rule.js';
 
 export type DecisionAction = 'ban' | 'alert' | 'ignore';
 
@@ -30,6 +31,8 @@ export interface Decision {
    * (`durationFor`) says otherwise for a repeat offender. What enforce queues.
    */
   bans: Ban[];
+  /** The user rule that ruled the incident (src/rules/), when one did. */
+  rule?: RuleRuling;
 }
 
 const CLASS_TEXT: Record<string, string> = {
@@ -125,9 +128,16 @@ export interface DecideLogEvent {
   reason: string;
 }
 
+/** A user rule's ban (src/rules/): its length (null: the profile's for the kind) and whether repeat offenders get longer. */
+export interface RuleBan {
+  rule: string;
+  durationSeconds: number | null;
+  escalate: boolean;
+}
+
 /** What decides: the policy, and the escalation's why of each ban's length. Replaced on reload. */
 export interface Decider {
-  decide(incident: IncidentRecord, nowMs: number): Decision;
+  decide(incident: IncidentRecord, nowMs: number, ruling?: RuleBan): Decision;
   /** Why the ban of `target` has its length (once per decision; '' if nothing to say). */
   takeWhy(target: string): string;
   /** A target was unbanned: its new-ban bookkeeping (cap, widening) lets it go. */

@@ -38,3 +38,23 @@ export function utcMinute(ms: number | null): string {
   if (Number.isNaN(d.getTime())) return 'invalid time';
   return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
+
+/**
+ * Seconds of a duration written as operators write them in rule and playbook files: `90s`, `10m`, `2h`,
+ * `1d`, `1h30m`, or a bare number of seconds. null when the text is no such duration.
+ */
+export function parseDuration(input: string | number): number | null {
+  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input : null;
+  const text = input.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    total += Number(m[1]) * (DURATION_UNITS[m[2]] ?? 0);
+    matched = re.lastIndex;
+  }
+  return matched === text.length && matched > 0 ? total : null;
+}

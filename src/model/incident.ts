@@ -40,7 +40,8 @@ export function formatPortKey(key: number): string {
   }
 }
 
-export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood' | 'anomaly';
+/** `rule`: made by a probe rule's leaky bucket (src/rules/); evidence.rule names the rule. `anomaly`: a baseline or the anomaly model. */
+export type IncidentKind = 'scan' | 'sweep' | 'distributed-scan' | 'decoy-scan' | 'flood' | 'anomaly' | 'rule';
 
 /** What an `anomaly` incident measured (its class): hourly new connections, distinct sources, refused first contacts, bytes (baselines), or a source's behaviour (the anomaly model). */
 export type AnomalyMetric = 'connections' | 'sources' | 'probes' | 'bytes' | 'behaviour';
@@ -71,5 +72,8 @@ export interface IncidentRecord {
   'source.as.organization.name'?: string;
   /** The fleet host that saw it, for incidents shared across a fleet. */
   'observer.hostname'?: string;
+  /** The playbook that ran for it (src/playbook/), and each step's outcome, in order. */
+  'playbook.name'?: string;
+  'playbook.steps'?: { step: string; ok: boolean; detail: string; ms: number }[];
 }
 

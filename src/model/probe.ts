@@ -1,3 +1,5 @@
+import type { Packet } from './packet.js';
+
 /**
  * Probe classes: what a first contact looks like on the wire. The numeric ids index per-class
  * counters on the hot path; the names are the public vocabulary of incident records.
@@ -27,3 +29,10 @@ export const PROBE_CLASS_COUNT = PROBE_CLASS_NAMES.length;
  */
 export type IncidentClass = ProbeClassName | 'mixed' | 'arp' | 'nd' | 'reflection';
 
+
+/**
+ * Every probe detection sees (a source's first packet of a flow, flood members excepted), handed on at
+ * once: the probe rules' door (src/rules/). `probeClass` is a ProbeClass id, `portKey` a PortFamily port
+ * key. The packet view is reused for the next frame: read it, never keep it. Must not throw or block.
+ */
+export type ProbeListener = (packet: Packet, probeClass: number, portKey: number, nowMs: number) => void;

@@ -54,6 +54,7 @@ export class IncidentStore {
   readonly #purgeIncidents;
   readonly #purgeSources;
   readonly #count;
+  readonly #update;
 
   constructor(db: StateDatabase) {
     this.#insert = db.prepare('INSERT INTO incidents (at_ms, kind, class, source, destination, decision, reason, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
@@ -69,6 +70,12 @@ export class IncidentStore {
     this.#purgeIncidents = db.prepare('DELETE FROM incidents WHERE id >= ? AND id < ?');
     this.#purgeSources = db.prepare('DELETE FROM incident_sources WHERE incident_id >= ? AND incident_id < ?');
     this.#count = db.prepare('SELECT count(*) AS n FROM incidents');
+    this.#update = db.prepare('UPDATE incidents SET record = ? WHERE id = ?');
+  }
+
+  /** Replaces incident `id`'s record (playbook outcomes added after it was written). Call inside a transaction. */
+  updateRecord(id: number, record: IncidentRecord): void {
+    this.#update.run(JSON.stringify(record), id);
   }
 
   /** Writes one incident and its sources; returns its id. Call inside a transaction. */

@@ -40,6 +40,11 @@ export class StateKeeper implements BanRecorder<IncidentHandle> {
     return this.store.addIncident(entry);
   }
 
+  /** Playbook outcomes into the stored incident (written with the next persist). */
+  annotateIncident(handle: IncidentHandle, record: IncidentEntry['record']): void {
+    this.store.annotateIncident(handle, record);
+  }
+
   addBan(ban: { target: string; reason: string; createdMs: number; expiresMs: number | null; origin: BanOrigin; durationWhy: string }, incident: IncidentHandle | null): void {
     this.store.addBan(ban, incident);
   }

@@ -54,6 +54,8 @@ export interface StateStore extends OffenderBook {
   liftBan(target: string, atMs: number): void;
   /** Writes everything queued, in one durable transaction. Throws PW_ERR_STATE (the queue is dropped). */
   flush(): void;
+  /** Replaces a recorded incident's record (playbook outcomes); written with the next flush. */
+  annotateIncident(handle: IncidentHandle, record: IncidentEntry['record']): void;
   /** Bans in force at `nowMs`, one per target. */
   liveBans(nowMs: number): BanRow[];
   /** Whether an offender lies in this IPv6 /64. */
@@ -123,6 +125,7 @@ class SqliteState implements StateStore {
   #queuedIncidents: { entry: IncidentEntry; handle: IncidentHandle }[] = [];
   #queuedBans: { ban: NewBan; incident: IncidentHandle | null }[] = [];
   #queuedLifts: { target: string; atMs: number }[] = [];
+  #queuedAnnotations: { handle: IncidentHandle; record: IncidentEntry['record'] }[] = [];
   /** Offenders written since the last flush: read before the table, so escalation sees its own writes. */
   #queuedOffenders = new Map<string, OffenderRecord>();
   readonly #write: Transaction<() => void>;
@@ -141,7 +144,14 @@ class SqliteState implements StateStore {
       for (const l of this.#queuedLifts) this.#bans.lift(l.target, l.atMs);
       for (const q of this.#queuedBans) this.#bans.add({ ...q.ban, incidentId: q.incident?.id ?? null });
       for (const o of this.#queuedOffenders.values()) this.#offenders.put(o);
+      for (const u of this.#queuedAnnotations) if (u.handle.id !== null) this.#incidents.updateRecord(u.handle.id, u.record);
     });
+  }
+
+  annotateIncident(handle: IncidentHandle, record: IncidentEntry['record']): void {
+    const queued = this.#queuedIncidents.find((q) => q.handle === handle);
+    if (queued !== undefined) queued.entry = { ...queued.entry, record };
+    else this.#queuedAnnotations.push({ handle, record });
   }
 
   addIncident(entry: IncidentEntry): IncidentHandle {
@@ -183,13 +193,14 @@ class SqliteState implements StateStore {
   }
 
   flush(): void {
-    if (this.#queuedIncidents.length === 0 && this.#queuedBans.length === 0 && this.#queuedLifts.length === 0 && this.#queuedOffenders.size === 0) return;
+    if (this.#queuedIncidents.length === 0 && this.#queuedBans.length === 0 && this.#queuedLifts.length === 0 && this.#queuedOffenders.size === 0 && this.#queuedAnnotations.length === 0) return;
     try {
       this.#guard('write', () => this.#write.immediate());
     } finally {
       this.#queuedIncidents = [];
       this.#queuedBans = [];
       this.#queuedLifts = [];
+      this.#queuedAnnotations = [];
       this.#queuedOffenders = new Map();
     }
   }
@@ -267,6 +278,8 @@ export class MemoryState implements StateStore {
   addIncident(): IncidentHandle {
     return { id: null };
   }
+
+  annotateIncident(): void {}
 
   addBan(ban: NewBan): void {
     this.#bans.set(ban.target, { ...ban, incidentId: null, liftedMs: null });

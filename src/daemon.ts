@@ -13,6 +13,7 @@ import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
+import { Fleet } from './fleet/fleet.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
@@ -73,6 +74,8 @@ export class Daemon {
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
   #handler?: ControlHandler;
+  /** The fleet over NATS (fleet.servers set), or null. */
+  #fleet: Fleet | null = null;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
   #restoring: Promise<void> | null = null;
@@ -120,6 +123,9 @@ export class Daemon {
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
     if (responder !== null) this.#counters.add(responder.counterGroup);
+    if (c.fleet.servers.length > 0) this.#fleet = Fleet.open({ settings: c.fleet, stateDir: c.state.dir, book: () => this.#enforcement?.book, guard: () => deciding.guard, log });
+    const fleet = this.#fleet;
+    if (fleet !== null) this.#counters.add(fleet.counters);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -135,6 +141,7 @@ export class Daemon {
         this.#alerts.listener,
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
+        ...(fleet !== null ? [fleet.listener] : []),
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
@@ -150,6 +157,7 @@ export class Daemon {
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     await this.#responder?.start();
+    fleet?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => deciding.guard,
@@ -161,6 +169,7 @@ export class Daemon {
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      fleet: () => this.#fleet?.status() ?? null,
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();
@@ -186,6 +195,7 @@ export class Daemon {
     this.#capture?.close();
     this.#inline?.stop();
     await this.#responder?.stop();
+    await this.#fleet?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();

@@ -22,6 +22,7 @@ import { alertSettings } from '../alert/settings.js';
 import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
+import { fleetSettings } from '../fleet/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -39,6 +40,7 @@ export const SECTIONS = {
   respond: respondSettings,
   inline: inlineSettings,
   dns: dnsSettings,
+  fleet: fleetSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

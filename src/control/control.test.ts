@@ -25,6 +25,9 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
     unban: async (r) => ({ target: r.target ?? '*', removed: r.target !== undefined && banned.delete(r.target) }),
     allow: async (r) => ({ target: r.target }),
     reload: async () => ({ profile: 'normal', changed: false, restartNeeded: [] }),
+    fleet: async () => {
+      throw new PortwardenError('PW_ERR_CONTROL', 'this daemon is in no fleet');
+    },
   };
 }
 

@@ -10,6 +10,7 @@
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
 import type { BanView, ControlHandler, ResultOf } from '../model/control.js';
+import type { FleetStatusView } from '../model/fleet.js';
 import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
@@ -34,6 +35,8 @@ export interface ControlParts {
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
   log: EventLogger;
+  /** The fleet's state; absent or null: no fleet (fleet.servers empty). */
+  fleet?(): FleetStatusView | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -62,6 +65,7 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       bans: (await book.backend.bans()).length,
       incidents: p.incidents(),
       counters: await p.counters(),
+      fleet: p.fleet?.()?.state ?? 'off',
     }),
     bans: async () => {
       const now = Date.now();
@@ -115,5 +119,10 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       return { target };
     },
     reload: async () => p.reload(),
+    fleet: async () => {
+      const view = p.fleet?.() ?? null;
+      if (view === null) throw new PortwardenError('PW_ERR_CONTROL', 'this daemon is in no fleet (fleet.servers is empty)');
+      return view;
+    },
   };
 }

@@ -3,9 +3,10 @@
  * over a unix socket. A request names a command; the reply is `{ ok: true, result }` or
  * `{ ok: false, error: { code, message } }` with a stable PW_ERR_* code.
  */
+import type { FleetLinkState, FleetStatusView } from './fleet.js';
 
-export type BanOriginName = 'detection' | 'operator' | 'config';
-export const BAN_ORIGINS: readonly BanOriginName[] = ['detection', 'operator', 'config'];
+export type BanOriginName = 'detection' | 'operator' | 'config' | 'fleet';
+export const BAN_ORIGINS: readonly BanOriginName[] = ['detection', 'operator', 'config', 'fleet'];
 
 export interface BanView {
   target: string;
@@ -62,6 +63,8 @@ export interface StatusView {
   bans: number;
   incidents: number;
   counters: Record<string, number>;
+  /** The fleet link (fleet.servers set): connected or disconnected; off without a fleet. */
+  fleet?: FleetLinkState;
 }
 
 export type Request =
@@ -72,7 +75,8 @@ export type Request =
   /** Lifts every ban of this daemon (of one origin if given); the CLI asks for --yes first. */
   | { command: 'unban'; target?: undefined; all: true; origin?: BanOriginName }
   | { command: 'allow'; target: string; reason: string }
-  | { command: 'reload' };
+  | { command: 'reload' }
+  | { command: 'fleet' };
 
 export type CommandName = Request['command'];
 
@@ -84,6 +88,7 @@ export interface ResultOf {
   allow: { target: string };
   /** `restartNeeded`: keys the file changes that the running daemon cannot apply (kept at their running values). */
   reload: { profile: string; changed: boolean; restartNeeded: string[] };
+  fleet: FleetStatusView;
 }
 
 export type Reply<C extends CommandName = CommandName> = { ok: true; result: ResultOf[C] } | { ok: false; error: { code: string; message: string } };
@@ -91,7 +96,7 @@ export type Reply<C extends CommandName = CommandName> = { ok: true; result: Res
 /** What the daemon implements; the server only moves requests and replies. */
 export type ControlHandler = { [C in CommandName]: (request: Extract<Request, { command: C }>) => Promise<ResultOf[C]> };
 
-const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload'];
+const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'fleet'];
 
 /** Checks a request's shape; returns a problem description or null. Never trusts the peer. */
 export function requestProblem(value: unknown): string | null {

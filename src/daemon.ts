@@ -253,6 +253,7 @@ export class Daemon {
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
+      fleet: () => this.#fleet?.status() ?? null,
     };
   }
 

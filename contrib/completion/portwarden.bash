@@ -4,9 +4,13 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow reload history incidents export report demo config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow reload fleet history incidents export report demo config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
+  if [[ "$cmd" == "fleet" ]]; then
+    if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "status keygen" -- "$cur") ); return; fi
+    cmd="$cmd ${COMP_WORDS[2]}"
+  fi
   if [[ "$cmd" == "config" ]]; then
     if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "check" -- "$cur") ); return; fi
     cmd="$cmd ${COMP_WORDS[2]}"
@@ -21,6 +25,8 @@ _portwarden() {
     "unban") opts="--socket --config --all --origin --yes --help" ;;
     "allow") opts="--socket --config --reason --help" ;;
     "reload") opts="--socket --help" ;;
+    "fleet status") opts="--socket --config --json --help" ;;
+    "fleet keygen") opts="--host --help" ;;
     "history") opts="--state --config --json --limit --help" ;;
     "incidents") opts="--state --config --since --json --limit --help" ;;
     "export") opts="--state --config --format --what --help" ;;

@@ -45,7 +45,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Signs `payload` (which must name its `host`) and frames it. */
-export function encodeSigned(key: SigningKey, payload: { host: string }): Uint8Array {
+export function encodeSigned<P extends { host: string }>(key: SigningKey, payload: P): Uint8Array {
   const body = encoder.encode(JSON.stringify(payload));
   const sig = encoder.encode(signBytes(key, body));
   const out = new Uint8Array(sig.length + 1 + body.length);

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { DecodeEventDoc, type DecodeEventName } from '../decode/events.js';
 import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
 import type { CounterRegistry } from '../model/counters.js';
+import type { FleetStatusView } from '../model/fleet.js';
 import type { IncidentKind } from '../model/incident.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 
@@ -34,6 +35,11 @@ export const METRICS = {
   portwarden_reconcile_repairs_total: 'drift the reconciler repaired (a deleted table, a ban missing from the kernel)',
   portwarden_reconcile_last_timestamp_seconds: 'Unix time the reconciler last finished comparing kernel and daemon (the daemon\'s start before its first round)',
   portwarden_alert_deliveries_total: 'alert messages by channel and outcome (sent, failed, dropped)',
+  portwarden_fleet_connected: '1 while the daemon is connected to its fleet\'s NATS, 0 while not (absent without a fleet)',
+  portwarden_fleet_peer_bans_total: 'bans of each fleet host seen here, by host and outcome (applied, refused, capped)',
+  portwarden_fleet_peer_last_seen_timestamp_seconds: 'Unix time a verified message of each fleet host last arrived, by host',
+  portwarden_fleet_peer_lag_seconds: 'from a fleet host\'s decision to this host reading it, for its last message, by host',
+  portwarden_fleet_dropped_total: 'fleet messages dropped (bad signature), by the host they claimed to come from',
 } as const;
 
 export type MetricName = keyof typeof METRICS;
@@ -57,6 +63,8 @@ export interface MetricsSource {
   /** Active bans: target → wall-clock expiry (null: none). Expired entries are skipped, not trusted. */
   bans(): ReadonlyMap<string, { readonly expiresAtMs: number | null }>;
   lastReconcileMs(): number | null;
+  /** The fleet as the daemon sees it; absent or null: no fleet. */
+  fleet?(): FleetStatusView | null;
 }
 
 /** Inline mode's counters (src/inline/inline.ts InlineCounterDoc) as verdict counts. */
@@ -163,6 +171,30 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
         if (at === null) this.reset();
         else this.set(at / 1000);
       },
+    });
+
+    const fleetGauge = <L extends string>(name: MetricName, labelNames: readonly L[], fill: (v: FleetStatusView, set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
+      new Gauge<L>({
+        ...help(name),
+        labelNames,
+        collect(this: Gauge<L>) {
+          this.reset();
+          const v = source.fleet?.() ?? null;
+          if (v !== null) fill(v, (labels, value) => this.set(labels, value));
+        },
+      });
+    fleetGauge('portwarden_fleet_connected', [], (v, set) => set({}, v.state === 'connected' ? 1 : 0));
+    fleetGauge('portwarden_fleet_peer_bans_total', ['host', 'outcome'], (v, set) => {
+      for (const p of v.peers) for (const [outcome, n] of [['applied', p.bansApplied], ['refused', p.bansRefused], ['capped', p.bansCapped]] as const) set({ host: p.host, outcome }, n);
+    });
+    fleetGauge('portwarden_fleet_peer_last_seen_timestamp_seconds', ['host'], (v, set) => {
+      for (const p of v.peers) if (p.lastSeen !== null) set({ host: p.host }, Date.parse(p.lastSeen) / 1000);
+    });
+    fleetGauge('portwarden_fleet_peer_lag_seconds', ['host'], (v, set) => {
+      for (const p of v.peers) if (p.lagMs !== null) set({ host: p.host }, p.lagMs / 1000);
+    });
+    fleetGauge('portwarden_fleet_dropped_total', ['host'], (v, set) => {
+      for (const p of v.peers) set({ host: p.host }, p.dropped);
     });
 
     // Pushed: no counter elsewhere holds these.

@@ -2,7 +2,7 @@
  * The fleet suite's measured code: one fleet host (a ban book on the real nftables backend and the
  * fleet module on a real nats-server), INSIDE a throw-away `pwbench-` network namespace (bench/fleet.ts
  * starts it; it refuses to run elsewhere). Prints one JSON line. Roles:
- *   decide URL NAME KEYS N   bans N addresses at 1,000/s through the book (as detection does), each
+ *   decide URL NAME KEYS N RATE FIRST  bans N addresses (from the FIRST-th) at RATE/s through the book (as detection does), each
  *                            reason carrying the wall-clock ms of its decision
  *   apply URL NAME KEYS N    applies the fleet's bans; for each, decision → in this kernel (commit end)
  *   fill URL N KEYS          writes N signed bans straight into the bucket (as host "filler")
@@ -92,7 +92,7 @@ function countBan4(): number {
   return doc.nftables.reduce((n, i) => n + (i.set?.elem?.length ?? 0), 0);
 }
 
-async function decide(name: string, keysJson: string, n: number): Promise<object> {
+async function decide(name: string, keysJson: string, n: number, perSecond: number, first: number): Promise<object> {
   const h = await host(name, keysJson);
   await until('connected', () => h.fleet.state === 'connected' && h.fleet.status().synced, 30_000);
   const start = performance.now();
@@ -100,8 +100,8 @@ async function decide(name: string, keysJson: string, n: number): Promise<object
   const cpu0 = process.cpuUsage();
   await new Promise<void>((resolve) => {
     const t = setInterval(() => {
-      const due = Math.min(n, Math.floor(performance.now() - start)); // 1 per ms: 1,000/s
-      for (; made < due; made++) h.book.ban(address(made), 3600, `bench t=${Date.now()}`, 'detection');
+      const due = Math.min(n, Math.floor(((performance.now() - start) * perSecond) / 1000));
+      for (; made < due; made++) h.book.ban(address(first + made), 3600, `bench t=${Date.now()}`, 'detection');
       if (made >= n) {
         clearInterval(t);
         resolve();
@@ -119,10 +119,13 @@ async function apply(name: string, keysJson: string, n: number): Promise<object>
   // Bans queued since the last commit, with their decision time; a commit's end is their arrival in the kernel.
   let pending: number[] = [];
   const latencies: number[] = [];
+  /** Bans decided before this host was ready (an earlier phase's, read from the bucket) are not timed. */
+  let readyAt = Infinity;
   const h = await host(name, keysJson, [
     {
       ban: (_target, _s, origin, reason) => {
-        if (origin === 'fleet') pending.push(Number(/t=(\d+)/.exec(reason)?.[1] ?? NaN));
+        const t = Number(/t=(\d+)/.exec(reason)?.[1] ?? NaN);
+        if (origin === 'fleet' && t >= readyAt) pending.push(t);
       },
       committed: () => {
         const now = Date.now();
@@ -131,10 +134,12 @@ async function apply(name: string, keysJson: string, n: number): Promise<object>
       },
     },
   ]);
-  await until('connected', () => h.fleet.state === 'connected', 30_000);
+  await until('connected and synced', () => h.fleet.state === 'connected' && h.fleet.status().synced, 120_000);
+  await h.book.commit();
+  readyAt = Date.now();
   process.stdout.write('ready\n');
   const cpu0 = process.cpuUsage();
-  await until(`${n} bans`, () => latencies.length >= n, 120_000);
+  await until(`${n} bans`, () => latencies.length >= n, 600_000);
   const cpu = process.cpuUsage(cpu0);
   await h.stop();
   return { n: latencies.length, medianMs: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), maxMs: Math.max(...latencies), cpuMs: (cpu.user + cpu.system) / 1000, inKernel: countBan4() };
@@ -163,7 +168,7 @@ async function sync(name: string, keysJson: string, n: number): Promise<object> 
   const start = performance.now();
   const cpu0 = process.cpuUsage();
   const h = await host(name, keysJson);
-  await until(`${n} bans read`, () => h.fleet.status().synced && h.book.active.size >= n, 120_000);
+  await until(`${n} bans read`, () => h.fleet.status().synced && h.book.active.size >= n, 900_000);
   const readMs = performance.now() - start;
   await h.book.commit();
   const ms = performance.now() - start;
@@ -173,7 +178,7 @@ async function sync(name: string, keysJson: string, n: number): Promise<object> 
 }
 
 let out: object;
-if (role === 'decide') out = await decide(rest[0], rest[1], Number(rest[2]));
+if (role === 'decide') out = await decide(rest[0], rest[1], Number(rest[2]), Number(rest[3]), Number(rest[4]));
 else if (role === 'apply') out = await apply(rest[0], rest[1], Number(rest[2]));
 else if (role === 'fill') out = await fill(Number(rest[0]));
 else if (role === 'sync') out = await sync(rest[0], rest[1], Number(rest[2]));

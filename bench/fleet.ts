@@ -20,6 +20,10 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const child = join(here, 'fleet-child.js');
 const HOSTS = ['a', 'b', 'c', 'd'] as const;
 const BANS = 5_000;
+const RATE = 1_000;
+/** The slow phase: few enough per second that no host builds a backlog, even on a busy machine. */
+const SLOW_BANS = 200;
+const SLOW_RATE = 20;
 const SYNC_BANS = 100_000;
 const PORT = 4222;
 
@@ -79,21 +83,27 @@ export async function fleetSuite(dir: string): Promise<void> {
       return [h, { seed: k.fileText, public: k.key.publicKey }];
     })));
 
-    // Propagation: b and c listening before a decides.
-    const appliers = (['b', 'c'] as const).map((h) => run(`${base}-${h}`, ['apply', url[h], h, keys, String(BANS)]));
-    procs.push(...appliers.map((a) => a.proc));
-    await Promise.all(appliers.map((a) => a.ready));
-    const decider = run(`${base}-a`, ['decide', url.a, 'a', keys, String(BANS)]);
-    procs.push(decider.proc);
-    const [d, b, c] = await Promise.all([decider.done, ...appliers.map((a) => a.done)]);
-    process.stdout.write(`decide on a: ${f(d.made)} bans at 1,000/s in ${f(d.wallMs)} ms; published ${f(d.published)}; a's CPU ${f(d.cpuMs)} ms (${f(d.made / (d.cpuMs / 1000))} bans per CPU-second)\n`);
-    for (const [name, r] of [['b', b], ['c', c]] as const) {
-      process.stdout.write(`a → ${name}'s kernel: ${f(r.n)} bans, median ${f(r.medianMs, 1)} ms, p99 ${f(r.p99Ms, 1)} ms, max ${f(r.maxMs)} ms; in ${name}'s ban set: ${f(r.inKernel)}; ${name}'s CPU ${f(r.cpuMs)} ms (${f(r.n / (r.cpuMs / 1000))} bans per CPU-second)\n`);
+    // Propagation: b and c listening before a decides. First a slow phase (no backlog: the path's own
+    // latency), then the goal's rate.
+    let first = 0;
+    for (const [n, rate] of [[SLOW_BANS, SLOW_RATE], [BANS, RATE]] as const) {
+      const appliers = (['b', 'c'] as const).map((h) => run(`${base}-${h}`, ['apply', url[h], h, keys, String(n)]));
+      procs.push(...appliers.map((a) => a.proc));
+      await Promise.all(appliers.map((a) => a.ready));
+      const decider = run(`${base}-a`, ['decide', url.a, 'a', keys, String(n), String(rate), String(first)]);
+      procs.push(decider.proc);
+      first += n;
+      const [d, b, c] = await Promise.all([decider.done, ...appliers.map((a) => a.done)]);
+      process.stdout.write(`decide on a: ${f(d.made)} bans at ${f(rate)}/s in ${f(d.wallMs)} ms; published ${f(d.published)}; a's CPU ${f(d.cpuMs)} ms (${f(d.made / (d.cpuMs / 1000))} bans per CPU-second)\n`);
+      for (const [name, r] of [['b', b], ['c', c]] as const) {
+        process.stdout.write(`a → ${name}'s kernel at ${f(rate)}/s: ${f(r.n)} bans, median ${f(r.medianMs, 1)} ms, p99 ${f(r.p99Ms, 1)} ms, max ${f(r.maxMs)} ms; ${name}'s ban set holds ${f(r.inKernel)}; ${name}'s CPU ${f(r.cpuMs)} ms (${f(r.n / (r.cpuMs / 1000))} bans per CPU-second)\n`);
+      }
+      if (rate !== RATE) continue;
+      const worstMedian = Math.max(b.medianMs, c.medianMs);
+      const worstP99 = Math.max(b.p99Ms, c.p99Ms);
+      const counted = b.inKernel >= first && c.inKernel >= first;
+      process.stdout.write(`goal: median < 50 ms and p99 < 250 ms at 1,000 bans/s over 3 hosts: ${worstMedian < 50 && worstP99 < 250 && counted ? 'met' : 'NOT met'} (worst host: median ${f(worstMedian, 1)} ms, p99 ${f(worstP99, 1)} ms${counted ? ', every ban in both kernels' : ', COUNT WRONG'})\n`);
     }
-    const worstMedian = Math.max(b.medianMs, c.medianMs);
-    const worstP99 = Math.max(b.p99Ms, c.p99Ms);
-    const counted = b.inKernel === BANS && c.inKernel === BANS;
-    process.stdout.write(`goal: median < 50 ms and p99 < 250 ms at 1,000 bans/s over 3 hosts: ${worstMedian < 50 && worstP99 < 250 && counted ? 'met' : 'NOT met'} (worst host: median ${f(worstMedian, 1)} ms, p99 ${f(worstP99, 1)} ms${counted ? ', every ban in both kernels' : ', COUNT WRONG'})\n`);
 
     // Sync: 100,000 bans already in the bucket (a's 5,000 among them), a new host d.
     const filled = await run(`${base}-a`, ['fill', url.a, String(SYNC_BANS), keys]).done;

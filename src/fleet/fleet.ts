@@ -315,7 +315,9 @@ export class Fleet {
     if (!this.#s.apply.includes('bans') || book === undefined) return;
     if (m.t === 'unban') {
       const had = book.get(m.target);
-      if (had === undefined || had.createdAtMs > m.at) return; // banned again here since
+      // A fleet ban is lifted by the fleet's unban; a ban of this host's own only when the unban is newer
+      // (a ban decided here since stays; comparing clocks of two hosts is only trusted for that case).
+      if (had === undefined || (had.origin !== 'fleet' && had.createdAtMs > m.at)) return;
       this.#change(() => book.unban(m.target));
       this.counters.inc(this.counters.id['fleet.unbansApplied']);
       if (peer !== undefined) peer.unbansApplied++;

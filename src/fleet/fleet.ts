@@ -70,6 +70,8 @@ const CURSOR_EVERY_MS = 1_000;
 /** Log lines about dropped messages, at most one per reason per this long (a forged flood must not flood the log). */
 const DROP_LOG_EVERY_MS = 10_000;
 const SIEM_STREAM = 'PORTWARDEN_SIEM';
+/** A watch that delivered nothing this long while the bucket has newer revisions is started again. */
+const STALL_MS = 5_000;
 
 export interface FleetParts {
   settings: FleetSettings;
@@ -113,6 +115,9 @@ export class Fleet {
   readonly #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #run: Promise<void> | null = null;
+  /** The bucket watch in force, and when it last delivered (performance.now()). */
+  #iter: { stop(): void } | null = null;
+  #lastEntryMs = 0;
 
   private constructor(parts: FleetParts, key: SigningKey) {
     this.#p = parts;
@@ -146,6 +151,7 @@ export class Fleet {
     this.#run = this.#connectLoop();
     this.#every(RETRY_EVERY_MS, () => this.#pump());
     this.#every(CURSOR_EVERY_MS, () => void this.#saveCursor());
+    this.#every(STALL_MS, () => void this.#checkWatch());
   }
 
   async stop(): Promise<void> {
@@ -155,6 +161,7 @@ export class Fleet {
     const nc = this.#nc;
     this.#nc = null;
     this.#kv = null;
+    this.#iter?.stop();
     await this.#saveCursor();
     if (nc !== null) await nc.close().catch(() => {});
     await this.#run?.catch(() => {});
@@ -278,13 +285,19 @@ export class Fleet {
     this.#siemReady = true;
   }
 
-  /** Reads the bucket from the saved revision (or all of it) and keeps reading. */
-  async #watch(kv: KV, lastSeq: number): Promise<void> {
+  /**
+   * Reads the bucket from `from` (a restart of a stalled watch), else from the saved revision, else all of
+   * it, and keeps reading.
+   */
+  async #watch(kv: KV, lastSeq: number, from?: number): Promise<void> {
     const saved = this.#cursor.read();
-    const resume = saved !== null && saved.stream === this.#stream && saved.revision <= lastSeq ? saved.revision + 1 : undefined;
+    const resume = from ?? (saved !== null && saved.stream === this.#stream && saved.revision <= lastSeq ? saved.revision + 1 : undefined);
     const started = performance.now();
     let read = 0;
     const iter = await kv.watch(resume === undefined ? {} : { resumeFromRevision: resume });
+    this.#iter?.stop();
+    this.#iter = iter;
+    this.#lastEntryMs = performance.now();
     const synced = (): void => {
       if (this.#synced) return;
       this.#synced = true;
@@ -293,9 +306,30 @@ export class Fleet {
     if (lastSeq === 0 || (resume !== undefined && resume > lastSeq)) synced();
     for await (const e of iter) {
       read++;
-      this.#entry(e);
+      this.#lastEntryMs = performance.now();
+      // A restarted watch may deliver what this host already read.
+      if (e.revision > this.#lastRevision || from === undefined) this.#entry(e);
       if (!this.#synced && (e.revision >= lastSeq || e.delta === 0)) synced();
-      if (this.#stopped) break;
+      if (this.#stopped || this.#iter !== iter) break;
+    }
+  }
+
+  /**
+   * A watch can stall (its ordered consumer lost on a busy host or server, seen under heavy load): when
+   * nothing came for a while and the bucket holds newer revisions, the watch starts again after the
+   * last revision read.
+   */
+  async #checkWatch(): Promise<void> {
+    const kv = this.#kv;
+    if (kv === null || this.#stopped || this.#state !== 'connected' || performance.now() - this.#lastEntryMs < STALL_MS) return;
+    try {
+      const last = (await kv.status()).streamInfo.state.last_seq;
+      if (last <= this.#lastRevision || this.#stopped) return;
+      this.#log.warn({ 'event.action': 'fleet-watch-restarted', 'fleet.revision': this.#lastRevision, 'fleet.last': last }, `fleet: the bucket watch stalled at revision ${this.#lastRevision} of ${last}; reading on from there`);
+      this.#lastEntryMs = performance.now();
+      void this.#watch(kv, last, this.#lastRevision + 1);
+    } catch {
+      // NATS away: the connection's own status says so; the next round checks again.
     }
   }
 

@@ -5,7 +5,8 @@
  * worktree beside this one, compiled with this checkout's node_modules, and removed afterwards.
  *
  * What is compared:
- *  - `portwarden analyze --json` of the same inputs by both CLIs, alternating old and new run by run (the shared
+ *  - `portwarden analyze --json` of the same inputs by both CLIs (the generated mix and one-target flood, and the
+ *    attack-like inputs: replicated real scans, the scattered /16 flood, the sparse month), alternating old and new run by run (the shared
  *    machine's noise then falls on both alike): frames per CPU-second (user+sys, measured inside each process by a
  *    preloaded hook), wall time and peak RSS, the median of RUNS; and whether both printed the same incidents.
  *  - a control call (`status`, `bans`) and the idle daemon's RSS (bench/cli.ts) of both builds;
@@ -18,6 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeMixedCapture, writeSpoofedFlood } from './generate.js';
+import { writeScatteredFlood, writeSparseMonth } from './attacks.js';
+import { writeReplicatedScans } from './replicate.js';
 import { NODE_FLAGS } from './node-flags.js';
 import { measureCli, printCli } from './cli.js';
 
@@ -148,9 +151,19 @@ export async function abSuite(dir: string, ref: string = process.env.PORTWARDEN_
     const flood = join(dir, 'ab-flood.pcap');
     const m = writeMixedCapture(mixed, 1_000_000, 1);
     const f = writeSpoofedFlood(flood, 1_000_000, 1);
+    // The inputs that look like attacks (issue 11): real scans replicated, a flood over a /16, a quiet month.
+    const replicated = join(dir, 'ab-replicated.pcap');
+    const scattered = join(dir, 'ab-scattered.pcap');
+    const month = join(dir, 'ab-month.pcap');
+    const r = writeReplicatedScans(replicated, repoRoot, 1_000_000);
+    const sc = writeScatteredFlood(scattered, 1_000_000, 1);
+    const mo = writeSparseMonth(month, 8_000, 1);
     analyzeAB(builds, meter, [
       { name: 'mixed 1M', file: mixed, frames: m.frames },
       { name: 'spoofed flood 1M', file: flood, frames: f.frames },
+      { name: 'replicated real scans 1M', file: replicated, frames: r.frames },
+      { name: 'scattered /16 flood 1M', file: scattered, frames: sc.frames },
+      { name: 'sparse month', file: month, frames: mo.frames },
       { name: 'nmap 9 types (public)', file: join(repoRoot, 'test', 'fixtures', 'public', 'scan_nmap_9types_probingdataset.pcap'), frames: countFrames(old, join(repoRoot, 'test', 'fixtures', 'public', 'scan_nmap_9types_probingdataset.pcap')) },
     ]);
     process.stdout.write('-- cli: a control call and the idle daemon, both builds\n');

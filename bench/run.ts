@@ -8,7 +8,9 @@
  *   state    100,000 bans restored after a restart; 1,000,000 incidents written, queried, purged (issue: state)
  *   inline   NFQUEUE verdicts/s, DNS latency through the queue, a 1,000,000-name blocklist (issue: inline)
  *   cli      a control call against a running daemon beside `node -e 0`; the idle daemon's RSS
+ *   guard    a benign client's TCP success rate during a spoofed SYN flood, without and with the flood guard (issue 15)
  *   ab       [--ref=REV] the same measurements on an older build (REF) and this one in the same run (bench/ab.ts)
+ *   lapi     the CrowdSec decision stream with 100,000 bans: startup and delta pulls over HTTP (issue 14)
  * Results and method: BENCHMARKS.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -207,6 +209,8 @@ function memorySuite(dir: string): void {
 const suites: Record<string, (dir: string) => void | Promise<void>> = { analyze: analyzeSuite, memory: memorySuite, enforce: enforceSuite, state: stateSuite, inline: inlineSuite, ab: (dir) => abSuite(dir, abRef), cli: () => cliSuite() };
 suites.live = async (dir) => (await import('./live.js')).liveSuite(dir); // live: the daemon under a spoofed SYN flood with real nmap scans (issue 11; bench/live.ts)
 suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no exception (issue 11; bench/fuzz.ts)
+suites.guard = async () => (await import('./guard.js')).guardSuite(); // guard: a benign client's connections during a spoofed SYN flood, without and with synproxy (issue 15; bench/guard.ts)
+suites.lapi = async () => (await import('./lapi.js')).lapiSuite(); // lapi: the CrowdSec decision stream with 100,000 bans (issue 14; bench/lapi.ts)
 suites.fleet = async (dir) => (await import('./fleet.js')).fleetSuite(dir); // fleet: ban propagation over NATS at 1,000 bans/s, 100,000-ban sync (issue 14; bench/fleet.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));

@@ -717,6 +717,11 @@ export function icmpUnreachable(code: number, quotedIpPacket: Uint8Array, maxQuo
 // ---------------------------------------------------------------------------------------------
 // ICMPv6 (pseudo-header)
 
+/** ICMPv6 neighbour solicitation (135) or advertisement (136, solicited flag set) about `target`. */
+export function icmpv6Neighbour(spec: { src: string; dst: string; type: 135 | 136; target: string }): Buffer {
+  return icmpv6Message(spec.src, spec.dst, spec.type, 0, spec.type === 136 ? 0x40000000 : 0, parseIpv6(spec.target));
+}
+
 function icmpv6Message(src: string, dst: string, type: number, code: number, rest: number, body: Uint8Array): Buffer {
   const b = Buffer.alloc(8 + body.length);
   b[0] = type;

@@ -44,6 +44,28 @@
 #   hping3_udp_flood         hping3 --udp -p 53 -i u200 -c 6000           -> flood udp A -> T
 #   benign_lab               client: 200 curl http://T/ (sequential and bursts of 10), 200 dig @T
 #                            of varied names, 5 curl to T:443 (handshake completes) -> no incident
+#   flood_with_nmap_scanner  hping3 -S -p 80 --rand-source -i u200 -c 10000 T while nmap -sS -T4 -p 1-1000 T
+#                            -> flood syn -> T and scan syn A -> T (nmap): the real scanner is not a flood member
+#   masscan_sS               masscan T -p 1-1000 --rate 2000        -> scan syn A -> T (masscan)
+#   zmap_sweep               zmap -p 80 10.66.0.0/24, every frame to T's MAC (T sees the sweep) -> sweep syn A (zmap)
+#   hping3_scan              hping3 -S --scan 1-300 T               -> scan syn A -> T (hping3)
+#   reflection_synack        hping3 -S -a T --rand-dest 10.66.1.x -p 80: the client namespace answers for all of
+#                            10.66.1.0/24 (a local route) with SYN-ACKs to T -> flood reflection -> T, no source
+#   reflection_dns           the same with DNS queries (hping3 --udp -p 53 -E query) to dnsmasq on 10.66.1.0/24
+#                            -> flood reflection -> T (udp/53)
+#   reflection_icmp          the same with UDP to a closed port: ICMP port unreachables to T quoting datagrams
+#                            T never sent -> flood reflection -> T
+#   idle_scan                nmap -sI C:80 -p 1-100 T, where the client C is a zombie (a raw-socket stand-in
+#                            answering every TCP packet with a RST from one incrementing IP ID counter)
+#                            -> scan syn -> T naming zombie C (evidence.zombie; no source.ip), nobody banned
+#   nmap_sn_arp              nmap -sn -n 10.66.0.0/24 (host discovery on the link: ARP who-has) -> sweep arp A
+#   nmap_sn_nd               nmap -6 -sn -n fd00:66::/120 (neighbour solicitations) -> sweep nd fd00:66::10
+#   nmap_sn_ip               nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 of 64 absent hosts, recorded on the
+#                            switch (a mirror port: the target's own interface sees none of it) -> one sweep per
+#                            ping method (icmp echo, syn 22, syn 443, ack 80, udp 53) from A, no per-host scan
+#   link_benign              arping of one host, a gratuitous ARP, an RFC 5227 address probe (sender 0.0.0.0,
+#                            as DHCP clients send), ping, and the target refreshing its ARP cache of 40
+#                            neighbours it already knows (unicast, as every Linux host and router does) -> none
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,17 +73,19 @@ OUT=${PWREC_OUT:-$ROOT/test/fixtures/lab}
 SNAPLEN=${PWREC_SNAPLEN:-160}
 PY=/usr/bin/python3
 ALL_SCENARIOS=(nmap_sS nmap_sT nmap_sF nmap_sN nmap_sX nmap_sA nmap_sW nmap_sM nmap_sU nmap_sS_ipv6
-  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab)
+  nmap_sO nmap_decoy hping3_syn_flood_spoofed hping3_udp_flood benign_lab nmap_sn_arp nmap_sn_nd link_benign nmap_sn_ip
+  flood_with_nmap_scanner masscan_sS zmap_sweep hping3_scan reflection_synack reflection_dns reflection_icmp idle_scan)
 read -r -a SCENARIOS <<<"${PWREC_SCENARIOS:-${ALL_SCENARIOS[*]}}"
 
-GW=10.66.0.1 TGT=10.66.0.2 ATK=10.66.0.10 CLI=10.66.0.20
+GW=10.66.0.1 TGT=10.66.0.2 ATK=10.66.0.10 CLI=10.66.0.20 SUBNET=10.66.0.0/24
 TGT6=fd00:66::2 ATK6=fd00:66::10 CLI6=fd00:66::20
 DECOYS=(10.66.0.201 10.66.0.202 10.66.0.203)
+REFLECTORS=10.66.1 # a /24 the client namespace answers for (a local route), for the reflection scenarios
 
 die() { echo "record-lab-captures: $*" >&2; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "must run as root (network namespaces, raw sockets)"
-for tool in ip nmap hping3 tcpdump curl dig dnsmasq jq ss timeout "$PY"; do
+for tool in ip nmap hping3 masscan zmap nft tcpdump curl dig dnsmasq jq ss timeout arping "$PY"; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 for s in "${SCENARIOS[@]}"; do
@@ -210,8 +234,10 @@ EOF
 
 # ---------------------------------------------------------------- capture
 start_capture() {
-  local name=$1 i
-  ip netns exec "$NS_TGT" tcpdump -i eth0 -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
+  local name=$1 i ns=$NS_TGT dev=eth0
+  # A mirror port for what the target's interface cannot see (traffic to other hosts).
+  if [[ $name == nmap_sn_ip ]]; then ns=$NS_SW dev=$TAG-b; fi
+  ip netns exec "$ns" tcpdump -i "$dev" -U -n -s "$SNAPLEN" -Z root -w "$WORK/$name.pcap" \
     2>"$WORK/$name.tcpdump.log" &
   TCPDUMP_PID=$!
   for i in $(seq 100); do
@@ -263,6 +289,7 @@ version() {
     dig) dig -v 2>&1 | awk '{print $2}' ;;
     dnsmasq) dnsmasq --version | awk 'NR==1{print $3}' ;;
     tcpdump) tcpdump --version 2>&1 | awk 'NR==1{print $3}' ;;
+    arping) { arping --help 2>&1 || true; } | awk '/^ARPing/{sub(",", "", $2); print $2; exit}' ;;
   esac
 }
 
@@ -312,8 +339,99 @@ benign_traffic() {
   done
 }
 
+mac_of() { ip -n "$1" -br link show eth0 | awk '{print $3}'; }
+
+# The client namespace answers for all of $REFLECTORS.0/24 (a local route: any address of it is its own),
+# like a crowd of real servers; the attacker reaches them through it. ICMP limits off, so every
+# reflected datagram gets its unreachable.
+setup_reflectors() {
+  ip -n "$NS_CLI" route add local "$REFLECTORS.0/24" dev lo
+  ip -n "$NS_ATK" route add "$REFLECTORS.0/24" via "$CLI"
+  in_ns "$NS_CLI" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=10000
+}
+
+# A DNS query (id 0x1234, A? www.lab.test) as hping3's payload file.
+dns_query_file() {
+  printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x03lab\x04test\x00\x00\x01\x00\x01' >"$WORK/query.bin"
+}
+
+# A zombie for nmap -sI: Linux randomises IP IDs per destination, so a raw-socket stand-in answers every
+# TCP packet to the client's address with a RST from one global, incrementing IP ID counter (what old
+# stacks and printers do), and the client's own kernel RSTs are dropped (nft, in its namespace only).
+start_zombie() {
+  cat >"$WORK/zombie.py" <<'PYEOF'
+import socket, struct, sys
+me = socket.inet_aton(sys.argv[1])
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+tx.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, 0x5a)
+ipid = 4242
+while True:
+    pkt = rx.recv(2048)
+    ihl = (pkt[0] & 15) * 4
+    src, dst = pkt[12:16], pkt[16:20]
+    if dst != me or len(pkt) < ihl + 20: continue
+    sport, dport, seq, ack, off, flags = struct.unpack('!HHIIBB', pkt[ihl:ihl + 14])
+    if flags & 0x04: continue
+    if flags & 0x10: rseq, rack, rflags = ack, 0, 0x04
+    else: rseq, rack, rflags = 0, (seq + 1 + (len(pkt) - ihl - (off >> 4) * 4)) & 0xffffffff, 0x14
+    tcp = struct.pack('!HHIIBBHHH', dport, sport, rseq, rack, 0x50, rflags, 0, 0, 0)
+    tcp = tcp[:16] + struct.pack('!H', csum(me + src + struct.pack('!BBH', 0, 6, 20) + tcp)) + tcp[18:]
+    ipid = (ipid + 1) & 0xffff
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 40, ipid, 0, 64, 6, 0, me, src)
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    tx.sendto(ip + tcp, (socket.inet_ntoa(src), 0))
+PYEOF
+  in_ns "$NS_CLI" nft -f - <<EOF
+table ip pwrec_zombie {
+  chain out { type filter hook output priority 0; meta mark != 0x5a tcp flags & rst == rst drop; }
+}
+EOF
+  ip netns exec "$NS_CLI" "$PY" "$WORK/zombie.py" "$CLI" >"$WORK/zombie.log" 2>&1 &
+  PIDS+=($!)
+  sleep 0.5
+}
+
+# Ordinary link-layer chatter that is no sweep (scenario link_benign).
+link_benign_traffic() {
+  local i
+  for i in $(seq 100 139); do ip -n "$NS_CLI" addr add "10.66.0.$i/24" dev eth0; done
+  # The target keeps its neighbours fresh by unicast; it learns the 40 addresses first (broadcast, as
+  # anyone resolving a new neighbour does), then talks to them every second for 12 s.
+  in_ns "$NS_TGT" sysctl -qw net.ipv4.neigh.eth0.base_reachable_time_ms=1000 net.ipv4.neigh.eth0.delay_first_probe_time=1
+  local talk='import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for r in range(int(sys.argv[1])):
+    for i in range(100, 140): s.sendto(b"x", ("10.66.0.%d" % i, 9))
+    time.sleep(1)'
+  # The client answers every datagram (an echo service), so none of the target's first contacts fails.
+  # One socket per address, so each answer comes from the address that was asked.
+  ip netns exec "$NS_CLI" /usr/bin/python3 -c 'import selectors, socket
+sel = selectors.DefaultSelector()
+for i in range(100, 140):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.66.0.%d" % i, 9)); sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        d, a = key.fileobj.recvfrom(64); key.fileobj.sendto(d, a)' &
+  local echo=$!
+  sleep 0.5
+  in_ns "$NS_TGT" /usr/bin/python3 -c "$talk" 1
+  sleep 2
+  in_ns "$NS_CLI" arping -q -c 5 -W 0.2 -i eth0 "$TGT" || true
+  in_ns "$NS_ATK" arping -q -U -c 3 -W 0.2 -i eth0 "$ATK" || true
+  in_ns "$NS_ATK" arping -q -0 -c 3 -W 0.2 -i eth0 10.66.0.77 || true
+  in_ns "$NS_CLI" hping3 -q --icmp -c 5 -i u200000 "$TGT" >/dev/null 2>&1
+  in_ns "$NS_TGT" /usr/bin/python3 -c "$talk" 12
+  kill "$echo"
+}
+
 run_scenario() {
-  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what
+  local name=$1 f="$WORK/$1.pcap" st=0 t inc tools what i
   echo "== $name"
   start_capture "$name"
   case $name in
@@ -391,6 +509,51 @@ the target answers through its gateway, which drops)"
       tools="hping3 $(version hping3)"
       inc=$(jq -cn --arg s "$ATK" --arg d "$TGT" '[{kind:"flood",class:"udp",source:$s,destination:$d}]')
       ;;
+    nmap_sn_arp)
+      what="nmap -sn -n $SUBNET from the attacker (privileged host discovery on the link: ARP who-has for every address)"
+      bounded 120 ip netns exec "$NS_ATK" nmap -sn -n "$SUBNET" -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 250 "arp and arp[6:2] == 1 and arp[14:4] == 0x0a42000a" "ARP requests from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK" '[{kind:"sweep",class:"arp",source:$s}]')
+      ;;
+    nmap_sn_nd)
+      what="nmap -6 -sn -n fd00:66::/120 from the attacker (host discovery on the link: neighbour solicitations)"
+      bounded 120 ip netns exec "$NS_ATK" nmap -6 -sn -n fd00:66::/120 -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 250 "src host $ATK6 and icmp6 and ip6[40] == 135" "neighbour solicitations from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK6" '[{kind:"sweep",class:"nd",source:$s}]')
+      ;;
+    nmap_sn_ip)
+      what="nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 10.66.0.100-163 from the attacker (host discovery by IP \
+pings; the attacker has permanent neighbour entries with unused MACs for those 64 absent hosts, so the pings go on \
+the wire), recorded on the switch's bridge (a mirror port)"
+      for i in $(seq 100 163); do
+        ip -n "$NS_ATK" neigh replace "10.66.0.$i" lladdr "02:66:00:00:01:$(printf %02x "$i")" dev eth0 nud permanent
+      done
+      bounded 120 ip netns exec "$NS_ATK" nmap -sn -n --send-ip -PE -PS22,443 -PA80 -PU53 10.66.0.100-163 \
+        -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 60 "src host $ATK and icmp[0] == 8" "echo requests from the attacker"
+      need "$f" 60 "src host $ATK and tcp dst port 443 and tcp[13] & 0x3f == 0x02" "SYNs to 443 from the attacker"
+      need "$f" 60 "src host $ATK and tcp dst port 80 and tcp[13] & 0x3f == 0x10" "ACKs to 80 from the attacker"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK" '[{kind:"sweep",class:"icmp",source:$s},{kind:"sweep",class:"syn",source:$s},
+        {kind:"sweep",class:"syn",source:$s},{kind:"sweep",class:"ack",source:$s},{kind:"sweep",class:"udp",source:$s}]')
+      ;;
+    link_benign)
+      what="arping -c 5 of the target from the client, arping -U -c 3 (gratuitous ARP) and arping -0 -c 3 of a free \
+address (RFC 5227 probe from 0.0.0.0, as a DHCP client checks its lease) from the attacker, hping3 --icmp -c 5 of \
+the target from the client; the target, which first learns 40 addresses of the client, then sends a UDP datagram to \
+each of them every second for 12 s with a 1 s reachable time, so its ARP cache refreshes by unicast the whole time"
+      bounded 60 bash -c "set -euo pipefail; $(declare -f in_ns link_benign_traffic); NS_CLI=$NS_CLI NS_ATK=$NS_ATK NS_TGT=$NS_TGT TGT=$TGT ATK=$ATK link_benign_traffic"
+      stop_capture "$name"
+      need "$f" 5 "arp and arp[6:2] == 1 and arp[14:4] == 0x0a420014" "ARP requests from the client"
+      need "$f" 40 "arp and src host $TGT and not ether broadcast" "unicast ARP refreshes from the target"
+      tools="arping $(version arping), hping3 $(version hping3)"
+      inc='[]'
+      ;;
     benign_lab)
       what="from the benign client: 200 curl -s http://$TGT/ (and a few other paths; 100 sequential, 100 in \
 bursts of 10 in parallel), 200 dig @$TGT lookups of varied names under lab.test and corp.test (A, AAAA, MX), \
@@ -403,6 +566,97 @@ bursts of 10 in parallel), 200 dig @$TGT lookups of varied names under lab.test 
       need "$f" 5 "src host $TGT and tcp src port 443 and tcp[13] & 0x12 == 0x12" "SYN-ACKs from port 443"
       tools="curl $(version curl), dig $(version dig), dnsmasq $(version dnsmasq)"
       inc='[]'
+      ;;
+    flood_with_nmap_scanner)
+      local flood_pid
+      what="hping3 -S -p 80 --rand-source -i u200 -c 10000 $TGT (random spoofed sources) and, while it runs, \
+nmap -Pn -n -T4 -sS -p 1-1000 $TGT from the attacker's own address"
+      ip netns exec "$NS_ATK" timeout -k 5 120 hping3 -q -S -p 80 --rand-source -i u200 -c 10000 "$TGT" \
+        >"$WORK/$name.hping3" 2>&1 &
+      flood_pid=$!
+      PIDS+=("$flood_pid")
+      sleep 0.5
+      bounded 300 ip netns exec "$NS_ATK" nmap -Pn -n -T4 -sS -p 1-1000 "$TGT" -oN "$WORK/$name.nmap" >/dev/null
+      wait "$flood_pid" || st=$?
+      [[ $st -le 1 ]] || die "hping3 exited with $st: $(tail -3 "$WORK/$name.hping3")"
+      stop_capture "$name"
+      need "$f" 9900 "dst host $TGT and dst port 80 and tcp[13] & 0x3f == 0x02" "SYNs to the target's port 80"
+      need "$f" 1000 "src host $ATK and tcp[13] & 0x3f == 0x02" "SYN probes from the scanner"
+      tools="hping3 $(version hping3), nmap $(version nmap)"
+      inc=$(jq -cn --arg s "$ATK" --arg d "$TGT" '[{kind:"flood",class:"syn",destination:$d},
+        {kind:"scan",class:"syn",source:$s,destination:$d,tool:"nmap"}]')
+      ;;
+    masscan_sS)
+      what="masscan $TGT -p 1-1000 --rate 2000 from the attacker (--router-mac: the target's MAC)"
+      bounded 120 ip netns exec "$NS_ATK" masscan "$TGT" -p 1-1000 --rate 2000 --wait 2 -e eth0 \
+        --router-mac "$(mac_of "$NS_TGT")" --adapter-ip "$ATK" >"$WORK/$name.masscan" 2>&1
+      stop_capture "$name"
+      need "$f" 1000 "src host $ATK and tcp[13] & 0x3f == 0x02" "SYN probes from masscan"
+      tools="masscan $({ masscan --version 2>&1 || true; } | awk '/version/{print $3; exit}')"
+      inc=$(jq -cn --arg s "$ATK" --arg d "$TGT" '[{kind:"scan",class:"syn",source:$s,destination:$d,tool:"masscan"}]')
+      ;;
+    zmap_sweep)
+      what="zmap -p 80 10.66.0.0/24 -B 1M from the attacker with the target's MAC as gateway, so the target's \
+interface sees every probe (the target answers its own; the other addresses stay silent)"
+      bounded 120 ip netns exec "$NS_ATK" zmap -q -p 80 10.66.0.0/24 -B 1M -i eth0 -S "$ATK" \
+        -G "$(mac_of "$NS_TGT")" -b /dev/null -c 2 -o /dev/null >"$WORK/$name.zmap" 2>&1
+      stop_capture "$name"
+      need "$f" 250 "src host $ATK and tcp[13] & 0x3f == 0x02 and dst port 80" "SYNs to port 80 of the /24"
+      tools="zmap $(zmap --version | awk '{print $2}')"
+      inc=$(jq -cn --arg s "$ATK" '[{kind:"sweep",class:"syn",source:$s,tool:"zmap"}]')
+      ;;
+    hping3_scan)
+      what="hping3 -S --scan 1-300 $TGT from the attacker"
+      bounded 120 ip netns exec "$NS_ATK" hping3 -S --scan 1-300 "$TGT" >"$WORK/$name.hping3" 2>&1 || st=$?
+      stop_capture "$name"
+      need "$f" 300 "src host $ATK and tcp[13] & 0x3f == 0x02" "SYN probes from hping3"
+      tools="hping3 $(version hping3)"
+      inc=$(jq -cn --arg s "$ATK" --arg d "$TGT" '[{kind:"scan",class:"syn",source:$s,destination:$d,tool:"hping3"}]')
+      ;;
+    reflection_synack | reflection_dns | reflection_icmp)
+      setup_reflectors
+      local args
+      case $name in
+        reflection_synack) args=(-S -p 80) ;;
+        reflection_dns) dns_query_file; args=(--udp -p 53 -E "$WORK/query.bin" -d 30) ;;
+        reflection_icmp) args=(--udp -p 33434) ;;
+      esac
+      what="hping3 ${args[*]} -a $TGT --rand-dest $REFLECTORS.x -i u400 -c 3000 from the attacker: requests \
+spoofed from the target to 254 servers (the client namespace answers for $REFLECTORS.0/24; dnsmasq there for DNS), \
+whose answers go to the target, which never asked"
+      if [[ $name == reflection_dns ]]; then
+        ip netns exec "$NS_CLI" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+          --pid-file="$WORK/dnsmasq-r.pid" --user=nobody --address=/lab.test/"$TGT" >"$WORK/dnsmasq-r.out" 2>&1 &
+        PIDS+=($!)
+        wait_listen "$NS_CLI" u 53
+      fi
+      if [[ $name == reflection_synack ]]; then
+        ip netns exec "$NS_CLI" "$PY" "$WORK/listen.py" 80 >"$WORK/listen-r.log" 2>&1 &
+        PIDS+=($!)
+        wait_listen "$NS_CLI" t 80
+      fi
+      bounded 120 ip netns exec "$NS_ATK" hping3 -q "${args[@]}" -a "$TGT" --rand-dest "$REFLECTORS.x" -I eth0 \
+        -i u400 -c 3000 >"$WORK/$name.hping3" 2>&1 || st=$?
+      [[ $st -le 1 ]] || die "hping3 exited with $st: $(tail -3 "$WORK/$name.hping3")"
+      stop_capture "$name"
+      case $name in
+        reflection_synack) need "$f" 2500 "dst host $TGT and tcp[13] & 0x12 == 0x12" "SYN-ACKs to the target" ;;
+        reflection_dns) need "$f" 2500 "dst host $TGT and udp src port 53" "DNS answers to the target" ;;
+        reflection_icmp) need "$f" 2500 "dst host $TGT and icmp[0] == 3" "ICMP unreachables to the target" ;;
+      esac
+      tools="hping3 $(version hping3)"
+      inc=$(jq -cn --arg d "$TGT" '[{kind:"flood",class:"reflection",destination:$d}]')
+      ;;
+    idle_scan)
+      start_zombie
+      what="nmap -Pn -n -sI $CLI:80 -p 1-100 $TGT from the attacker; the client $CLI is the zombie (a raw-socket \
+stand-in answering every TCP packet with a RST from one incrementing IP ID counter; its kernel's RSTs dropped)"
+      bounded 300 ip netns exec "$NS_ATK" nmap -Pn -n -sI "$CLI:80" -p 1-100 "$TGT" -oN "$WORK/$name.nmap" >/dev/null
+      stop_capture "$name"
+      need "$f" 100 "src host $CLI and dst host $TGT and tcp[13] & 0x3f == 0x02" "SYNs spoofed from the zombie"
+      need "$f" 2 "src host $CLI and dst host $TGT and tcp[13] & 0x04 != 0" "zombie RSTs to the target's SYN-ACKs"
+      tools="nmap $(version nmap)"
+      inc=$(jq -cn --arg z "$CLI" --arg d "$TGT" '[{kind:"scan",class:"syn",destination:$d,zombie:$z,tool:"nmap"}]')
       ;;
   esac
   write_expected "$name" "$tools" "$what" "$inc"

@@ -13,9 +13,12 @@ import { Pipeline } from './detect/pipeline.js';
 import { backendKind } from './enforce/backends.js';
 import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
+import { FloodGuard } from './enforce/flood-guard.js';
 import { Fleet } from './fleet/fleet.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
+import type { LapiServer } from './lapi/server.js';
+import { serveDecisions } from './lapi/serve.js';
 import type { ControlHandler, ResultOf } from './model/control.js';
 import type { Decision } from './model/decision.js';
 import type { IncidentRecord } from './model/incident.js';
@@ -73,6 +76,10 @@ export class Daemon {
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
   #inline: InlineController | null = null;
+  /** Kernel rate limits, synproxy and unsolicited-answer drops (nftables only). */
+  #floodGuard: FloodGuard | null = null;
+  /** The CrowdSec decision stream for bouncers (lapi.listen); null: not serving. */
+  #lapi: LapiServer | null = null;
   #handler?: ControlHandler;
   /** The fleet over NATS (fleet.servers set), or null. */
   #fleet: Fleet | null = null;
@@ -122,6 +129,9 @@ export class Daemon {
     const capture = (this.#capture = new LiveCapture(c.capture));
     if (kind.answersScanners) this.#responder = new Responder({ settings: c.respond, captureGroup: c.capture.nflogGroup, guard: () => deciding.guard, log });
     const responder = this.#responder;
+    if (kind.fastPath) this.#floodGuard = new FloodGuard({ settings: c.floodGuard, log });
+    const floodGuard = this.#floodGuard;
+    if (floodGuard !== null) this.#counters.add(floodGuard.counterGroup);
     if (responder !== null) this.#counters.add(responder.counterGroup);
     if (c.fleet.servers.length > 0) this.#fleet = Fleet.open({ settings: c.fleet, stateDir: c.state.dir, book: () => this.#enforcement?.book, guard: () => deciding.guard, log });
     const fleet = this.#fleet;
@@ -133,6 +143,7 @@ export class Daemon {
         interfaces: capture.interfaces,
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
+        guard: floodGuard?.kernelRuleset(),
       },
       recorder: keeper,
       decider,
@@ -141,11 +152,15 @@ export class Daemon {
         this.#alerts.listener,
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
+        ...(floodGuard !== null ? [{ incident: (record: IncidentRecord) => floodGuard.onIncident(record) }] : []),
         ...(fleet !== null ? [fleet.listener] : []),
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
-      afterTableRestored: async () => responder?.restore(),
+      afterTableRestored: async () => {
+        await responder?.restore();
+        await floodGuard?.restore();
+      },
       log,
     }));
     // A restart must not lift bans: the table keeps its ban sets, or they are read out and put back.
@@ -156,7 +171,11 @@ export class Daemon {
     const pipeline = new Pipeline(c.detection, flow.onIncident);
     for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
     await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    if (capture.arpUnwatched !== null) log.warn({ 'event.action': 'capture-arp-unwatched', error: capture.arpUnwatched }, 'ARP is not watched (no arp table): ARP sweeps on the link go unseen');
     await this.#responder?.start();
+    floodGuard?.start();
+    this.#lapi = await serveDecisions(c.lapi, book, log);
+    if (this.#lapi !== null) this.#counters.add(this.#lapi.counters);
     fleet?.start();
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
@@ -165,10 +184,12 @@ export class Daemon {
       incidents: () => enforcement.incidents,
       counters: async () => {
         await this.#responder?.counters(); // refreshes the kernel's answer counts in the registry
+        await this.#floodGuard?.counters();
         return this.#counters.values();
       },
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
+      lapi: () => this.#lapi?.status() ?? null,
       fleet: () => this.#fleet?.status() ?? null,
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
@@ -193,14 +214,17 @@ export class Daemon {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#capture?.close();
+    await this.#capture?.removeKernelRules().catch((err: unknown) => this.#log.warn({ 'event.action': 'capture-arp-remove-failed', error: err instanceof Error ? err.message : String(err) }, 'the arp table could not be removed'));
     this.#inline?.stop();
     await this.#responder?.stop();
+    await this.#floodGuard?.stop();
     await this.#fleet?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#keeper?.settle();
     await this.#enforcement?.stop();
     await this.#control?.close();
+    await this.#lapi?.close();
     await this.#alerts?.close();
     await this.#observatory?.close();
     await this.#enforcement?.close(this.#options.flushOnExit);
@@ -236,6 +260,7 @@ export class Daemon {
       await this.#decide?.build(next);
       await this.#enforcement?.allowSets?.apply(next.allowlist);
       await this.#responder?.reload(next.respond);
+      this.#floodGuard?.reload(next.floodGuard);
       this.#alerts?.reload(next.alerts);
       this.#running.adopt(next);
     }
@@ -253,6 +278,7 @@ export class Daemon {
       tablePresent: async () => (await this.#enforcement?.table.present()) ?? false,
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
+      lapi: () => this.#lapi?.status() ?? null,
       fleet: () => this.#fleet?.status() ?? null,
     };
   }

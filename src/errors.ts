@@ -23,6 +23,7 @@ export const ErrorCode = {
   PW_ERR_RUNNING: 'another portwarden daemon already holds this state directory or control socket (its pid is named)',
   PW_ERR_ADDON: 'a native addon (native/<name>) is not built, cannot be loaded, or is stale (its sources changed since the build, or it was built for another Node): run `npm rebuild portwarden`, or `node scripts/build-native.mjs` in a checkout',
   PW_ERR_NETLINK: 'a netlink socket call failed (the error carries `errno` and `syscall`), or the netlink addon was called with bad arguments',
+  PW_ERR_LAPI: 'the CrowdSec decision stream (lapi) cannot bind lapi.listen (address in use or not on this host), or a bouncer key file (lapi.keys[].keyFile) cannot be read or holds no key',
   PW_ERR_FLEET: 'the fleet cannot start: its signing key file (fleet.keyFile) cannot be read or made, or a NATS credentials, nkey or TLS file cannot be read',
 } as const;
 

@@ -17,6 +17,10 @@ interface ExpectedIncident {
   source?: string;
   sources?: string[];
   destination?: string;
+  /** threat.software.name; absent: the incident must name no tool. */
+  tool?: string;
+  /** evidence.zombie of an idle scan. */
+  zombie?: string;
 }
 
 interface ExpectedFile {
@@ -47,6 +51,8 @@ function matches(actual: IncidentRecord, want: ExpectedIncident): boolean {
   if (actual.kind !== want.kind || actual.class !== want.class) return false;
   if (want.source !== undefined && actual['source.ip'] !== want.source) return false;
   if (want.destination !== undefined && actual['destination.ip'] !== want.destination) return false;
+  if (actual['threat.software.name'] !== want.tool) return false;
+  if (want.zombie !== undefined && actual.evidence.zombie !== want.zombie) return false;
   if (want.sources !== undefined) {
     const got = [...(actual.sources ?? [])].sort();
     if (JSON.stringify(got) !== JSON.stringify([...want.sources].sort())) return false;
@@ -56,7 +62,8 @@ function matches(actual: IncidentRecord, want: ExpectedIncident): boolean {
 
 function describe(r: IncidentRecord): string {
   const who = r['source.ip'] ?? (r.sources ? `[${r.sources.join(',')}]` : '*');
-  return `${r.kind}/${r.class} ${who} -> ${r['destination.ip'] ?? r['destination.port'] ?? '?'}`;
+  const tool = r['threat.software.name'] !== undefined ? ` (${r['threat.software.name']})` : '';
+  return `${r.kind}/${r.class} ${who} -> ${r['destination.ip'] ?? r['destination.port'] ?? '?'}${tool}`;
 }
 
 const corpus = captures();

@@ -95,8 +95,13 @@ function failLogin(address: string): void {
 }
 
 /** A table's text without what moves by itself (counters, expiry countdowns, handles). */
+/**
+ * The table as `nft list` shows it, without what changes by itself: counters, expiry countdowns, and the
+ * elements of dynamic sets (the kernel's per-source answer meters come and go with traffic and time).
+ */
 function tableText(family: string, name: string): string {
-  return pair.must(pair.protectedNs, 'nft', ['list', 'table', family, name]).replace(/packets \d+ bytes \d+/g, '').replace(/expires [0-9hmsd.]+/g, '');
+  const text = pair.must(pair.protectedNs, 'nft', ['list', 'table', family, name]).replace(/packets \d+ bytes \d+/g, '').replace(/expires [0-9hmsd.]+/g, '');
+  return text.replace(/(\tset \w+ \{\n(?:(?!\t\}\n)[^\n]*\n)*?\t\tflags [^\n]*dynamic[^\n]*\n(?:(?!\t\}\n)[^\n]*\n)*?)\t\telements = \{[^}]*\}\n/g, '$1');
 }
 
 const tables = (): string[] => pair.must(pair.protectedNs, 'nft', ['list', 'tables']).trim().split('\n').sort();

@@ -8,7 +8,8 @@ import { defaultRouteInterface } from '../kernel/default-route.js';
 import type { RuleContribution } from '../kernel/ruleset.js';
 import type { CounterRegistry } from '../model/counters.js';
 import { NflogPacketSource, PcapPacketSource } from './live-sources.js';
-import { nflogRules } from './nflog.js';
+import { runNft } from '../kernel/nft.js';
+import { nflogArpTableText, nflogRules } from './nflog.js';
 import type { CaptureSettings } from './settings.js';
 import type { FrameDecoder, PacketHandler, PacketSource } from './source.js';
 
@@ -21,8 +22,14 @@ export interface Watching {
   from: 'config' | 'default route' | 'no default route';
 }
 
+/** The `arp` table that logs ARP for link sweeps (NFLOG only), named like the daemon's `inet` table. */
+export const ARP_TABLE = 'portwarden';
+
 export class LiveCapture {
   readonly watching: Watching;
+  /** Why ARP is not watched (null: it is, or the method is libpcap, which sees ARP on its own). */
+  arpUnwatched: string | null = null;
+  #arpTable = false;
   /** NFLOG's rules for the table; none with libpcap (the kernel then logs nothing for detection). */
   readonly rules: RuleContribution | undefined;
   #sources: PacketSource[] = [];
@@ -52,6 +59,18 @@ export class LiveCapture {
       counters.add(source.counters);
       await source.start(onPacket);
     }
+    if (s.method === 'nflog') await this.#watchArp(s.nflogGroup);
+  }
+
+  /** ARP sweeps are detection's only view of host discovery on the link; without nft they go unseen, and it is said. */
+  async #watchArp(group: number): Promise<void> {
+    try {
+      await runNft('nft', ['-f', '-'], nflogArpTableText(ARP_TABLE, group, { interfaces: this.interfaces }));
+      this.#arpTable = true;
+      this.arpUnwatched = null;
+    } catch (err) {
+      this.arpUnwatched = err instanceof Error ? err.message : String(err);
+    }
   }
 
   /** Every source is running (false before start, after close, after one died). */
@@ -61,5 +80,12 @@ export class LiveCapture {
 
   close(): void {
     for (const source of this.#sources) source.close();
+  }
+
+  /** Removes the `arp` table, if this capture made it (nothing reads its group any more). */
+  async removeKernelRules(): Promise<void> {
+    if (!this.#arpTable) return;
+    this.#arpTable = false;
+    await runNft('nft', ['delete', 'table', 'arp', ARP_TABLE]);
   }
 }

@@ -114,6 +114,30 @@ export function nflogRules(group: number, opts: NflogRuleOptions = {}): RuleCont
 }
 
 /**
+ * ARP never passes an `inet` table, so host discovery on the link (ARP who-has sweeps) reaches
+ * detection through a table of its own in the `arp` family: requests and replies heard on the watched
+ * interfaces go to the same NFLOG group, where the family in each message tells them apart. Replies
+ * are logged too: they say which asked-for addresses are in use. Replaces a table of the same name
+ * in one transaction.
+ */
+export function nflogArpTableText(table: string, group: number, opts: NflogRuleOptions = {}): string {
+  checkGroup(group);
+  if (!/^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(table)) throw new PortwardenError('PW_ERR_CAPTURE_LIVE', `ARP table name ${JSON.stringify(table)} is not an nft identifier`);
+  const on = opts.interfaces !== undefined ? `iifname { ${opts.interfaces.map((n) => `"${n}"`).join(', ')} } ` : '';
+  return [
+    `add table arp ${table}`,
+    `delete table arp ${table}`,
+    `table arp ${table} {`,
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    `    ${on}arp htype 1 arp ptype ip arp operation { request, reply } log group ${group} snaplen 28 comment "portwarden: ARP for link sweeps"`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
  * The same rules as nft rule lines (without `add rule`, comment included), split by chain: for a
  * table of one's own (tests) and for callers that pass `prefilter` / `prefilterOutput` to the
  * enforcement ruleset. New code passes `nflogRules(…)` as a contribution instead.
@@ -139,6 +163,8 @@ const NLMSG_DONE = 3;
 const NLMSG_OVERRUN = 4;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
+/** Netfilter's protocol family of ARP (linux/netfilter.h), as nfgenmsg carries it. */
+const NFPROTO_ARP = 3;
 /** struct nfgenmsg: family u8, version u8, res_id be16 (the group). */
 const NFGENMSG_LEN = 4;
 const NFNL_SUBSYS_ULOG = 4;
@@ -503,7 +529,9 @@ export class NflogSource {
           }
           this.#lastTsUs = tsUs;
           stats.delivered++;
-          this.#onFrame(buf, payload, payloadLen, tsUs, LinkType.RAW, ipLength(buf, payload, payloadLen));
+          // The nfgenmsg family: NFPROTO_ARP for what the `arp` table logs (a bare ARP packet), IP otherwise.
+          if (buf[o + NLMSG_HDRLEN] === NFPROTO_ARP) this.#onFrame(buf, payload, payloadLen, tsUs, LinkType.ARP, payloadLen);
+          else this.#onFrame(buf, payload, payloadLen, tsUs, LinkType.RAW, ipLength(buf, payload, payloadLen));
           // onFrame may have stopped us; the rest of this datagram is then for no one.
           if ((this.#state as State) === 'stopped') return;
         }

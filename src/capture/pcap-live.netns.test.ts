@@ -128,7 +128,8 @@ function dissect(hex: string): { ip: 0 | 4 | 6; proto: number; flags: number; pa
 /** The prefilter's promise: everything but non-IP frames and TCP segments that carry data (PSH or payload) with ACK and nothing else that matters. */
 function mustKeep(hex: string): boolean {
   const d = dissect(hex);
-  if (d.ip === 0) return false;
+  // ARP (EtherType 0x0806 after the two MAC addresses): host discovery on the link.
+  if (d.ip === 0) return hex.slice(24, 28) === '0806';
   if (d.proto !== 6 || d.laterFragment) return true;
   return (d.flags & 0x27) !== 0 || (d.flags & ACK) === 0 || ((d.flags & PSH) === 0 && d.payload === 0);
 }

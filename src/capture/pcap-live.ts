@@ -28,14 +28,15 @@ import type { FrameHandler } from './capture-file.js';
  *   included, passes;
  * - the same behind an 802.1Q / 802.1ad tag (mirror ports often keep them; `vlan` moves the offsets
  *   of what follows it).
- * Not kept: ARP and other non-IP frames, the decoder has nothing to say about them.
+ * - ARP (host discovery on the link: ARP who-has sweeps; replies say which addresses are in use).
+ * Not kept: other non-IP frames, the decoder has nothing to say about them.
  */
 const TCP_V4 =
   'tcp[13] & 0x27 != 0 or tcp[13] & 0x10 == 0' +
   ' or (tcp[13] & 0x08 == 0 and ip[2:2] - ((ip[0] & 0x0f) << 2) - ((tcp[12] & 0xf0) >> 2) == 0)';
 const TCP_V6 =
   'ip6[53] & 0x27 != 0 or ip6[53] & 0x10 == 0' + ' or (ip6[53] & 0x08 == 0 and ip6[4:2] - ((ip6[52] & 0xf0) >> 2) == 0)';
-const CORE_FILTER = `(ip and (not tcp or ip[6:2] & 0x1fff != 0 or ${TCP_V4})) or (ip6 and (ip6[6] != 6 or ${TCP_V6}))`;
+const CORE_FILTER = `(ip and (not tcp or ip[6:2] & 0x1fff != 0 or ${TCP_V4})) or (ip6 and (ip6[6] != 6 or ${TCP_V6})) or arp`;
 export const PCAP_PREFILTER = `${CORE_FILTER} or (vlan and (${CORE_FILTER}))`;
 
 /** Ethernet + a VLAN tag + IPv6 + the longest TCP header, or an ICMPv6 error's quote (DEFAULT_NFLOG_SNAPLEN's reasoning). */

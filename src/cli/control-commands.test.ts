@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BanView } from '../model/control.js';
-import { banTable, filterBans } from './control-commands.js';
+import { banTable, filterBans, lapiLine } from './control-commands.js';
 
 const bans: BanView[] = [
   { target: '203.0.113.9', reason: 'SYN port scan from 203.0.113.9', expiresInSeconds: 365_574, origin: 'detection', createdAt: '2026-12-06T10:00:00.000Z', expiresAt: '2026-12-10T15:32:54.000Z', lengthSeconds: 365_574 },
@@ -32,4 +32,19 @@ test('bans filters: --origin, --reason (any case), --contains ADDR (the ban hold
   assert.deepEqual(filterBans(bans, { contains: '10.0.0.1' }), []);
   assert.throws(() => filterBans(bans, { origin: 'someone' }), { code: 'PW_ERR_USAGE' });
   assert.throws(() => filterBans(bans, { contains: 'host.example' }), { code: 'PW_ERR_USAGE' });
+});
+
+test('status names the decision stream, each bouncer with its last pull and what it holds', () => {
+  const now = Date.parse('2026-12-06T10:00:12.000Z');
+  const line = lapiLine(
+    {
+      listen: '127.0.0.1:8081',
+      bouncers: [
+        { name: 'fw-1', lastPullAt: '2026-12-06T10:00:00.000Z', pulls: 7, servedNew: 12, servedDeleted: 3, holding: 9, userAgent: 'crowdsec-firewall-bouncer/v0.0.25', address: '127.0.0.1' },
+        { name: 'fw-2', lastPullAt: null, pulls: 0, servedNew: 0, servedDeleted: 0, holding: 0, userAgent: null, address: null },
+      ],
+    },
+    now,
+  );
+  assert.equal(line, 'CrowdSec decision stream (lapi): http://127.0.0.1:8081/ for fw-1 (last pull 12s ago, holds 9, served 12 new/3 deleted), fw-2 (not seen)');
 });

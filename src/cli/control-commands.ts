@@ -4,7 +4,7 @@
  * config parser (the config is read only when --config or PORTWARDEN_CONFIG names one).
  */
 import { request } from '../control/client.js';
-import { BAN_ORIGINS, DEFAULT_SOCKET_PATH, restartKeysText, type BanOriginName, type BanView } from '../model/control.js';
+import { BAN_ORIGINS, DEFAULT_SOCKET_PATH, restartKeysText, type BanOriginName, type BanView, type LapiStatusView } from '../model/control.js';
 import { humanDuration, utcMinute } from '../model/duration.js';
 import { parseTarget, targetContains } from '../net/target.js';
 import { PortwardenError } from '../errors.js';
@@ -106,6 +106,7 @@ export async function runControl(command: string, target: string | undefined, op
         io.out(`config: ${s.configFile ?? '(built-in defaults)'}; control socket: ${s.socket}; state: ${s.stateDir}`);
         io.out(`bans in the kernel: ${s.bans}; incidents: ${s.incidents}`);
         io.out(`capture: ${s.counters['capture.delivered'] ?? 0} packets delivered, ${s.counters['capture.lost'] ?? 0} lost; reconcile repairs: ${s.counters['reconcile.repairs'] ?? 0}`);
+        if (s.lapi) io.out(lapiLine(s.lapi, Date.now()));
         if (s.fleet !== undefined && s.fleet !== 'off') io.out(`fleet: ${s.fleet}`);
       }
       return 0;
@@ -169,4 +170,12 @@ export async function runControl(command: string, target: string | undefined, op
     default:
       throw new PortwardenError('PW_ERR_USAGE', `unknown command ${command}`);
   }
+}
+
+/** The decision stream in one status line: where, and each bouncer's last pull and what it holds. */
+export function lapiLine(lapi: LapiStatusView, nowMs: number): string {
+  const bouncers = lapi.bouncers.map((b) =>
+    b.lastPullAt === null ? `${b.name} (not seen)` : `${b.name} (last pull ${humanDuration(Math.max(0, Math.round((nowMs - Date.parse(b.lastPullAt)) / 1000)))} ago, holds ${b.holding}, served ${b.servedNew} new/${b.servedDeleted} deleted)`,
+  );
+  return `CrowdSec decision stream (lapi): http://${lapi.listen}/ for ${bouncers.join(', ')}`;
 }

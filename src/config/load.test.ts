@@ -556,3 +556,63 @@ describe('the parser refuses what the stages refuse at start (one schema per sta
     assert.equal(TOP_LEVEL_KEYS.length, 1 + Object.keys(defaultConfig()).filter((k) => k !== 'profile' && k !== 'source').length);
   });
 });
+
+describe('floodGuard', () => {
+  it('refuses bad flood guard values with file, line and field', () => {
+    const err = configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(yaml('floodGuard:', '  synproxy:', '    wscale: 20', '  unsolicited: { mode: maybe }', '  connLimit: { tcpPorts: [0] }'), FILE));
+    assert.deepEqual(
+      err.problems.map((p) => `${p.line}:${p.field}`),
+      ['3:floodGuard.synproxy.wscale', '4:floodGuard.unsolicited.mode', '5:floodGuard.connLimit.tcpPorts[0]'],
+    );
+    assert.match(err.problems[1].message, /off, on-flood or always/);
+    const ok = parseConfigText(yaml('floodGuard:', '  synproxy: { onFlood: true, ports: [443] }', '  udp: { perSourcePerSecond: 100 }'), FILE).floodGuard;
+    assert.deepEqual([ok.synproxy.onFlood, ok.synproxy.ports, ok.udp.perSourcePerSecond, ok.udp.globalPerSecond], [true, [443], 100, 0]);
+  });
+});
+
+describe('the lapi section (src/lapi/settings.ts): off by default, problems at their line', () => {
+  it('is off by default and takes inline keys and key files', () => {
+    assert.deepEqual(defaultConfig('normal').lapi, { listen: null, keys: [] });
+    const c = parseConfigText(yaml('lapi:', '  listen: "[::1]:8081"', '  keys:', '    - { name: fw-1, key: "0123456789abcdef" }', '    - { name: fw-2, keyFile: /etc/portwarden/fw-2.key, maxDurationSeconds: null, ranges: addresses }'), FILE);
+    assert.deepEqual(c.lapi, {
+      listen: '[::1]:8081',
+      keys: [
+        { name: 'fw-1', key: '0123456789abcdef', maxDurationSeconds: 2_147_483, ranges: 'range' },
+        { name: 'fw-2', keyFile: '/etc/portwarden/fw-2.key', maxDurationSeconds: null, ranges: 'addresses' },
+      ],
+    });
+  });
+  const cases: { name: string; text: string; problems: Expected[] }[] = [
+    {
+      name: 'a bad port, a short key, a name used twice, key and keyFile both',
+      text: yaml('profile: normal', 'lapi:', '  listen: 127.0.0.1:99999', '  keys:', '    - { name: fw, key: short }', '    - name: fw', '      keyFile: /etc/k', '      key: "0123456789abcdef0"'),
+      problems: [
+        { line: 3, column: 11, field: 'lapi.listen', mentions: ['host:port', '127.0.0.1:99999'] },
+        { line: 5, column: 24, field: 'lapi.keys[0].key', mentions: ['at least 16'] },
+        { line: 6, column: 13, field: 'lapi.keys[1].name', mentions: ['"fw" is used twice'] },
+        { line: 7, column: 16, field: 'lapi.keys[1].keyFile', mentions: ['exactly one of key or keyFile'] },
+      ],
+    },
+    {
+      name: 'a host name instead of an address, a bad bouncer name, an entry without a key',
+      text: yaml('lapi:', '  listen: localhost:8081', '  keys: [{ name: "bad name", keyFile: /k }, { name: a }]'),
+      problems: [
+        { line: 2, column: 11, field: 'lapi.listen', mentions: ['IP address'] },
+        { line: 3, column: 18, field: 'lapi.keys[0].name' },
+        { line: 3, column: 45, field: 'lapi.keys[1]', mentions: ['exactly one of key or keyFile'] },
+      ],
+    },
+    {
+      name: 'a cap under a minute',
+      text: yaml('lapi:', '  keys: [{ name: a, key: "0123456789abcdef", maxDurationSeconds: 5 }]'),
+      problems: [{ line: 2, column: 66, field: 'lapi.keys[0].maxDurationSeconds', mentions: ['from 60 to 315360000'] }],
+    },
+    { name: 'a listener without keys', text: yaml('lapi:', '  listen: 127.0.0.1:8081'), problems: [{ line: 2, column: 11, field: 'lapi.listen', mentions: ['lapi.keys is empty'] }] },
+    {
+      name: 'one key for two bouncers (they would share a cursor)',
+      text: yaml('lapi:', '  keys:', '    - { name: a, key: "0123456789abcdef" }', '    - { name: b, key: "0123456789abcdef" }'),
+      problems: [{ line: 4, column: 23, field: 'lapi.keys[1].key', mentions: ['two bouncers'] }],
+    },
+  ];
+  for (const c of cases) it(c.name, () => assertProblems(configError('PW_ERR_CONFIG_INVALID', () => parseConfigText(c.text, FILE)), c.problems));
+});

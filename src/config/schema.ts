@@ -22,6 +22,8 @@ import { alertSettings } from '../alert/settings.js';
 import { respondGroupConflict, respondSettings } from '../respond/settings.js';
 import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
+import { floodGuardSettings } from '../enforce/flood-guard-settings.js';
+import { lapiSettings } from '../lapi/settings.js';
 import { fleetSettings } from '../fleet/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
@@ -40,6 +42,8 @@ export const SECTIONS = {
   respond: respondSettings,
   inline: inlineSettings,
   dns: dnsSettings,
+  floodGuard: floodGuardSettings,
+  lapi: lapiSettings,
   fleet: fleetSettings,
 } as const;
 

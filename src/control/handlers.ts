@@ -9,7 +9,7 @@
  */
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
-import type { BanView, ControlHandler, ResultOf } from '../model/control.js';
+import type { BanView, ControlHandler, LapiStatusView, ResultOf } from '../model/control.js';
 import type { FleetStatusView } from '../model/fleet.js';
 import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
@@ -35,6 +35,8 @@ export interface ControlParts {
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
   log: EventLogger;
+  /** The CrowdSec decision stream's state; absent or null: not serving. */
+  lapi?: () => LapiStatusView | null;
   /** The fleet's state; absent or null: no fleet (fleet.servers empty). */
   fleet?(): FleetStatusView | null;
 }
@@ -65,6 +67,7 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       bans: (await book.backend.bans()).length,
       incidents: p.incidents(),
       counters: await p.counters(),
+      lapi: p.lapi?.() ?? null,
       fleet: p.fleet?.()?.state ?? 'off',
     }),
     bans: async () => {

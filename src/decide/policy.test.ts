@@ -138,6 +138,18 @@ const KINDS: { name: string; incident: IncidentRecord; want: ReturnType<typeof b
     says: [/Alert only: the flood names no single source to ban\.$/],
   },
   {
+    name: 'an idle scan is an alert: its zombie lent its address and is never banned',
+    incident: scan('192.0.2.20', { 'source.ip': undefined, evidence: { trigger: 'trw', idle_scan: true, zombie: '192.0.2.20' } }),
+    want: { action: 'alert', targets: [], durationSeconds: null, refused: [] },
+    says: [/Alert only: an idle scan: 192\.0\.2\.20 is a zombie whose address the real scanner put on its probes, so it is not banned\.$/],
+  },
+  {
+    name: 'a reflection flood is an alert, never bans of its reflectors, even one named as a source',
+    incident: { ...flood({ source: '203.0.113.53', distinct: 1, spoofed: false }), class: 'reflection' },
+    want: { action: 'alert', targets: [], durationSeconds: null, refused: [] },
+    says: [/^Reflection flood against 198\.51\.100\.10/, /Alert only: the reflectors are real servers answering requests forged in the target's name, so none is banned\.$/],
+  },
+  {
     name: 'an IPv6 scanner is banned by its address (ipv6Prefix 128)',
     incident: scan('2001:db8:5:6::99'),
     want: { action: 'ban', targets: ['2001:db8:5:6::99'], durationSeconds: 3600, refused: [] },

@@ -176,6 +176,8 @@ export class DecisionPolicy {
           `one of the ${incident.sources?.length ?? 0} candidates is the real scanner and the others are spoofed decoys, so none is banned (candidates: ${listText(incident.sources ?? [], 128)})`,
         );
       case 'flood':
+        // Even a record that names a source: reflectors are real servers answering requests forged in the victim's name.
+        if (incident.class === 'reflection') return alert('the reflectors are real servers answering requests forged in the target\'s name, so none is banned');
         if (incident.evidence.spoofed_sources === true) return alert('the sources are spoofed, so banning them would block bystanders and fill the ban set');
         if (incident['source.ip'] === undefined) return alert('the flood names no single source to ban');
         sources = [incident['source.ip']];
@@ -184,6 +186,11 @@ export class DecisionPolicy {
         sources = incident.sources ?? [];
         break;
       case 'scan':
+        if (typeof incident.evidence.zombie === 'string') {
+          return alert(`an idle scan: ${incident.evidence.zombie} is a zombie whose address the real scanner put on its probes, so it is not banned`);
+        }
+        sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];
+        break;
       case 'sweep':
         sources = incident['source.ip'] !== undefined ? [incident['source.ip']] : [];
         break;

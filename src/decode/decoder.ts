@@ -3,6 +3,7 @@ import { DecodeEvent, type DecodeStats } from './events.js';
 import { decodeEthernet, decodeLoop, decodeNull, decodeRaw, decodeSll, decodeSll2 } from './link.js';
 import { decodeIPv4 } from './ipv4.js';
 import { decodeIPv6 } from './ipv6.js';
+import { decodeArp } from './arp.js';
 
 const BAD_BOUNDS = DecodeEvent['frame.bad_bounds'];
 const LINK_UNSUPPORTED = DecodeEvent['link.unsupported'];
@@ -71,6 +72,9 @@ export function decodeFrame(
         break;
       case LinkType.LOOP:
         decodeLoop(packet, buf, offset, end, stats);
+        break;
+      case LinkType.ARP:
+        decodeArp(packet, buf, offset, end, stats);
         break;
       default:
         packet.event = LINK_UNSUPPORTED;

@@ -45,6 +45,7 @@ export const DecodeEvent = {
   'dns.malformed': 29,
   // Appended, not beside frame.bad_bounds: ids stay as they were for everything counted before.
   'frame.bad_timestamp': 30,
+  'arp.truncated': 31,
 } as const;
 
 export type DecodeEventName = keyof typeof DecodeEvent;
@@ -57,6 +58,7 @@ export const DecodeEventDoc: Readonly<Record<DecodeEventName, string>> = {
     'malformed: the capture timestamp is before 1970 or past 2255 (beyond 2^53 µs), as a corrupt pcapng block gives; the frame is skipped, not clamped, and its packet time reads 0',
   'link.unsupported': 'malformed: the capture link type is not one the decoder understands',
   'link.not_ip': 'notice: frame carries no IP layer (ARP, LLDP, unknown loopback family …); valid with ipVersion 0',
+  'arp.truncated': 'malformed: an ARP packet for IPv4 over Ethernet shorter than its 28 bytes',
   'ethernet.truncated': 'malformed: fewer than 14 bytes for the Ethernet header',
   'vlan.truncated': 'malformed: an 802.1Q/802.1ad tag is cut short',
   'vlan.too_many_tags': 'malformed: more stacked VLAN tags than the cap (4)',

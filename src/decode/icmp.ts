@@ -55,6 +55,10 @@ export function decodeIcmpv6(p: Packet, buf: Buffer, offset: number, end: number
     case 129: // echo reply
       p.icmpEchoId = u32(buf, offset + 4);
       break;
+    case 135: // neighbour solicitation: 4 reserved bytes (flags in an advertisement), then the target address
+    case 136: // neighbour advertisement
+      if (end - offset >= 24) p.ndTarget6Offset = offset + 8;
+      break;
     case 1: // destination unreachable
     case 2: // packet too big
     case 3: // time exceeded

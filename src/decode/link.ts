@@ -3,6 +3,7 @@ import { DecodeEvent, type DecodeStats } from './events.js';
 import { u16, u32 } from './bytes.js';
 import { decodeIPv4 } from './ipv4.js';
 import { decodeIPv6 } from './ipv6.js';
+import { decodeArp } from './arp.js';
 
 /** More stacked tags than QinQ plus slack is not a network, it is an evasion attempt. */
 export const MAX_VLAN_TAGS = 4;
@@ -19,6 +20,7 @@ const NOT_IP = DecodeEvent['link.not_ip'];
 
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
+const ETHERTYPE_ARP = 0x0806;
 
 /** Ethernet II: 14-byte header, EtherType at 12. */
 export function decodeEthernet(p: Packet, buf: Buffer, offset: number, end: number, stats: DecodeStats): void {
@@ -27,6 +29,7 @@ export function decodeEthernet(p: Packet, buf: Buffer, offset: number, end: numb
     return;
   }
   decodeEtherType(p, buf, offset + 14, end, u16(buf, offset + 12), stats);
+  if (p.arpOp !== 0) p.arpUnicast = u32(buf, offset) !== 0xffffffff || u16(buf, offset + 4) !== 0xffff;
 }
 
 /**
@@ -52,6 +55,7 @@ export function decodeEtherType(p: Packet, buf: Buffer, offset: number, end: num
   }
   if (type === ETHERTYPE_IPV4) decodeIPv4(p, buf, o, end, stats);
   else if (type === ETHERTYPE_IPV6) decodeIPv6(p, buf, o, end, stats);
+  else if (type === ETHERTYPE_ARP) decodeArp(p, buf, o, end, stats);
   else stats.note(NOT_IP);
 }
 

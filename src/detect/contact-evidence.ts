@@ -4,6 +4,8 @@ import { ClassCounts, type Incident } from './incident.js';
 import { type AddressKey } from '../model/incident.js';
 import type { TrwModel } from './trw.js';
 import { firstWindowReached } from './windowed-count.js';
+import { TOOL_NAMES, Tool, ToolVotes } from './tool-attribution.js';
+import type { IncidentRecord } from '../model/incident.js';
 
 export interface ContactThresholds {
   /** Fewest distinct items before any incident. */
@@ -11,6 +13,9 @@ export interface ContactThresholds {
   windows: WindowThreshold[];
   minFailureRatio: number;
 }
+
+/** Largest IP ID step between a zombie's resets: other traffic (the scanner's probes of it) advances its counter too. */
+const ZOMBIE_MAX_STEP = 1024;
 
 /** Items kept for the incident's sample: the smallest, in order. */
 const SAMPLE_SIZE = 20;
@@ -69,6 +74,16 @@ export class ContactEvidence<Item> extends ClassCounts {
   firstMs: number;
   lastMs: number;
   incident: Incident | null = null;
+  /**
+   * IP IDs of the source's resets of half-open connections: a host with one global, incrementing IP ID
+   * counter (an idle scan's zombie, whose address the real scanner puts on its probes) resets the
+   * target's SYN-ACKs with IDs a few steps apart.
+   */
+  #lastResetId = -1;
+  #resetIds = 0;
+  #resetIdSteps = 0;
+  /** Tool traits of the first contacts since the record got evidence (tool-attribution.ts). */
+  tools: ToolVotes | null = null;
 
   constructor(
     source: AddressKey,
@@ -218,6 +233,40 @@ export class ContactEvidence<Item> extends ClassCounts {
     if (resolved === 0 || this.failures < t.minFailureRatio * resolved) return '';
     const w = firstWindowReached(this.#times, this.#starts, t.windows, nowMs);
     return w < 0 ? '' : `window:${t.windows[w].windowMs}`;
+  }
+
+  /** The source reset a half-open connection with a packet of IP ID `id`. */
+  resetId(id: number): void {
+    if (this.#lastResetId >= 0) {
+      const step = (id - this.#lastResetId) & 0xffff;
+      if (step >= 1 && step <= ZOMBIE_MAX_STEP) this.#resetIdSteps++;
+    }
+    this.#lastResetId = id;
+    this.#resetIds++;
+  }
+
+  /**
+   * Whether the source answers like an idle scan's zombie: at least three resets, nearly all a small
+   * step after the one before (a global counter). Linux, Windows and the BSDs' defaults but FreeBSD's
+   * send resets with ID 0 or per-destination random IDs, so a scanner's own kernel does not look so.
+   */
+  zombie(): boolean {
+    return this.#resetIds >= 3 && this.#resetIdSteps >= 0.8 * (this.#resetIds - 1);
+  }
+
+  /** Counts the tool trait of a first contact (Tool.none when it carries none). */
+  vote(trait: number, srcPort: number): void {
+    (this.tools ??= new ToolVotes()).add(trait, srcPort);
+  }
+
+  /** Names the tool on `record` when the traits agree (`threat.software.name` and `evidence.attribution`). */
+  attribute(record: IncidentRecord): IncidentRecord {
+    const tool = this.tools === null ? Tool.none : this.tools.decide();
+    if (tool !== Tool.none && this.tools !== null) {
+      record['threat.software.name'] = TOOL_NAMES[tool];
+      record.evidence.attribution = this.tools.evidence(tool);
+    }
+    return record;
   }
 
   /** Confidence of the incident: the TRW posterior, or the failure share for a window trigger. */

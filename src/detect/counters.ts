@@ -10,6 +10,7 @@ export const DetectionCounterDoc = {
   'probes.first_contact': 'probes that were the first contact of a source with a port of a target',
   'outcomes.success': 'first contacts answered positively (SYN-ACK, reply)',
   'outcomes.failure': 'first contacts refused (RST, ICMP unreachable) or left unanswered past the timeout',
+  'answers.unsolicited': 'answers (SYN-ACK, RST, DNS/NTP/… responses, ICMP errors) to a request never seen: reflection floods are counted from these',
   'flood.member_probes': 'probes from unknown sources to a target under flood, counted in the flood and not tracked per source',
   'limit.records': '(source, target) or (source, port) records forgotten early because their table slots (maxRecords) were full',
   'limit.items': 'ports or hosts counted but not remembered because maxRememberedItems was spent (a repeat may count as new)',

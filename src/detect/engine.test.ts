@@ -141,6 +141,22 @@ test('a SYN flood from thousands of spoofed sources is one flood incident, and i
   assert.ok(sc.engine.liveRecords() <= 2 * 5_000, `live records ${sc.engine.liveRecords()}`);
 });
 
+test('a real SYN scanner of a flooded target is still a scan, beside the flood (it sends again; spoofed members do not)', () => {
+  const sc = new Scenario();
+  let port = 1;
+  for (let i = 0; i < 20_000; i++) {
+    const src = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    sc.at(i / 5).tcp(src, TARGET, 1024 + (i % 60000), 80, 'S', { seq: i * 7 }); // 5,000 SYN/s for 4 s
+    // From the flood's second window on, an nmap-like scanner walks the ports, 100 a second.
+    if (i >= 6_000 && i % 50 === 0 && port <= 200) sc.at(i / 5 + 0.1).synProbe(SCANNER, TARGET, port++, port === 23 ? 'open' : 'closed', 41220);
+  }
+  const records = sc.finish();
+  assert.deepEqual(summary(records).sort(), [`flood/syn  -> ${TARGET}`, `scan/syn ${SCANNER} -> ${TARGET}`]);
+  const scan = records.find((r) => r.kind === 'scan')!;
+  assert.ok(scan.ports!.count >= 190, `ports ${scan.ports!.count}`);
+  assert.ok(sc.engine.counter('flood.member_probes') > 10_000, 'the spoofed members are still not tracked');
+});
+
 test('a flood that stops at once is reported when the live clock moves past its window, with no further packet', () => {
   const sc = new Scenario();
   for (let i = 0; i < 1_500; i++) {

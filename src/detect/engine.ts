@@ -36,6 +36,10 @@ import { TrwModel } from './trw.js';
 import { ScanIncident } from './vertical-scan.js';
 import { DueQueue } from './due-queue.js';
 import { PrefixFloods } from './prefix-flood.js';
+import { FloodSightings } from './sightings.js';
+import { toolTrait, ToolVotes } from './tool-attribution.js';
+import { ReflectionDetector, ReflectionService, tcpAnswerService, udpAnswerService } from './reflection.js';
+import { LinkSweepDetector } from './link-sweep.js';
 
 const { SYN, ACK, RST, PSH } = TcpFlag;
 // IPv4 addresses and IPv6 folds travel as signed 32-bit integers (`| 0`): V8 keeps those unboxed
@@ -106,6 +110,12 @@ export class DetectionEngine {
   readonly #sweepFirstHost: Float64Array;
   readonly #sweepFirstHost6: (string | null)[];
   readonly #sweepEvidence: (ContactEvidence<AddressKey> | null)[];
+  /**
+   * A counted sweep record's tool trait (that of its first probe, tool-attribution.ts) and how many of
+   * its probes carried it, for the votes of its evidence: a fast sweep is all sent before any failure.
+   */
+  readonly #sweepTrait: Uint8Array;
+  readonly #sweepTraitCount: Int32Array;
   /** Ports and hosts all records may remember (limits.maxRememberedItems). */
   readonly #itemBudget: ItemBudget;
   /** Records holding evidence now, against limits.maxEvidenceRecords. */
@@ -126,6 +136,14 @@ export class DetectionEngine {
   readonly #floods: FloodDetector;
   /** SYN floods spread over the hosts of an IPv4 /16 (each host below the per-target rate). */
   readonly #prefixFloods: PrefixFloods;
+  /** Sources seen sending into a flood before: a real scanner of a flooded host is tracked from its second probe. */
+  readonly #sightings: FloodSightings;
+  /** Answers nobody here asked for, per victim (reflection floods). */
+  readonly #reflections: ReflectionDetector;
+  /** Victims of one unsolicited answer so far get no state: only the second within two windows makes it. */
+  readonly #answeredOnce: FloodSightings;
+  /** ARP and neighbour-discovery sweeps: host discovery on the link, which has no IP probe to judge. */
+  readonly #linkSweeps: LinkSweepDetector;
   readonly #fingerprints = new DecoyFingerprints();
   /** Decoy group of each source that is in one (few: only sources seen sending identical probes). */
   readonly #decoyGroups = new Map<AddressKey, DecoyGroup>();
@@ -155,11 +173,17 @@ export class DetectionEngine {
     this.#sweepFirstHost = new Float64Array(this.#sweeps.capacity);
     this.#sweepFirstHost6 = new Array<string | null>(this.#sweeps.capacity).fill(null);
     this.#sweepEvidence = new Array<ContactEvidence<AddressKey> | null>(this.#sweeps.capacity).fill(null);
+    this.#sweepTrait = new Uint8Array(this.#sweeps.capacity);
+    this.#sweepTraitCount = new Int32Array(this.#sweeps.capacity);
     this.#pairQueued = new Uint8Array(this.#pairs.capacity);
     this.#sweepQueued = new Uint8Array(this.#sweeps.capacity);
     this.#itemBudget = new ItemBudget(settings.limits.maxRememberedItems);
     this.#floods = new FloodDetector(settings.flood);
     this.#prefixFloods = new PrefixFloods(settings.flood);
+    this.#sightings = new FloodSightings(settings.flood.windowMs);
+    this.#reflections = new ReflectionDetector(settings.flood, settings.limits.maxTargets);
+    this.#answeredOnce = new FloodSightings(settings.flood.windowMs);
+    this.#linkSweeps = new LinkSweepDetector(settings.sweep, (incident) => this.#report(incident));
     this.#scanThresholds = { minimum: settings.scan.minPorts, windows: settings.scan.windows, minFailureRatio: settings.scan.minFailureRatio };
     this.#sweepThresholds = { minimum: settings.sweep.minHosts, windows: settings.sweep.windows, minFailureRatio: settings.sweep.minFailureRatio };
     this.#listener = listener;
@@ -186,7 +210,7 @@ export class DetectionEngine {
   /** Feeds one decoded packet. The packet is not kept. */
   process(p: Packet): void {
     this.counters[DetectionCounter['packets.seen']]++;
-    if (!p.valid || p.ipVersion === 0 || p.laterFragment) {
+    if (!p.valid || (p.ipVersion === 0 && p.arpOp === 0) || p.laterFragment) {
       this.counters[DetectionCounter['packets.ignored']]++;
       return;
     }
@@ -194,6 +218,10 @@ export class DetectionEngine {
     // Captures can hold slightly out-of-order timestamps (several interfaces); time never runs back.
     if (now > this.#clockMs) this.#clockMs = now;
     if (this.#clockMs >= this.#nextTickMs) this.#tick(this.#clockMs);
+    if (p.arpOp !== 0) {
+      this.#linkSweeps.arp(p, now);
+      return;
+    }
     const v6 = p.ipVersion === 6;
     const src = (v6 ? p.src6Hash : p.src4) | 0;
     const dst = (v6 ? p.dst6Hash : p.dst4) | 0;
@@ -206,10 +234,11 @@ export class DetectionEngine {
         break;
       case IpProtocol.ICMP:
         if (v6) this.#otherProtocol(p, src, dst, v6, now);
-        else this.#icmp(p, src, dst, v6, now, 8, 0, 3);
+        else this.#icmp(p, src, dst, v6, now, 8, 0, 3, 11);
         break;
       case IpProtocol.ICMPV6:
-        if (v6) this.#icmp(p, src, dst, v6, now, 128, 129, 1);
+        if (v6 && p.ndTarget6Offset >= 0) this.#linkSweeps.nd(p, now);
+        else if (v6) this.#icmp(p, src, dst, v6, now, 128, 129, 1, 3);
         else this.#otherProtocol(p, src, dst, v6, now);
         break;
       default:
@@ -233,6 +262,8 @@ export class DetectionEngine {
     }
     this.#prefixFloods.closeDue(this.#clockMs, false);
     this.#reportPrefixFloods();
+    this.#reflections.closeDue(this.#clockMs, false);
+    this.#reportReflections();
   }
 
   /**
@@ -243,12 +274,15 @@ export class DetectionEngine {
     const now = this.#clockMs;
     if (now === -Infinity) return;
     while (this.#pending.size > 0) this.#expireOldestPending(now);
+    this.#linkSweeps.judge(Infinity);
     for (const t of this.#targets.values()) {
       const opened = this.#floods.closeWindow(t, now);
       if (opened !== null) this.#report(opened);
     }
     this.#prefixFloods.closeDue(now, true);
     this.#reportPrefixFloods();
+    this.#reflections.closeDue(now, true);
+    this.#reportReflections();
   }
 
   /**
@@ -285,7 +319,7 @@ export class DetectionEngine {
         // target state, flow or record (a source that sends again is tracked as usual).
         const prefix = this.#prefixFloods.count(src, dst, now);
         if (this.#prefixFloods.opened.length > 0) this.#reportPrefixFloods();
-        if (now <= prefix.floodUntilMs && !this.#prefixFloods.seenBefore(src, now)) {
+        if (now <= prefix.floodUntilMs && !this.#sightings.seenBefore(src, now)) {
           this.counters[DetectionCounter['flood.member_probes']]++;
           return;
         }
@@ -293,8 +327,9 @@ export class DetectionEngine {
       t = this.#countFlood(p, v6, FloodClass.syn, PortFamily.tcp + p.dstPort, now);
       // A SYN from an unknown source to a flooded target is a flood member: counted in the flood, and
       // not given a flow, which under a spoofed flood would only churn the flow table. A real client
-      // still gets its flow from the target's SYN-ACK.
-      if (now <= t.memberUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0) {
+      // still gets its flow from the target's SYN-ACK; a source that sends again (a real scanner of the
+      // flooded host) is tracked from its second SYN.
+      if (now <= t.memberUntilMs && this.#pairs.locate(src, dst, v6 ? V6 : 0, now) < 0 && !this.#sightings.seenBefore(src, now)) {
         this.counters[DetectionCounter['flood.member_probes']]++;
         return;
       }
@@ -304,7 +339,10 @@ export class DetectionEngine {
       slot = -slot - 1;
       const cls = classifyTcpFlags(flags);
       if (cls < 0) {
-        // An answer whose question we never saw (capture began later): remember the flow, no probe.
+        // An answer whose question we never saw: reflection when many arrive (then no flow, which would
+        // only churn the table), else the capture began later: remember the flow, no probe.
+        const service = tcpAnswerService(flags);
+        if (service >= 0 && this.#unsolicited(p, v6, dst, service, now)) return;
         if ((flags & (SYN | ACK)) === (SYN | ACK)) {
           ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.OPEN | FlowState.REPLIED, 0);
           ft.flipInitiator(slot);
@@ -335,14 +373,14 @@ export class DetectionEngine {
         if ((flags & RST) !== 0) {
           if ((st & FlowState.HALF_OPEN_RESET) === 0) {
             ft.setState(slot, st | FlowState.HALF_OPEN_RESET);
-            this.#handshake(slot, false, false, now);
+            this.#handshake(slot, false, false, now, p.ipId);
           }
         } else if ((flags & (SYN | ACK)) === ACK) {
           ft.setState(slot, st | FlowState.COMPLETED);
           const target = this.#flowTarget[slot];
           if (target !== null) target.synCompleted++;
           if (!v6) this.#prefixFloods.completed(dst);
-          this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now);
+          this.#handshake(slot, true, (st & FlowState.HALF_OPEN_RESET) !== 0, now, p.ipId);
         }
       }
       return;
@@ -363,6 +401,13 @@ export class DetectionEngine {
     const proto = v6 ? IpProtocol.UDP + 256 : IpProtocol.UDP;
     let slot = ft.locate(src, p.srcPort, dst, p.dstPort, proto, now);
     if (slot < 0) {
+      // A service's answer (DNS, NTP, IKE, …) to a request never seen is no probe of the receiver: its
+      // sender is a (reflecting) server. It gets no flow and no record.
+      const service = udpAnswerService(p);
+      if (service >= 0) {
+        this.#unsolicited(p, v6, dst, service, now);
+        return;
+      }
       slot = -slot - 1;
       ft.claim(slot, src, p.srcPort, dst, p.dstPort, proto, now, FlowState.PROBE, ProbeClass.udp);
       const t = this.#countFlood(p, v6, FloodClass.udp, PortFamily.udp + p.dstPort, now);
@@ -385,8 +430,8 @@ export class DetectionEngine {
     if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass.udp, PortFamily.udp + p.srcPort, true, now);
   }
 
-  /** ICMP and ICMPv6 differ only in type numbers: echo request, echo reply, destination unreachable. */
-  #icmp(p: Packet, src: number, dst: number, v6: boolean, now: number, echoRequest: number, echoReply: number, unreachable: number): void {
+  /** ICMP and ICMPv6 differ only in type numbers: echo request, echo reply, destination unreachable, time exceeded. */
+  #icmp(p: Packet, src: number, dst: number, v6: boolean, now: number, echoRequest: number, echoReply: number, unreachable: number, timeExceeded: number): void {
     const type = p.icmpType;
     const ft = this.#flows;
     const proto = p.protocol + (v6 ? 256 : 0);
@@ -411,13 +456,18 @@ export class DetectionEngine {
       if ((st & FlowState.PENDING) !== 0) this.#resolveAnswer(p, slot, dst, src, v6, ProbeClass.icmp, PortFamily.icmp, true, now);
       return;
     }
-    if (type !== unreachable || p.quotedProtocol === 0) return;
+    if ((type !== unreachable && type !== timeExceeded) || p.quotedProtocol === 0) return;
     // The error quotes the probe that caused it: find that probe's flow in its own direction.
     const qProto = p.quotedProtocol + (v6 ? 256 : 0);
     const qSrc = (v6 ? p.quotedSrc6Hash : p.quotedSrc4) | 0;
     const qDst = (v6 ? p.quotedDst6Hash : p.quotedDst4) | 0;
     const slot = ft.locate(qSrc, p.quotedSrcPort, qDst, p.quotedDstPort, qProto, now);
-    if (slot < 0) return;
+    if (slot < 0) {
+      // An error about a packet the receiver (the quote's sender) never sent: a reflection's answer.
+      if (qSrc === dst) this.#unsolicited(p, v6, dst, ReflectionService.icmpError, now);
+      return;
+    }
+    if (type !== unreachable) return;
     const st = ft.state(slot);
     ft.setState(slot, (st | FlowState.CLOSED | FlowState.REPLIED) & ~FlowState.PENDING);
     if ((st & FlowState.PENDING) === 0) return;
@@ -459,8 +509,9 @@ export class DetectionEngine {
     const family = v6 ? V6 : 0;
     const pairs = this.#pairs;
     let pair = pairs.locate(src, dst, family, now);
-    if (pair < 0 && t !== null && now <= t.memberUntilMs) {
+    if (pair < 0 && t !== null && now <= t.memberUntilMs && !this.#sightings.seenBefore(src, now)) {
       // A flood's (likely spoofed) members would only fill the tables: the flood incident counts them.
+      // (A TCP source seen before was asked in #tcp already, so this asks again and gets yes.)
       this.counters[DetectionCounter['flood.member_probes']]++;
       return;
     }
@@ -503,6 +554,7 @@ export class DetectionEngine {
       }
       if (ports !== null) {
         if (!ports.addItem(portKey, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
+        ports.vote(toolTrait(p), p.srcPort);
         this.#judgeScan(ports, now, true);
       }
     }
@@ -519,16 +571,22 @@ export class DetectionEngine {
       if (sweep < 0) {
         sweep = this.#claimRecord(sweeps, this.#sweepEvidence, -sweep - 1, src, portKey, family, now);
         sweeps.setValue(sweep, packSweep(cls, osSyn));
+        const trait = toolTrait(p);
+        this.#sweepTrait[sweep] = trait;
+        this.#sweepTraitCount[sweep] = 1;
         this.#sweepFirstHost[sweep] = dst;
         this.#sweepFirstHost6[sweep] = dst6;
         this.#sweepEvidence[sweep] = null;
       } else {
         // Only counted while it cannot be an incident (first-contact.ts): a client of many hosts costs nothing.
         let hosts = this.#sweepEvidence[sweep];
-        if (hosts === null && (sweepFailures(sweeps.value(sweep)) === 0 || !this.#mayAddEvidence())) sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
-        else {
+        if (hosts === null && (sweepFailures(sweeps.value(sweep)) === 0 || !this.#mayAddEvidence())) {
+          sweeps.setValue(sweep, withSweepHost(sweeps.value(sweep)));
+          if (this.#sweepTrait[sweep] !== 0 && toolTrait(p) === this.#sweepTrait[sweep]) this.#sweepTraitCount[sweep]++;
+        } else {
           hosts ??= this.#sweepToEvidence(sweep, src6 ?? src, portKey);
           if (!hosts.addItem(dst6 ?? dst, cls, osSyn, now)) this.counters[DetectionCounter['limit.items']]++;
+          hosts.vote(toolTrait(p), p.srcPort);
           this.#judgeSweep(hosts, now, true);
         }
       }
@@ -601,6 +659,7 @@ export class DetectionEngine {
       this.trw,
       this.#itemBudget,
     );
+    if (this.#sweepTrait[sweep] !== 0) (hosts.tools ??= new ToolVotes()).seed(this.#sweepTrait[sweep], this.#sweepTraitCount[sweep], sweepHosts(v));
     this.#sweepEvidence[sweep] = hosts;
     this.#sweepFirstHost6[sweep] = null;
     sweeps.keepLong(sweep);
@@ -719,7 +778,7 @@ export class DetectionEngine {
    * The prober of flow `slot` completed (`completed`; `hadReset` when it had reset the same flow
    * first) or reset a half-open handshake to an open port.
    */
-  #handshake(slot: number, completed: boolean, hadReset: boolean, now: number): void {
+  #handshake(slot: number, completed: boolean, hadReset: boolean, now: number, ipId: number): void {
     const pair = this.#flowPair[slot];
     if (pair < 0 || !this.#pairs.holds(pair, this.#flowPairGeneration[slot], now)) return;
     const ports = this.#pairEvidence[pair];
@@ -731,7 +790,10 @@ export class DetectionEngine {
     if (completed) {
       ports.completed++;
       if (hadReset) ports.halfOpenResets--;
-    } else ports.halfOpenResets++;
+    } else {
+      ports.halfOpenResets++;
+      ports.resetId(ipId);
+    }
   }
 
   // ---- detectors --------------------------------------------------------------------------------
@@ -846,6 +908,29 @@ export class DetectionEngine {
 
   // ---- bookkeeping ------------------------------------------------------------------------------
 
+  /**
+   * Counts an answer to `dst` nobody asked for (`service`: reflection.ts). Returns whether `dst` is
+   * under reflection now. A victim's first such answer within two flood windows costs only a bit of
+   * a filter: late answers and a flood's backscatter (one answer to each spoofed source) make no state.
+   */
+  #unsolicited(p: Packet, v6: boolean, dst: number, service: number, now: number): boolean {
+    this.counters[DetectionCounter['answers.unsolicited']]++;
+    if (!this.#answeredOnce.seenBefore(dst, now)) return false;
+    const victim: AddressKey = v6 ? formatIPv6(p.buf, p.dst6Offset) : dst;
+    const reflector: AddressKey = v6 ? formatIPv6(p.buf, p.src6Offset) : p.src4 | 0;
+    const refused = this.#reflections.refused;
+    const under = this.#reflections.count(victim, reflector, (v6 ? p.src6Hash : p.src4) | 0, service, now);
+    if (this.#reflections.refused !== refused) this.counters[DetectionCounter['limit.targets']]++;
+    if (this.#reflections.opened.length > 0) this.#reportReflections();
+    return under;
+  }
+
+  #reportReflections(): void {
+    const opened = this.#reflections.opened;
+    for (const incident of opened) this.#report(incident);
+    opened.length = 0;
+  }
+
   #reportPrefixFloods(): void {
     const opened = this.#prefixFloods.opened;
     for (const incident of opened) this.#report(incident);
@@ -901,6 +986,7 @@ export class DetectionEngine {
 
   #tick(now: number): void {
     this.#nextTickMs = now + TICK_MS;
+    this.#linkSweeps.judge(now);
     const timeoutBefore = now - this.settings.probeTimeoutMs;
     while (this.#pending.oldestMs() <= timeoutBefore) this.#expireOldestPending(now);
     if (now < this.#nextTargetExpiryMs) return;
@@ -911,6 +997,10 @@ export class DetectionEngine {
     this.#releaseExpiredEvidence(this.#pairs, this.#pairEvidence, this.#pairExpiry, this.#pairQueued, now);
     this.#releaseExpiredEvidence(this.#sweeps, this.#sweepEvidence, this.#sweepExpiry, this.#sweepQueued, now);
     this.#expireTargets(now);
+    if (this.#reflections.size > 0) {
+      this.#reflections.closeDue(now, false);
+      this.#reportReflections();
+    }
   }
 
   #targetIdleMs(): number {
@@ -987,6 +1077,32 @@ export class DetectionEngine {
       if (i.absorbedBy !== null || i.withdrawn) continue;
       if (i instanceof DecoyIncident) absorb(i, i.group.members, i.group.target);
       else if (i instanceof DistributedIncident) absorb(i, i.members, i.state.target);
+    }
+    this.#absorbDiscoveryScans();
+  }
+
+  /**
+   * Host discovery with several ping methods (nmap -sn: echo, SYN 443, ACK 80, timestamp; more with -PS,
+   * -PA, -PU) touches every host on a handful of "ports", each of which is a sweep. Each host then also
+   * looks like a small vertical scan of exactly those ports: such a scan is reported by the sweeps, not
+   * once per host. A scan with any port the source did not sweep stays its own incident.
+   */
+  #absorbDiscoveryScans(): void {
+    const swept = new Map<AddressKey, { by: SweepIncident; ports: Set<number> }>();
+    for (const i of this.#incidents) {
+      if (!(i instanceof SweepIncident) || i.absorbedBy !== null || i.withdrawn) continue;
+      const entry = swept.get(i.source);
+      if (entry === undefined) swept.set(i.source, { by: i, ports: new Set([i.portKey]) });
+      else entry.ports.add(i.portKey);
+    }
+    if (swept.size === 0) return;
+    for (const i of this.#incidents) {
+      if (!(i instanceof ScanIncident) || i.absorbedBy !== null || i.withdrawn) continue;
+      const entry = swept.get(i.source);
+      const ports = i.ports;
+      // The sample holds every port while there are few (a discovery touches a handful).
+      if (entry === undefined || ports.sample.length !== ports.distinct) continue;
+      if (ports.sample.every((p) => entry.ports.has(p))) i.absorbedBy = entry.by;
     }
   }
 }

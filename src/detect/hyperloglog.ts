@@ -20,6 +20,13 @@ export class HyperLogLog {
     if (rank > this.#registers[index]) this.#registers[index] = rank;
   }
 
+  /** Adds every item `other` counted (register-wise maximum): the union of the two sets. */
+  merge(other: HyperLogLog): void {
+    const mine = this.#registers;
+    const theirs = other.#registers;
+    for (let i = 0; i < M; i++) if (theirs[i] > mine[i]) mine[i] = theirs[i];
+  }
+
   estimate(): number {
     let sum = 0;
     let zeros = 0;

@@ -1,6 +1,7 @@
 import type { DetectionSettings } from './settings.js';
 import { formatIPv4 } from '../net/address.js';
 import { HyperLogLog } from './hyperloglog.js';
+import { WindowState } from './window-state.js';
 import { Incident, isoTime } from './incident.js';
 import type { IncidentRecord } from '../model/incident.js';
 
@@ -9,21 +10,12 @@ const MIN_TARGETS = 64;
 /** Below this many distinct sources a window is a few real senders (zmap, a busy NAT), not a spoofed flood. */
 const MIN_SOURCES = 100;
 const SOURCE_SKETCH_FROM = 64;
-/**
- * Bits of each generation of the first-sighting filter (512 KiB), two hash functions: at 50,000 new
- * sources a window about 0.06% of them look seen before (and are tracked like any source); at 2^20
- * bits it was 1%, enough for the tracked ones to fill the target table in a long flood.
- */
-const SEEN_BITS = 1 << 22;
-const SEEN_SHIFT = 32 - 22;
 
 /**
  * SYNs to one IPv4 /16 within the flood window: how many, to how many hosts (a 1,024-bit bitmap), from
  * how many sources (a HyperLogLog, from the 64th SYN of a window), and how many handshakes completed.
  */
-export class PrefixState {
-  windowStartMs: number;
-  lastMs: number;
+export class PrefixState extends WindowState {
   syns = 0;
   completed = 0;
   /** Made at the window's second distinct host (most prefixes see one host at a time). */
@@ -40,8 +32,7 @@ export class PrefixState {
     readonly network: number,
     nowMs: number,
   ) {
-    this.windowStartMs = nowMs;
-    this.lastMs = nowMs;
+    super(nowMs);
   }
 }
 
@@ -55,19 +46,13 @@ export class PrefixState {
  * sources as SYNs (spoofed: each seen about once), with fewer completed handshakes than
  * `flood.maxCompletedRatio` of the SYNs (busy servers complete theirs).
  *
- * While a /16 is flooded, a SYN into it from a source not seen before in any such flood is a member:
- * counted, and given no per-source state. "Seen before" is a filter of two generations of 2^22 bits
- * (one generation per flood window, allocated with the first prefix flood): a source that sends again
- * (a real scanner, a client retrying) is tracked as usual from its second SYN; a false positive of the
- * filter (about 0.06% at 50,000 sources a window) only means a member is tracked like any source.
+ * While a /16 is flooded, a SYN into it from a source not seen before in any flood is a member:
+ * counted, and given no per-source state ("seen before": the engine's FloodSightings, sightings.ts).
  */
 export class PrefixFloods {
   readonly #s: DetectionSettings['flood'];
   readonly #threshold: number;
   readonly #prefixes: (PrefixState | null)[] = new Array<PrefixState | null>(65_536).fill(null);
-  #seen: Int32Array | null = null;
-  #seenBefore: Int32Array | null = null;
-  #seenWindowStartMs = -Infinity;
   /** Prefixes with a state (for closing their windows at the end of input). */
   readonly #active: PrefixState[] = [];
 
@@ -126,40 +111,6 @@ export class PrefixFloods {
 
   /** Incidents opened by windows that closed since the last call (usually none). */
   readonly opened: PrefixFloodIncident[] = [];
-
-  /**
-   * True when `src` was seen before in a prefix flood (within the last two flood windows); marks it
-   * seen. Only asked while some prefix is flooded.
-   */
-  seenBefore(src: number, nowMs: number): boolean {
-    if (this.#seen === null || this.#seenBefore === null) {
-      this.#seen = new Int32Array(SEEN_BITS >>> 5);
-      this.#seenBefore = new Int32Array(SEEN_BITS >>> 5);
-      this.#seenWindowStartMs = nowMs;
-    } else if (nowMs - this.#seenWindowStartMs >= this.#s.windowMs) {
-      const older = this.#seenBefore;
-      older.fill(0);
-      this.#seenBefore = this.#seen;
-      this.#seen = older;
-      this.#seenWindowStartMs = nowMs;
-    }
-    let h1 = Math.imul(src ^ 0x2545f491, 0x9e3779b1);
-    h1 ^= h1 >>> 15;
-    let h2 = Math.imul(h1 ^ 0x6b43a9b5, 0x85ebca6b);
-    h2 ^= h2 >>> 13;
-    const a = h1 >>> SEEN_SHIFT;
-    const b = h2 >>> SEEN_SHIFT;
-    const ma = 1 << (a & 31);
-    const mb = 1 << (b & 31);
-    const seen = this.#seen;
-    const before = this.#seenBefore;
-    const wa = a >>> 5;
-    const wb = b >>> 5;
-    const hit = ((seen[wa] & ma) !== 0 && (seen[wb] & mb) !== 0) || ((before[wa] & ma) !== 0 && (before[wb] & mb) !== 0);
-    seen[wa] |= ma;
-    seen[wb] |= mb;
-    return hit;
-  }
 
   /** Ends `p`'s window: judges it, then starts a new one at `nowMs`. An opened incident goes to `opened`. */
   closeWindow(p: PrefixState, nowMs: number): void {

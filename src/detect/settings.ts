@@ -70,6 +70,11 @@ export interface DetectionSettings {
     udpPerSecond: number;
     icmpPerSecond: number;
     /**
+     * Answers a target never asked for (SYN-ACKs, RSTs, DNS/NTP/… responses, ICMP errors quoting
+     * packets it never sent) per second to it, from all reflectors together: a reflection flood.
+     */
+    reflectionPerSecond: number;
+    /**
      * Share of a window's SYNs whose handshakes completed (or of its UDP flows the target answered) at
      * or above which the rate is a busy server, not a flood.
      */
@@ -143,6 +148,7 @@ const normal: DetectionSettings = {
     synPerSecond: 1_000,
     udpPerSecond: 2_000,
     icmpPerSecond: 500,
+    reflectionPerSecond: 200,
     maxCompletedRatio: 0.5,
     maxPortRatio: 0.125,
   },
@@ -179,7 +185,7 @@ const aggressive: DetectionSettings = {
     minFailureRatio: 0.4,
   },
   distributed: { ...normal.distributed, windowMs: 15 * MINUTE, minPorts: 15 },
-  flood: { ...normal.flood, synPerSecond: 500, udpPerSecond: 1_000, icmpPerSecond: 200 },
+  flood: { ...normal.flood, synPerSecond: 500, udpPerSecond: 1_000, icmpPerSecond: 200, reflectionPerSecond: 100 },
   limits: { ...normal.limits, sourceIdleMs: 24 * HOUR, lightSourceIdleMs: HOUR },
 };
 
@@ -205,7 +211,7 @@ const paranoid: DetectionSettings = {
     minFailureRatio: 0.3,
   },
   distributed: { ...normal.distributed, windowMs: HOUR, minSources: 2, minPorts: 10 },
-  flood: { ...normal.flood, synPerSecond: 200, udpPerSecond: 500, icmpPerSecond: 100 },
+  flood: { ...normal.flood, synPerSecond: 200, udpPerSecond: 500, icmpPerSecond: 100, reflectionPerSecond: 50 },
   limits: { ...normal.limits, sourceIdleMs: 24 * HOUR, lightSourceIdleMs: HOUR },
 };
 
@@ -302,6 +308,7 @@ export const detectionSchema = section({
     synPerSecond: positiveInt,
     udpPerSecond: positiveInt,
     icmpPerSecond: positiveInt,
+    reflectionPerSecond: positiveInt,
     maxCompletedRatio: ratio,
     maxPortRatio: ratio,
   }),

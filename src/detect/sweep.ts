@@ -22,7 +22,7 @@ export class SweepIncident extends Incident {
 
   toRecord(): IncidentRecord {
     const e = this.hosts;
-    return {
+    return e.attribute({
       kind: 'sweep',
       class: e.dominant(),
       'source.ip': formatAddressKey(this.source),
@@ -33,6 +33,6 @@ export class SweepIncident extends Incident {
       last_seen: isoTime(e.lastMs),
       confidence: e.confidence(this.trw),
       evidence: { trigger: describeTrigger(this.trigger), ...e.evidence(this.trw) },
-    };
+    });
   }
 }

@@ -3,7 +3,11 @@ import { Incident, isoTime, windowName } from './incident.js';
 import { formatAddressKey, formatPortKey, type AddressKey, type IncidentRecord } from '../model/incident.js';
 import type { TrwModel } from './trw.js';
 
-/** One source probing many ports of one target. */
+/**
+ * One source probing many ports of one target. An idle scan (nmap -sI) is one too, with a difference:
+ * the source address is a zombie's (evidence.zombie, evidence.idle_scan), whose global IP ID counter the
+ * real scanner reads elsewhere; the record then names no source, so nobody innocent is banned.
+ */
 export class ScanIncident extends Incident {
   readonly kind = 'scan' as const;
 
@@ -21,7 +25,7 @@ export class ScanIncident extends Incident {
 
   toRecord(): IncidentRecord {
     const e = this.ports;
-    return {
+    const record = e.attribute({
       kind: 'scan',
       class: e.dominant(),
       'source.ip': formatAddressKey(this.source),
@@ -32,7 +36,13 @@ export class ScanIncident extends Incident {
       last_seen: isoTime(e.lastMs),
       confidence: e.confidence(this.trw),
       evidence: { trigger: describeTrigger(this.trigger), ...e.evidence(this.trw) },
-    };
+    });
+    if (e.zombie()) {
+      delete record['source.ip'];
+      record.evidence.idle_scan = true;
+      record.evidence.zombie = formatAddressKey(this.source);
+    }
+    return record;
   }
 }
 

@@ -27,6 +27,8 @@ export interface TableOptions {
   fastPath?: { enabled: boolean; answersPerSecond: number; burst: number; banSeconds: number };
   /** The responder's sets, chain and rules (respond/kernel-rules.ts); used only by a backend that answers scanners. */
   respond?: RuleContribution;
+  /** The flood guard's sets, chains and limits (enforce/flood-guard-rules.ts); used only by a backend with dynamic sets. */
+  guard?: RuleContribution;
 }
 
 export interface BackendKind {
@@ -48,7 +50,7 @@ function nftablesTable(o: TableOptions): NftablesBackend {
       blockedTcpPorts: o.blockedTcpPorts,
       blockedUdpPorts: o.blockedUdpPorts,
       fastPath: o.fastPath !== undefined ? { answersPerSecond: o.fastPath.answersPerSecond, burst: o.fastPath.burst, banSeconds: o.fastPath.banSeconds } : undefined,
-      contributions: [o.capture, o.respond].filter((c): c is RuleContribution => c !== undefined),
+      contributions: [o.capture, o.respond, o.guard].filter((c): c is RuleContribution => c !== undefined),
     },
   });
 }
@@ -80,7 +82,7 @@ export function backendKind(name: BackendName, dryRun: boolean): BackendKind {
 
 /** The table of `kind`, with the ability options it cannot use left out. */
 export function buildTable(kind: BackendKind, options: TableOptions): EnforcementBackend {
-  return kind.table({ ...options, fastPath: kind.fastPath && options.fastPath?.enabled ? options.fastPath : undefined, respond: kind.answersScanners ? options.respond : undefined });
+  return kind.table({ ...options, fastPath: kind.fastPath && options.fastPath?.enabled ? options.fastPath : undefined, respond: kind.answersScanners ? options.respond : undefined, guard: kind.fastPath ? options.guard : undefined });
 }
 
 /** Where bans go: the table itself, or in a dry run the log (set up at once). */

@@ -38,7 +38,8 @@ export type AddressType = 'ipv4_addr' | 'ipv6_addr';
 export interface SetDeclaration {
   readonly kind: 'set';
   readonly name: string;
-  readonly type: AddressType;
+  /** Addresses, or ports (`inet_service`: the flood guard's synproxy ports). */
+  readonly type: AddressType | 'inet_service';
   readonly flags?: readonly ('interval' | 'timeout' | 'dynamic')[];
   readonly size?: number;
   /** Default timeout of elements added without their own. */
@@ -83,6 +84,18 @@ export interface HookRule {
 export interface ChainDeclaration {
   readonly name: string;
   readonly rules: readonly string[];
+  /**
+   * Makes it a base chain of its own at a hook and priority the table's hook chains do not share
+   * (the flood guard's `notrack` must run in prerouting before conntrack, priority raw = -300).
+   * Its rules are the owner's alone: no phases, no other stage's rules.
+   */
+  readonly base?: BaseChainHook;
+}
+
+/** The hook and priority of a base chain declared by one stage. */
+export interface BaseChainHook {
+  readonly hook: 'prerouting';
+  readonly priority: number;
 }
 
 /** What one stage puts into a table. */
@@ -202,7 +215,10 @@ export function buildRuleset(table: TableSpec, contributions: readonly RuleContr
       if (!isIdentifier(ch.name)) throw invalid(`${c.owner}.chains[${i}] name ${JSON.stringify(ch.name)} is not an nft identifier`);
       claim('chain', ch.name, c.owner);
       const rules = ch.rules.map((line, j) => checkRuleLine(line, `${c.owner}.chains[${i}].rules[${j}]`));
-      chains.push(Object.freeze({ name: ch.name, rules: Object.freeze(rules), owner: c.owner }));
+      if (ch.base !== undefined && (ch.base.hook !== 'prerouting' || !Number.isInteger(ch.base.priority) || ch.base.priority < -1000 || ch.base.priority > 1000)) {
+        throw invalid(`${c.owner}.chains[${i}] base ${JSON.stringify(ch.base)} is not the prerouting hook with an integer priority between -1000 and 1000`);
+      }
+      chains.push(Object.freeze({ name: ch.name, rules: Object.freeze(rules), owner: c.owner, ...(ch.base === undefined ? {} : { base: Object.freeze({ hook: ch.base.hook, priority: ch.base.priority }) }) }));
     }
     for (const [i, r] of (c.rules ?? []).entries()) {
       const where = `${c.owner}.rules[${i}]`;
@@ -270,7 +286,10 @@ export function nftRuleText(rule: Pick<PlacedRule, 'nft' | 'comment'>): string {
 export function tableBlock(m: RulesetModel): string[] {
   const lines = [`table inet ${m.table.name} {`];
   for (const d of m.declarations) lines.push(...declarationLines(d));
-  for (const ch of m.chains) lines.push(`\tchain ${ch.name} {`, ...ch.rules.map((rule) => `\t\t${rule}`), '\t}');
+  for (const ch of m.chains) {
+    const hook = ch.base === undefined ? [] : [`\t\ttype filter hook ${ch.base.hook} priority ${ch.base.priority}; policy accept;`];
+    lines.push(`\tchain ${ch.name} {`, ...hook, ...ch.rules.map((rule) => `\t\t${rule}`), '\t}');
+  }
   for (const hook of HOOKS) {
     const rules = m.hooks[hook];
     if (rules.length === 0) continue;

@@ -65,6 +65,31 @@ export interface StatusView {
   counters: Record<string, number>;
   /** The fleet link (fleet.servers set): connected or disconnected; off without a fleet. */
   fleet?: FleetLinkState;
+  /** The CrowdSec-compatible decision stream (lapi section); absent or null: not serving. */
+  lapi?: LapiStatusView | null;
+}
+
+/** The decision stream for CrowdSec bouncers, as status, metrics and the dashboard show it. */
+export interface LapiStatusView {
+  /** The address it answers on (host:port, the real port). */
+  listen: string;
+  /** Every configured bouncer key, seen or not. */
+  bouncers: LapiBouncerView[];
+}
+
+export interface LapiBouncerView {
+  name: string;
+  /** Its last stream pull (ISO 8601); null: not seen since the daemon started. */
+  lastPullAt: string | null;
+  pulls: number;
+  /** Decisions served to it as new and as deleted, since the daemon started. */
+  servedNew: number;
+  servedDeleted: number;
+  /** Decisions it holds as far as its last pull told it. */
+  holding: number;
+  /** Its User-Agent and address at the last request (crowdsec-firewall-bouncer/v0.0.25, 127.0.0.1). */
+  userAgent: string | null;
+  address: string | null;
 }
 
 export type Request =

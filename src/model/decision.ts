@@ -45,6 +45,9 @@ const CLASS_TEXT: Record<string, string> = {
   'ip-proto': 'IP-protocol',
   icmp: 'ICMP',
   mixed: 'mixed',
+  reflection: 'reflection',
+  arp: 'ARP',
+  nd: 'neighbour-discovery',
 };
 
 /** 'a, b, c, … (N in all)' for lists that may be long; all of them up to `max`. */
@@ -75,7 +78,7 @@ export function describeIncident(r: IncidentRecord): string {
     case 'scan':
       return `${cls} port scan from ${r['source.ip'] ?? '?'} against ${dst}: ${sampleText(r.ports, 'ports')}, ${plural(r.probes, 'probe')}${trigger}`;
     case 'sweep':
-      return `${cls} sweep from ${r['source.ip'] ?? '?'} of ${r['destination.port'] ?? '?'}: ${sampleText(r.hosts, 'hosts')}, ${plural(r.probes, 'probe')}${trigger}`;
+      return `${cls} sweep from ${r['source.ip'] ?? '?'}${r['destination.port'] !== undefined ? ` of ${r['destination.port']}` : ' of the link'}: ${sampleText(r.hosts, 'hosts')}, ${plural(r.probes, r.class === 'arp' || r.class === 'nd' ? 'request' : 'probe')}${trigger}`;
     case 'distributed-scan':
       return `distributed ${cls} scan against ${dst} by ${plural(sources.length, 'source')} (${listText(sources, 5)}): ${sampleText(r.ports, 'ports')}, ${plural(r.probes, 'probe')}${trigger}`;
     case 'decoy-scan':

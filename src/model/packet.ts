@@ -64,6 +64,16 @@ export class Packet {
   icmpCode = 0;
   /** ICMP echo identifier and sequence (echo request / reply), else 0. */
   icmpEchoId = 0;
+  /** ICMPv6 neighbour solicitation (135) or advertisement (136): offset in `buf` of the address asked or answered for, else -1. */
+  ndTarget6Offset = -1;
+
+  /**
+   * ARP over Ethernet for IPv4 (ipVersion stays 0): 1 request (who-has), 2 reply, else 0. The
+   * sender's and the asked-for protocol addresses are in `src4` and `dst4`.
+   */
+  arpOp = 0;
+  /** An ARP packet sent to one station's MAC address, not broadcast (known only where the capture has the Ethernet header). */
+  arpUnicast = false;
 
   /**
    * For ICMP/ICMPv6 errors: the header of the packet the error quotes. `quotedProtocol` is 0
@@ -112,6 +122,9 @@ export class Packet {
     this.icmpType = 0;
     this.icmpCode = 0;
     this.icmpEchoId = 0;
+    this.ndTarget6Offset = -1;
+    this.arpOp = 0;
+    this.arpUnicast = false;
     this.quotedProtocol = 0;
     this.quotedSrc4 = 0;
     this.quotedDst4 = 0;
@@ -154,4 +167,9 @@ export const LinkType = {
   IPV4: 228,
   IPV6: 229,
   LINUX_SLL2: 276,
+  /**
+   * Private, never in a capture file: a bare ARP packet without its Ethernet header, as NFLOG hands
+   * over what an nft `arp` family rule logged. Above every LINKTYPE_ number tcpdump.org assigns.
+   */
+  ARP: 0x10806,
 } as const;

@@ -20,6 +20,10 @@ export type ProbeClassName = keyof typeof ProbeClass;
 export const PROBE_CLASS_NAMES = Object.keys(ProbeClass) as ProbeClassName[];
 export const PROBE_CLASS_COUNT = PROBE_CLASS_NAMES.length;
 
-/** Incident classes are the probe classes plus `mixed` (no class dominates). */
-export type IncidentClass = ProbeClassName | 'mixed';
+/**
+ * Incident classes are the probe classes, `mixed` (no class dominates), the link's own discovery: `arp`
+ * and `nd` (neighbour solicitation), and `reflection` (a flood of answers the target never asked for,
+ * sent by innocent servers to requests forged in its name).
+ */
+export type IncidentClass = ProbeClassName | 'mixed' | 'arp' | 'nd' | 'reflection';
 

@@ -13,23 +13,33 @@ export class AddressIndexedMap<V> extends Map<string, V> {
   readonly addresses = new AddressSet();
   /** Keys per canonical entry (two spellings of one network), so deleting one keeps the other. */
   readonly #spellings = new Map<string, number>();
+  /** Bumped by every set, delete and clear: a reader can tell whether anything changed since it last looked. */
+  #changes = 0;
+
+  get changes(): number {
+    return this.#changes;
+  }
 
   override set(key: string, value: V): this {
     const had = super.has(key);
     super.set(key, value);
     // Map's constructor calls set() before the fields exist; this class is built empty.
-    if (!had && this.addresses !== undefined) this.#index(key, 1);
+    if (this.addresses === undefined) return this;
+    this.#changes++;
+    if (!had) this.#index(key, 1);
     return this;
   }
 
   override delete(key: string): boolean {
     if (!super.delete(key)) return false;
+    this.#changes++;
     this.#index(key, -1);
     return true;
   }
 
   override clear(): void {
     super.clear();
+    this.#changes++;
     this.addresses.clear();
     this.#spellings.clear();
   }

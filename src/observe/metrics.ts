@@ -1,7 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DecodeEventDoc, type DecodeEventName } from '../decode/events.js';
 import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
+import type { LapiStatusView } from '../model/control.js';
 import type { CounterRegistry } from '../model/counters.js';
+import { GUARD_COUNTERS } from '../enforce/flood-guard-rules.js';
 import type { FleetStatusView } from '../model/fleet.js';
 import type { IncidentKind } from '../model/incident.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
@@ -35,6 +37,14 @@ export const METRICS = {
   portwarden_reconcile_repairs_total: 'drift the reconciler repaired (a deleted table, a ban missing from the kernel)',
   portwarden_reconcile_last_timestamp_seconds: 'Unix time the reconciler last finished comparing kernel and daemon (the daemon\'s start before its first round)',
   portwarden_alert_deliveries_total: 'alert messages by channel and outcome (sent, failed, dropped)',
+  portwarden_flood_guard_dropped_total: 'packets the flood guard dropped in the kernel, by reason (its nft counters, as last read)',
+  portwarden_flood_guard_transitions_total: 'flood guard turned on or off, by kind (synproxy, unsolicited) and action (engaged, released)',
+  portwarden_flood_guard_engaged: 'flood guards engaged now (synproxy ports, unsolicited drops)',
+  portwarden_lapi_decisions_served_total: 'CrowdSec decision stream: decisions served, by bouncer and kind (new, deleted)',
+  portwarden_lapi_pulls_total: 'CrowdSec decision stream: stream pulls answered, by bouncer',
+  portwarden_lapi_bouncers_seen: 'CrowdSec decision stream: configured bouncers that pulled since the daemon started',
+  portwarden_lapi_last_pull_timestamp_seconds: 'CrowdSec decision stream: Unix time of each bouncer\'s last pull (bouncers seen since the start)',
+  portwarden_lapi_refused_total: 'CrowdSec decision stream: requests refused for a missing or unknown X-Api-Key',
   portwarden_fleet_connected: '1 while the daemon is connected to its fleet\'s NATS, 0 while not (absent without a fleet)',
   portwarden_fleet_peer_bans_total: 'bans of each fleet host seen here, by host and outcome (applied, refused, capped)',
   portwarden_fleet_peer_last_seen_timestamp_seconds: 'Unix time a verified message of each fleet host last arrived, by host',
@@ -46,6 +56,11 @@ export type MetricName = keyof typeof METRICS;
 
 /** Buckets for the decision-to-kernel latency: the design goal is a median under 5 ms, p99 under 25 ms. */
 const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** The flood guard's kernel drop counters (`floodGuard.kernel.<name>` in the registry), as metric reasons. */
+const FLOOD_GUARD_DROP_REASONS = Object.keys(GUARD_COUNTERS)
+  .filter((n) => n.endsWith('_dropped') || n.endsWith('_invalid'))
+  .map((n) => n.replace(/^guard_/, ''));
 
 const INCIDENT_KINDS: readonly IncidentKind[] = ['scan', 'sweep', 'distributed-scan', 'decoy-scan', 'flood'];
 
@@ -63,6 +78,8 @@ export interface MetricsSource {
   /** Active bans: target → wall-clock expiry (null: none). Expired entries are skipped, not trusted. */
   bans(): ReadonlyMap<string, { readonly expiresAtMs: number | null }>;
   lastReconcileMs(): number | null;
+  /** The CrowdSec decision stream's bouncers; absent or null: not serving (its series stay empty). */
+  lapi?(): LapiStatusView | null;
   /** The fleet as the daemon sees it; absent or null: no fleet. */
   fleet?(): FleetStatusView | null;
 }
@@ -139,6 +156,20 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
     pulled('portwarden_capture_received_total', [], (set) => set({}, counters.value('capture.received')));
     pulled('portwarden_capture_drops_total', [], (set) => set({}, counters.value('capture.lost')));
     pulled('portwarden_reconcile_repairs_total', [], (set) => set({}, counters.value('reconcile.repairs')));
+    pulled('portwarden_flood_guard_dropped_total', ['reason'], (set) => {
+      const values = counters.values();
+      for (const reason of FLOOD_GUARD_DROP_REASONS) if (values[`floodGuard.kernel.${reason}`] !== undefined) set({ reason }, values[`floodGuard.kernel.${reason}`]);
+    });
+    pulled('portwarden_flood_guard_transitions_total', ['kind', 'action'], (set) => {
+      const values = counters.values();
+      for (const kind of ['synproxy', 'unsolicited']) for (const action of ['engaged', 'released']) if (values[`floodGuard.${kind}.${action}`] !== undefined) set({ kind, action }, values[`floodGuard.${kind}.${action}`]);
+    });
+    new Gauge({
+      ...help('portwarden_flood_guard_engaged'),
+      collect(this: Gauge) {
+        this.set(counters.values()['floodGuard.engaged'] ?? 0);
+      },
+    });
     const providers = this.#queueProviders;
     pulled('portwarden_queue_verdicts_total', ['verdict'], (set) => {
       // Inline mode registered in the registry, or (older wiring) through registerQueueVerdicts.
@@ -164,6 +195,28 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
         this.set({ family: 'ipv6' }, v6);
       },
     });
+    pulled('portwarden_lapi_refused_total', [], (set) => set({}, counters.value('lapi.refused')));
+    const bouncers = () => source.lapi?.()?.bouncers ?? [];
+    pulled('portwarden_lapi_decisions_served_total', ['bouncer', 'kind'], (set) => {
+      for (const b of bouncers()) (set({ bouncer: b.name, kind: 'new' }, b.servedNew), set({ bouncer: b.name, kind: 'deleted' }, b.servedDeleted));
+    });
+    pulled('portwarden_lapi_pulls_total', ['bouncer'], (set) => {
+      for (const b of bouncers()) set({ bouncer: b.name }, b.pulls);
+    });
+    new Gauge({
+      ...help('portwarden_lapi_bouncers_seen'),
+      collect(this: Gauge) {
+        this.set(bouncers().filter((b) => b.lastPullAt !== null).length);
+      },
+    });
+    new Gauge<'bouncer'>({
+      ...help('portwarden_lapi_last_pull_timestamp_seconds'),
+      labelNames: ['bouncer'],
+      collect(this: Gauge<'bouncer'>) {
+        this.reset();
+        for (const b of bouncers()) if (b.lastPullAt !== null) this.set({ bouncer: b.name }, Date.parse(b.lastPullAt) / 1000);
+      },
+    });
     new Gauge({
       ...help('portwarden_reconcile_last_timestamp_seconds'),
       collect(this: Gauge) {
@@ -184,8 +237,9 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
         },
       });
     fleetGauge('portwarden_fleet_connected', [], (v, set) => set({}, v.state === 'connected' ? 1 : 0));
-    fleetGauge('portwarden_fleet_peer_bans_total', ['host', 'outcome'], (v, set) => {
-      for (const p of v.peers) for (const [outcome, n] of [['applied', p.bansApplied], ['refused', p.bansRefused], ['capped', p.bansCapped]] as const) set({ host: p.host, outcome }, n);
+    // Counts, so counters (pulled like the registry's); the levels below are gauges.
+    pulled('portwarden_fleet_peer_bans_total', ['host', 'outcome'], (set) => {
+      for (const p of source.fleet?.()?.peers ?? []) for (const [outcome, n] of [['applied', p.bansApplied], ['refused', p.bansRefused], ['capped', p.bansCapped]] as const) set({ host: p.host, outcome }, n);
     });
     fleetGauge('portwarden_fleet_peer_last_seen_timestamp_seconds', ['host'], (v, set) => {
       for (const p of v.peers) if (p.lastSeen !== null) set({ host: p.host }, Date.parse(p.lastSeen) / 1000);
@@ -193,8 +247,8 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
     fleetGauge('portwarden_fleet_peer_lag_seconds', ['host'], (v, set) => {
       for (const p of v.peers) if (p.lagMs !== null) set({ host: p.host }, p.lagMs / 1000);
     });
-    fleetGauge('portwarden_fleet_dropped_total', ['host'], (v, set) => {
-      for (const p of v.peers) set({ host: p.host }, p.dropped);
+    pulled('portwarden_fleet_dropped_total', ['host'], (set) => {
+      for (const p of source.fleet?.()?.peers ?? []) set({ host: p.host }, p.dropped);
     });
 
     // Pushed: no counter elsewhere holds these.

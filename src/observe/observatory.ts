@@ -79,7 +79,7 @@ export class Observatory {
     this.#options = options;
     const { source } = options;
     this.counters = source.counters;
-    this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), fleet: () => source.fleet?.() ?? null, version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs });
+    this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), fleet: () => source.fleet?.() ?? null, version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs, lapi: () => source.lapi?.() ?? null });
     this.incidents = new RecentIncidents(options.settings.recentIncidents);
     this.#history = options.history === undefined ? new StateHistory(options.stateDir, null) : options.history;
   }

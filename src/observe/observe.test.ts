@@ -425,3 +425,21 @@ test('without observe.publicRead the API reads need the token, the page and heal
     await server.close();
   }
 });
+
+test('the CrowdSec decision stream series: per bouncer served and pulls, last pull, bouncers seen, refusals', async () => {
+  const counters = new CounterRegistry();
+  counters.table('lapi', { 'lapi.refused': 'refused' }).inc(0, 4);
+  const seen = { name: 'fw-1', lastPullAt: '2026-12-06T10:00:00.000Z', pulls: 7, servedNew: 12, servedDeleted: 3, holding: 9, userAgent: 'crowdsec-firewall-bouncer/v0.0.25', address: '127.0.0.1' };
+  const unseen = { ...seen, name: 'fw-2', lastPullAt: null, pulls: 0, servedNew: 0, servedDeleted: 0, holding: 0 };
+  const m = new DaemonMetrics(source({ counters, lapi: () => ({ listen: '127.0.0.1:8081', bouncers: [seen, unseen] }) }), { processMetrics: false });
+  const s = samples(await m.text());
+  assert.equal(s.get('portwarden_lapi_decisions_served_total{bouncer="fw-1",kind="new"}'), 12);
+  assert.equal(s.get('portwarden_lapi_decisions_served_total{bouncer="fw-1",kind="deleted"}'), 3);
+  assert.equal(s.get('portwarden_lapi_pulls_total{bouncer="fw-1"}'), 7);
+  assert.equal(s.get('portwarden_lapi_bouncers_seen'), 1);
+  assert.equal(s.get('portwarden_lapi_last_pull_timestamp_seconds{bouncer="fw-1"}'), Date.parse(seen.lastPullAt) / 1000);
+  assert.equal(s.get('portwarden_lapi_last_pull_timestamp_seconds{bouncer="fw-2"}'), undefined, 'a bouncer not seen has no last pull');
+  assert.equal(s.get('portwarden_lapi_refused_total'), 4);
+  const off = samples(await new DaemonMetrics(source(), { processMetrics: false }).text());
+  assert.equal(off.get('portwarden_lapi_bouncers_seen'), 0, 'not serving: no bouncer');
+});

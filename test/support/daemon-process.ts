@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { NetnsPair } from './testkit-netns.js';
 
@@ -62,4 +65,28 @@ export function statusCounters(socket: string): Record<string, number> {
   const r = controlCli(socket, 'status', '--json');
   assert.equal(r.status, 0, r.stderr);
   return (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters;
+}
+
+/**
+ * A daemon in the protected namespace with a config file of its own in a temporary folder: its NFLOG
+ * group, control socket and state there, plus the `extra` config lines of the test. `stop` kills it and
+ * removes the folder; the namespaces are the caller's.
+ */
+export class ConfiguredDaemon {
+  readonly dir = mkdtempSync(join(tmpdir(), 'pw-daemon-'));
+  readonly socket = join(this.dir, 'run', 'control.sock');
+  readonly log: LogLine[] = [];
+  #child: ChildProcess | null = null;
+
+  async start(pair: NetnsPair, nflogGroup: number, extra: readonly string[]): Promise<void> {
+    const configPath = join(this.dir, 'portwarden.yaml');
+    const lines = ['capture:', `  nflogGroup: ${nflogGroup}`, 'control:', `  socketPath: ${this.socket}`, 'state:', `  dir: ${join(this.dir, 'state')}`, ...extra, ''];
+    writeFileSync(configPath, lines.join('\n'));
+    this.#child = await startDaemon(pair, ['--config', configPath], this.log);
+  }
+
+  stop(): void {
+    this.#child?.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -230,3 +230,24 @@ export function decodeOne(frame: Buffer, linkType: number = LinkType.ETHERNET): 
   decodeFrame(packet, frame, 0, frame.length, linkType, 1_700_000_000_000_000, stats);
   return { packet, stats };
 }
+
+export const MAC_BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+export interface ArpSpec {
+  /** 1 request (who-has), 2 reply. */
+  op: 1 | 2;
+  sender: string;
+  target: string;
+  senderMac?: number[];
+  targetMac?: number[];
+}
+
+/** An ARP packet for IPv4 over Ethernet (28 bytes), without the Ethernet header. */
+export function arpPacket(spec: ArpSpec): Buffer {
+  return concat(be16(1), be16(0x0800), [6, 4], be16(spec.op), spec.senderMac ?? MAC_SRC, be32(v4(spec.sender)), spec.targetMac ?? [0, 0, 0, 0, 0, 0], be32(v4(spec.target)));
+}
+
+/** The ARP packet in an Ethernet frame: a request to the broadcast address unless `to` says otherwise. */
+export function arpFrame(spec: ArpSpec, to: number[] = spec.op === 1 ? MAC_BROADCAST : MAC_DST): Buffer {
+  return concat(to, spec.senderMac ?? MAC_SRC, be16(EtherType.ARP), arpPacket(spec));
+}

@@ -9,7 +9,8 @@ import type { Incident } from '../../src/detect/incident.js';
 import type { IncidentRecord } from '../../src/model/incident.js';
 import { LinkType } from '../../src/model/packet.js';
 import { Pipeline } from '../../src/detect/pipeline.js';
-import { ethernet, etherTypeOf, icmpEcho, icmpUnreachable, ipPacket, Proto, tcp, udp, type TcpOptionSet } from '../../scripts/frames.js';
+import { ethernet, etherTypeOf, icmpEcho, icmpUnreachable, icmpv6Neighbour, ipPacket, Proto, tcp, udp, type TcpOptionSet } from '../../scripts/frames.js';
+import { arpFrame, MAC_DST, type ArpSpec } from './frames.js';
 
 const MAC_A = '02:00:00:00:00:01';
 const MAC_B = '02:00:00:00:00:02';
@@ -80,6 +81,24 @@ export class Scenario {
     this.tcp(client, server, clientPort, port, 'FA', { seq: 2 + data.length, ack: 101 + data.length });
     this.tcp(server, client, port, clientPort, 'FA', { seq: 101 + data.length, ack: 3 + data.length });
     return this;
+  }
+
+  /** An ARP packet: a request goes to the broadcast address unless `unicast` (a cache refresh). */
+  arp(spec: ArpSpec, unicast = false): this {
+    const frame = arpFrame(spec, unicast ? MAC_DST : undefined);
+    this.pipeline.onFrame(frame, 0, frame.length, (T0 + this.nowMs) * 1000, LinkType.ETHERNET);
+    return this;
+  }
+
+  /** An ICMPv6 neighbour solicitation to `target`'s solicited-node group, or an advertisement of `target` to `dst`. */
+  neighbour(type: 135 | 136, src: string, target: string, dst?: string): this {
+    const groupOf = (t: string): string => {
+      const tail = t.split(':').pop() ?? '0';
+      const low = parseInt(tail === '' ? '0' : tail, 16);
+      return `ff02::1:ff00:${(low & 0xffff).toString(16)}`;
+    };
+    const to = dst ?? (type === 135 ? groupOf(target) : 'ff02::1');
+    return this.send(ipPacket({ src, dst: to, protocol: Proto.ICMPV6, payload: icmpv6Neighbour({ src, dst: to, type, target }), ttl: 255 }));
   }
 
   /** End of input; returns the final incident records. */

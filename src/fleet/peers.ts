@@ -7,17 +7,11 @@ import type { KeyObject } from 'node:crypto';
 import type { FleetPeerView } from '../model/fleet.js';
 import { fingerprint, publicKeyObject } from './signing.js';
 
-interface Peer {
+/** A peer as kept here: the view's counts, with its key and times in ms. */
+type Peer = Omit<FleetPeerView, 'host' | 'lastSeen'> & {
   key: KeyObject | undefined;
-  fingerprint: string | null;
   lastSeenMs: number | null;
-  lagMs: number | null;
-  bansApplied: number;
-  bansRefused: number;
-  bansCapped: number;
-  unbansApplied: number;
-  dropped: number;
-}
+};
 
 /** Untrusted host names remembered for their drop counts, at most. */
 const MAX_UNTRUSTED = 64;

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { DecideEvent } from '../src/model/decision.js';
 import { StateEvent } from '../src/state/state-store.js';
+import { IntelEvent } from '../src/intel/events.js';
 import { DecodeEventDoc } from '../src/decode/events.js';
 import { DetectionCounterDoc } from '../src/detect/counters.js';
 import { PROBE_CLASS_NAMES } from '../src/model/probe.js';
@@ -73,6 +74,14 @@ export function reference(): string {
     '| event.action | meaning |',
     '|---|---|',
     ...Object.entries(StateEvent).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
+    '',
+    '## Geo and reputation events',
+    '',
+    'Logged by the daemon about geo (src/intel/geo/) and the on-demand reputation services (src/intel/enrich/) with `event.action` set to the name.',
+    '',
+    '| event.action | meaning |',
+    '|---|---|',
+    ...Object.entries(IntelEvent).map(([name, doc]) => `| \`${name}\` | ${doc} |`),
     '',
     '## Probe classes',
     '',

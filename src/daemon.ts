@@ -29,6 +29,14 @@ import { Responder } from './respond/responder.js';
 import { restoreKept, restoreReplaced } from './state/ban-restore.js';
 import { StateKeeper } from './state/keeper.js';
 import { net64 } from './state/offender-store.js';
+import { GeoStage } from './intel/geo/geo-stage.js';
+import { enrichingListener } from './intel/enrich.js';
+import { FeedTrust } from './intel/feed-trust.js';
+import { lookupAddress } from './control/lookup.js';
+import { enrichAll, reputationServices } from './intel/enrich/services.js';
+import { FrameDecoder } from './capture/source.js';
+import type { FeedMembership } from './model/intel.js';
+import type { Packet } from './model/packet.js';
 import type { IncidentHandle } from './state/state-store.js';
 
 export interface DaemonOptions {
@@ -75,6 +83,8 @@ export class Daemon {
   readonly #counters = new CounterRegistry();
   #counterLog?: CounterLog;
   #responder: Responder | null = null;
+  /** The threat feeds' membership (the feeds stage plugs in here); none: no feed configured. */
+  #feeds: FeedMembership | null = null;
   #inline: InlineController | null = null;
   /** Kernel rate limits, synproxy and unsolicited-answer drops (nftables only). */
   #floodGuard: FloodGuard | null = null;
@@ -132,6 +142,7 @@ export class Daemon {
     if (kind.fastPath) this.#floodGuard = new FloodGuard({ settings: c.floodGuard, log });
     const floodGuard = this.#floodGuard;
     if (floodGuard !== null) this.#counters.add(floodGuard.counterGroup);
+    const geo = GeoStage.open(c.geo, log);
     if (responder !== null) this.#counters.add(responder.counterGroup);
     if (c.fleet.servers.length > 0) this.#fleet = Fleet.open({ settings: c.fleet, stateDir: c.state.dir, book: () => this.#enforcement?.book, guard: () => deciding.guard, log });
     const fleet = this.#fleet;
@@ -144,6 +155,7 @@ export class Daemon {
         capture: capture.rules,
         respond: responder?.kernelRuleset(),
         guard: floodGuard?.kernelRuleset(),
+        geo: geo.contribution(c.enforce.forward),
       },
       recorder: keeper,
       decider,
@@ -160,6 +172,7 @@ export class Daemon {
       afterTableRestored: async () => {
         await responder?.restore();
         await floodGuard?.restore();
+        await geo.restore();
       },
       log,
     }));
@@ -167,16 +180,24 @@ export class Daemon {
     const { book, allowSets, flow, tableStart } = await enforcement.start();
     if (tableStart.kept) this.#restoring = restoreKept(book, keeper, enforcement.table, log);
     else await restoreReplaced(book, keeper, tableStart.surviving, tableStart.present, log);
-    // detect → decide → enforce, connected once.
-    const pipeline = new Pipeline(c.detection, flow.onIncident);
-    for (const group of [pipeline.counters, pipeline.decoder.counters, enforcement.counters]) this.#counters.add(group);
-    await capture.start(pipeline.decoder, pipeline.onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
+    await geo.start(enforcement.table.nfTableName, c.enforce.forward, kind.dryRun);
+    // detect → (intel's enrichment) → decide → enforce, connected once.
+    const onIncident = enrichingListener({ geo: geo.database, feeds: this.#feeds }, flow.onIncident);
+    const pipeline = new Pipeline(c.detection, onIncident);
+    // Feed trust sees detection's packets beside the engine (decide.feedTrust; needs the feeds).
+    const trust = c.decide.feedTrust === null || this.#feeds === null ? null : new FeedTrust(c.decide.feedTrust, this.#feeds, onIncident);
+    const onPacket = trust === null ? pipeline.onPacket : (p: Packet) => (trust.onPacket(p), pipeline.onPacket(p));
+    const decoder = trust === null ? pipeline.decoder : new FrameDecoder('decode', onPacket);
+    for (const group of [pipeline.counters, decoder.counters, enforcement.counters]) this.#counters.add(group);
+    await capture.start(decoder, onPacket, this.#counters, (err) => log.error({ 'event.action': 'capture-error', error: err.message }, 'live capture failed'));
     if (capture.arpUnwatched !== null) log.warn({ 'event.action': 'capture-arp-unwatched', error: capture.arpUnwatched }, 'ARP is not watched (no arp table): ARP sweeps on the link go unseen');
     await this.#responder?.start();
     floodGuard?.start();
     this.#lapi = await serveDecisions(c.lapi, book, log);
     if (this.#lapi !== null) this.#counters.add(this.#lapi.counters);
     fleet?.start();
+    // On-demand reputation services (enrich.*): asked only by `lookup`.
+    const services = reputationServices(c.enrich, log);
     this.#handler = controlHandlers({
       ...{ book, allowSets, running: this.#running, version: this.#options.version, startedAt: this.#startedAt, log },
       guard: () => deciding.guard,
@@ -191,6 +212,13 @@ export class Daemon {
       reload: () => this.reload(),
       lapi: () => this.#lapi?.status() ?? null,
       fleet: () => this.#fleet?.status() ?? null,
+      lookup: lookupAddress({
+        ...{ book, geo: geo.database, feeds: this.#feeds, offenders: keeper.store },
+        guard: () => deciding.guard,
+        geoSettings: () => geo.settings,
+        halfLifeSeconds: () => this.#running.current.decide.escalation.scoreHalfLifeSeconds,
+        ...(services.length === 0 ? {} : { enrich: (address: string) => enrichAll(services, address) }),
+      }),
     });
     this.#control = await ControlServer.listen(c.control.socketPath, this.#handler);
     await observatory.listen();

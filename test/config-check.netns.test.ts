@@ -12,8 +12,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NetnsPair, DEFAULT_LAB } from './support/testkit-netns.js';
 import { CLI, startDaemon, waitUntil, type LogLine } from './support/daemon-process.js';
+
+const GEO_FIXTURE = fileURLToPath(new URL('./fixtures/geo/country-geolite2.mmdb', import.meta.url));
 
 interface Case {
   name: string;
@@ -77,6 +80,9 @@ const CASES: Case[] = [
   { name: 'inline-queues', lines: ['inline:', '  queue: 65535', '  queues: 2'], refused: /inline\.queues: queues 2 from queue 65535 reach queue 65536/ },
   // Refused because of what the file names on the host: start reads it, and so does the check.
   { name: 'allowlist-unresolvable', lines: ['allowlist:', '  - no-such-host.invalid'], refused: /PW_ERR_DECIDE_INPUT: allowlist host name "no-such-host\.invalid" does not resolve/, late: true },
+  { name: 'geo', lines: ['geo:', `  database: ${GEO_FIXTURE}`, '  block: [CN]', '  allowOnly: { countries: [DE], ports: [tcp/22] }'] },
+  { name: 'geo-missing-database', lines: ['geo:', '  database: DIR/missing.mmdb'], refused: /geo\.database: cannot read .*missing\.mmdb \(ENOENT\)/ },
+  { name: 'geo-block-without-database', lines: ['geo:', '  block: [CN]'], refused: /geo\.block: needs geo\.database/ },
   { name: 'missing-blocklist', lines: ['inline:', '  enabled: true', 'dns:', '  blocklists: [DIR/missing.txt]'], refused: /PW_ERR_DNS_BLOCKLIST: .*missing\.txt: cannot read the blocklist/, late: true },
 ];
 
@@ -133,7 +139,10 @@ test('config check and start accept and refuse the same files', { timeout: 600_0
       const check = checks[i];
       if (c.refused === undefined) {
         assert.equal(check.status, 0, `${c.name}: config check refused a good file:\n${check.stderr}`);
-        assert.equal(check.stdout.trim(), `${file}: ok (profile ${c.profile ?? 'normal'})`);
+        const [first, geoLine] = check.stdout.trim().split('\n');
+        assert.equal(first, `${file}: ok (profile ${c.profile ?? 'normal'})`);
+        // Geo says whether it is on (and what it does) or off and why.
+        assert.match(geoLine, c.name === 'geo' ? /^geo: GeoLite2-Country \(.*country-geolite2\.mmdb, built .*\); blocks CN; lets only DE reach tcp\/22$/ : /^geo: off; no geo\.database is named/);
         continue;
       }
       assert.equal(check.status, 2, `${c.name}: config check accepted a bad file:\n${check.stdout}`);

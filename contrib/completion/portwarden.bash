@@ -4,7 +4,7 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow reload fleet history incidents export report demo config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload fleet history incidents export report demo config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
   if [[ "$cmd" == "fleet" ]]; then
@@ -24,6 +24,7 @@ _portwarden() {
     "ban") opts="--socket --config --for --permanent --reason --help" ;;
     "unban") opts="--socket --config --all --origin --yes --help" ;;
     "allow") opts="--socket --config --reason --help" ;;
+    "lookup") opts="--socket --config --json --help" ;;
     "reload") opts="--socket --help" ;;
     "fleet status") opts="--socket --config --json --help" ;;
     "fleet keygen") opts="--host --help" ;;

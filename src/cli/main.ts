@@ -113,6 +113,11 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
     .action(async (target: string, opts: { socket?: string; config?: string; reason?: string }) => {
       setStatus(await (await import('./control-commands.js')).runControl('allow', target, opts, io));
     });
+  control('lookup', 'everything known of an address: bans, feeds and the entry that matched, country and ASN, offences, reputation, whether it is protected and why', true)
+    .option('--json', 'as JSON', false)
+    .action(async (target: string, opts: { socket?: string; config?: string; json: boolean }) => {
+      setStatus(await (await import('./lookup-command.js')).runLookup(target, opts, io));
+    });
   // No --config here: the daemon re-reads the file it was started with, so a file named here would only pick
   // the socket, and read as "reload this file". --socket or PORTWARDEN_SOCKET / PORTWARDEN_CONFIG pick the daemon.
   control(
@@ -192,6 +197,7 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
       const { checkConfigFile } = await import('../config/check.js');
       const c = await checkConfigFile(file, opts.profile);
       io.out(`${file}: ok (profile ${c.profile})`);
+      io.out((await import('../intel/geo/geo-stage.js')).geoCheckLine(c.geo));
     });
 
   return program;

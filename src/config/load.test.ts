@@ -527,7 +527,7 @@ describe('the parser refuses what the stages refuse at start (one schema per sta
   it('every profile default passes the schema of every section, and the policy and escalation take them', () => {
     for (const profile of PROFILE_NAMES) {
       const c = parseConfigText(`profile: ${profile}\n`, FILE);
-      const { sshPorts: _, ipv6RepeatOffenderPrefix: __, escalation, ...policy } = c.decide;
+      const { sshPorts: _, ipv6RepeatOffenderPrefix: __, escalation, feedTrust: ___, ...policy } = c.decide;
       assert.doesNotThrow(() => policySettings(profile, policy));
       assert.doesNotThrow(() => new Escalation(escalation, { get: () => undefined, put: () => undefined }));
     }

@@ -24,6 +24,8 @@ import { inlineSettings } from '../inline/settings.js';
 import { dnsSettings } from '../dns/settings.js';
 import { floodGuardSettings } from '../enforce/flood-guard-settings.js';
 import { lapiSettings } from '../lapi/settings.js';
+import { geoSettings } from '../intel/geo-settings.js';
+import { enrichSettings } from '../intel/enrich/settings.js';
 import { fleetSettings } from '../fleet/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
@@ -44,6 +46,8 @@ export const SECTIONS = {
   dns: dnsSettings,
   floodGuard: floodGuardSettings,
   lapi: lapiSettings,
+  geo: geoSettings,
+  enrich: enrichSettings,
   fleet: fleetSettings,
 } as const;
 

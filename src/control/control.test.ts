@@ -25,6 +25,7 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
     unban: async (r) => ({ target: r.target ?? '*', removed: r.target !== undefined && banned.delete(r.target) }),
     allow: async (r) => ({ target: r.target }),
     reload: async () => ({ profile: 'normal', changed: false, restartNeeded: [] }),
+    lookup: async (r) => ({ address: r.address, bans: [], feeds: [], geo: null, geoDatabase: null, geoPolicy: null, offences: null, reputation: { score: 0, offenceScore: 0, offences: 0, feedWeight: 0, feeds: [] }, protected: null }),
     fleet: async () => {
       throw new PortwardenError('PW_ERR_CONTROL', 'this daemon is in no fleet');
     },

@@ -16,9 +16,19 @@ import { BanBook } from '../enforce/ban-book.js';
 import { DryRunBackend } from '../enforce/dry-run.js';
 import { StateKeeper } from '../state/keeper.js';
 import { controlHandlers } from './handlers.js';
+import { lookupAddress } from './lookup.js';
+import { GeoDatabase } from '../intel/geo/geo-database.js';
+import type { GeoSettings } from '../intel/geo-settings.js';
+import { FeedList } from '../../test/support/feed-list.js';
+import { fileURLToPath } from 'node:url';
+
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/geo/', import.meta.url));
+const GEO = GeoDatabase.open({ database: join(FIXTURES, 'country-geolite2.mmdb'), asnDatabase: join(FIXTURES, 'asn.mmdb') });
+const GEO_SETTINGS: GeoSettings = { database: join(FIXTURES, 'country-geolite2.mmdb'), asnDatabase: null, block: ['CN'], allowOnly: { countries: ['DE'], ports: [{ protocol: 'tcp', port: 22 }] } };
+const FEEDS = new FeedList().add('spamhaus-drop', ['198.51.100.0/24'], { weight: 2, action: 'drop' }).add('et-compromised', ['198.51.100.7'], { weight: 1 });
 import { RunningConfig } from './running-config.js';
 
-async function withHandlers(fn: (h: ReturnType<typeof controlHandlers>, parts: { book: BanBook; backend: DryRunBackend; running: RunningConfig; elements: string[]; redecided: PortwardenConfig[] }) => Promise<void>): Promise<void> {
+async function withHandlers(fn: (h: ReturnType<typeof controlHandlers>, parts: { book: BanBook; backend: DryRunBackend; running: RunningConfig; elements: string[]; redecided: PortwardenConfig[]; keeper: StateKeeper }) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pw-handlers-'));
   const log = pino({ level: 'silent' });
   const keeper = StateKeeper.open(dir, log);
@@ -41,9 +51,15 @@ async function withHandlers(fn: (h: ReturnType<typeof controlHandlers>, parts: {
     counters: async () => ({ 'reconcile.repairs': book.repairs }),
     redecide: async (config) => redecided.push(config),
     reload: async () => ({ profile: running.current.profile, changed: false, restartNeeded: [] }),
+    lookup: lookupAddress({
+      ...{ book, geo: GEO, feeds: FEEDS, offenders: keeper.store },
+      guard: () => guard,
+      geoSettings: () => GEO_SETTINGS,
+      halfLifeSeconds: () => 7 * 86_400,
+    }),
   });
   try {
-    await fn(h, { book, backend, running, elements, redecided });
+    await fn(h, { book, backend, running, elements, redecided, keeper });
   } finally {
     keeper.close();
     rmSync(dir, { recursive: true, force: true });
@@ -129,5 +145,43 @@ test('bans mean what they say: a /32 is the address, a ban inside a banned prefi
     const all = await h.unban({ command: 'unban', all: true });
     assert.equal(all.lifted?.length, 4);
     assert.deepEqual(await backend.bans(), []);
+  });
+});
+
+test('lookup: bans (own and wider), feeds with their entries, country and ASN with the geo rules, offences, reputation, protection', async () => {
+  await withHandlers(async (h, { keeper }) => {
+    await h.ban({ command: 'ban', target: '198.51.100.0/28', seconds: 600, reason: 'listed range' });
+    const now = Date.now();
+    const v = await h.lookup({ command: 'lookup', address: '198.51.100.7' });
+    assert.equal(v.address, '198.51.100.7');
+    assert.deepEqual(v.bans.map((b) => [b.target, b.origin, b.reason]), [['198.51.100.0/28', 'operator', 'listed range']]);
+    assert.ok(v.bans[0].expiresAt !== null && Date.parse(v.bans[0].expiresAt) >= now + 590_000);
+    assert.deepEqual(v.feeds, [
+      { feed: 'spamhaus-drop', entry: '198.51.100.0/24', line: 1, action: 'drop', weight: 2 },
+      { feed: 'et-compromised', entry: '198.51.100.7', line: 1, action: 'alert', weight: 1 },
+    ]);
+    assert.deepEqual(v.geo, { country: 'RU', asn: 64506, asOrganization: 'Lab Hosting RU' });
+    assert.equal(v.geoPolicy, 'cannot reach tcp/22: RU is not in geo.allowOnly');
+    assert.equal(v.offences, null);
+    assert.deepEqual(v.reputation, { score: 3, offenceScore: 0, offences: 0, feedWeight: 3, feeds: ['et-compromised', 'spamhaus-drop'] });
+    assert.equal(v.protected, null);
+
+    const cn = await h.lookup({ command: 'lookup', address: '2001:db8:88:3::5' });
+    assert.equal(cn.geoPolicy, 'blocked: CN is in geo.block; cannot reach tcp/22: CN is not in geo.allowOnly');
+    assert.deepEqual(cn.bans, []);
+    // Two offences, the last a week ago (one half-life): the score has halved.
+    keeper.store.put({ address: '10.88.1.4', offences: 2, firstSeenMs: now - 10 * 86_400_000, lastSeenMs: now - 7 * 86_400_000, score: 2 });
+    const home = await h.lookup({ command: 'lookup', address: '::ffff:10.88.1.4' });
+    assert.equal(home.offences?.count, 2);
+    assert.equal(home.offences?.score, 1);
+    assert.deepEqual(home.reputation, { score: 1, offenceScore: 1, offences: 2, feedWeight: 0, feeds: [] });
+    assert.equal(home.address, '10.88.1.4');
+    assert.equal(home.geoPolicy, 'may reach tcp/22 (DE is in geo.allowOnly)');
+
+    const lo = await h.lookup({ command: 'lookup', address: '127.0.0.1' });
+    assert.ok(lo.protected !== null && /loopback/.test(lo.protected.reason), JSON.stringify(lo.protected));
+    assert.equal(lo.geo, null);
+    await assert.rejects(h.lookup({ command: 'lookup', address: '10.0.0.0/8' }), { code: 'PW_ERR_USAGE' });
+    await assert.rejects(h.lookup({ command: 'lookup', address: 'example.org' }), { code: 'PW_ERR_USAGE' });
   });
 });

@@ -34,6 +34,8 @@ export interface ControlParts {
   /** Builds the decisions (lockout guard, policy) of a config again: after `allow`, its entry is in the allowlist. */
   redecide(config: PortwardenConfig): Promise<unknown>;
   reload(): Promise<ResultOf['reload']>;
+  /** Everything known of an address (control/lookup.ts). */
+  lookup(address: string): Promise<ResultOf['lookup']>;
   log: EventLogger;
   /** The CrowdSec decision stream's state; absent or null: not serving. */
   lapi?: () => LapiStatusView | null;
@@ -122,6 +124,7 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       return { target };
     },
     reload: async () => p.reload(),
+    lookup: async (r) => p.lookup(r.address),
     fleet: async () => {
       const view = p.fleet?.() ?? null;
       if (view === null) throw new PortwardenError('PW_ERR_CONTROL', 'this daemon is in no fleet (fleet.servers is empty)');

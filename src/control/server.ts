@@ -170,6 +170,8 @@ function dispatch(handler: ControlHandler, r: Request): Promise<unknown> {
       return handler.allow(r);
     case 'reload':
       return handler.reload(r);
+    case 'lookup':
+      return handler.lookup(r);
     case 'fleet':
       return handler.fleet(r);
   }

@@ -14,12 +14,15 @@ import type { OffenderBook } from '../model/offender.js';
 import type { ProfileName } from '../model/profile.js';
 import type { Decider } from '../model/decision.js';
 import type { CounterGroup } from '../model/counters.js';
+import type { FeedTrustSettings } from '../intel/feed-trust.js';
 
 export interface DecideSettings extends PolicySettings {
   sshPorts: readonly number[];
   /** Prefix an IPv6 repeat offender is banned as (its /64 by default). */
   ipv6RepeatOffenderPrefix: number;
   escalation: EscalationSettings;
+  /** Feed trust (intel/feed-trust.ts), wired beside detection; not the policy's. */
+  feedTrust?: FeedTrustSettings | null;
 }
 
 export interface DecidingOptions {
@@ -47,7 +50,7 @@ export interface Deciding {
 export async function buildDeciding(o: DecidingOptions): Promise<Deciding> {
   const allowlist = await buildAllowlist(o.allowlist);
   const guard = LockoutGuard.discover({ sshPorts: [...o.settings.sshPorts], allowlist, log: (e) => o.log.warn(e, e.message) });
-  const { sshPorts: _, ipv6RepeatOffenderPrefix, escalation: escalationSettings, ...policy } = o.settings;
+  const { sshPorts: _, ipv6RepeatOffenderPrefix, escalation: escalationSettings, feedTrust: _trust, ...policy } = o.settings;
   const escalation = new Escalation(escalationSettings, o.offenders);
   const decisions = new DecisionPolicy(policySettings(o.profile, policy), {
     guard,

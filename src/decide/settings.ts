@@ -8,6 +8,7 @@ import type { IncidentKind } from '../model/incident.js';
 import type { ProfileName } from '../model/profile.js';
 import { PortwardenError } from '../errors.js';
 import { AddressSet } from '../net/address-set.js';
+import type { FeedTrustSettings } from '../intel/feed-trust.js';
 import { checkSettings, describe, intRange, listOf, nonNegativeInt, numberRange, onOff, port, positiveInt, REQUIRED, section, type SettingsSection } from '../model/settings-kit.js';
 
 export interface PolicySettings {
@@ -148,6 +149,13 @@ export const decideSchema = section({
   escalation: escalationSchema,
   /** Peers of established sessions to these ports are never banned (lockout-guard.ts). */
   sshPorts: listOf(port, 'a list of ports'),
+  /**
+   * Feed trust (intel/feed-trust.ts): a source the threat feeds list with at least `minWeight` (the
+   * sum of the listing feeds' `weight`) is reported as a scan after `probes` probes and banned like
+   * one, its incident naming the feeds; e.g. `{ minWeight: 1, probes: 1 }` bans it at its first probe.
+   * null (default): feeds only add to reputation, detection decides as for anyone.
+   */
+  feedTrust: section({ minWeight: numberRange(0, 1_000_000), probes: intRange(1, 1_000) }).nullable() satisfies z.ZodType<FeedTrustSettings | null, unknown>,
 });
 
 export type DecideSettings = z.output<typeof decideSchema>;
@@ -188,6 +196,7 @@ export const decideSettings: SettingsSection<DecideSettings> = {
     ipv6RepeatOffenderPrefix: IPV6_REPEAT_OFFENDER_PREFIX,
     escalation: { ...ESCALATION_PROFILES[profile] },
     sshPorts: [...SSH_PORTS],
+    feedTrust: null,
   }),
 };
 

@@ -12,6 +12,7 @@ import { NftablesBackend } from './nftables.js';
 import { nflogRules } from '../capture/nflog.js';
 import { respondContribution } from '../respond/kernel-rules.js';
 import { RESPOND_PROFILES } from '../respond/settings.js';
+import { geoContribution } from '../intel/geo/geo-fence.js';
 
 const options: TableOptions = {
   forward: false,
@@ -57,4 +58,17 @@ test('iptables: no fast path, no responder, no keeping of sets across a restart'
   assert.ok(table instanceof IptablesBackend);
   assert.match(table.iptablesSetupText(4), /--nflog-group 7/);
   assert.equal(backendKind('iptables', true).dryRun, true);
+});
+
+test('geo rules: in the nftables table after the allow sets, left out of a dry run, refused by iptables', () => {
+  const geo = geoContribution({ database: '/x.mmdb', asnDatabase: null, block: ['CN'], allowOnly: { countries: ['DE'], ports: [{ protocol: 'tcp', port: 22 }, { protocol: 'udp', port: 51820 }] } }, false)!;
+  const text = (buildTable(backendKind('nftables', false), { ...options, geo }) as NftablesBackend).rulesetText();
+  const at = (needle: string): number => text.indexOf(needle);
+  for (const rule of ['ip saddr @geoblock4 drop', 'ip6 saddr @geoblock6 drop', 'tcp dport { 22 } ip saddr != @geoallow4 drop', 'udp dport { 51820 } ip6 saddr != @geoallow6 drop']) {
+    assert.ok(at(rule) > at('ip saddr @allow4 accept'), `${rule} after the allow sets`);
+  }
+  assert.match(text, /set geoallow6 \{\s+type ipv6_addr\s+flags interval/);
+  assert.doesNotMatch((buildTable(backendKind('nftables', true), { ...options, geo }) as NftablesBackend).rulesetText(), /geoblock|geoallow/);
+  assert.throws(() => buildTable(backendKind('iptables', false), { ...options, geo }), (err: Error & { code?: string }) => err.code === 'PW_ERR_CONFIG_INVALID' && /need enforce\.backend nftables/.test(err.message));
+  assert.equal(geoContribution({ database: '/x.mmdb', asnDatabase: null, block: [], allowOnly: null }, false), null, 'a database alone only enriches');
 });

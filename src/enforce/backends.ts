@@ -3,6 +3,7 @@
  * what that kind of kernel can do. The daemon asks the registry, never a backend's class, so a new
  * backend is one entry (and its class), not a new branch in the daemon.
  */
+import { PortwardenError } from '../errors.js';
 import type { RuleContribution } from '../kernel/ruleset.js';
 import type { EventLogger } from '../model/logger.js';
 import type { KernelBan } from '../model/ban.js';
@@ -29,6 +30,8 @@ export interface TableOptions {
   respond?: RuleContribution;
   /** The flood guard's sets, chains and limits (enforce/flood-guard-rules.ts); used only by a backend with dynamic sets. */
   guard?: RuleContribution;
+  /** Geo's sets and drop rules (intel/geo/geo-fence.ts); nftables only, left out of a dry run. */
+  geo?: RuleContribution;
 }
 
 export interface BackendKind {
@@ -50,13 +53,14 @@ function nftablesTable(o: TableOptions): NftablesBackend {
       blockedTcpPorts: o.blockedTcpPorts,
       blockedUdpPorts: o.blockedUdpPorts,
       fastPath: o.fastPath !== undefined ? { answersPerSecond: o.fastPath.answersPerSecond, burst: o.fastPath.burst, banSeconds: o.fastPath.banSeconds } : undefined,
-      contributions: [o.capture, o.respond, o.guard].filter((c): c is RuleContribution => c !== undefined),
+      contributions: [o.capture, o.respond, o.guard, o.geo].filter((c): c is RuleContribution => c !== undefined),
     },
   });
 }
 
 // iptables has no dynamic sets with meters: no kernel fast path, and no sets for the responder.
 function iptablesTable(o: TableOptions): IptablesBackend {
+  if (o.geo !== undefined) throw new PortwardenError('PW_ERR_CONFIG_INVALID', 'geo.block and geo.allowOnly need enforce.backend nftables (interval sets of country networks); the iptables backend cannot carry them');
   return new IptablesBackend({
     contributions: o.capture !== undefined ? [o.capture] : [],
     interfaces: o.interfaces,
@@ -82,7 +86,7 @@ export function backendKind(name: BackendName, dryRun: boolean): BackendKind {
 
 /** The table of `kind`, with the ability options it cannot use left out. */
 export function buildTable(kind: BackendKind, options: TableOptions): EnforcementBackend {
-  return kind.table({ ...options, fastPath: kind.fastPath && options.fastPath?.enabled ? options.fastPath : undefined, respond: kind.answersScanners ? options.respond : undefined, guard: kind.fastPath ? options.guard : undefined });
+  return kind.table({ ...options, fastPath: kind.fastPath && options.fastPath?.enabled ? options.fastPath : undefined, respond: kind.answersScanners ? options.respond : undefined, guard: kind.fastPath ? options.guard : undefined, geo: kind.dryRun ? undefined : options.geo });
 }
 
 /** Where bans go: the table itself, or in a dry run the log (set up at once). */

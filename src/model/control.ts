@@ -5,6 +5,8 @@
  */
 import type { FleetLinkState, FleetStatusView } from './fleet.js';
 
+import type { FeedMatch, GeoFacts } from './intel.js';
+
 export type BanOriginName = 'detection' | 'operator' | 'config' | 'fleet';
 export const BAN_ORIGINS: readonly BanOriginName[] = ['detection', 'operator', 'config', 'fleet'];
 
@@ -92,6 +94,41 @@ export interface LapiBouncerView {
   address: string | null;
 }
 
+/** Everything the daemon knows of one address (`portwarden lookup ADDR`). */
+export interface LookupView {
+  address: string;
+  /** Bans that hold it: its own, or a wider one that contains it. */
+  bans: { target: string; reason: string; origin: BanOriginName; createdAt: string | null; expiresAt: string | null }[];
+  /** The feed entries that list it (empty: none, or no feed configured). */
+  feeds: FeedMatch[];
+  /** Country and ASN; null when the database does not know it, or none is configured. */
+  geo: GeoFacts | null;
+  /** The country database in use (its path), or null: geo is off. */
+  geoDatabase: string | null;
+  /** What the kernel's geo rules do with it ("blocked: CN is in geo.block", …); null without geo rules. */
+  geoPolicy: string | null;
+  /** Its own offences (the state database); null: never banned. */
+  offences: { count: number; firstSeen: string; lastSeen: string; score: number } | null;
+  reputation: { score: number; offenceScore: number; offences: number; feedWeight: number; feeds: string[] };
+  /** Why it is never banned (lockout guard: loopback, own address, gateway, resolver, SSH peer; allowlist), or null. */
+  protected: { reason: string } | null;
+  /** On-demand reputation services (AbuseIPDB, VirusTotal) when enabled; absent otherwise. */
+  enrichment?: EnrichmentView[];
+}
+
+/** One reputation service's answer about an address (`intel.enrich`), or why there is none. */
+export interface EnrichmentView {
+  service: 'abuseipdb' | 'virustotal';
+  /** ok: fresh or cached answer; error: the service failed; limited: the free tier's budget is spent. */
+  status: 'ok' | 'error' | 'limited';
+  /** When the answer was fetched (ISO 8601); cached answers keep their time. */
+  fetchedAt?: string;
+  cached?: boolean;
+  /** AbuseIPDB: abuseConfidenceScore 0-100 and totalReports; VirusTotal: last_analysis_stats malicious/suspicious/harmless. */
+  summary?: Record<string, number | string | boolean | null>;
+  error?: string;
+}
+
 export type Request =
   | { command: 'status' }
   | { command: 'bans' }
@@ -101,6 +138,7 @@ export type Request =
   | { command: 'unban'; target?: undefined; all: true; origin?: BanOriginName }
   | { command: 'allow'; target: string; reason: string }
   | { command: 'reload' }
+  | { command: 'lookup'; address: string }
   | { command: 'fleet' };
 
 export type CommandName = Request['command'];
@@ -113,6 +151,7 @@ export interface ResultOf {
   allow: { target: string };
   /** `restartNeeded`: keys the file changes that the running daemon cannot apply (kept at their running values). */
   reload: { profile: string; changed: boolean; restartNeeded: string[] };
+  lookup: LookupView;
   fleet: FleetStatusView;
 }
 
@@ -121,7 +160,7 @@ export type Reply<C extends CommandName = CommandName> = { ok: true; result: Res
 /** What the daemon implements; the server only moves requests and replies. */
 export type ControlHandler = { [C in CommandName]: (request: Extract<Request, { command: C }>) => Promise<ResultOf[C]> };
 
-const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'fleet'];
+const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'lookup', 'fleet'];
 
 /** Checks a request's shape; returns a problem description or null. Never trusts the peer. */
 export function requestProblem(value: unknown): string | null {
@@ -140,6 +179,7 @@ export function requestProblem(value: unknown): string | null {
     if (typeof r.reason !== 'string') return 'ban needs a reason';
   }
   if (r.command === 'allow' && typeof r.reason !== 'string') return 'allow needs a reason';
+  if (r.command === 'lookup' && (typeof r.address !== 'string' || r.address.length === 0 || r.address.length > 64)) return 'lookup needs an address';
   return null;
 }
 

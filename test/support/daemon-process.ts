@@ -90,3 +90,8 @@ export class ConfiguredDaemon {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Config lines that keep a test daemon to itself: its own control socket and state directory, no HTTP listener. */
+export function ownPlaceLines(socket: string, stateDir: string): string[] {
+  return ['control:', `  socketPath: ${socket}`, 'state:', `  dir: ${stateDir}`, 'observe:', '  listen: null'];
+}

@@ -252,6 +252,7 @@ suites.fuzz = fuzzSuite; // fuzz: 10 M mutated corpus frames through analyze, no
 suites.guard = async () => (await import('./guard.js')).guardSuite(); // guard: a benign client's connections during a spoofed SYN flood, without and with synproxy (issue 15; bench/guard.ts)
 suites.lapi = async () => (await import('./lapi.js')).lapiSuite(); // lapi: the CrowdSec decision stream with 100,000 bans (issue 14; bench/lapi.ts)
 suites.feeds = async (dir) => (await import('./feeds.js')).feedsSuite(dir); // feeds: 1,000,000 feed entries into the kernel and a 1% update, beside nft -f (issue 13; bench/feeds.ts)
+suites.fleet = async (dir) => (await import('./fleet.js')).fleetSuite(dir); // fleet: ban propagation over NATS at 1,000 bans/s, 100,000-ban sync (issue 14; bench/fleet.ts)
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('--ref='));
 const abRef = args.find((a) => a.startsWith('--ref='))?.slice('--ref='.length);

@@ -18,6 +18,7 @@ import { backendKind } from './enforce/backends.js';
 import { DecideStage } from './decide/decider.js';
 import { Enforcement } from './enforce/enforcement.js';
 import { FloodGuard } from './enforce/flood-guard.js';
+import { Fleet } from './fleet/fleet.js';
 import { ConfigError } from './errors.js';
 import { InlineController } from './inline/controller.js';
 import type { LapiServer } from './lapi/server.js';
@@ -101,6 +102,8 @@ export class Daemon {
   /** Threat feeds in their kernel sets (intel/feeds). */
   #feedStage?: FeedsStage;
   #handler?: ControlHandler;
+  /** The fleet over NATS (fleet.servers set), or null. */
+  #fleet: Fleet | null = null;
   #control?: ControlServer;
   /** The background comparison after a restart that kept the kernel's bans (stop waits for it). */
   #restoring: Promise<void> | null = null;
@@ -169,6 +172,9 @@ export class Daemon {
     }));
     // Reputation, feed trust and lookup ask the feeds through their membership (none without a feed in the kernel).
     this.#feeds = feeds.feeds.length > 0 ? feeds.membership : null;
+    if (c.fleet.servers.length > 0) this.#fleet = Fleet.open({ settings: c.fleet, stateDir: c.state.dir, book: () => this.#enforcement?.book, guard: () => deciding.guard, log });
+    const fleet = this.#fleet;
+    if (fleet !== null) this.#counters.add(fleet.counters);
     const enforcement = (this.#enforcement = new Enforcement<IncidentHandle>({
       kind,
       table: {
@@ -188,6 +194,7 @@ export class Daemon {
         // Floods stop answers (their sources may be forged); a banned scanner is answered per respond.mode.
         ...(responder !== null ? [{ incident: (record: IncidentRecord, decision: Decision) => (responder.onIncident(record), responder.onDecision(decision)) }] : []),
         ...(floodGuard !== null ? [{ incident: (record: IncidentRecord) => floodGuard.onIncident(record) }] : []),
+        ...(fleet !== null ? [fleet.listener] : []),
       ],
       guard: () => deciding.guard,
       allowlist: () => this.#running.current.allowlist,
@@ -235,6 +242,7 @@ export class Daemon {
     floodGuard?.start();
     this.#lapi = await serveDecisions(c.lapi, book, log);
     if (this.#lapi !== null) this.#counters.add(this.#lapi.counters);
+    fleet?.start();
     // On-demand reputation services (enrich.*): asked only by `lookup`.
     const services = reputationServices(c.enrich, log);
     this.#handler = controlHandlers({
@@ -250,6 +258,7 @@ export class Daemon {
       redecide: (config) => deciding.build(config),
       reload: () => this.reload(),
       lapi: () => this.#lapi?.status() ?? null,
+      fleet: () => this.#fleet?.status() ?? null,
       lookup: lookupAddress({
         ...{ book, geo: geo.database, feeds: this.#feeds, offenders: keeper.store },
         guard: () => deciding.guard,
@@ -286,6 +295,7 @@ export class Daemon {
     this.#inline?.stop();
     await this.#responder?.stop();
     await this.#floodGuard?.stop();
+    await this.#fleet?.stop();
     this.#counterLog?.stop();
     await this.#restoring;
     await this.#playbooks?.settle();
@@ -355,6 +365,7 @@ export class Daemon {
       reconcileEveryMs: this.#running.current.enforce.reconcileEveryMs,
       control: () => this.#handler!,
       lapi: () => this.#lapi?.status() ?? null,
+      fleet: () => this.#fleet?.status() ?? null,
     };
   }
 

@@ -26,6 +26,7 @@ export const ErrorCode = {
   PW_ERR_LAPI: 'the CrowdSec decision stream (lapi) cannot bind lapi.listen (address in use or not on this host), or a bouncer key file (lapi.keys[].keyFile) cannot be read or holds no key',
   PW_ERR_FEED: 'a threat feed cannot be fetched (HTTP status, timeout, size cap, too soon for its source), is refused by its parser (most lines bad, an HTML page, cut short, shrunk past maxShrink), or its kernel set cannot be loaded',
   PW_ERR_RULE: 'a rule file cannot be read, or a rule in it is invalid (file:line:column): a bad or too large CEL filter, an unknown field, a bad bucket or action',
+  PW_ERR_FLEET: 'the fleet cannot start: its signing key file (fleet.keyFile) cannot be read or made, or a NATS credentials, nkey or TLS file cannot be read',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

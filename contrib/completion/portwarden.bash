@@ -4,11 +4,15 @@ _portwarden() {
   cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in --config|--socket|--state|--dns-blocklist) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac
   if (( COMP_CWORD == 1 )); then
-    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload feeds history incidents export report demo rules config --version --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "analyze start status bans ban unban allow lookup reload feeds fleet history incidents export report demo rules config --version --help" -- "$cur") ); return
   fi
   local cmd="${COMP_WORDS[1]}"
   if [[ "$cmd" == "feeds" ]]; then
     if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "update" -- "$cur") ); return; fi
+    cmd="$cmd ${COMP_WORDS[2]}"
+  fi
+  if [[ "$cmd" == "fleet" ]]; then
+    if (( COMP_CWORD == 2 )); then COMPREPLY=( $(compgen -W "status keygen" -- "$cur") ); return; fi
     cmd="$cmd ${COMP_WORDS[2]}"
   fi
   if [[ "$cmd" == "rules" ]]; then
@@ -31,6 +35,8 @@ _portwarden() {
     "lookup") opts="--socket --config --json --help" ;;
     "reload") opts="--socket --help" ;;
     "feeds update") opts="--socket --config --json --help" ;;
+    "fleet status") opts="--socket --config --json --help" ;;
+    "fleet keygen") opts="--host --help" ;;
     "history") opts="--state --config --json --limit --help" ;;
     "incidents") opts="--state --config --since --json --limit --help" ;;
     "export") opts="--state --config --format --what --help" ;;

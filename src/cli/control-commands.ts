@@ -107,6 +107,7 @@ export async function runControl(command: string, target: string | undefined, op
         io.out(`bans in the kernel: ${s.bans}; incidents: ${s.incidents}`);
         io.out(`capture: ${s.counters['capture.delivered'] ?? 0} packets delivered, ${s.counters['capture.lost'] ?? 0} lost; reconcile repairs: ${s.counters['reconcile.repairs'] ?? 0}`);
         if (s.lapi) io.out(lapiLine(s.lapi, Date.now()));
+        if (s.fleet !== undefined && s.fleet !== 'off') io.out(`fleet: ${s.fleet}`);
       }
       return 0;
     }

@@ -144,6 +144,23 @@ export function buildProgram(io: Output, setStatus: (status: number) => void): C
       // --socket, --config and --json may be read by `feeds` itself when given after `update`: take both.
       setStatus(await (await import('./feeds-commands.js')).runFeeds(true, name, cmd.optsWithGlobals(), io));
     });
+  const fleet = program.command('fleet').description('the fleet of hosts sharing bans over NATS JetStream');
+  fleet
+    .command('status')
+    .description('the fleet as this daemon sees it: hosts, last seen, lag, bans from each, key fingerprints')
+    .option('--socket <path>', 'control socket path')
+    .option('--config <file>', 'config file naming the control socket')
+    .option('--json', 'as JSON', false)
+    .action(async (opts: { socket?: string; config?: string; json: boolean }) => {
+      setStatus(await (await import('./fleet-commands.js')).runFleetStatus(opts, io));
+    });
+  fleet
+    .command('keygen <file>')
+    .description('write a new ed25519 signing key to FILE (0600) and print its public key as the line fleet.trustedKeys takes')
+    .option('--host <name>', 'the host name to print before the key (default HOST)')
+    .action(async (file: string, opts: { host?: string }) => {
+      setStatus((await import('./fleet-commands.js')).runFleetKeygen(file, opts.host, io));
+    });
 
   // State commands read the state database directly (read-only; fine beside a running daemon).
   const stateCommand = (name: string, description: string) =>

@@ -31,6 +31,7 @@ import { baselineSettings } from '../detect/baseline/settings.js';
 import { anomalySettings } from '../detect/anomaly/settings.js';
 import { rulesSettings } from '../rules/settings.js';
 import { playbookSettings } from '../playbook/settings.js';
+import { fleetSettings } from '../fleet/settings.js';
 
 export { isCrossFieldParams, type CrossFieldParams } from '../model/settings-kit.js';
 
@@ -57,6 +58,7 @@ export const SECTIONS = {
   anomaly: anomalySettings,
   rules: rulesSettings,
   playbooks: playbookSettings,
+  fleet: fleetSettings,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

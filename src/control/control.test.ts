@@ -28,6 +28,9 @@ function handler(): ControlHandler & { banned: Map<string, BanView> } {
     lookup: async (r) => ({ address: r.address, bans: [], feeds: [], geo: null, geoDatabase: null, geoPolicy: null, offences: null, reputation: { score: 0, offenceScore: 0, offences: 0, feedWeight: 0, feeds: [] }, protected: null }),
     feeds: async () => [],
     'feeds-update': async () => [],
+    fleet: async () => {
+      throw new PortwardenError('PW_ERR_CONTROL', 'this daemon is in no fleet');
+    },
   };
 }
 

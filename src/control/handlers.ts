@@ -10,6 +10,7 @@
 import { PortwardenError } from '../errors.js';
 import type { PortwardenConfig } from '../config/load.js';
 import type { BanView, ControlHandler, LapiStatusView, ResultOf } from '../model/control.js';
+import type { FleetStatusView } from '../model/fleet.js';
 import { humanDuration } from '../model/duration.js';
 import type { EventLogger } from '../model/logger.js';
 import { asNetwork, type AllowSets } from '../enforce/allow-sets.js';
@@ -40,6 +41,8 @@ export interface ControlParts {
   log: EventLogger;
   /** The CrowdSec decision stream's state; absent or null: not serving. */
   lapi?: () => LapiStatusView | null;
+  /** The fleet's state; absent or null: no fleet (fleet.servers empty). */
+  fleet?(): FleetStatusView | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -69,6 +72,7 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       incidents: p.incidents(),
       counters: await p.counters(),
       lapi: p.lapi?.() ?? null,
+      fleet: p.fleet?.()?.state ?? 'off',
     }),
     bans: async () => {
       const now = Date.now();
@@ -128,6 +132,11 @@ export function controlHandlers(p: ControlParts): ControlHandler {
       const result = p.feeds === undefined ? [] : await p.feeds.update(r.name);
       if (r.name !== undefined && result.every((x) => x.outcome === 'unknown')) throw new PortwardenError('PW_ERR_CONTROL', `no feed is named ${JSON.stringify(r.name)}`);
       return result;
+    },
+    fleet: async () => {
+      const view = p.fleet?.() ?? null;
+      if (view === null) throw new PortwardenError('PW_ERR_CONTROL', 'this daemon is in no fleet (fleet.servers is empty)');
+      return view;
     },
   };
 }

@@ -35,7 +35,7 @@ export interface Reread {
  * What a reload cannot apply: a section, or one key of a section. `profile` is here because the
  * profile's detection thresholds are built into the running pipeline.
  */
-export const RESTART_KEYS: readonly string[] = ['profile', 'capture', 'control', 'detection', 'enforce', 'observe', 'state.dir', 'state.purgeEveryMs', 'floodGuard.enabled', 'floodGuard.connLimit', 'floodGuard.udp', 'floodGuard.icmp', 'floodGuard.synproxy.mss', 'floodGuard.synproxy.wscale', 'floodGuard.unsolicited.mode', 'floodGuard.unsolicited.udpSourcePorts', 'floodGuard.checkEveryMs', 'lapi', 'geo', 'decide.feedTrust', 'enrich', 'feeds', 'baseline', 'anomaly'];
+export const RESTART_KEYS: readonly string[] = ['profile', 'capture', 'control', 'detection', 'enforce', 'observe', 'state.dir', 'state.purgeEveryMs', 'floodGuard.enabled', 'floodGuard.connLimit', 'floodGuard.udp', 'floodGuard.icmp', 'floodGuard.synproxy.mss', 'floodGuard.synproxy.wscale', 'floodGuard.unsolicited.mode', 'floodGuard.unsolicited.udpSourcePorts', 'floodGuard.checkEveryMs', 'lapi', 'geo', 'decide.feedTrust', 'enrich', 'feeds', 'baseline', 'anomaly', 'fleet'];
 
 export class RunningConfig {
   #current: PortwardenConfig;

@@ -176,6 +176,8 @@ function dispatch(handler: ControlHandler, r: Request): Promise<unknown> {
       return handler.feeds(r);
     case 'feeds-update':
       return handler['feeds-update'](r);
+    case 'fleet':
+      return handler.fleet(r);
   }
 }
 

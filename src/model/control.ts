@@ -3,11 +3,12 @@
  * over a unix socket. A request names a command; the reply is `{ ok: true, result }` or
  * `{ ok: false, error: { code, message } }` with a stable PW_ERR_* code.
  */
+import type { FleetLinkState, FleetStatusView } from './fleet.js';
 
 import type { FeedMatch, GeoFacts } from './intel.js';
 
-export type BanOriginName = 'detection' | 'operator' | 'config';
-export const BAN_ORIGINS: readonly BanOriginName[] = ['detection', 'operator', 'config'];
+export type BanOriginName = 'detection' | 'operator' | 'config' | 'fleet';
+export const BAN_ORIGINS: readonly BanOriginName[] = ['detection', 'operator', 'config', 'fleet'];
 
 export interface BanView {
   target: string;
@@ -64,6 +65,8 @@ export interface StatusView {
   bans: number;
   incidents: number;
   counters: Record<string, number>;
+  /** The fleet link (fleet.servers set): connected or disconnected; off without a fleet. */
+  fleet?: FleetLinkState;
   /** The CrowdSec-compatible decision stream (lapi section); absent or null: not serving. */
   lapi?: LapiStatusView | null;
 }
@@ -160,7 +163,8 @@ export type Request =
   | { command: 'lookup'; address: string }
   | { command: 'feeds' }
   /** Fetches one feed (or every feed) now, within each source's minimum refresh. */
-  | { command: 'feeds-update'; name?: string };
+  | { command: 'feeds-update'; name?: string }
+  | { command: 'fleet' };
 
 export type CommandName = Request['command'];
 
@@ -176,6 +180,7 @@ export interface ResultOf {
   feeds: FeedView[];
   /** outcome: updated, not-modified, too-soon (inside the source's minimum refresh), failed (see feed.lastError), unknown (no such feed). */
   'feeds-update': { name: string; outcome: string; feed: FeedView | null }[];
+  fleet: FleetStatusView;
 }
 
 export type Reply<C extends CommandName = CommandName> = { ok: true; result: ResultOf[C] } | { ok: false; error: { code: string; message: string } };
@@ -183,7 +188,7 @@ export type Reply<C extends CommandName = CommandName> = { ok: true; result: Res
 /** What the daemon implements; the server only moves requests and replies. */
 export type ControlHandler = { [C in CommandName]: (request: Extract<Request, { command: C }>) => Promise<ResultOf[C]> };
 
-const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'lookup', 'feeds', 'feeds-update'];
+const COMMANDS: readonly CommandName[] = ['status', 'bans', 'ban', 'unban', 'allow', 'reload', 'lookup', 'feeds', 'feeds-update', 'fleet'];
 
 /** Checks a request's shape; returns a problem description or null. Never trusts the peer. */
 export function requestProblem(value: unknown): string | null {

@@ -6,6 +6,7 @@
  * (which repairs a deleted table or lost bans) has run recently. A deleted table makes the daemon
  * unready until the reconciler has put it back.
  */
+import type { FleetLinkState } from '../model/fleet.js';
 
 export interface HealthSource {
   /** Every capture source running (false before they start and after one died). */
@@ -16,6 +17,8 @@ export interface HealthSource {
   lastReconcileMs(): number | null;
   startedAtMs: number;
   reconcileEveryMs: number;
+  /** The fleet link, when the daemon is in a fleet (fleet.servers set). */
+  fleet?(): FleetLinkState;
 }
 
 export interface HealthCheck {
@@ -29,6 +32,8 @@ export interface Readiness {
     capture: HealthCheck;
     table: HealthCheck;
     reconcile: HealthCheck & { ageSeconds: number; maxAgeSeconds: number };
+    /** Informative: a host cut off from its fleet still protects itself, so it stays ready. */
+    fleet?: HealthCheck & { state: FleetLinkState };
   };
 }
 
@@ -61,6 +66,8 @@ export async function readiness(source: HealthSource, nowMs = Date.now()): Promi
       maxAgeSeconds: maxAgeMs / 1000,
     },
   };
+  const fleet = source.fleet?.() ?? 'off';
+  if (fleet !== 'off') checks.fleet = { ok: fleet === 'connected', state: fleet, detail: `fleet: ${fleet}${fleet === 'connected' ? '' : ' (enforcing locally; retrying)'}` };
   const ok = checks.capture.ok && checks.table.ok && checks.reconcile.ok;
   return { status: ok ? 'ready' : 'unready', checks };
 }

@@ -4,6 +4,7 @@ import { DETECTION_COUNTER_NAMES } from '../detect/counters.js';
 import type { LapiStatusView } from '../model/control.js';
 import type { CounterRegistry } from '../model/counters.js';
 import { GUARD_COUNTERS } from '../enforce/flood-guard-rules.js';
+import type { FleetStatusView } from '../model/fleet.js';
 import type { IncidentKind } from '../model/incident.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 
@@ -48,6 +49,11 @@ export const METRICS = {
   portwarden_feed_age_seconds: 'seconds since each threat feed was last fetched or confirmed, by feed (absent: never)',
   portwarden_feed_fetch_errors_total: 'failed fetches and refused copies of each threat feed, by feed',
   portwarden_feed_matches_total: 'packets from addresses each threat feed lists, counted by the kernel, by feed',
+  portwarden_fleet_connected: '1 while the daemon is connected to its fleet\'s NATS, 0 while not (absent without a fleet)',
+  portwarden_fleet_peer_bans_total: 'bans of each fleet host seen here, by host and outcome (applied, refused, capped)',
+  portwarden_fleet_peer_last_seen_timestamp_seconds: 'Unix time a verified message of each fleet host last arrived, by host',
+  portwarden_fleet_peer_lag_seconds: 'from a fleet host\'s decision to this host reading it, for its last message, by host',
+  portwarden_fleet_dropped_total: 'fleet messages dropped (bad signature), by the host they claimed to come from',
 } as const;
 
 export type MetricName = keyof typeof METRICS;
@@ -78,6 +84,8 @@ export interface MetricsSource {
   lastReconcileMs(): number | null;
   /** The CrowdSec decision stream's bouncers; absent or null: not serving (its series stay empty). */
   lapi?(): LapiStatusView | null;
+  /** The fleet as the daemon sees it; absent or null: no fleet. */
+  fleet?(): FleetStatusView | null;
 }
 
 /** Inline mode's counters (src/inline/inline.ts InlineCounterDoc) as verdict counts. */
@@ -239,6 +247,31 @@ export class DaemonMetrics implements AlertDeliveryMetrics {
         if (at === null) this.reset();
         else this.set(at / 1000);
       },
+    });
+
+    const fleetGauge = <L extends string>(name: MetricName, labelNames: readonly L[], fill: (v: FleetStatusView, set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
+      new Gauge<L>({
+        ...help(name),
+        labelNames,
+        collect(this: Gauge<L>) {
+          this.reset();
+          const v = source.fleet?.() ?? null;
+          if (v !== null) fill(v, (labels, value) => this.set(labels, value));
+        },
+      });
+    fleetGauge('portwarden_fleet_connected', [], (v, set) => set({}, v.state === 'connected' ? 1 : 0));
+    // Counts, so counters (pulled like the registry's); the levels below are gauges.
+    pulled('portwarden_fleet_peer_bans_total', ['host', 'outcome'], (set) => {
+      for (const p of source.fleet?.()?.peers ?? []) for (const [outcome, n] of [['applied', p.bansApplied], ['refused', p.bansRefused], ['capped', p.bansCapped]] as const) set({ host: p.host, outcome }, n);
+    });
+    fleetGauge('portwarden_fleet_peer_last_seen_timestamp_seconds', ['host'], (v, set) => {
+      for (const p of v.peers) if (p.lastSeen !== null) set({ host: p.host }, Date.parse(p.lastSeen) / 1000);
+    });
+    fleetGauge('portwarden_fleet_peer_lag_seconds', ['host'], (v, set) => {
+      for (const p of v.peers) if (p.lagMs !== null) set({ host: p.host }, p.lagMs / 1000);
+    });
+    pulled('portwarden_fleet_dropped_total', ['host'], (set) => {
+      for (const p of source.fleet?.()?.peers ?? []) set({ host: p.host }, p.dropped);
     });
 
     // Pushed: no counter elsewhere holds these.

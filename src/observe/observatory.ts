@@ -23,7 +23,7 @@ export type { ObserveSettings } from './settings.js';
  * What the observatory reads from the daemon: getters, since the daemon builds its parts after it, and
  * the daemon's counter registry (every stage registers its counters there).
  */
-export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs' | 'counters'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs'> {
+export interface ObservatorySource extends Omit<MetricsSource, 'version' | 'lastReconcileMs' | 'counters'>, Omit<HealthSource, 'lastReconcileMs' | 'startedAtMs' | 'fleet'> {
   counters: CounterRegistry;
   /** The daemon's control handler: the dashboard lists bans and unbans through it, like the CLI. */
   control(): ControlHandler;
@@ -79,7 +79,7 @@ export class Observatory {
     this.#options = options;
     const { source } = options;
     this.counters = source.counters;
-    this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs, lapi: () => source.lapi?.() ?? null });
+    this.metrics = new DaemonMetrics({ counters: this.counters, bans: () => source.bans(), fleet: () => source.fleet?.() ?? null, version: options.version, lastReconcileMs: () => this.#lastReconcileMs ?? this.#startedAtMs, lapi: () => source.lapi?.() ?? null });
     this.incidents = new RecentIncidents(options.settings.recentIncidents);
     this.#history = options.history === undefined ? new StateHistory(options.stateDir, null) : options.history;
   }
@@ -149,6 +149,7 @@ export class Observatory {
       lastReconcileMs: () => this.#lastReconcileMs,
       startedAtMs: this.#startedAtMs,
       reconcileEveryMs: s.reconcileEveryMs,
+      fleet: () => s.fleet?.()?.state ?? 'off',
     });
   }
 

@@ -6,7 +6,7 @@
  */
 import type { StateDatabase } from './database.js';
 
-export type BanOrigin = 'detection' | 'operator' | 'config';
+export type BanOrigin = 'detection' | 'operator' | 'config' | 'fleet';
 
 export interface BanRow {
   target: string;

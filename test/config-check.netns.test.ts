@@ -61,7 +61,7 @@ const CASES: Case[] = [
   // The two the parser used to pass and the decision policy refused at start.
   { name: 'ipv6-prefix-200', lines: ['decide:', '  ipv6Prefix: 200'], refused: /decide\.ipv6Prefix: must be a whole number from 48 to 128, got 200/ },
   { name: 'decoy-scan-banned', lines: ['decide:', '  banSeconds:', '    decoy-scan: 60'], refused: /decide\.banSeconds\.decoy-scan: must be 0/ },
-  { name: 'unknown-section', lines: ['colour: blue'], refused: /colour: unknown key "colour" \(allowed here: profile, detection, capture, enforce, decide, allowlist, control, state, observe, alerts, respond, inline, dns(, [a-z-]+)*\)/ },
+  { name: 'unknown-section', lines: ['colour: blue'], refused: /colour: unknown key "colour" \(allowed here: profile, detection, capture, enforce, decide, allowlist, control, state, observe, alerts, respond, inline, dns(, [A-Za-z-]+)*\)/ },
   { name: 'unknown-nested-key', lines: ['detection:', '  scan:', '    minPort: 3'], refused: /detection\.scan\.minPort: unknown key "minPort" \(did you mean "minPorts"\?\)/ },
   { name: 'wrong-type-boolean', lines: ['enforce:', '  forward: "yes"'], refused: /enforce\.forward: must be true or false/ },
   { name: 'wrong-type-list', lines: ['capture:', '  interfaces: eth0'], refused: /capture\.interfaces: must be a list/ },

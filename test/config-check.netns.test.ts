@@ -83,6 +83,7 @@ const CASES: Case[] = [
   { name: 'geo', lines: ['geo:', `  database: ${GEO_FIXTURE}`, '  block: [CN]', '  allowOnly: { countries: [DE], ports: [tcp/22] }'] },
   { name: 'geo-missing-database', lines: ['geo:', '  database: DIR/missing.mmdb'], refused: /geo\.database: cannot read .*missing\.mmdb \(ENOENT\)/ },
   { name: 'geo-block-without-database', lines: ['geo:', '  block: [CN]'], refused: /geo\.block: needs geo\.database/ },
+  { name: 'geo-with-iptables', lines: ['enforce:', '  backend: iptables', 'geo:', `  database: ${GEO_FIXTURE}`, '  block: [CN]'], refused: /geo\.block: geo\.block and geo\.allowOnly need enforce\.backend nftables/ },
   { name: 'missing-blocklist', lines: ['inline:', '  enabled: true', 'dns:', '  blocklists: [DIR/missing.txt]'], refused: /PW_ERR_DNS_BLOCKLIST: .*missing\.txt: cannot read the blocklist/, late: true },
 ];
 

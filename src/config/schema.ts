@@ -89,6 +89,10 @@ export const configSchema = z
   )
   .superRefine((doc, ctx) => {
     // Read defensively: runs even when a section has problems of its own.
+    const geoConflict = geoBackendConflict(doc.geo as unknown, doc.enforce as unknown);
+    if (geoConflict !== null) {
+      ctx.addIssue({ code: 'custom', path: ['geo', geoConflict.key], input: geoConflict.value, params: { alsoAt: ['enforce.backend'], fromRoot: true } satisfies CrossFieldParams, message: geoConflict.message });
+    }
     const respond: unknown = doc.respond;
     const capture: unknown = doc.capture;
     if (!isRecord(respond) || !isRecord(capture)) return;
@@ -100,6 +104,16 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['respond', 'nflogGroup'], input: r.nflogGroup, params: { alsoAt: ['capture.nflogGroup', 'respond.mode'], fromRoot: true } satisfies CrossFieldParams, message: conflict });
     }
   }, { when: (payload) => isRecord(payload.value) });
+
+/** Country rules are interval sets in the nftables table: the iptables backend cannot carry them (start refuses it too). */
+function geoBackendConflict(geoValue: unknown, enforceValue: unknown): { key: 'block' | 'allowOnly'; value: unknown; message: string } | null {
+  if (!isRecord(geoValue) || !isRecord(enforceValue)) return null;
+  const geo = geoValue as { block?: unknown; allowOnly?: unknown };
+  if ((enforceValue as { backend?: unknown }).backend !== 'iptables') return null;
+  const key = Array.isArray(geo.block) && geo.block.length > 0 ? 'block' : isRecord(geo.allowOnly) ? 'allowOnly' : null;
+  if (key === null) return null;
+  return { key, value: geo[key], message: 'geo.block and geo.allowOnly need enforce.backend nftables (interval sets of country networks); the iptables backend cannot carry them' };
+}
 
 export type ConfigDocument = { profile: ProfileName } & Sections;
 

@@ -38,9 +38,9 @@ packages=(nftables iproute2 iptables ipset ca-certificates g++ make python3 libp
 if [[ "$mode" == test ]]; then
   # chromium drives the dashboard test (playwright-core), prometheus brings promtool for the metrics test.
   packages+=(nmap hping3 tcpdump dnsmasq-base curl dnsutils python3-scapy util-linux chromium prometheus sqlite3 zsh man-db poppler-utils fail2ban)
-  # The other scanners for attribution captures; nats-server for the fleet tests; CrowdSec's LAPI and its
+  # The other scanners for attribution captures; a DHCP client for the link-sweep test; nats-server for the fleet tests; CrowdSec's LAPI and its
   # nftables bouncer for the decision-stream tests; the MaxMind DB writer makes the geo test databases.
-  packages+=(masscan zmap arping nats-server crowdsec crowdsec-firewall-bouncer libmaxmind-db-writer-perl)
+  packages+=(masscan zmap arping isc-dhcp-client nats-server crowdsec crowdsec-firewall-bouncer libmaxmind-db-writer-perl)
 fi
 
 what="for the daemon"

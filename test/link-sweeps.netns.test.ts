@@ -1,11 +1,11 @@
 /**
  * Host discovery on the link, live: the daemon watches ARP through an nft `arp` table that logs to its
- * NFLOG group (ARP never passes the `inet` table). Real nmap -sn and arping in namespaces.
+ * NFLOG group (ARP never passes the `inet` table). Real nmap -sn, arping and a DHCP client in namespaces.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
@@ -63,6 +63,23 @@ test('arping of one host, a gratuitous ARP and an address probe from 0.0.0.0 are
   await new Promise((r) => setTimeout(r, 2500));
   assert.deepEqual(incidentsFrom(NEIGHBOUR), []);
   assert.deepEqual(incidentsFrom('0.0.0.0'), []);
+});
+
+test('a DHCP client taking a lease (real dhclient against dnsmasq) is no sweep', async () => {
+  const leases = join(dir, 'dhcp');
+  mkdirSync(leases);
+  const server = pair.spawn(pair.protectedNs, 'dnsmasq', ['-k', '--conf-file=/dev/null', '--port=0', '--interface=veth1', '--bind-interfaces', '--dhcp-range=10.77.0.100,10.77.0.150,2m', `--dhcp-leasefile=${join(leases, 'server.leases')}`, `--pid-file=${join(leases, 'dnsmasq.pid')}`]);
+  try {
+    // -sf /bin/true: the lease is taken but nothing on the interface (or the host) is changed.
+    pair.must(pair.attacker, 'timeout', ['30', 'dhclient', '-1', '-sf', '/bin/true', '-lf', join(leases, 'client.leases'), '-pf', join(leases, 'dhclient.pid'), 'veth0']);
+    assert.match(readFileSync(join(leases, 'client.leases'), 'utf8'), /fixed-address 10\.77\.0\.1\d\d;/, 'the client took a lease');
+  } finally {
+    // dhclient stays in the background to renew: stop it (it is inside our namespace, named by its pid file).
+    if (existsSync(join(leases, 'dhclient.pid'))) spawnSync('kill', [readFileSync(join(leases, 'dhclient.pid'), 'utf8').trim()]);
+    server.kill('SIGTERM');
+  }
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.deepEqual(log.filter((l) => typeof l['event.action'] === 'string' && l['event.action'].startsWith('incident-')), []);
 });
 
 test('nmap -sn of the subnet (an ARP sweep) is a sweep of class arp, and the sweeper is banned', async () => {

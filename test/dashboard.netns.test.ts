@@ -12,12 +12,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromiumInNetns, startDashboardDaemon, stopDashboardLab } from './support/dashboard-lab.js';
 import { ATTACKER4, NetnsPair, PROTECTED4 } from './support/testkit-netns.js';
-import { startDaemon, waitUntil } from './support/daemon-process.js';
+import { waitUntil } from './support/daemon-process.js';
 
 const URL_BASE = 'http://127.0.0.1:9717/';
 
@@ -45,39 +46,17 @@ const until = (what: string, check: () => boolean, timeoutMs = 20_000): Promise<
 before(async () => {
   pair = new NetnsPair();
   dir = mkdtempSync(join(tmpdir(), 'pw-dashboard-'));
-  const configPath = join(dir, 'portwarden.yaml');
   // observe.listen stays at its default, 127.0.0.1:9717: the protected namespace's own loopback.
-  writeFileSync(
-    configPath,
-    ['capture:', `  nflogGroup: ${8700 + (process.pid % 500)}`, 'decide:', '  banSeconds: { scan: 900 }', 'control:', `  socketPath: ${join(dir, 'run', 'control.sock')}`, 'state:', `  dir: ${join(dir, 'state')}`].join('\n'),
-  );
-  daemon = await startDaemon(pair, ['--config', configPath], logLines);
-  await until('the daemon to listen', () => logLines.some((l) => l['event.action'] === 'observe-listening'));
-
-  token = readFileSync(join(dir, 'state', 'dashboard.token'), 'utf8').trim();
+  ({ daemon, token } = await startDashboardDaemon(pair, dir, [], logLines));
 
   pair.must(pair.attacker, 'nmap', ['-Pn', '-n', '-T4', '--max-retries', '1', '-e', 'veth0', '-sS', '-p', '1-100', PROTECTED4]);
   await until('the scanner to be banned', () => kernelBans4().includes(ATTACKER4));
 
   // Chromium inside the protected namespace, so its 127.0.0.1 is the daemon's.
-  const wrapper = join(dir, 'chromium-in-netns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${pair.protectedNs} /usr/bin/chromium "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  const profile = join(dir, 'profile');
-  mkdirSync(profile);
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: wrapper,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await chromiumInNetns(pair.protectedNs, dir);
 });
 
-after(async () => {
-  await browser?.close().catch(() => undefined);
-  daemon?.kill('SIGKILL');
-  pair?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => stopDashboardLab({ browser, daemon, pair, dir }));
 
 async function open(fragment = '', width = 1280): Promise<Page> {
   const page = await browser.newPage();
@@ -138,6 +117,7 @@ test('with the token: the ban with its real length, expiry and time left, the in
   await incident.waitFor();
   assert.match(await incident.innerText(), /scan\s+syn/);
   assert.match(await incident.innerText(), /ban/);
+  assert.equal(await page.locator('.geo').count(), 0, 'no geo database: no country or AS shown (test/dashboard-geo.netns.test.ts has one)');
   const scans = await page.locator('#timeline rect[data-kind="scan"]').evaluateAll((rects) => rects.map((r) => Number(r.getAttribute('data-count'))));
   assert.ok(scans.reduce((a, b) => a + b, 0) >= 1, 'the scan is on the timeline');
   assert.equal(await page.locator('#timeline g.bucket').count(), 60, 'one bucket a minute over the last hour');
@@ -219,6 +199,7 @@ test('the per-address view: the scanner\'s incidents, ban and offence from the s
   assert.equal(await page.locator('#address-chart rect.ban[data-active="true"]').count(), 1, 'the ban on the chart');
   assert.deepEqual(await page.locator('#address-chart circle.offence').evaluateAll((c) => c.map((e) => e.getAttribute('data-score'))), ['1'], 'one offence, reputation 1');
   assert.equal(await page.locator('#address-chart path.reputation').count(), 1);
+  assert.equal(await page.locator('#address-geo').innerText(), '', 'no geo database: no country or AS');
   // An address with no history says so; a non-address is refused.
   await page.fill('#lookup-address', '203.0.113.200');
   await page.click('#lookup-form button');

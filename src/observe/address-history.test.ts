@@ -59,11 +59,34 @@ test('an address history from a real state database: incidents, bans with their 
     assert.deepEqual(new StateHistory(dir, null).forAddress('192.0.2.7', now).reputation.map((p) => p.score), [1, 1.5]);
     // The live ban's details, for the ban list; none for a target without a live row.
     const live = new StateHistory(dir, null).liveDetails(['192.0.2.7', '192.0.2.8']);
-    assert.deepEqual([...live.entries()], [['192.0.2.7', { createdMs: T0 + 2 * DAY, expiresMs: null, durationWhy: '' }]]);
+    assert.deepEqual([...live.entries()], [['192.0.2.7', { createdMs: T0 + 2 * DAY, expiresMs: null, durationWhy: '', geo: null }]]);
     assert.throws(() => new StateHistory(dir, null).forAddress('not-an-address', now), (e: unknown) => e instanceof PortwardenError && e.code === 'PW_ERR_USAGE');
     const missing = join(dir, 'nothing-here');
     assert.throws(() => new StateHistory(missing, null).forAddress('192.0.2.7', now), (e: unknown) => e instanceof PortwardenError && e.code === 'PW_ERR_STATE');
     assert.equal(new StateHistory(missing, null).liveDetails(['192.0.2.7']).size, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('country and AS: from each incident\'s record, and for a ban from its incident; null where the record has none', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-history-geo-'));
+  try {
+    const db = openStateDatabase(dir);
+    const incidents = new IncidentStore(db);
+    const bans = new BanStore(db);
+    const placed = { ...scan('192.0.2.9'), 'source.geo.country_iso_code': 'DE', 'source.as.number': 64501, 'source.as.organization.name': 'Lab Telekom DE' } as IncidentRecord;
+    db.transaction(() => {
+      incidents.add({ atMs: T0, record: scan('192.0.2.9'), decision: 'log', reason: 'before the database' });
+      const id = incidents.add({ atMs: T0 + HOUR, record: placed, decision: 'ban', reason: 'r' });
+      bans.add({ target: '192.0.2.9', reason: 'scan', incidentId: id, createdMs: T0 + HOUR, expiresMs: T0 + 2 * HOUR, origin: 'detection', durationWhy: '' });
+    }).immediate();
+    db.close();
+    const geo = { country: 'DE', asn: 64501, asOrganization: 'Lab Telekom DE' };
+    const h = new StateHistory(dir, null).forAddress('192.0.2.9', T0 + HOUR + 1);
+    assert.deepEqual(h.incidents.map((i) => i.geo), [null, geo]);
+    assert.deepEqual(h.bans.map((b) => b.geo), [geo]);
+    assert.deepEqual(new StateHistory(dir, null).liveDetails(['192.0.2.9']).get('192.0.2.9')?.geo, geo);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

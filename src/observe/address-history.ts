@@ -10,6 +10,8 @@ import { BanStore, type BanRow } from '../state/ban-store.js';
 import { openStateReadOnly, type StateDatabase } from '../state/database.js';
 import { IncidentStore } from '../state/incident-store.js';
 import { OffenderStore } from '../state/offender-store.js';
+import type { GeoFacts } from '../model/intel.js';
+import { sourceGeo } from './source-geo.js';
 
 export interface AddressIncident {
   id: number;
@@ -20,6 +22,8 @@ export interface AddressIncident {
   probes: number;
   decision: string;
   reason: string;
+  /** The source's country and AS when the record has them (a geo database is configured); else null. */
+  geo: GeoFacts | null;
 }
 
 export interface AddressBan {
@@ -35,6 +39,8 @@ export interface AddressBan {
   lengthSeconds: number | null;
   durationWhy: string;
   active: boolean;
+  /** Country and AS from the incident behind the ban, when it has them; null otherwise (operator bans too). */
+  geo: GeoFacts | null;
 }
 
 export interface ReputationPoint {
@@ -65,6 +71,8 @@ export interface LiveBanDetail {
   createdMs: number;
   expiresMs: number | null;
   durationWhy: string;
+  /** Country and AS from the ban's incident, when it has them. */
+  geo: GeoFacts | null;
 }
 
 /** What the observatory asks of the state database; StateHistory is the real one. */
@@ -105,7 +113,8 @@ export class StateHistory implements AddressHistorySource {
     }
     return this.#read((db) => {
       const offender = new OffenderStore(db).get(target);
-      const stored = new IncidentStore(db).forAddress(target, INCIDENT_LIMIT);
+      const incidentStore = new IncidentStore(db);
+      const stored = incidentStore.forAddress(target, INCIDENT_LIMIT);
       const bans = new BanStore(db).forTarget(target);
       const incidents = stored.reverse().map((i) => ({
         id: i.id,
@@ -116,6 +125,7 @@ export class StateHistory implements AddressHistorySource {
         probes: i.record.probes,
         decision: i.decision,
         reason: i.reason,
+        geo: sourceGeo(i.record),
       }));
       const scoreNow = offender === undefined || this.scoreHalfLifeSeconds === null ? null : decayed(offender.score, offender.lastSeenMs, nowMs, this.scoreHalfLifeSeconds);
       return {
@@ -123,7 +133,7 @@ export class StateHistory implements AddressHistorySource {
         now: iso(nowMs),
         offender: offender === undefined ? null : { offences: offender.offences, firstSeen: iso(offender.firstSeenMs), lastSeen: iso(offender.lastSeenMs), score: offender.score, scoreNow },
         incidents,
-        bans: bans.map((b) => banView(b, nowMs)),
+        bans: bans.map((b) => banView(b, nowMs, b.incidentId === null ? null : incidentGeo(incidentStore, b.incidentId))),
         reputation: reputationCurve(bans, offender === undefined ? null : { atMs: offender.lastSeenMs, score: offender.score }, nowMs, this.scoreHalfLifeSeconds),
         scoreHalfLifeSeconds: this.scoreHalfLifeSeconds,
         truncated: stored.length === INCIDENT_LIMIT,
@@ -137,10 +147,11 @@ export class StateHistory implements AddressHistorySource {
     try {
       this.#read((db) => {
         const store = new BanStore(db);
+        const incidents = new IncidentStore(db);
         for (const target of targets) {
           let live: BanRow | undefined;
           for (const b of store.forTarget(target)) if (b.liftedMs === null) live = b;
-          if (live !== undefined) out.set(target, { createdMs: live.createdMs, expiresMs: live.expiresMs, durationWhy: live.durationWhy });
+          if (live !== undefined) out.set(target, { createdMs: live.createdMs, expiresMs: live.expiresMs, durationWhy: live.durationWhy, geo: live.incidentId === null ? null : incidentGeo(incidents, live.incidentId) });
         }
       });
     } catch {
@@ -159,7 +170,13 @@ export class StateHistory implements AddressHistorySource {
   }
 }
 
-function banView(b: BanRow, nowMs: number): AddressBan {
+/** The country and AS of incident `id`'s source; null when it has none or is gone (purged). */
+function incidentGeo(store: IncidentStore, id: number): GeoFacts | null {
+  const i = store.byId(id);
+  return i === undefined ? null : sourceGeo(i.record);
+}
+
+function banView(b: BanRow, nowMs: number, geo: GeoFacts | null): AddressBan {
   return {
     target: b.target,
     origin: b.origin,
@@ -170,6 +187,7 @@ function banView(b: BanRow, nowMs: number): AddressBan {
     lengthSeconds: b.expiresMs === null ? null : Math.round((b.expiresMs - b.createdMs) / 1000),
     durationWhy: b.durationWhy,
     active: b.liftedMs === null && (b.expiresMs === null || b.expiresMs > nowMs),
+    geo,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { ControlHandler } from '../model/control.js';
 import { canonical } from '../net/address-set.js';
 import type { IncidentRecord } from '../model/incident.js';
+import type { GeoFacts } from '../model/intel.js';
 import { PROBE_CLASS_NAMES } from '../model/probe.js';
 import { PortwardenError } from '../errors.js';
 import { readiness, type HealthSource, type Readiness } from './health.js';
@@ -52,6 +53,8 @@ export interface DashboardBan extends BanView {
   /** The length it was given; null: permanent, or unknown when `created` is null. */
   lengthSeconds: number | null;
   durationWhy: string | null;
+  /** Country and AS from the ban's incident, when it has them (a geo database is configured); else null. */
+  geo: GeoFacts | null;
 }
 
 type Listener = (event: string, data: unknown) => void;
@@ -240,6 +243,7 @@ export class Observatory {
         expires: expiresMs === null ? null : new Date(expiresMs).toISOString(),
         lengthSeconds,
         durationWhy: d?.durationWhy ?? null,
+        geo: d?.geo ?? null,
       };
     });
     return { total: all.length, matched: matching.length, bans };

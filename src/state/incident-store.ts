@@ -49,6 +49,7 @@ export class IncidentStore {
   readonly #insertSource;
   readonly #since;
   readonly #forAddress;
+  readonly #byId;
   readonly #all;
   readonly #purgeBound;
   readonly #purgeIncidents;
@@ -63,6 +64,7 @@ export class IncidentStore {
     this.#forAddress = db.prepare(
       'SELECT i.id, i.at_ms, i.decision, i.reason, i.record FROM incident_sources s JOIN incidents i ON i.id = s.incident_id WHERE s.address = ? ORDER BY s.incident_id DESC LIMIT ?',
     );
+    this.#byId = db.prepare('SELECT id, at_ms, decision, reason, record FROM incidents WHERE id = ?');
     this.#all = db.prepare('SELECT id, at_ms, decision, reason, record FROM incidents ORDER BY id');
     // Incidents are written in time order, so ids grow with at_ms: everything up to the newest id
     // older than the cutoff goes, in id ranges.
@@ -96,6 +98,12 @@ export class IncidentStore {
   /** The newest `limit` incidents naming `address` as a source, newest first. */
   forAddress(address: string, limit: number): StoredIncident[] {
     return (this.#forAddress.all(address, limit) as Row[]).map(fromRow);
+  }
+
+  /** Incident `id`, or undefined when there is none (never written, or purged). */
+  byId(id: number): StoredIncident | undefined {
+    const r = this.#byId.get(id) as Row | undefined;
+    return r === undefined ? undefined : fromRow(r);
   }
 
   /** Every incident, streamed, oldest first (export). */

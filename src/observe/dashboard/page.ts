@@ -78,6 +78,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section class="wide" id="address-card" hidden>
     <div class="card-head">
       <h2>Address <span id="address-name"></span></h2>
+      <span id="address-geo"></span>
       <span id="address-summary" class="note"></span>
       <span class="spacer"></span>
       <button type="button" id="address-close">Close</button>

@@ -54,6 +54,33 @@ const PAGE = String.raw`
     a.setAttribute('data-address', address);
     return a;
   }
+  // Country and AS of a source ({country, asn, asOrganization}, each optional), or null: nothing shown.
+  function geoText(g) {
+    if (!g) return '';
+    var as = g.asn !== undefined ? 'AS' + g.asn + (g.asOrganization ? ' ' + g.asOrganization : '') : (g.asOrganization || '');
+    return [g.country || '', as].filter(function (p) { return p; }).join(' · ');
+  }
+  function recordGeo(r) {
+    var g = {};
+    if (r['source.geo.country_iso_code'] !== undefined) g.country = r['source.geo.country_iso_code'];
+    if (r['source.as.number'] !== undefined) g.asn = r['source.as.number'];
+    if (r['source.as.organization.name'] !== undefined) g.asOrganization = r['source.as.organization.name'];
+    return Object.keys(g).length ? g : null;
+  }
+  function geoSpan(g) {
+    var s = el('span', geoText(g), 'geo');
+    if (g.country) s.setAttribute('data-country', g.country);
+    if (g.asn !== undefined) s.setAttribute('data-asn', String(g.asn));
+    return s;
+  }
+  // An address (a link, or text) with its country and AS on a second line when known.
+  function withGeo(node, g) {
+    if (!g || !geoText(g)) return node;
+    var box = el('span');
+    box.appendChild(node);
+    box.appendChild(geoSpan(g));
+    return box;
+  }
   function colourOf(kind) {
     if (!kindColour[kind]) kindColour[kind] = KIND_COLOURS[Object.keys(kindColour).length % KIND_COLOURS.length];
     return kindColour[kind];
@@ -115,7 +142,7 @@ const PAGE = String.raw`
       var left = b.expiresInSeconds === null ? null : Math.max(0, b.expiresInSeconds - elapsed);
       var length = b.expiresInSeconds === null ? 'permanent' : b.lengthSeconds === null ? '?' : humanDuration(b.lengthSeconds);
       var tr = row([
-        cell(addressLink(b.target)),
+        cell(withGeo(addressLink(b.target), b.geo), '', b.target + (b.geo ? ' (' + geoText(b.geo) + ')' : '')),
         cell(b.origin),
         cell(b.reason, 'reason'),
         cell(b.created === null ? '?' : utcMinute(ms(b.created)), 'created'),
@@ -202,6 +229,12 @@ const PAGE = String.raw`
     $('#address-card').hidden = false;
     $('#address-name').textContent = h.address;
     $('#address-card').setAttribute('data-address', h.address);
+    // The newest incident's (or ban's) country and AS stand for the address's.
+    // Both lists are oldest first: the last incident with one, else the last ban with one.
+    var known = h.bans.concat(h.incidents).map(function (x) { return x.geo; }).filter(function (g) { return g; });
+    var geoBox = $('#address-geo');
+    clear(geoBox);
+    if (known.length) geoBox.appendChild(geoSpan(known[known.length - 1]));
     var o = h.offender;
     $('#address-summary').textContent = o === null ? 'no offences recorded' :
       o.offences + ' offence(s), first ' + utcMinute(ms(o.firstSeen)) + ', last ' + utcMinute(ms(o.lastSeen)) +
@@ -336,7 +369,8 @@ const PAGE = String.raw`
     fill($('#incidents tbody'), incidents.map(function (e) {
       var r = e.record;
       var source = r['source.ip'] ? addressLink(r['source.ip']) : (r.sources ? r.sources.slice(0, 3).join(', ') + (r.sources.length > 3 ? ' …' : '') : '');
-      var tr = row([cell(e.at.slice(11, 19), '', utcMinute(ms(e.at))), cell(r.kind), cell(r['class']), cell(source), cell(r['destination.ip'] || ''), cell(r.probes), cell(e.decision), cell(e.reason, 'reason')]);
+      var geo = r['source.ip'] ? recordGeo(r) : null;
+      var tr = row([cell(e.at.slice(11, 19), '', utcMinute(ms(e.at))), cell(r.kind), cell(r['class']), cell(withGeo(source, geo), '', (r['source.ip'] || '') + (geo ? ' (' + geoText(geo) + ')' : '')), cell(r['destination.ip'] || ''), cell(r.probes), cell(e.decision), cell(e.reason, 'reason')]);
       tr.setAttribute('data-source', r['source.ip'] || '');
       return tr;
     }));

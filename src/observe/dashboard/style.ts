@@ -58,5 +58,7 @@ svg line { stroke: #333d48; }
 svg .reputation { fill: none; stroke: var(--link); stroke-width: 2; }
 svg .offence { fill: var(--link); }
 svg .now { stroke: var(--muted); stroke-dasharray: 3 3; }
+td .geo { display: block; white-space: normal; overflow-wrap: anywhere; }
+.geo { color: var(--muted); font-size: .9em; }
 .ok { color: var(--ok); } .bad { color: var(--bad); }
 `;

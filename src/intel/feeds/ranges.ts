@@ -73,17 +73,21 @@ function sortedOrder(starts: Float64Array | Uint32Array, count: number): Uint32A
 
 export function mergeV6(starts: readonly bigint[], ends: readonly bigint[]): V6Ranges {
   const order = starts.map((_, i) => i).sort((a, b) => (starts[a] < starts[b] ? -1 : starts[a] > starts[b] ? 1 : 0));
-  const outStart: bigint[] = [];
-  const outEnd: bigint[] = [];
+  // Sized once (a large array is made in the old generation) rather than grown by push: every
+  // growth was a copy the young generation carried, and that traffic is what grows it.
+  const outStart = new Array<bigint>(starts.length);
+  const outEnd = new Array<bigint>(starts.length);
+  let n = 0;
   for (const i of order) {
-    const n = outStart.length;
     if (n > 0 && starts[i] <= outEnd[n - 1]) {
       if (ends[i] > outEnd[n - 1]) outEnd[n - 1] = ends[i];
     } else {
-      outStart.push(starts[i]);
-      outEnd.push(ends[i]);
+      outStart[n] = starts[i];
+      outEnd[n++] = ends[i];
     }
   }
+  outStart.length = n;
+  outEnd.length = n;
   return { start: outStart, end: outEnd };
 }
 

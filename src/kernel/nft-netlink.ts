@@ -72,8 +72,13 @@ const MASK64 = (1n << 64n) - 1n;
  * one allocation, not tens of thousands of small buffers (that was most of a commit's time).
  */
 export class MessageWriter {
-  #buf = Buffer.allocUnsafe(4096);
+  #buf: Buffer;
   #length = 0;
+
+  /** `capacity`: the expected size; a batch sized up front is never copied while it grows (each doubling held the old copy too). */
+  constructor(capacity = 4096) {
+    this.#buf = Buffer.allocUnsafe(capacity);
+  }
 
   get length(): number {
     return this.#length;
@@ -300,6 +305,24 @@ function writeRangeMessages(w: MessageWriter, table: string, c: IntervalSetChang
   }
 }
 
+/** Bytes per range at most (two elements: 16-byte keys, nests, flags or user data), and per message (header, names). */
+const RANGE_BYTES_MAX = 96;
+const MESSAGE_BYTES_MAX = 64;
+
+/**
+ * An upper bound of encodeIntervalBatch's size. Over-estimating is cheap: the pages of a large
+ * allocUnsafe buffer that are never written are never made resident.
+ */
+function intervalBatchBound(table: string, changes: readonly IntervalSetChange[]): number {
+  let bytes = 4096;
+  for (const c of changes) {
+    const ranges = c.remove.start.length + c.add.start.length;
+    const messages = 1 + Math.ceil(c.remove.start.length / RANGES_PER_MESSAGE[c.family]) + Math.ceil(c.add.start.length / RANGES_PER_MESSAGE[c.family]);
+    bytes += ranges * RANGE_BYTES_MAX + messages * (MESSAGE_BYTES_MAX + 2 * Buffer.byteLength(table) + 2 * Buffer.byteLength(c.set));
+  }
+  return bytes;
+}
+
 /**
  * One transaction over interval sets: per set, a flush (DELSETELEM without elements), the deletions,
  * the additions, many ranges per message; the last message asks for the ACK. The kernel applies all
@@ -307,7 +330,7 @@ function writeRangeMessages(w: MessageWriter, table: string, c: IntervalSetChang
  * Returns the bytes and how many messages (numbered from firstSeq) they hold.
  */
 export function encodeIntervalBatch(table: string, changes: readonly IntervalSetChange[], firstSeq: number): { data: Buffer; count: number } {
-  const w = new MessageWriter();
+  const w = new MessageWriter(intervalBatchBound(table, changes));
   batchMarker(w, NFNL_MSG_BATCH_BEGIN, (firstSeq - 1) & SEQ_MASK);
   let count = 0;
   const nextSeq = () => (firstSeq + count++) & SEQ_MASK;

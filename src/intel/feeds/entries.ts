@@ -17,15 +17,31 @@ function grow<T extends Uint32Array | Uint8Array>(a: T, size: number, make: (n: 
 
 export class FeedEntries {
   /** IPv4: the network address, its prefix length and its line. */
-  v4Start = new Uint32Array(INITIAL);
-  v4Length = new Uint8Array(INITIAL);
-  v4Line = new Uint32Array(INITIAL);
+  v4Start: Uint32Array;
+  v4Length: Uint8Array;
+  v4Line: Uint32Array;
   v4Count = 0;
   /** IPv6: four big-endian words per network. */
-  v6Words = new Uint32Array(INITIAL * 4);
-  v6Length = new Uint8Array(INITIAL);
-  v6Line = new Uint32Array(INITIAL);
+  v6Words: Uint32Array;
+  v6Length: Uint8Array;
+  v6Line: Uint32Array;
   v6Count = 0;
+
+  /**
+   * `capacity`: how many entries there can be (a feed's line count). Sized once, the columns are never
+   * copied while they grow (each doubling kept the old copy alive until the next GC); the pages of a
+   * large zeroed array that are never written are not resident, so the family that stays short costs
+   * no memory.
+   */
+  constructor(capacity = INITIAL) {
+    const n = Math.max(INITIAL, capacity);
+    this.v4Start = new Uint32Array(n);
+    this.v4Length = new Uint8Array(n);
+    this.v4Line = new Uint32Array(n);
+    this.v6Words = new Uint32Array(n * 4);
+    this.v6Length = new Uint8Array(n);
+    this.v6Line = new Uint32Array(n);
+  }
 
   get size(): number {
     return this.v4Count + this.v6Count;

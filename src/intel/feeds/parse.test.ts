@@ -73,3 +73,23 @@ test('shrink: refused past maxShrink, accepted within it, anything goes at 1', (
   assert.equal(shrinkProblem(1000, 0, 1), null);
   assert.equal(shrinkProblem(0, 0, 0.5), null);
 });
+
+test('plain IPv4 lines take the string-free path exactly as the general parser would: same entries, same refusals', () => {
+  const lines = ['1.2.3.4', '0.0.0.0/8', '255.255.255.255/32', '198.51.100.0/24', '198.51.100.1/24', '01.2.3.4', '1.2.3.4/08', '1.2.3.4/33', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1.2.3.4/', '1.2.3.4x', '1..3.4', '10.0.0.0/0', '0.0.0.0/0', '1.2.3.4 # comment', '::ffff:1.2.3.4'];
+  const padding = Array.from({ length: 20 }, (_, i) => `203.0.113.${i + 1}`); // mostly-bad feeds are refused whole
+  const parsed = parseFeed('t', 'plain', [...lines, ...padding].join('\n'));
+  assert.deepEqual(parsed.entries.list().slice(0, 7), [
+    { entry: '1.2.3.4', line: 1 },
+    { entry: '0.0.0.0/8', line: 2 },
+    { entry: '255.255.255.255', line: 3 },
+    { entry: '198.51.100.0/24', line: 4 },
+    { entry: '0.0.0.0/0', line: 16 },
+    { entry: '1.2.3.4', line: 17 },
+    { entry: '1.2.3.4', line: 18 },
+  ]);
+  // Each refused line is refused with the general parser's own reason.
+  assert.deepEqual(parsed.bad.map((b) => b.line), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+  assert.equal(parsed.bad[0].reason, 'host bits are set');
+  assert.equal(parsed.candidates, 38);
+  assert.equal(parsed.entries.size, 27);
+});

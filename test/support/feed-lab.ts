@@ -40,8 +40,8 @@ export async function tcpConnects(pair: NetnsPair, from: string, count: number):
 }
 
 /** Starts tcp-probe.ts from `from` without end (one attempt every `intervalMs`); stop it with SIGINT. */
-export function tcpProber(pair: NetnsPair, from: string, intervalMs: number): import('node:child_process').ChildProcess {
-  return pair.spawn(pair.attacker, process.execPath, ['--import', 'tsx', PROBE, from, pair.plan.protected4, String(LAB_PORT), '0', String(intervalMs)], { cwd: REPO_ROOT });
+export function tcpProber(pair: NetnsPair, from: string, intervalMs: number, progress = false): import('node:child_process').ChildProcess {
+  return pair.spawn(pair.attacker, process.execPath, ['--import', 'tsx', PROBE, from, pair.plan.protected4, String(LAB_PORT), '0', String(intervalMs), ...(progress ? ['progress'] : [])], { cwd: REPO_ROOT });
 }
 
 /** A caller of feed-kernel-child.ts requests: resolves with the result, rejects with its error. */

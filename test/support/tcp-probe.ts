@@ -1,12 +1,13 @@
 /**
  * Test helper, not shipped behaviour: TCP connection attempts from one local address, run inside a
- * namespace (`ip netns exec NS node --import tsx tcp-probe.ts FROM TO PORT COUNT INTERVAL_MS`). One
- * attempt every INTERVAL_MS (each given 300 ms); COUNT 0 runs until SIGINT/SIGTERM. Prints
- * {"started":true} once running and {"sent":N,"connected":M} when done.
+ * namespace (`ip netns exec NS node --import tsx tcp-probe.ts FROM TO PORT COUNT INTERVAL_MS [progress]`).
+ * One attempt every INTERVAL_MS (each given 300 ms); COUNT 0 runs until SIGINT/SIGTERM. Prints
+ * {"started":true} once running, {"attempt":N} at each attempt with `progress`, and
+ * {"sent":N,"connected":M} when done.
  */
 import { connect } from 'node:net';
 
-const [from, to, port, count, interval] = process.argv.slice(2);
+const [from, to, port, count, interval, progress] = process.argv.slice(2);
 let sent = 0;
 let connected = 0;
 let pending = 0;
@@ -21,6 +22,7 @@ function done(): void {
 function attempt(): void {
   sent++;
   pending++;
+  if (progress === 'progress') process.stdout.write(`${JSON.stringify({ attempt: sent })}\n`);
   const socket = connect({ host: to, port: Number(port), localAddress: from });
   const finish = (ok: boolean) => {
     socket.destroy();
